@@ -1,0 +1,147 @@
+"""Stages 5-6: every competitor answers, uninvolved judges vote in both orders, code is executed."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from dagster_wc.metadata import value_counts
+from dagster_wc.partitions import experts_partitions
+from dagster_wc.resources import ArenaResource
+from gpu_ops.execution_judge import EXECUTION_SCHEMA, score_responses
+from gpu_ops.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
+from gpu_ops.llm import SamplingParams
+from gpu_ops.responding import RESPONSES_SCHEMA, generate_responses
+from warriorcoder.config import ArenaConfig
+from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
+from warriorcoder.warehouse import query
+
+BATTLE_INSTRUCTIONS_SQL = (
+    "select instruction_id, instruction, miner from instructions_for_battle order by selection_rank"
+)
+
+
+@dg.asset(
+    group_name="arena",
+    partitions_def=experts_partitions,
+    kinds={"python", "parquet"},
+    deps=["instructions_for_battle"],
+)
+def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """A competitor's answer to every selected instruction (paper: T=1.0, top_p=0.95)."""
+    config = arena.arena
+    slug = context.partition_key
+    expert = config.model_by_slug(slug)
+    if slug not in {e.slug for e in config.experts_with_role("competitor")}:
+        frame = pl.DataFrame(schema=RESPONSES_SCHEMA)
+    else:
+        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        settings = config.responses
+        sampling = SamplingParams(
+            temperature=settings.temperature, top_p=settings.top_p, max_new_tokens=settings.max_new_tokens
+        )
+        with arena.chat_model(expert) as model:
+            frame = generate_responses(model, instructions, expert=slug, sampling=sampling, seed=settings.seed)
+    path = write_lake_table(arena.home, "responses", frame, partition=slug)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "completion_tokens": int(frame["completion_tokens"].sum() or 0),
+            "finish_reasons": value_counts(frame, "finish_reason") if len(frame) else {},
+        }
+    )
+
+
+def battles_to_judge(
+    config: ArenaConfig, judge: str, instructions: pl.DataFrame, answers: pl.DataFrame
+) -> pl.DataFrame:
+    """Every (instruction, pair) this judge may vote on: enabled competitors, judge uninvolved."""
+    competitors = sorted(e.slug for e in config.experts_with_role("competitor"))
+    answers = answers.filter(
+        pl.col("expert").is_in(competitors) & pl.col("instruction_id").is_in(instructions["instruction_id"].implode())
+    )
+    battles = build_battles(instructions, answers, pairing=config.responses.pairing)
+    families = {m.slug: m.family or m.slug for m in (*config.experts, *config.judging.extra_judges)}
+    pairs = battles.select("model_a", "model_b").unique()
+    allowed = [
+        (a, b)
+        for a, b in pairs.iter_rows()
+        if eligible_judges(
+            [judge], a, b, families=families, exclude_same_family=config.judging.exclude_same_family
+        )
+    ]
+    allowed_pairs = pl.DataFrame(allowed, schema=["model_a", "model_b"], orient="row")
+    return battles.join(allowed_pairs, on=["model_a", "model_b"], how="semi")
+
+
+@dg.asset(
+    group_name="arena",
+    partitions_def=experts_partitions,
+    kinds={"python", "parquet"},
+    deps=[responses, "instructions_for_battle"],
+)
+def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """One judge's votes on every battle it is not part of, in both presentation orders."""
+    config = arena.arena
+    judge = context.partition_key
+    judge_slugs = {m.slug for m in config.judge_models()}
+    battles = pl.DataFrame()
+    if judge in judge_slugs:
+        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        answers = read_lake_table(arena.home, "responses")
+        battles = battles_to_judge(config, judge, instructions, answers)
+    if battles.is_empty():
+        frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
+    else:
+        with arena.chat_model(config.model_by_slug(judge)) as model:
+            frame = judge_battles(
+                model,
+                battles,
+                judge=judge,
+                mode=config.judging.mode,
+                both_orders=config.judging.both_orders,
+                sampling=SamplingParams(temperature=0.0, max_new_tokens=config.judging.max_new_tokens),
+            )
+    path = write_lake_table(arena.home, "judgments", frame, partition=judge)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "votes": len(frame),
+            "battles": len(battles),
+            "verdicts": value_counts(frame, "verdict") if len(frame) else {},
+        }
+    )
+
+
+@dg.asset(
+    group_name="arena",
+    partitions_def=experts_partitions,
+    kinds={"python", "parquet"},
+    deps=[responses, "instructions_for_battle"],
+)
+def execution_results(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """The execution judge: each response's code run in the sandbox against the stated tests."""
+    config = arena.arena
+    slug = context.partition_key
+    settings = config.judging.execution
+    frame = pl.DataFrame(schema=EXECUTION_SCHEMA)
+    if settings.enabled and slug in lake_partitions(arena.home, "responses"):
+        answers = read_lake_table(arena.home, "responses", partition=slug)
+        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        rows = answers.join(instructions.select("instruction_id", "instruction"), on="instruction_id")
+        if len(rows):
+            frame = score_responses(
+                rows.select("instruction_id", "expert", "instruction", "response"),
+                timeout_s=settings.timeout_s,
+                memory_mb=settings.memory_mb,
+            )
+    path = write_lake_table(arena.home, "execution_results", frame, partition=slug)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "mean_exec_score": float(frame["exec_score"].mean() or 0.0) if len(frame) else 0.0,
+            "error_kinds": value_counts(frame, "error_kind") if len(frame) else {},
+        }
+    )

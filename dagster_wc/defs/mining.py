@@ -1,0 +1,49 @@
+"""Stage 1: Magpie-style instruction mining, one partition per expert."""
+
+import dagster as dg
+import polars as pl
+
+from dagster_wc.metadata import markdown_table
+from dagster_wc.partitions import experts_partitions
+from dagster_wc.resources import ArenaResource
+from gpu_ops.mining import MINED_SCHEMA, MiningSetting, mine_instructions
+from warriorcoder.storage import write_lake_table
+
+
+@dg.asset(
+    group_name="mining",
+    partitions_def=experts_partitions,
+    kinds={"python", "parquet"},
+    deps=["expert_registry"],
+)
+def instructions_mined(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """Raw instructions an expert writes from its own pre-query template, with provenance."""
+    config = arena.arena
+    expert = config.expert(context.partition_key)
+    if not (expert.enabled and "miner" in expert.roles):
+        frame = pl.DataFrame(schema=MINED_SCHEMA)
+    else:
+        grid = [
+            MiningSetting(s.setting_id, s.temperature, s.top_p, config.mining.max_new_tokens)
+            for s in config.mining.sampling_grid
+        ]
+        with arena.chat_model(expert) as model:
+            frame = mine_instructions(
+                model,
+                expert=expert.slug,
+                languages=config.mining.languages,
+                sampling_grid=grid,
+                samples_per_setting=config.mining.samples_per_setting,
+                seed=config.mining.seed,
+                system_prompts=None,
+            )
+    path = write_lake_table(arena.home, "instructions_mined", frame, partition=expert.slug)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "completion_tokens": int(frame["completion_tokens"].sum() or 0),
+            "finish_reasons": markdown_table(frame.group_by("finish_reason").len().sort("finish_reason")),
+            "sample": markdown_table(frame.select("language", "setting_id", "raw_text"), max_rows=5),
+        }
+    )

@@ -1,0 +1,51 @@
+"""Stage 3: difficulty / quality scores, one partition per scorer; dbt averages and buckets."""
+
+import dagster as dg
+import polars as pl
+
+from dagster_wc.metadata import value_counts
+from dagster_wc.partitions import experts_partitions
+from dagster_wc.resources import ArenaResource
+from gpu_ops.llm import SamplingParams
+from gpu_ops.scoring import SCORES_SCHEMA, score_instructions
+from warriorcoder.storage import write_lake_table
+from warriorcoder.warehouse import query
+
+
+@dg.asset(
+    group_name="scoring",
+    partitions_def=experts_partitions,
+    kinds={"python", "parquet"},
+    deps=["instructions_dedup"],
+)
+def instruction_scores(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """A scorer's 1..10 ratings of every deduplicated instruction (never its own, by default)."""
+    config = arena.arena
+    slug = context.partition_key
+    if slug not in config.scorer_slugs():
+        frame = pl.DataFrame(schema=SCORES_SCHEMA)
+    else:
+        instructions = query(
+            arena.home, "select instruction_id, instruction, miner from instructions_dedup order by instruction_id"
+        )
+        sampling = SamplingParams(
+            temperature=config.scoring.temperature, top_p=1.0, max_new_tokens=config.scoring.max_new_tokens
+        )
+        with arena.chat_model(config.expert(slug)) as model:
+            frame = score_instructions(
+                model,
+                instructions,
+                scorer=slug,
+                mode=config.scoring.mode,
+                sampling=sampling,
+                skip_own=not config.scoring.score_own_instructions,
+            )
+    path = write_lake_table(arena.home, "instruction_scores", frame, partition=slug)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "unparsed": int((~frame["parsed"]).sum()) if len(frame) else 0,
+            "score_histogram": value_counts(frame, "score") if len(frame) else {},
+        }
+    )

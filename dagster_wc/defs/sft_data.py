@@ -1,0 +1,87 @@
+"""Stages 9-10: each instruction's winning response, decontaminated and exported as SFT data."""
+
+import dagster as dg
+import polars as pl
+
+from dagster_wc.metadata import markdown_table, value_counts
+from dagster_wc.resources import ArenaResource
+from gpu_ops.decontamination import decontaminate, load_benchmark_jsonl, load_humaneval_prompts
+from gpu_ops.ratings import ratings_from_leaderboard
+from gpu_ops.sft_export import export_sft_dataset
+from gpu_ops.winners import select_winners
+from warriorcoder.storage import read_lake_table, write_lake_table
+from warriorcoder.warehouse import query
+
+BATTLE_VOTES_SQL = """
+select b.instruction_id, b.model_a, b.model_b, b.votes_a, b.votes_b
+from battles b
+join experts a on a.expert = b.model_a
+join experts c on c.expert = b.model_b
+"""
+
+
+@dg.asset(group_name="sft_data", kinds={"python", "parquet"}, deps=["battles", "expert_ratings", "experts"])
+def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
+    config = arena.arena
+    ratings = ratings_from_leaderboard(read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating)
+    battles = query(arena.home, BATTLE_VOTES_SQL)
+    winners = select_winners(
+        battles, ratings, alpha=config.winners.alpha, scale=config.ratings.scale, base=config.ratings.base
+    )
+    texts = query(arena.home, "select instruction_id, instruction, miner from instructions_for_battle")
+    answers = read_lake_table(arena.home, "responses").select(
+        "instruction_id", pl.col("expert").alias("winner"), "response"
+    )
+    frame = (
+        winners.join(texts, on="instruction_id")
+        .join(answers, on=["instruction_id", "winner"])
+        .with_columns(rating_method=pl.lit(config.ratings.winner_rating))
+        .sort("instruction_id")
+    )
+    path = write_lake_table(arena.home, "sft_winners", frame)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "wins_per_expert": value_counts(frame, "winner"),
+            "sample": markdown_table(frame.select("instruction_id", "winner", "winner_score", "runner_up"), max_rows=10),
+        }
+    )
+
+
+def benchmark_texts(arena: ArenaResource) -> pl.DataFrame:
+    """Every benchmark the SFT data must not overlap: HumanEval plus user-supplied JSONL files."""
+    settings = arena.arena.decontamination
+    frames = [load_humaneval_prompts()] if "humaneval" in settings.benchmarks else []
+    frames += [load_benchmark_jsonl(path) for path in settings.extra_jsonl]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=load_humaneval_prompts().schema)
+
+
+@dg.asset(group_name="sft_data", kinds={"python", "parquet", "json"}, deps=[sft_winners])
+def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """Winners minus benchmark overlaps, as chat `messages` JSONL + Parquet with a dataset card."""
+    config = arena.arena
+    winners = read_lake_table(arena.home, "sft_winners")
+    kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
+    write_lake_table(arena.home, "sft_decontamination", report)
+    card = {
+        "arena": config.name,
+        "experts": [e.slug for e in config.experts if e.enabled],
+        "judges": [m.slug for m in config.judge_models()]
+        + (["execution"] if config.judging.execution.enabled else []),
+        "alpha": config.winners.alpha,
+        "rating_method": config.ratings.winner_rating,
+        "decontamination_ngram": config.decontamination.ngram,
+        "winners": len(winners),
+        "dropped_contaminated": int(report["instruction_id"].n_unique()) if len(report) else 0,
+    }
+    paths = export_sft_dataset(kept, arena.home.sft, card_info=card)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(kept),
+            "dropped_contaminated": card["dropped_contaminated"],
+            "files": {name: str(path) for name, path in paths.items()},
+            "wins_per_expert": value_counts(kept, "winner") if len(kept) else {},
+        }
+    )

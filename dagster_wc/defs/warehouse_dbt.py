@@ -1,0 +1,146 @@
+"""The dbt project as Dagster assets: every staging view, intermediate model and mart.
+
+dbt is the only writer of the warehouse. Each dbt invocation writes a copy of the warehouse and
+swaps it in (`warriorcoder.warehouse.warehouse_build`), so readers never meet a lock.
+The `@dbt_assets` definition is built lazily (inside a cached function) so importing this module
+never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_wc.resources import ArenaResource
+from warriorcoder.config import ArenaConfig
+from warriorcoder.storage import Home
+from warriorcoder.warehouse import warehouse_build
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+# dbt model name prefix -> pipeline stage (the asset group it shows in); first match wins.
+STAGE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("stg_expert_registry", "registry"),
+    ("experts", "registry"),
+    ("stg_instructions_mined", "mining"),
+    ("instructions_clean", "mining"),
+    ("int_instructions", "mining"),
+    ("stg_instruction_minhash", "dedup"),
+    ("dedup", "dedup"),
+    ("int_dedup", "dedup"),
+    ("instructions_dedup", "dedup"),
+    ("stg_instruction_scores", "scoring"),
+    ("instruction_difficulty", "scoring"),
+    ("int_instruction", "scoring"),
+    ("instructions_kept", "scoring"),
+    ("difficulty", "scoring"),
+    ("stg_instruction_embeddings", "selection"),
+    ("stg_instructions_selected", "selection"),
+    ("instructions_for_battle", "selection"),
+    ("stg_responses", "arena"),
+    ("stg_judgments", "arena"),
+    ("stg_execution_results", "arena"),
+    ("int_", "battles"),
+    ("battle", "battles"),
+    ("pair_", "battles"),
+    ("judge_", "battles"),
+    ("rating_pair_counts", "battles"),
+    ("stg_leaderboard", "ratings"),
+    ("leaderboard", "ratings"),
+    ("stg_sft", "sft_data"),
+    ("sft_", "sft_data"),
+    ("stg_evaluation", "evaluation"),
+    ("evaluation", "evaluation"),
+    ("stage_token_costs", "analytics"),
+)
+
+
+def stage_of_model(name: str) -> str:
+    """The asset group of a dbt model, by the first matching name prefix."""
+    for prefix, stage in STAGE_PREFIXES:
+        if name.startswith(prefix):
+            return stage
+    return "analytics"
+
+
+class ArenaDbtTranslator(DagsterDbtTranslator):
+    """Groups dbt models by pipeline stage; sources keep the asset key set in their yml meta."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        return stage_of_model(dbt_resource_props["name"])
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+@contextmanager
+def dbt_environment(home: Home, warehouse_path: Path | None = None) -> Iterator[None]:
+    """Set the env vars profiles.yml and the sources read; restore them afterwards."""
+    wanted = {"WC_HOME": str(home.root), "WC_WAREHOUSE_PATH": str(warehouse_path or home.warehouse)}
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def prepare_manifest(home: Home | None = None) -> Path:
+    """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself)."""
+    home = home or Home.resolve()
+    with dbt_environment(home):
+        dbt_project.preparer.prepare(dbt_project)
+    return dbt_project.manifest_path
+
+
+@cache
+def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
+    """The one `@dbt_assets` definition, built on first use, never at import time."""
+    if not dbt_project.manifest_path.exists():
+        prepare_manifest()
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=ArenaDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        name="warehouse_models",
+    )
+    def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, arena: ArenaResource):
+        home = arena.home
+        with warehouse_build(home) as building, dbt_environment(home, building):
+            args = ["build", "--vars", dbt_vars(arena.arena)]
+            yield from dbt.cli(args, context=context).stream()
+
+    return warehouse_models
+
+
+def dbt_vars(config: ArenaConfig) -> str:
+    """The dbt `--vars` that carry the config's thresholds into SQL (a JSON mapping)."""
+    return json.dumps(
+        {
+            "min_instruction_chars": config.mining.min_instruction_chars,
+            "max_instruction_chars": config.mining.max_instruction_chars,
+            "dedup_threshold": config.dedup.threshold,
+            "min_difficulty": config.scoring.min_score,
+            "execution_judge_weight": (
+                config.judging.execution.weight if config.judging.execution.enabled else 0.0
+            ),
+        },
+        sort_keys=True,
+    )

@@ -1,0 +1,21 @@
+-- Global ratings written by the ratings stage (Bradley-Terry with bootstrap confidence
+-- intervals, and online Elo), with each expert's rank within its method (1 = best).
+with ratings as (
+    select * from {{ ref('stg_leaderboard') }}
+)
+
+select
+    method,
+    rank() over (partition by method order by rating desc) as rank,
+    expert,
+    rating,
+    ci_lower,
+    ci_upper,
+    ci_upper - ci_lower as ci_width,
+    games,
+    wins,
+    losses,
+    ties,
+    win_rate
+from ratings
+order by method, rank, expert

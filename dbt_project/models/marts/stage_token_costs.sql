@@ -1,0 +1,45 @@
+-- Tokens spent per LLM stage and expert: mining (miner), scoring (scorer), responding
+-- (responder) and judging (judge). Judgments record completion tokens only, so their
+-- prompt_tokens is null. All experts, enabled or not: tokens were spent either way.
+with mining as (
+    select 'mining' as stage, miner as expert, prompt_tokens, completion_tokens
+    from {{ ref('stg_instructions_mined') }}
+),
+
+scoring as (
+    select 'scoring' as stage, scorer as expert, prompt_tokens, completion_tokens
+    from {{ ref('stg_instruction_scores') }}
+),
+
+responding as (
+    select 'responding' as stage, responder as expert, prompt_tokens, completion_tokens
+    from {{ ref('stg_responses') }}
+),
+
+judging as (
+    select 'judging' as stage, judge as expert, cast(null as bigint) as prompt_tokens, completion_tokens
+    from {{ ref('stg_judgments') }}
+),
+
+calls as (
+    select * from mining
+    union all
+    select * from scoring
+    union all
+    select * from responding
+    union all
+    select * from judging
+)
+
+select
+    stage,
+    expert,
+    count(*) as n_calls,
+    sum(prompt_tokens) as prompt_tokens,
+    sum(completion_tokens) as completion_tokens,
+    coalesce(sum(prompt_tokens), 0) + coalesce(sum(completion_tokens), 0) as total_tokens
+from calls
+group by stage, expert
+order by
+    case stage when 'mining' then 1 when 'scoring' then 2 when 'responding' then 3 else 4 end,
+    expert

@@ -1,0 +1,379 @@
+"""Exact and MinHash-LSH near-duplicate detection for instructions.
+
+The paper's setting: word-level tokens, 128 permutations, Jaccard threshold 0.5.
+
+Definitions (the dbt SQL over `instruction_minhash` implements the same ones):
+
+* normalized text: NFKC, lower case, runs of whitespace collapsed to one space, stripped.
+* exact duplicates: equal `exact_hash` (blake2b of the normalized text).
+* tokens: runs of word characters (regex ``\\w+``) of the normalized text; a shingle is
+  `shingle_size` consecutive tokens joined by one space (a text with fewer tokens than
+  `shingle_size` is one shingle). A text without tokens has the sentinel signature
+  (all slots 2**32-1) and no band hashes: it only ever groups as an exact duplicate.
+* signature: rensa RMinHash over the set of shingles (`num_perm` uint32 slots, fixed seed).
+* band hash: a 64-bit hash of (band index, the band's `rows_per_band` signature slots).
+* candidate pair: two texts sharing at least one band hash (same band index).
+* confirmed pair: a candidate whose estimated Jaccard (fraction of equal signature slots)
+  is >= threshold.
+* group: a connected component of the graph whose edges are confirmed pairs plus exact
+  duplicates. Its survivor is the member with the smallest id (ids sorted ascending), so the
+  result does not depend on row order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import rensa
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from gpu_ops.errors import InputError
+from gpu_ops.io_files import read_text_table, write_table
+
+DEFAULT_SEED = 42
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_NUM_PERM = 128
+EMPTY_SLOT = np.uint32(2**32 - 1)
+_TOKEN_PATTERN = r"\w+"
+_WHITESPACE = re.compile(r"\s+")
+_PAIR_CHUNK = 200_000
+_SIGNATURE_CHUNK = 50_000
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, lower case, whitespace runs collapsed to one space, stripped."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def exact_hash(text: str) -> str:
+    """Hex blake2b-128 of the normalized text: equal for texts that differ only in case/spacing."""
+    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def shingle_lists(texts: Sequence[str], *, shingle_size: int = 1) -> pl.Series:
+    """The shingles of each text as a list column (tokenization done by polars, no Python loop)."""
+    if shingle_size < 1:
+        raise InputError(f"shingle_size must be >= 1, got {shingle_size}")
+    tokens = (
+        pl.Series("text", list(texts), dtype=pl.String)
+        .fill_null("")
+        .str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.extract_all(_TOKEN_PATTERN)
+    )
+    if shingle_size == 1:
+        return tokens.alias("shingles")
+    frame = pl.DataFrame({"doc": np.arange(len(tokens)), "tok": tokens}).explode("tok")
+    frame = frame.with_columns(
+        pos=pl.int_range(pl.len(), dtype=pl.Int64).over("doc"), n=pl.col("tok").count().over("doc").cast(pl.Int64)
+    )
+    parts = [pl.col("tok").shift(-j).over("doc") for j in range(shingle_size)]
+    shingles = (
+        frame.with_columns(shingle=pl.concat_str(parts, separator=" ", ignore_nulls=True))
+        .with_columns(
+            shingle=pl.when(pl.col("pos") <= (pl.col("n") - shingle_size).clip(lower_bound=0))
+            .then(pl.col("shingle"))
+            .otherwise(None)
+        )
+        .filter(pl.col("shingle").is_not_null() & pl.col("tok").is_not_null())
+        .group_by("doc")
+        .agg(pl.col("shingle").sort_by("pos"))
+    )
+    every_doc = pl.DataFrame({"doc": np.arange(len(tokens))})
+    joined = every_doc.join(shingles, on="doc", how="left", maintain_order="left")
+    return joined.get_column("shingle").fill_null([]).alias("shingles")
+
+
+def _token_hashes(shingles: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Flat uint64 shingle hashes plus row offsets; each distinct shingle is hashed once by rensa."""
+    lengths = shingles.list.len().fill_null(0).to_numpy().astype(np.uint64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = shingles.explode().drop_nulls()
+    if flat.len() == 0:
+        return np.zeros(0, dtype=np.uint64), offsets
+    vocab = flat.unique(maintain_order=True)
+    vocab_hashes = pl.Series(rensa.RMinHash.hash_token_sets([vocab.to_list()])[0], dtype=pl.UInt64)
+    hashes = flat.replace_strict(vocab, vocab_hashes, return_dtype=pl.UInt64)
+    return hashes.to_numpy(), offsets
+
+
+def minhash_signatures(
+    texts: Sequence[str],
+    *,
+    num_perm: int = DEFAULT_NUM_PERM,
+    shingle_size: int = 1,
+    seed: int = DEFAULT_SEED,
+) -> np.ndarray:
+    """MinHash signatures, uint32 (n, num_perm); equal to rensa.RMinHash over each text's shingle set."""
+    if num_perm < 1:
+        raise InputError(f"num_perm must be >= 1, got {num_perm}")
+    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    for start in range(0, len(texts), _SIGNATURE_CHUNK):
+        chunk = texts[start : start + _SIGNATURE_CHUNK]
+        hashes, offsets = _token_hashes(shingle_lists(chunk, shingle_size=shingle_size))
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed)
+        rows = matrix.to_rows()
+        out[start : start + len(chunk)] = np.array(rows, dtype=np.uint32).reshape(len(chunk), num_perm)
+    return out
+
+
+def _lsh_error(threshold: float, bands: int, rows: int) -> float:
+    """Equal-weight false positive + false negative area of the LSH S-curve (datasketch's criterion)."""
+    grid_fp = np.linspace(0.0, threshold, 1001)
+    grid_fn = np.linspace(threshold, 1.0, 1001)
+    false_positive = np.trapezoid(1 - (1 - grid_fp**rows) ** bands, grid_fp)
+    false_negative = np.trapezoid((1 - grid_fn**rows) ** bands, grid_fn)
+    return 0.5 * false_positive + 0.5 * false_negative
+
+
+@lru_cache(maxsize=64)
+def optimal_lsh_params(threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM) -> tuple[int, int]:
+    """(num_bands, rows_per_band) with bands*rows <= num_perm minimizing FP+FN area (0.5/0.5 weights)."""
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold must be in (0, 1), got {threshold}")
+    if num_perm < 1:
+        raise InputError(f"num_perm must be >= 1, got {num_perm}")
+    best = (float("inf"), (1, 1))
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            error = _lsh_error(threshold, bands, rows)
+            if error < best[0]:
+                best = (error, (bands, rows))
+    return best[1]
+
+
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX_1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX_2
+    return x ^ (x >> np.uint64(31))
+
+
+def lsh_band_hashes(signatures: np.ndarray, *, num_bands: int, rows_per_band: int) -> np.ndarray:
+    """uint64 (n, num_bands): band b hashes (b, signature[:, b*r:(b+1)*r]) with splitmix64 chaining."""
+    signatures = np.asarray(signatures)
+    if signatures.ndim != 2:
+        raise InputError(f"signatures must be 2-D, got shape {signatures.shape}")
+    if num_bands < 1 or rows_per_band < 1 or num_bands * rows_per_band > signatures.shape[1]:
+        raise InputError(
+            f"{num_bands} bands x {rows_per_band} rows do not fit {signatures.shape[1]} signature slots"
+        )
+    n = signatures.shape[0]
+    bands = signatures[:, : num_bands * rows_per_band].astype(np.uint64).reshape(n, num_bands, rows_per_band)
+    with np.errstate(over="ignore"):
+        state = np.broadcast_to(_splitmix(np.arange(num_bands, dtype=np.uint64) + _GOLDEN), (n, num_bands))
+        for column in range(rows_per_band):
+            state = _splitmix(state ^ (bands[:, :, column] + _GOLDEN))
+    return np.ascontiguousarray(state)
+
+
+def candidate_pairs(band_hashes: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """All (i, j), i < j, of active rows sharing a band hash in the same band; int64 (m, 2), sorted, unique."""
+    n, num_bands = band_hashes.shape
+    rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
+    if rows.size < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    keys = band_hashes[rows]
+    row_of = np.repeat(rows, num_bands)
+    band_of = np.tile(np.arange(num_bands, dtype=np.int64), rows.size)
+    hash_of = keys.reshape(-1)
+    order = np.lexsort((row_of, band_of, hash_of))
+    band_sorted, hash_sorted, row_sorted = band_of[order], hash_of[order], row_of[order]
+    new_run = np.ones(order.size, dtype=bool)
+    new_run[1:] = (hash_sorted[1:] != hash_sorted[:-1]) | (band_sorted[1:] != band_sorted[:-1])
+    run_id = np.cumsum(new_run) - 1
+    run_end = np.append(np.flatnonzero(new_run)[1:], order.size)[run_id]
+    partners = run_end - np.arange(order.size) - 1
+    total = int(partners.sum())
+    if total == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    left = np.repeat(np.arange(order.size), partners)
+    first_pair_of_left = np.repeat(np.cumsum(partners) - partners, partners)
+    right = left + 1 + (np.arange(total) - first_pair_of_left)
+    a, b = row_sorted[left], row_sorted[right]
+    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+    return np.unique(pairs, axis=0)
+
+
+def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Fraction of equal signature slots for each (i, j) row pair, float64 (m,)."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), _PAIR_CHUNK):
+        chunk = pairs[start : start + _PAIR_CHUNK]
+        out[start : start + len(chunk)] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+    return out
+
+
+def find_duplicate_groups(
+    ids: Sequence | pl.Series,
+    texts: Sequence[str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    shingle_size: int = 1,
+    seed: int = DEFAULT_SEED,
+    signatures: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """One row per input: id, survivor_id, reason ('survivor'|'exact'|'near'), estimated_jaccard.
+
+    See the module docstring for the exact definitions. `reason` is 'exact' when the row's
+    normalized text equals its survivor's, 'near' otherwise (a 'near' row may sit below the
+    threshold against the survivor itself when it joined through another member).
+    `estimated_jaccard` is between the row and its survivor. Precomputed `signatures` skip hashing.
+    """
+    ids = pl.Series("id", ids)
+    if ids.len() != len(texts):
+        raise InputError(f"{ids.len()} ids for {len(texts)} texts")
+    if ids.null_count() or ids.n_unique() != ids.len():
+        raise InputError("ids must be unique and non-null")
+    n = len(texts)
+    if n == 0:
+        return pl.DataFrame(
+            {"id": ids, "survivor_id": ids, "reason": [], "estimated_jaccard": []},
+            schema_overrides={"reason": pl.String, "estimated_jaccard": pl.Float64},
+        )
+    if signatures is None:
+        signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
+    exact = pl.Series([exact_hash(text) for text in texts])
+    rank = ids.rank("ordinal").to_numpy().astype(np.int64) - 1  # 0 = smallest id
+
+    # Exact duplicates: link every row to the first (smallest-id) row with the same hash.
+    by_hash = pl.DataFrame({"row": np.arange(n), "hash": exact, "rank": rank})
+    first = by_hash.sort("rank").group_by("hash", maintain_order=True).agg(pl.col("row").first().alias("rep"))
+    rep = by_hash.join(first, on="hash", how="left").sort("row").get_column("rep").to_numpy()
+    exact_edges = np.stack([np.arange(n), rep], axis=1)[rep != np.arange(n)]
+
+    # Near duplicates among exact representatives that have tokens.
+    bands, rows_per_band = optimal_lsh_params(threshold, signatures.shape[1])
+    has_tokens = ~(signatures == EMPTY_SLOT).all(axis=1)
+    active = (rep == np.arange(n)) & has_tokens
+    pairs = candidate_pairs(lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band), active)
+    confirmed = pairs[estimated_jaccard(signatures, pairs) >= threshold]
+
+    edges = np.concatenate([exact_edges, confirmed]).astype(np.int64)
+    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    smallest_rank = np.full(component.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest_rank, component, rank)
+    row_of_rank = np.argsort(rank)
+    survivor_row = row_of_rank[smallest_rank[component]]
+
+    jaccard = (signatures == signatures[survivor_row]).mean(axis=1)
+    exact_np = exact.to_numpy()
+    reason = np.where(
+        survivor_row == np.arange(n), "survivor", np.where(exact_np == exact_np[survivor_row], "exact", "near")
+    )
+    return pl.DataFrame(
+        {
+            "id": ids,
+            "survivor_id": ids.gather(survivor_row),
+            "reason": reason,
+            "estimated_jaccard": jaccard,
+        }
+    )
+
+
+def minhash_table(
+    ids: Sequence | pl.Series,
+    texts: Sequence[str],
+    *,
+    id_column: str = "instruction_id",
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    shingle_size: int = 1,
+    seed: int = DEFAULT_SEED,
+) -> pl.DataFrame:
+    """The `instruction_minhash` lake table: id, signature list<uint32>, band_hashes list<uint64>.
+
+    Texts without tokens get an empty band_hashes list, so SQL never pairs them as near duplicates.
+    """
+    signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
+    bands, rows_per_band = optimal_lsh_params(threshold, num_perm)
+    band_hashes = lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band)
+    has_tokens = ~(signatures == EMPTY_SLOT).all(axis=1)
+    band_lists = pl.Series("band_hashes", band_hashes, dtype=pl.Array(pl.UInt64, bands)).cast(pl.List(pl.UInt64))
+    band_lists = pl.select(
+        pl.when(pl.Series(has_tokens)).then(band_lists).otherwise(pl.lit([], dtype=pl.List(pl.UInt64)))
+    ).to_series()
+    return pl.DataFrame(
+        {
+            id_column: pl.Series(ids),
+            "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, num_perm)).cast(pl.List(pl.UInt32)),
+            "band_hashes": band_lists,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class DedupReport:
+    """What `dedup_file` did."""
+
+    input_rows: int
+    kept_rows: int
+    exact_dropped: int
+    near_dropped: int
+    out_path: Path
+    mapping_path: Path
+    seconds: float
+
+
+def mapping_path_for(out_path: str | Path) -> Path:
+    """`<out stem>.duplicate_of.parquet` beside the output file."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.duplicate_of.parquet")
+
+
+def dedup_file(
+    input_path: str | Path,
+    *,
+    text_field: str,
+    out_path: str | Path,
+    id_field: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    shingle_size: int = 1,
+    seed: int = DEFAULT_SEED,
+) -> DedupReport:
+    """Deduplicate a user table: survivors to `out_path`, dropped ids to `<stem>.duplicate_of.parquet`.
+
+    Row ids are `id_field` values or the 0-based row index. The mapping has columns
+    id, survivor_id, reason ('exact'|'near'), estimated_jaccard.
+    """
+    started = time.perf_counter()
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold must be in (0, 1), got {threshold}")
+    table = read_text_table(input_path, text_field=text_field, id_field=id_field)
+    groups = find_duplicate_groups(
+        table.ids, table.texts, threshold=threshold, num_perm=num_perm, shingle_size=shingle_size, seed=seed
+    )
+    keep = (groups.get_column("reason") == "survivor").to_numpy()
+    out_path = write_table(table.frame.filter(pl.Series(keep)), out_path)
+    dropped = groups.filter(~pl.Series(keep))
+    mapping_path = write_table(dropped, mapping_path_for(out_path))
+    reasons = dropped.get_column("reason")
+    return DedupReport(
+        input_rows=groups.height,
+        kept_rows=int(keep.sum()),
+        exact_dropped=int((reasons == "exact").sum()),
+        near_dropped=int((reasons == "near").sum()),
+        out_path=out_path,
+        mapping_path=mapping_path,
+        seconds=time.perf_counter() - started,
+    )

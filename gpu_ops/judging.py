@@ -1,0 +1,320 @@
+"""Pairwise judging: uninvolved experts compare two responses to the same instruction.
+
+A battle is (instruction, model_a, model_b) with ``model_a < model_b``. Each judgment records
+which model was shown first (``order`` 'ab': model_a first, 'ba': model_b first) and a positional
+verdict ('first', 'second', 'tie', 'invalid'), so position bias stays measurable downstream.
+Names are never shown to the judge, and a model never judges a battle it takes part in.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import polars as pl
+
+from gpu_ops.errors import InputError
+from gpu_ops.ids import content_id, derive_seed, prompt_hash, require_columns, require_unique
+from gpu_ops.llm import ChatModel, SamplingParams
+from gpu_ops.parsing import argmax_label, normalized_probabilities, parse_verdict
+from gpu_ops.prompts import (
+    CHOICE_SUFFIX,
+    VERDICT_LABELS,
+    VERDICT_PREFIX,
+    judge_messages,
+    render_with_prefix,
+)
+
+Pairing = Literal["all", "attacker_defender"]
+JudgeMode = Literal["logprob", "generate"]
+
+JUDGMENTS_SCHEMA = {
+    "instruction_id": pl.String,
+    "judge": pl.String,
+    "model_a": pl.String,
+    "model_b": pl.String,
+    "shown_first": pl.String,
+    "shown_second": pl.String,
+    "order": pl.String,
+    "mode": pl.String,
+    "verdict": pl.String,
+    "p_first": pl.Float64,
+    "p_second": pl.Float64,
+    "p_tie": pl.Float64,
+    "raw_reply": pl.String,
+    "prompt_hash": pl.String,
+    "completion_tokens": pl.Int64,
+}
+
+BATTLE_COLUMNS = ["instruction_id", "instruction", "model_a", "response_a", "model_b", "response_b"]
+DEFAULT_JUDGE_SAMPLING = SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=1024)
+
+_POSITIONAL = {"A": "first", "B": "second", "tie": "tie", None: "invalid"}
+# An exact probability tie between the top labels resolves to Tie, then to the first position.
+_ARGMAX_ORDER = ("Tie", "A", "B")
+
+
+def _check_slugs(names: Sequence[str], what: str) -> list[str]:
+    if isinstance(names, str):
+        raise InputError(f"{what} must be a list of slugs, not a single string")
+    names = list(names)
+    bad = [n for n in names if not isinstance(n, str) or not n]
+    if bad:
+        raise InputError(f"{what} must be non-empty strings, got {bad}")
+    if len(set(names)) != len(names):
+        raise InputError(f"{what} repeat: {names}")
+    return names
+
+
+def battle_pairs(
+    experts: Sequence[str], pairing: Pairing = "all", miners: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """Sorted (model_a, model_b) pairs with model_a < model_b.
+
+    ``all``: every unordered pair of experts. ``attacker_defender``: defined per instruction;
+    ``miners`` holds the instruction's miner(s) (the attackers), each paired with every other
+    expert (the defenders), as in the paper.
+    """
+    experts = _check_slugs(experts, "experts")
+    if pairing == "all":
+        if miners is not None:
+            raise InputError("miners only applies to pairing='attacker_defender'")
+        return sorted(itertools.combinations(sorted(experts), 2))
+    if pairing != "attacker_defender":
+        raise InputError(f"pairing must be 'all' or 'attacker_defender', got {pairing!r}")
+    if miners is None:
+        raise InputError("pairing='attacker_defender' needs the instruction's miners")
+    miners = _check_slugs(miners, "miners")
+    strangers = sorted(set(miners) - set(experts))
+    if strangers:
+        raise InputError(f"miners {strangers} are not among the competing experts {experts}")
+    pairs = {tuple(sorted((m, other))) for m in miners for other in experts if other != m}
+    return sorted(pairs)
+
+
+def eligible_judges(
+    judges: Sequence[str],
+    model_a: str,
+    model_b: str,
+    families: Mapping[str, str] | None = None,
+    exclude_same_family: bool = False,
+) -> list[str]:
+    """Judges uninvolved in the battle, in the given order (optionally also other families only)."""
+    judges = _check_slugs(judges, "judges")
+    eligible = [j for j in judges if j not in (model_a, model_b)]
+    if not exclude_same_family:
+        return eligible
+    if families is None:
+        raise InputError("exclude_same_family needs the families mapping")
+    unknown = sorted({model_a, model_b, *eligible} - set(families))
+    if unknown:
+        raise InputError(f"no family known for {unknown}")
+    taken = {families[model_a], families[model_b]}
+    return [j for j in eligible if families[j] not in taken]
+
+
+def _battles(battles: pl.DataFrame, judge: str) -> pl.DataFrame:
+    require_columns(battles, BATTLE_COLUMNS, "battles")
+    nulls = [c for c in BATTLE_COLUMNS if battles[c].null_count()]
+    if nulls:
+        raise InputError(f"battles has null values in {nulls}")
+    require_unique(battles, ["instruction_id", "model_a", "model_b"], "battles")
+    unordered = battles.filter(pl.col("model_a") >= pl.col("model_b"))
+    if unordered.height:
+        raise InputError(
+            f"battles need model_a < model_b, e.g. {unordered.select('model_a', 'model_b').row(0)}"
+        )
+    own = battles.filter((pl.col("model_a") == judge) | (pl.col("model_b") == judge))
+    if own.height:
+        raise InputError(
+            f"judge {judge!r} takes part in {own.height} of these battles, "
+            f"e.g. {own.select('instruction_id', 'model_a', 'model_b').row(0)}; "
+            "a model never judges its own battle"
+        )
+    return battles
+
+
+def _single_order(instruction_id: str, model_a: str, model_b: str) -> str:
+    """With one order per battle, alternate positions deterministically (about half each)."""
+    return "ab" if int(content_id("order", instruction_id, model_a, model_b), 16) % 2 == 0 else "ba"
+
+
+def _shown(battles: pl.DataFrame, both_orders: bool) -> list[dict]:
+    shown = []
+    for b in battles.iter_rows(named=True):
+        if both_orders:
+            orders = ["ab", "ba"]
+        else:
+            orders = [_single_order(b["instruction_id"], b["model_a"], b["model_b"])]
+        for order in orders:
+            a_first = order == "ab"
+            shown.append(
+                {
+                    "instruction_id": b["instruction_id"],
+                    "instruction": b["instruction"],
+                    "model_a": b["model_a"],
+                    "model_b": b["model_b"],
+                    "order": order,
+                    "shown_first": b["model_a"] if a_first else b["model_b"],
+                    "shown_second": b["model_b"] if a_first else b["model_a"],
+                    "first": b["response_a"] if a_first else b["response_b"],
+                    "second": b["response_b"] if a_first else b["response_a"],
+                }
+            )
+    return shown
+
+
+def _judge_logprob(model: ChatModel, shown: list[dict]) -> list[dict]:
+    prompts = [
+        render_with_prefix(
+            model,
+            judge_messages(s["instruction"], s["first"], s["second"], "logprob"),
+            VERDICT_PREFIX,
+        )
+        for s in shown
+    ]
+    choices = [label + CHOICE_SUFFIX for label in VERDICT_LABELS]
+    results = model.choice_logprobs(prompts, choices)
+    out = []
+    for prompt, logprobs in zip(prompts, results, strict=True):
+        probs = normalized_probabilities({c: logprobs[c + CHOICE_SUFFIX] for c in VERDICT_LABELS})
+        top = argmax_label(probs, _ARGMAX_ORDER)
+        out.append(
+            {
+                "verdict": _POSITIONAL["tie" if top == "Tie" else top],
+                "p_first": probs["A"],
+                "p_second": probs["B"],
+                "p_tie": probs["Tie"],
+                "raw_reply": None,
+                "prompt_hash": prompt_hash(prompt),
+                "completion_tokens": None,
+            }
+        )
+    return out
+
+
+def _judge_generate(
+    model: ChatModel, shown: list[dict], judge: str, sampling: SamplingParams, seed: int
+) -> list[dict]:
+    conversations = [
+        judge_messages(s["instruction"], s["first"], s["second"], "generate") for s in shown
+    ]
+    params = [
+        SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_new_tokens=sampling.max_new_tokens,
+            stop=tuple(sampling.stop),
+            seed=derive_seed(
+                "judge", seed, judge, s["instruction_id"], s["model_a"], s["model_b"], s["order"]
+            ),
+        )
+        for s in shown
+    ]
+    generations = model.chat(conversations, params)
+    return [
+        {
+            "verdict": _POSITIONAL[parse_verdict(g.text)],
+            "p_first": None,
+            "p_second": None,
+            "p_tie": None,
+            "raw_reply": g.text,
+            "prompt_hash": prompt_hash(messages),
+            "completion_tokens": g.completion_tokens,
+        }
+        for messages, g in zip(conversations, generations, strict=True)
+    ]
+
+
+def judge_battles(
+    model: ChatModel,
+    battles: pl.DataFrame,
+    *,
+    judge: str,
+    mode: JudgeMode = "logprob",
+    both_orders: bool = True,
+    sampling: SamplingParams | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> pl.DataFrame:
+    """Judge each battle (BATTLE_COLUMNS) in one batched call; returns the ``judgments`` columns.
+
+    ``both_orders``: judge 'ab' and 'ba' (two rows per battle); otherwise one order per battle,
+    chosen by a hash of the battle. ``logprob`` mode renders the judge conversation up to
+    ``Verdict: [[`` and stores p_first/p_second/p_tie (summing to 1) with verdict = argmax;
+    ``generate`` mode stores the reply and its parsed verdict ('invalid' when unparsable).
+    Raises InputError if ``judge`` takes part in any battle.
+    """
+    if not isinstance(judge, str) or not judge:
+        raise InputError(f"judge must be a non-empty slug, got {judge!r}")
+    if mode not in ("logprob", "generate"):
+        raise InputError(f"judge mode must be 'logprob' or 'generate', got {mode!r}")
+    shown = _shown(_battles(battles, judge), both_orders)
+    if progress:
+        progress(0, len(shown))
+    if not shown:
+        judged = []
+    elif mode == "logprob":
+        judged = _judge_logprob(model, shown)
+    else:
+        judged = _judge_generate(model, shown, judge, sampling or DEFAULT_JUDGE_SAMPLING, seed)
+    if progress:
+        progress(len(shown), len(shown))
+    rows = [
+        {
+            "instruction_id": s["instruction_id"],
+            "judge": judge,
+            "model_a": s["model_a"],
+            "model_b": s["model_b"],
+            "shown_first": s["shown_first"],
+            "shown_second": s["shown_second"],
+            "order": s["order"],
+            "mode": mode,
+            **j,
+        }
+        for s, j in zip(shown, judged, strict=True)
+    ]
+    return pl.DataFrame(rows, schema=JUDGMENTS_SCHEMA)
+
+
+def build_battles(
+    instructions: pl.DataFrame, responses: pl.DataFrame, *, pairing: Pairing = "all"
+) -> pl.DataFrame:
+    """Battles (BATTLE_COLUMNS) for every instruction from the experts' responses.
+
+    ``instructions``: instruction_id, instruction (and miner for attacker_defender).
+    ``responses``: instruction_id, expert, response; every expert must have answered every
+    instruction, so that no battle silently disappears.
+    """
+    needed = ["instruction_id", "instruction"] + (
+        ["miner"] if pairing == "attacker_defender" else []
+    )
+    require_columns(instructions, needed, "instructions")
+    require_unique(instructions, ["instruction_id"], "instructions")
+    require_columns(responses, ["instruction_id", "expert", "response"], "responses")
+    require_unique(responses, ["instruction_id", "expert"], "responses")
+    experts = sorted(responses["expert"].unique().to_list())
+    answered = {
+        (r[0], r[1]): r[2]
+        for r in responses.select("instruction_id", "expert", "response").iter_rows()
+    }
+    rows = []
+    for inst in instructions.iter_rows(named=True):
+        iid = inst["instruction_id"]
+        missing = [e for e in experts if (iid, e) not in answered]
+        if missing:
+            raise InputError(f"instruction {iid} has no response from {missing}")
+        miners = [inst["miner"]] if pairing == "attacker_defender" else None
+        for a, b in battle_pairs(experts, pairing, miners):
+            rows.append(
+                {
+                    "instruction_id": iid,
+                    "instruction": inst["instruction"],
+                    "model_a": a,
+                    "response_a": answered[(iid, a)],
+                    "model_b": b,
+                    "response_b": answered[(iid, b)],
+                }
+            )
+    return pl.DataFrame(rows, schema=dict.fromkeys(BATTLE_COLUMNS, pl.String))

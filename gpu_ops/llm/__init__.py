@@ -1,0 +1,22 @@
+"""LLM backends behind one interface (transformers, vLLM, OpenAI-compatible servers) + call cache.
+
+Importing this package is cheap: torch, transformers and vllm load only with a backend.
+"""
+
+from gpu_ops.errors import BackendError, InputError
+from gpu_ops.llm.base import ChatModel, Generation, ModelSpec, SamplingParams
+from gpu_ops.llm.cache import CachedChatModel, CallCache
+from gpu_ops.llm.loading import load_model, model_identity
+
+__all__ = [
+    "BackendError",
+    "CachedChatModel",
+    "CallCache",
+    "ChatModel",
+    "Generation",
+    "InputError",
+    "ModelSpec",
+    "SamplingParams",
+    "load_model",
+    "model_identity",
+]

@@ -1,0 +1,179 @@
+"""Chat rendering through a model's own tokenizer chat template.
+
+The Magpie pre-query template and the end-of-turn stop strings are derived from the template
+itself by rendering conversations with sentinel contents and cutting at the sentinels, so every
+model family works without hard-coded per-family strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gpu_ops.errors import InputError
+from gpu_ops.llm.base import ModelSpec, check_conversation
+
+_USER = "WCSENTINELUSERq7x"
+_ASSISTANT = "WCSENTINELASSISTANTk3z"
+_USER2 = "WCSENTINELUSERTWOm9w"
+
+
+def template_hash(template: str | None, default_system_prompt: str | None) -> str:
+    """Short hash of what shapes rendered prompts: the template and the default system prompt."""
+    text = f"{template}\0{default_system_prompt}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve_chat_template(value: str | None) -> str | None:
+    """A template override: Jinja text as is, or the text of a `.jinja` file."""
+    if value is None:
+        return None
+    looks_like_path = value.endswith(".jinja") and "{" not in value
+    if looks_like_path:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise InputError(f"chat_template: file {value} does not exist")
+        return path.read_text(encoding="utf-8")
+    return value
+
+
+def load_tokenizer(spec: ModelSpec, *, required: bool = True) -> Any | None:
+    """AutoTokenizer for spec.tokenizer or spec.model (HF_HUB_OFFLINE is honoured by the hub).
+
+    With required=False only local files are tried and None is returned when nothing is found.
+    """
+    from transformers import AutoTokenizer
+
+    source = spec.tokenizer or spec.model
+    kwargs: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
+    if not required and not spec.tokenizer:
+        kwargs["local_files_only"] = True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        if not required:
+            return None
+        raise InputError(f"cannot load tokenizer {source!r} for {spec.slug}: {exc}") from exc
+    override = resolve_chat_template(spec.chat_template)
+    if override is not None:
+        tokenizer.chat_template = override
+    return tokenizer
+
+
+class ChatRenderer:
+    """Renders conversations, pre-queries and stop strings from one tokenizer's template."""
+
+    def __init__(self, tokenizer: Any, *, name: str, default_system_prompt: str | None = None):
+        self.tokenizer = tokenizer
+        self.name = name
+        self.default_system_prompt = default_system_prompt
+
+    @cached_property
+    def template_hash(self) -> str:
+        return template_hash(
+            getattr(self.tokenizer, "chat_template", None), self.default_system_prompt
+        )
+
+    @property
+    def has_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def _apply(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        if not self.has_template:
+            raise InputError(
+                f"{self.name}: the tokenizer has no chat template; set chat_template in the spec"
+            )
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        except Exception as exc:
+            raise InputError(f"{self.name}: chat template failed on {messages!r}: {exc}") from exc
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        messages = check_conversation(messages)
+        if self.default_system_prompt is not None and messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": self.default_system_prompt}, *messages]
+        return self._apply(messages, add_generation_prompt)
+
+    def render_prequery(self, system_prompt: str | None = None) -> str:
+        """Render [system, user=SENTINEL] and cut at the sentinel: ends where user text starts."""
+        messages = [{"role": "user", "content": _USER}]
+        system = system_prompt if system_prompt is not None else self.default_system_prompt
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        text = self._apply(messages, add_generation_prompt=False)
+        if text.count(_USER) != 1:
+            raise InputError(
+                f"{self.name}: the chat template alters user content; cannot derive a pre-query template"
+            )
+        return text[: text.index(_USER)]
+
+    @cached_property
+    def stop_strings(self) -> tuple[str, ...]:
+        """End-of-turn strings after user and assistant content, plus the eos token."""
+        eos = getattr(self.tokenizer, "eos_token", None)
+        if not self.has_template:
+            return (eos,) if eos else ()
+        found: list[str] = []
+        two = self._apply(
+            [{"role": "user", "content": _USER}, {"role": "assistant", "content": _ASSISTANT}],
+            False,
+        )
+        with_prompt = self._apply([{"role": "user", "content": _USER}], True)
+        without = self._apply([{"role": "user", "content": _USER}], False)
+        assistant_open = with_prompt[len(without) :] if with_prompt.startswith(without) else ""
+        user_region = _between(two, _USER, _ASSISTANT)
+        if user_region is not None:
+            found.append(self._turn_end(user_region, assistant_open))
+        try:
+            three = self._apply(
+                [
+                    {"role": "user", "content": _USER},
+                    {"role": "assistant", "content": _ASSISTANT},
+                    {"role": "user", "content": _USER2},
+                ],
+                False,
+            )
+        except InputError:
+            three = two + "\0"  # templates that reject a third turn: look after the assistant only
+        assistant_region = _between(three, _ASSISTANT, _USER2) or _after(two, _ASSISTANT)
+        if assistant_region:
+            found.append(self._turn_end(assistant_region, ""))
+        if eos:
+            found.append(eos)
+        return tuple(dict.fromkeys(s for s in found if s))
+
+    def _turn_end(self, region: str, next_header: str) -> str:
+        """The first special token after the content; else the stripped text; else the next header."""
+        specials = _special_tokens(self.tokenizer)
+        hits = [(region.find(t), -len(t), t) for t in specials if t in region]
+        if hits:
+            return min(hits)[2]
+        body = (
+            region[: len(region) - len(next_header)]
+            if next_header and region.endswith(next_header)
+            else region
+        )
+        return body.strip() or next_header.strip()
+
+
+def _special_tokens(tokenizer: Any) -> list[str]:
+    tokens = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for added in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).values():
+        if getattr(added, "special", False):
+            tokens.add(str(added))
+    return sorted(t for t in tokens if t.strip())
+
+
+def _between(text: str, start: str, end: str) -> str | None:
+    if start not in text:
+        return None
+    rest = text[text.index(start) + len(start) :]
+    return rest[: rest.index(end)] if end in rest else None
+
+
+def _after(text: str, start: str) -> str | None:
+    return text[text.index(start) + len(start) :] if start in text else None

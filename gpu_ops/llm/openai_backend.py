@@ -1,0 +1,285 @@
+"""OpenAI-compatible HTTP backend (e.g. `vllm serve`): completions for raw prompts, chat for chat().
+
+Requests run concurrently (a thread pool bounded by spec.max_concurrency). Each request retries
+connect errors, timeouts, HTTP 429/5xx and malformed JSON with exponential backoff and jitter,
+moving to the next endpoint on every attempt (round-robin + failover), up to spec.max_retries
+attempts; then a BackendError names the endpoints, what went wrong and the attempt count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+
+from gpu_ops.errors import BackendError, InputError
+from gpu_ops.llm.base import (
+    ChatModel,
+    Generation,
+    ModelSpec,
+    SamplingParams,
+    check_choices,
+    check_conversation,
+    check_prompts,
+    expand_sampling,
+    renormalize,
+)
+from gpu_ops.llm.chat_template import (
+    ChatRenderer,
+    load_tokenizer,
+    resolve_chat_template,
+    template_hash,
+)
+from gpu_ops.llm.loading import model_identity
+
+T = TypeVar("T")
+_MAX_BACKOFF_S = 30.0
+
+
+class _Retryable(Exception):
+    """One failed attempt that may succeed on retry."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class OpenAIChatModel(ChatModel):
+    """A model served behind one or more OpenAI-compatible endpoints."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        tokenizer = load_tokenizer(spec, required=spec.tokenizer is not None)
+        self.renderer = (
+            ChatRenderer(
+                tokenizer, name=spec.slug, default_system_prompt=spec.default_system_prompt
+            )
+            if tokenizer is not None
+            else None
+        )
+        rendering = (
+            self.renderer.template_hash
+            if self.renderer
+            else template_hash(
+                resolve_chat_template(spec.chat_template), spec.default_system_prompt
+            )
+        )
+        self.identity = model_identity(spec, rendering)
+        headers = {}
+        if spec.api_key_env:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise InputError(
+                    f"{spec.slug}: environment variable {spec.api_key_env} (api_key_env) is not set"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        limits = httpx.Limits(
+            max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency
+        )
+        self._client = httpx.Client(timeout=spec.request_timeout_s, headers=headers, limits=limits)
+        self._round_robin = itertools.count()
+
+    # --- rendering (needs a local tokenizer) -------------------------------------------------
+    def _require_renderer(self) -> ChatRenderer:
+        if self.renderer is None:
+            raise InputError(
+                f"{self.spec.slug}: no local tokenizer for {self.spec.model!r}; set `tokenizer` in the spec "
+                "to render prompts (chat() works without one)"
+            )
+        return self.renderer
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        return self._require_renderer().render_chat(messages, add_generation_prompt)
+
+    def render_prequery(self, system_prompt: str | None = None) -> str:
+        return self._require_renderer().render_prequery(system_prompt)
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        return self._require_renderer().stop_strings
+
+    # --- calls -------------------------------------------------------------------------------
+    def generate(
+        self, prompts: Sequence[str], sampling: SamplingParams | Sequence[SamplingParams]
+    ) -> list[Generation]:
+        prompts = check_prompts(prompts)
+        params = expand_sampling(sampling, len(prompts))
+
+        def one(item: tuple[str, SamplingParams]) -> Generation:
+            prompt, p = item
+            body = {"prompt": prompt, "add_special_tokens": False, **self._sampling_body(p)}
+            data = self._post("/v1/completions", body, _check_completion)
+            return _generation(data, data["choices"][0]["text"])
+
+        return self._map(one, list(zip(prompts, params, strict=True)))
+
+    def chat(
+        self,
+        conversations: Sequence[list[dict]],
+        sampling: SamplingParams | Sequence[SamplingParams],
+    ) -> list[Generation]:
+        conversations = [check_conversation(c) for c in conversations]
+        params = expand_sampling(sampling, len(conversations))
+        system = self.spec.default_system_prompt
+
+        def one(item: tuple[list[dict[str, str]], SamplingParams]) -> Generation:
+            messages, p = item
+            if system is not None and messages[0]["role"] != "system":
+                messages = [{"role": "system", "content": system}, *messages]
+            data = self._post(
+                "/v1/chat/completions",
+                {"messages": messages, **self._sampling_body(p)},
+                _check_chat,
+            )
+            return _generation(data, data["choices"][0]["message"]["content"])
+
+        return self._map(one, list(zip(conversations, params, strict=True)))
+
+    def choice_logprobs(
+        self, prompts: Sequence[str], choices: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """Echo prompt+choice with prompt logprobs and sum the logprobs of the choice's tokens."""
+        prompts = check_prompts(prompts)
+        choices = check_choices(choices)
+        pairs = [(p, c) for p in prompts for c in choices]
+
+        def one(pair: tuple[str, str]) -> float:
+            prompt, choice = pair
+            body = {
+                "prompt": prompt + choice,
+                "add_special_tokens": False,
+                "echo": True,
+                "logprobs": 1,
+                "max_tokens": 1,
+                "temperature": 0.0,
+            }
+            data = self._post("/v1/completions", body, _check_echo)
+            return _continuation_logprob(data, len(prompt))
+
+        return renormalize(choices, self._map(one, pairs), len(prompts))
+
+    def _sampling_body(self, p: SamplingParams) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_new_tokens,
+        }
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if p.seed is not None:
+            body["seed"] = p.seed
+        return body
+
+    def _map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+        if not items:
+            return []
+        workers = min(self.spec.max_concurrency, len(items))
+        with ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"llm-{self.spec.slug}"
+        ) as pool:
+            return list(pool.map(fn, items))
+
+    def _post(
+        self, path: str, body: dict[str, Any], check: Callable[[Any], None]
+    ) -> dict[str, Any]:
+        """POST with retries, backoff and endpoint failover; BackendError when all attempts fail."""
+        body = {"model": self.spec.model, **body}
+        endpoints = self.spec.endpoints
+        start = next(self._round_robin)
+        failures: dict[str, str] = {}
+        for attempt in range(self.spec.max_retries):
+            url = endpoints[(start + attempt) % len(endpoints)] + path
+            try:
+                return self._attempt(url, body, check)
+            except _Retryable as exc:
+                failures[url] = f"{exc.kind} at {url}: {exc.detail}"
+            if attempt + 1 < self.spec.max_retries:
+                delay = min(_MAX_BACKOFF_S, self.spec.retry_backoff_s * 2**attempt)
+                time.sleep(delay * (1 + 0.5 * random.random()))
+        detail = "; ".join(failures.values())
+        raise BackendError(f"{detail} after {self.spec.max_retries} attempts")
+
+    def _attempt(
+        self, url: str, body: dict[str, Any], check: Callable[[Any], None]
+    ) -> dict[str, Any]:
+        try:
+            response = self._client.post(url, json=body)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(
+                "timeout", f"no reply within {self.spec.request_timeout_s} s ({type(exc).__name__})"
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise _Retryable("server down", f"connection refused ({exc})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable("transport error", f"{type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}", response.text[:200])
+        if status != 200:
+            raise BackendError(f"HTTP {status} at {url} (not retried): {response.text[:500]}")
+        try:
+            data = response.json()
+            check(data)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise _Retryable(
+                "malformed reply", f"{exc}; body starts {response.text[:120]!r}"
+            ) from exc
+        return data
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _check_completion(data: Any) -> None:
+    if not isinstance(data["choices"][0]["text"], str):
+        raise TypeError("choices[0].text is not a string")
+
+
+def _check_chat(data: Any) -> None:
+    if not isinstance(data["choices"][0]["message"]["content"], str):
+        raise TypeError("choices[0].message.content is not a string")
+
+
+def _check_echo(data: Any) -> None:
+    logprobs = data["choices"][0]["logprobs"]
+    if len(logprobs["token_logprobs"]) != len(logprobs["text_offset"]):
+        raise ValueError("token_logprobs and text_offset differ in length")
+
+
+def _generation(data: dict[str, Any], text: str) -> Generation:
+    choice = data["choices"][0]
+    usage = data.get("usage") or {}
+    return Generation(
+        text=text,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+    )
+
+
+def _continuation_logprob(data: dict[str, Any], prompt_chars: int) -> float:
+    """Sum of logprobs of the echoed prompt tokens whose span reaches past the original prompt."""
+    logprobs = data["choices"][0]["logprobs"]
+    offsets: list[int] = logprobs["text_offset"]
+    values: list[float | None] = logprobs["token_logprobs"]
+    n_prompt = int((data.get("usage") or {}).get("prompt_tokens") or len(offsets) - 1)
+    full_len = offsets[n_prompt] if n_prompt < len(offsets) else len(data["choices"][0]["text"])
+    total, used = 0.0, 0
+    for i in range(n_prompt):
+        end = offsets[i + 1] if i + 1 < len(offsets) else full_len
+        if end > prompt_chars:
+            if values[i] is None:
+                raise BackendError("server returned no logprob for a choice token")
+            total += float(values[i])
+            used += 1
+    if used == 0:
+        raise BackendError("server reply holds no tokens for the choice")
+    return total

@@ -1,0 +1,289 @@
+"""Hugging Face transformers backend: batched decoding with a KV cache on CPU or CUDA.
+
+Each request gets its own torch.Generator seeded from its SamplingParams.seed and draws exactly
+one uniform number per sampled token, so a request's sample does not depend on which other
+requests share its batch (up to floating-point differences from padding).
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from gpu_ops.errors import InputError
+from gpu_ops.llm.base import (
+    ChatModel,
+    Generation,
+    ModelSpec,
+    SamplingParams,
+    check_choices,
+    check_prompts,
+    expand_sampling,
+    renormalize,
+)
+from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
+from gpu_ops.llm.loading import model_identity
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype | str:
+    if dtype != "auto":
+        return _DTYPES[dtype]
+    return "auto" if device.type == "cuda" else torch.float32
+
+
+@dataclass
+class _Row:
+    """Decoding state of one request."""
+
+    index: int
+    prompt_ids: list[int]
+    params: SamplingParams
+    generator: torch.Generator
+    budget: int
+    tokens: list[int] = field(default_factory=list)
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class TransformersChatModel(ChatModel):
+    """A local causal LM run with transformers; requests are batched with left padding."""
+
+    def __init__(self, spec: ModelSpec):
+        from transformers import AutoModelForCausalLM
+
+        self.spec = spec
+        self.device = resolve_device(spec.device)
+        self.tokenizer = load_tokenizer(spec)
+        self.renderer = ChatRenderer(
+            self.tokenizer, name=spec.slug, default_system_prompt=spec.default_system_prompt
+        )
+        kwargs = {"revision": spec.revision} if spec.revision else {}
+        self.model = AutoModelForCausalLM.from_pretrained(
+            spec.model, dtype=resolve_dtype(spec.dtype, self.device), **kwargs
+        ).to(self.device)
+        self.model.eval()
+        self.identity = model_identity(spec, self.renderer.template_hash)
+        self.max_len = spec.max_model_len or int(
+            getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30
+        )
+        self.pad_id = self._pad_id()
+        self.eos_ids = self._eos_ids()
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    def _pad_id(self) -> int:
+        for candidate in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
+            if candidate is not None:
+                return int(candidate)
+        return 0
+
+    def _eos_ids(self) -> set[int]:
+        ids = set()
+        config_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in (self.tokenizer.eos_token_id, config_eos):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, list | tuple):
+                ids.update(int(v) for v in value)
+        return ids
+
+    # --- rendering ---------------------------------------------------------------------------
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        return self.renderer.render_chat(messages, add_generation_prompt)
+
+    def render_prequery(self, system_prompt: str | None = None) -> str:
+        return self.renderer.render_prequery(system_prompt)
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        return self.renderer.stop_strings
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt (the template already holds any bos token)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # --- generation --------------------------------------------------------------------------
+    def generate(
+        self, prompts: Sequence[str], sampling: SamplingParams | Sequence[SamplingParams]
+    ) -> list[Generation]:
+        prompts = check_prompts(prompts)
+        params = expand_sampling(sampling, len(prompts))
+        rows = [
+            self._new_row(i, p, s) for i, (p, s) in enumerate(zip(prompts, params, strict=True))
+        ]
+        # Similar lengths share a batch: less padding, same results (batch independence).
+        order = sorted(rows, key=lambda r: len(r.prompt_ids))
+        for start in range(0, len(order), self.spec.batch_size):
+            self._decode_batch(order[start : start + self.spec.batch_size])
+        return [
+            Generation(
+                text=r.text or "",
+                prompt_tokens=len(r.prompt_ids),
+                completion_tokens=len(r.tokens),
+                finish_reason=r.finish_reason or "length",
+            )
+            for r in rows
+        ]
+
+    def _new_row(self, index: int, prompt: str, params: SamplingParams) -> _Row:
+        ids = self.encode(prompt)
+        if not ids:
+            raise InputError(f"{self.spec.slug}: prompt {index} is empty")
+        if len(ids) >= self.max_len:
+            raise InputError(
+                f"{self.spec.slug}: prompt {index} has {len(ids)} tokens, max_model_len is {self.max_len}"
+            )
+        seed = params.seed if params.seed is not None else secrets.randbits(63)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        budget = min(params.max_new_tokens, self.max_len - len(ids))
+        return _Row(index, ids, params, generator, budget)
+
+    def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            ids[i, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[i, width - len(seq) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def _decode_batch(self, rows: list[_Row]) -> None:
+        from transformers import DynamicCache
+
+        input_ids, mask = self._left_pad([r.prompt_ids for r in rows])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        try:
+            cache = DynamicCache(config=self.model.config)
+        except TypeError:  # older transformers
+            cache = DynamicCache()
+        temperature = torch.tensor([r.params.temperature for r in rows], device=self.device)
+        top_p = torch.tensor([r.params.top_p for r in rows], device=self.device)
+        steps = max(r.budget for r in rows)
+        for _ in range(steps):
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_kwarg: cache},
+            )
+            next_ids = self._sample(out.logits[:, -1, :].float(), rows, temperature, top_p)
+            active = False
+            for row, token in zip(rows, next_ids, strict=True):
+                if row.finish_reason is None:
+                    self._append(row, token)
+                    active = active or row.finish_reason is None
+            if not active:
+                break
+            input_ids = torch.tensor(next_ids, device=self.device).unsqueeze(1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+
+    def _sample(
+        self, logits: torch.Tensor, rows: list[_Row], temperature: torch.Tensor, top_p: torch.Tensor
+    ) -> list[int]:
+        """Greedy for temperature 0, else nucleus sampling with one uniform draw per row."""
+        greedy = logits.argmax(dim=-1).tolist()
+        probs = torch.softmax(logits / temperature.clamp(min=1e-6).unsqueeze(1), dim=-1)
+        sorted_probs, sorted_ids = probs.sort(dim=-1, descending=True)
+        cumulative = sorted_probs.cumsum(dim=-1)
+        drop = (cumulative - sorted_probs) >= top_p.unsqueeze(1)  # keeps at least the top token
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        cumulative = sorted_probs.cumsum(dim=-1)
+        chosen = []
+        for i, row in enumerate(rows):
+            if row.finish_reason is not None:
+                chosen.append(self.pad_id)
+            elif row.params.temperature == 0:
+                chosen.append(greedy[i])
+            else:
+                u = torch.rand((), generator=row.generator, device=self.device) * cumulative[i, -1]
+                k = int(
+                    torch.searchsorted(cumulative[i], u.reshape(1), right=True).clamp(
+                        max=logits.shape[-1] - 1
+                    )
+                )
+                chosen.append(int(sorted_ids[i, k]))
+        return chosen
+
+    def _append(self, row: _Row, token: int) -> None:
+        if token in self.eos_ids:
+            row.tokens.append(token)
+            row.text = self.tokenizer.decode(row.tokens[:-1], skip_special_tokens=False)
+            row.finish_reason = "stop"
+            return
+        row.tokens.append(token)
+        if row.params.stop:
+            longest = max(len(s) for s in row.params.stop)
+            tail = self.tokenizer.decode(
+                row.tokens[-(4 * longest + 2) :], skip_special_tokens=False
+            )
+            if any(s in tail for s in row.params.stop):
+                text = self.tokenizer.decode(row.tokens, skip_special_tokens=False)
+                cut = min(text.index(s) for s in row.params.stop if s in text)
+                row.text, row.finish_reason = text[:cut], "stop"
+                return
+        if len(row.tokens) >= row.budget:
+            row.text = self.tokenizer.decode(row.tokens, skip_special_tokens=False)
+            row.finish_reason = "length"
+
+    # --- scoring -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def choice_logprobs(
+        self, prompts: Sequence[str], choices: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """Sum of token log-probs of each full choice after the prompt, renormalized (logsumexp 0)."""
+        prompts = check_prompts(prompts)
+        choices = check_choices(choices)
+        choice_ids = [self.encode(c) for c in choices]
+        pairs = [(self.encode(p), c) for p in prompts for c in choice_ids]
+        for i, (ids, c) in enumerate(pairs):
+            if not ids:
+                raise InputError(f"{self.spec.slug}: prompt {i // len(choices)} is empty")
+            if len(ids) + len(c) > self.max_len:
+                raise InputError(
+                    f"{self.spec.slug}: prompt {i // len(choices)} is longer than max_model_len"
+                )
+        scores: list[float] = []
+        for start in range(0, len(pairs), self.spec.batch_size):
+            scores.extend(self._score_batch(pairs[start : start + self.spec.batch_size]))
+        return renormalize(choices, scores, len(prompts))
+
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
+        """One forward pass over prompt+choice rows; sum log-probs of the choice tokens."""
+        input_ids, mask = self._left_pad([p + c for p, c in pairs])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        longest = max(len(c) for _, c in pairs)
+        logits = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            logits_to_keep=longest + 1,
+        ).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)  # position j predicts token j + 1
+        out = []
+        for i, (_, choice) in enumerate(pairs):
+            k = len(choice)
+            targets = input_ids[i, -k:]
+            predicted = logprobs[i, -k - 1 : -1, :]
+            out.append(float(predicted.gather(1, targets.unsqueeze(1)).sum()))
+        return out
+
+    def close(self) -> None:
+        del self.model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

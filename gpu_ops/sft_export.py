@@ -1,0 +1,200 @@
+"""Export the winning (instruction, response) pairs as a chat SFT dataset with a dataset card.
+
+Writes three files into one folder, each atomically (temp file + os.replace, all temp files are
+written before any is swapped in):
+  sft_dataset.jsonl    one {"messages": [...], "instruction_id", "winner", "miner"} per line
+  sft_dataset.parquet  the same columns (messages as list<struct<role, content>>)
+  README.md            a Hugging Face style dataset card (counts, experts, judges, settings,
+                       decontamination drops)
+Both data files load with `datasets.load_dataset("json" | "parquet", data_files=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from gpu_ops.errors import InputError
+
+REQUIRED_COLUMNS = ("instruction_id", "instruction", "response", "winner", "miner")
+JSONL_NAME = "sft_dataset.jsonl"
+PARQUET_NAME = "sft_dataset.parquet"
+CARD_NAME = "README.md"
+
+
+def to_chat_messages(
+    instruction: str, response: str, system: str | None = None
+) -> list[dict[str, str]]:
+    """[system?], user = instruction, assistant = response: the shape TRL's SFT trainer reads."""
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise InputError("instruction must be a non-empty string")
+    if not isinstance(response, str) or not response.strip():
+        raise InputError("response must be a non-empty string")
+    messages = [] if not system else [{"role": "system", "content": system}]
+    messages.append({"role": "user", "content": instruction})
+    messages.append({"role": "assistant", "content": response})
+    return messages
+
+
+def _records(rows: pl.DataFrame, system: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "messages": to_chat_messages(row["instruction"], row["response"], system),
+            "instruction_id": str(row["instruction_id"]),
+            "winner": str(row["winner"]),
+            "miner": str(row["miner"]),
+        }
+        for row in rows.iter_rows(named=True)
+    ]
+
+
+def _counts(rows: pl.DataFrame, column: str) -> list[tuple[str, int]]:
+    table = rows.group_by(column).len().sort(["len", column], descending=[True, False])
+    return [(str(name), int(count)) for name, count in table.iter_rows()]
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "\n".join(f"  - {key}: {_format_value(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple | set):
+        return ", ".join(str(item) for item in value) or "(none)"
+    return str(value)
+
+
+def render_dataset_card(rows: pl.DataFrame, card_info: Mapping[str, Any]) -> str:
+    """Markdown dataset card: YAML header for the Hub, then counts and the run's settings.
+
+    Known card_info keys: title, description, experts, judges, settings (mapping),
+    decontamination (mapping, e.g. benchmarks / ngram_size / dropped); other keys are listed.
+    """
+    title = card_info.get("title", "WarriorCoder Arena SFT data")
+    experts = card_info.get("experts") or sorted(
+        set(rows["winner"].to_list()) | set(rows["miner"].to_list())
+    )
+    lines = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        f"    path: {JSONL_NAME}",
+        "task_categories:",
+        "- text-generation",
+        "tags:",
+        "- code",
+        "- warriorcoder",
+        "---",
+        "",
+        f"# {title}",
+        "",
+        card_info.get(
+            "description",
+            "Instructions mined by code experts, answered by every competitor, judged by "
+            "uninvolved experts; each row keeps the winning response (WarriorCoder, ACL 2025).",
+        ),
+        "",
+        "## Contents",
+        "",
+        f"- rows: {rows.height}",
+        f"- files: `{JSONL_NAME}` (chat `messages`), `{PARQUET_NAME}` (same columns)",
+        f"- experts: {_format_value(list(experts))}",
+        f"- judges: {_format_value(list(card_info.get('judges', [])))}",
+        "",
+        "## Winning responses per expert",
+        "",
+        "| expert | rows |",
+        "| --- | --- |",
+        *(f"| {name} | {count} |" for name, count in _counts(rows, "winner")),
+        "",
+        "## Instructions per miner",
+        "",
+        "| miner | rows |",
+        "| --- | --- |",
+        *(f"| {name} | {count} |" for name, count in _counts(rows, "miner")),
+        "",
+        "## Decontamination",
+        "",
+        _format_value(card_info.get("decontamination", "not run")),
+        "",
+        "## Settings",
+        "",
+        _format_value(card_info.get("settings", {})),
+        "",
+    ]
+    known = {"title", "description", "experts", "judges", "settings", "decontamination"}
+    extra = {key: value for key, value in card_info.items() if key not in known}
+    if extra:
+        lines += ["## Other", "", _format_value(extra), ""]
+    return "\n".join(lines)
+
+
+def _temp_path(out_dir: Path, name: str) -> Path:
+    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+    os.close(handle)
+    return Path(path)
+
+
+def export_sft_dataset(
+    rows: Any,
+    out_dir: str | Path,
+    *,
+    card_info: Mapping[str, Any],
+    system: str | None = None,
+) -> dict[str, Path]:
+    """Write the SFT dataset (JSONL, Parquet, card) into out_dir; returns their paths.
+
+    rows: instruction_id, instruction, response, winner, miner (more columns are ignored).
+    Keys of the result: "jsonl", "parquet", "card".
+    """
+    if not isinstance(rows, pl.DataFrame):
+        if type(rows).__module__.startswith("pandas"):
+            rows = pl.from_pandas(rows)
+        else:
+            raise InputError(
+                f"rows must be a polars or pandas DataFrame, got {type(rows).__name__}"
+            )
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+    if missing:
+        raise InputError(f"SFT rows are missing column(s) {missing}; they have {rows.columns}")
+    duplicated = rows.filter(pl.col("instruction_id").is_duplicated())
+    if duplicated.height:
+        raise InputError(
+            f"SFT rows repeat instruction ids: {duplicated['instruction_id'].unique().to_list()[:5]}"
+        )
+    records = _records(rows, system)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = {
+        "jsonl": out_dir / JSONL_NAME,
+        "parquet": out_dir / PARQUET_NAME,
+        "card": out_dir / CARD_NAME,
+    }
+    temps = {key: _temp_path(out_dir, path.name) for key, path in targets.items()}
+    try:
+        with temps["jsonl"].open("w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        message = pl.Struct({"role": pl.String, "content": pl.String})
+        pl.DataFrame(
+            records,
+            schema={
+                "messages": pl.List(message),
+                "instruction_id": pl.String,
+                "winner": pl.String,
+                "miner": pl.String,
+            },
+        ).write_parquet(temps["parquet"])
+        temps["card"].write_text(render_dataset_card(rows, card_info), encoding="utf-8")
+        for key, path in targets.items():
+            os.chmod(temps[key], 0o644)  # mkstemp files are private; the dataset is not
+            os.replace(temps[key], path)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+    return targets

@@ -1,0 +1,199 @@
+"""Winner selection per instruction: the paper's blend of global ratings and local votes.
+
+For instruction i with competitors C_i, each response A scores
+
+    e_i(A) = sum over B in C_i, B != A, of [alpha * P_global(A > B) + (1 - alpha) * x_i(A > B)]
+
+where P_global comes from the ratings (Elo scale) and x_i(A > B) = votes for A / (votes for A +
+votes for B) on instruction i. Tie votes do not enter x. When A and B have no decisive votes on
+i (all ties, or the pair was never judged) x_i(A > B) = 0.5: no local evidence either way.
+
+Ties in e_i are broken deterministically: higher global rating first, then slug order (a < b).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from gpu_ops.errors import InputError
+from gpu_ops.ratings import _as_polars, _require_columns
+
+WINNER_COLUMNS = (
+    "instruction_id",
+    "winner",
+    "winner_score",
+    "runner_up",
+    "runner_up_score",
+    "global_component",
+    "local_component",
+    "votes_for",
+    "votes_against",
+    "alpha",
+)
+_SCORE_DECIMALS = 9  # scores equal to this many decimals count as tied (float sum order noise)
+
+
+def _directed_votes(battles: pl.DataFrame) -> pl.DataFrame:
+    """One row per (instruction, A, B) in both directions with votes for A and for B."""
+    forward = battles.select(
+        "instruction_id",
+        pl.col("model_a").alias("expert"),
+        pl.col("model_b").alias("opponent"),
+        pl.col("votes_a").alias("votes_for"),
+        pl.col("votes_b").alias("votes_against"),
+    )
+    backward = battles.select(
+        "instruction_id",
+        pl.col("model_b").alias("expert"),
+        pl.col("model_a").alias("opponent"),
+        pl.col("votes_b").alias("votes_for"),
+        pl.col("votes_a").alias("votes_against"),
+    )
+    return (
+        pl.concat([forward, backward])
+        .group_by("instruction_id", "expert", "opponent")
+        .agg(pl.col("votes_for").sum(), pl.col("votes_against").sum())
+    )
+
+
+def _competitor_frame(
+    battles: pl.DataFrame, competitors: Mapping[str, Sequence[str]] | None
+) -> pl.DataFrame:
+    if competitors is None:
+        return (
+            pl.concat(
+                [
+                    battles.select("instruction_id", pl.col("model_a").alias("expert")),
+                    battles.select("instruction_id", pl.col("model_b").alias("expert")),
+                ]
+            )
+            .unique()
+            .sort("instruction_id", "expert")
+        )
+    rows = [
+        (str(instruction), str(expert))
+        for instruction, experts in competitors.items()
+        for expert in dict.fromkeys(experts)
+    ]
+    return pl.DataFrame(
+        rows, schema={"instruction_id": pl.String, "expert": pl.String}, orient="row"
+    )
+
+
+def select_winners(
+    battles: Any,
+    ratings: Mapping[str, float],
+    competitors: Mapping[str, Sequence[str]] | None = None,
+    *,
+    alpha: float = 0.7,
+    scale: float = 400,
+    base: float = 10,
+) -> pl.DataFrame:
+    """Pick each instruction's winning response (one row per instruction).
+
+    battles: instruction_id, model_a, model_b, votes_a, votes_b (optional ties, unused by the
+    score); a pair may appear in either orientation or several times (votes add up).
+    ratings: {expert: global rating} (e.g. the BT leaderboard).
+    competitors: {instruction_id: experts that answered it}; default: the experts appearing in
+    that instruction's battles. A competitor pair with no battle row gets x = 0.5.
+    Output columns: instruction_id, winner, winner_score, runner_up, runner_up_score,
+    global_component (alpha * sum P), local_component ((1 - alpha) * sum x), whose sum is
+    winner_score, votes_for / votes_against (the winner's decisive votes on the instruction),
+    alpha. runner_up is null when an instruction has a single competitor.
+    The caller joins the text columns (instruction, miner, response) and rating_method.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    frame = _as_polars(battles, "battles")
+    _require_columns(
+        frame, ("instruction_id", "model_a", "model_b", "votes_a", "votes_b"), "battles"
+    )
+    frame = frame.select(
+        pl.col("instruction_id").cast(pl.String),
+        pl.col("model_a").cast(pl.String),
+        pl.col("model_b").cast(pl.String),
+        pl.col("votes_a").cast(pl.Float64),
+        pl.col("votes_b").cast(pl.Float64),
+    )
+    if frame.select(pl.any_horizontal(pl.all().is_null()).any()).item():
+        raise InputError("battles contain nulls")
+    if frame.filter((pl.col("votes_a") < 0) | (pl.col("votes_b") < 0)).height:
+        raise InputError("battle votes must be non-negative")
+    if frame.filter(pl.col("model_a") == pl.col("model_b")).height:
+        raise InputError("battles contain a model playing itself")
+
+    players = _competitor_frame(frame, competitors)
+    missing = sorted(set(players["expert"].to_list()) - set(ratings))
+    if missing:
+        raise InputError(f"no global rating for competitor(s) {missing}")
+    rating_frame = pl.DataFrame(
+        {"expert": list(ratings), "rating": [float(r) for r in ratings.values()]},
+        schema={"expert": pl.String, "rating": pl.Float64},
+    )
+    players = players.join(rating_frame, on="expert", how="left")
+    opponents = players.select(
+        "instruction_id",
+        pl.col("expert").alias("opponent"),
+        pl.col("rating").alias("opponent_rating"),
+    )
+    pairs = (
+        players.join(opponents, on="instruction_id")
+        .filter(pl.col("expert") != pl.col("opponent"))
+        .join(_directed_votes(frame), on=["instruction_id", "expert", "opponent"], how="left")
+        .with_columns(pl.col("votes_for", "votes_against").fill_null(0.0))
+        .with_columns(
+            p_global=1.0
+            / (
+                1.0
+                + pl.lit(float(base)).pow((pl.col("opponent_rating") - pl.col("rating")) / scale)
+            ),
+            x_local=pl.when(pl.col("votes_for") + pl.col("votes_against") > 0)
+            .then(pl.col("votes_for") / (pl.col("votes_for") + pl.col("votes_against")))
+            .otherwise(0.5),
+        )
+    )
+    scored = (
+        players.join(
+            pairs.group_by("instruction_id", "expert").agg(
+                global_component=alpha * pl.col("p_global").sum(),
+                local_component=(1.0 - alpha) * pl.col("x_local").sum(),
+                votes_for=pl.col("votes_for").sum(),
+                votes_against=pl.col("votes_against").sum(),
+            ),
+            on=["instruction_id", "expert"],
+            how="left",
+        )
+        .with_columns(pl.col("global_component", "local_component").fill_null(0.0))
+        .with_columns(pl.col("votes_for", "votes_against").fill_null(0.0))
+        .with_columns(score=pl.col("global_component") + pl.col("local_component"))
+        .sort(
+            ["instruction_id", pl.col("score").round(_SCORE_DECIMALS), "rating", "expert"],
+            descending=[False, True, True, False],
+        )
+        .with_columns(place=pl.int_range(pl.len()).over("instruction_id"))
+    )
+    best = scored.filter(pl.col("place") == 0)
+    second = scored.filter(pl.col("place") == 1).select(
+        "instruction_id",
+        pl.col("expert").alias("runner_up"),
+        pl.col("score").alias("runner_up_score"),
+    )
+    return (
+        best.join(second, on="instruction_id", how="left")
+        .select(
+            "instruction_id",
+            pl.col("expert").alias("winner"),
+            pl.col("score").alias("winner_score"),
+            "runner_up",
+            "runner_up_score",
+            "global_component",
+            "local_component",
+            "votes_for",
+            "votes_against",
+            pl.lit(float(alpha)).alias("alpha"),
+        )
+        .sort("instruction_id")
+    )

@@ -1,0 +1,195 @@
+"""MinHash-LSH dedup: planted duplicates found, distinct texts kept, deterministic, clear errors."""
+
+import json
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+import rensa
+
+from gpu_ops.dedup import (
+    EMPTY_SLOT,
+    candidate_pairs,
+    dedup_file,
+    exact_hash,
+    find_duplicate_groups,
+    lsh_band_hashes,
+    mapping_path_for,
+    minhash_signatures,
+    minhash_table,
+    normalize_text,
+    optimal_lsh_params,
+    shingle_lists,
+)
+from gpu_ops.errors import InputError
+
+VOCAB = [f"word{i}" for i in range(2000)]
+
+
+def random_text(rng: random.Random, length: int = 40) -> str:
+    return " ".join(rng.choices(VOCAB, k=length))
+
+
+def mutate(rng: random.Random, text: str, changes: int) -> str:
+    words = text.split()
+    for _ in range(changes):
+        words[rng.randrange(len(words))] = rng.choice(VOCAB)
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[list[str], dict[int, int]]:
+    """60 distinct texts plus 20 planted near-duplicates (2 of 40 words changed); copy -> original."""
+    rng = random.Random(7)
+    texts = [random_text(rng) for _ in range(60)]
+    planted = {}
+    for original in range(20):
+        planted[len(texts)] = original
+        texts.append(mutate(rng, texts[original], 2))
+    return texts, planted
+
+
+def test_normalize_and_exact_hash_ignore_case_and_spacing():
+    assert normalize_text("  Hello\t\nWORLD  ") == "hello world"
+    assert exact_hash("Hello  world") == exact_hash("hello world\n")
+    assert exact_hash("hello world") != exact_hash("hello worlds")
+
+
+def test_shingles_are_word_ngrams():
+    assert shingle_lists(["Sort a list, fast!"]).to_list() == [["sort", "a", "list", "fast"]]
+    two = shingle_lists(["a b c", "single", ""], shingle_size=2).to_list()
+    assert two == [["a b", "b c"], ["single"], []]
+    with pytest.raises(InputError):
+        shingle_lists(["a"], shingle_size=0)
+
+
+def test_signatures_equal_rensa_on_token_sets():
+    texts = ["Write a Python function", "reverse a linked list in C"]
+    signatures = minhash_signatures(texts, num_perm=64, seed=3)
+    assert signatures.shape == (2, 64) and signatures.dtype == np.uint32
+    for text, row in zip(texts, signatures, strict=True):
+        expected = rensa.RMinHash(64, 3)
+        expected.update(normalize_text(text).split())
+        assert row.tolist() == expected.digest()
+
+
+def test_empty_text_has_sentinel_signature():
+    signatures = minhash_signatures(["", "   ", "!!"])
+    assert (signatures == EMPTY_SLOT).all()
+
+
+def test_optimal_params_match_datasketch():
+    datasketch_lsh = pytest.importorskip("datasketch.lsh")
+    for threshold in (0.5, 0.8):
+        expected = datasketch_lsh._optimal_param(threshold, 128, 0.5, 0.5)
+        assert optimal_lsh_params(threshold, 128) == expected
+    assert optimal_lsh_params(0.5, 128) == (25, 5)
+
+
+def test_band_hashes_depend_on_band_and_slots():
+    signatures = np.array([[1, 2, 1, 2], [1, 2, 9, 2], [1, 2, 1, 2]], dtype=np.uint32)
+    bands = lsh_band_hashes(signatures, num_bands=2, rows_per_band=2)
+    assert bands.shape == (3, 2) and bands.dtype == np.uint64
+    assert bands[0, 0] != bands[0, 1]  # same slot values, different band
+    assert bands[0, 0] == bands[1, 0] and bands[0, 1] != bands[1, 1]
+    assert candidate_pairs(bands).tolist() == [[0, 1], [0, 2], [1, 2]]
+    with pytest.raises(InputError):
+        lsh_band_hashes(signatures, num_bands=3, rows_per_band=2)
+
+
+def test_planted_near_duplicates_found_and_distinct_texts_kept(corpus):
+    texts, planted = corpus
+    groups = find_duplicate_groups(list(range(len(texts))), texts)
+    survivor = dict(zip(groups["id"], groups["survivor_id"], strict=True))
+    for copy, original in planted.items():
+        assert survivor[copy] == original
+    reasons = dict(zip(groups["id"], groups["reason"], strict=True))
+    assert all(reasons[i] == "survivor" for i in range(60))
+    assert all(reasons[i] == "near" for i in planted)
+    near = groups.filter(pl.col("reason") == "near")
+    assert near["estimated_jaccard"].min() >= 0.5
+
+
+def test_results_identical_across_runs_and_row_orders(corpus):
+    texts, _ = corpus
+    ids = [f"id{i:03d}" for i in range(len(texts))]
+    first = find_duplicate_groups(ids, texts)
+    assert first.equals(find_duplicate_groups(ids, texts))
+    order = list(reversed(range(len(texts))))
+    shuffled = find_duplicate_groups([ids[i] for i in order], [texts[i] for i in order])
+    assert shuffled.sort("id").equals(first.sort("id"))
+
+
+def test_exact_duplicates_and_empty_texts():
+    texts = ["Print hello", "print   HELLO", "", "   ", "!!!", "something else entirely"]
+    groups = find_duplicate_groups([10, 3, 7, 5, 1, 2], texts)
+    rows = {row["id"]: row for row in groups.iter_rows(named=True)}
+    assert rows[10]["survivor_id"] == 3 and rows[10]["reason"] == "exact"
+    assert rows[3]["reason"] == "survivor"
+    assert rows[7]["survivor_id"] == 5 and rows[7]["reason"] == "exact"
+    assert rows[1]["reason"] == "survivor"  # no tokens: never a near duplicate of the empty texts
+    assert rows[2]["reason"] == "survivor"
+
+
+def test_survivor_is_the_smallest_id_not_the_first_row():
+    rng = random.Random(3)
+    base = random_text(rng, 60)
+    middle = mutate(rng, base, 4)
+    texts = [middle, base, mutate(rng, middle, 4)]
+    groups = find_duplicate_groups(["b", "a", "c"], texts, threshold=0.5)
+    assert groups["survivor_id"].to_list() == ["a", "a", "a"]
+
+
+def test_find_duplicate_groups_rejects_bad_ids():
+    with pytest.raises(InputError, match="unique"):
+        find_duplicate_groups([1, 1], ["a", "b"])
+    with pytest.raises(InputError, match="ids for"):
+        find_duplicate_groups([1], ["a", "b"])
+
+
+def test_minhash_table_shape():
+    table = minhash_table(["x", "y"], ["sort a list", ""], num_perm=32, threshold=0.5)
+    bands, _ = optimal_lsh_params(0.5, 32)
+    assert table.columns == ["instruction_id", "signature", "band_hashes"]
+    assert table.schema["signature"] == pl.List(pl.UInt32)
+    assert [len(v) for v in table["band_hashes"]] == [bands, 0]
+
+
+def test_dedup_file_writes_survivors_and_mapping(tmp_path, corpus):
+    texts, planted = corpus
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"key": f"k{i:03d}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "out.parquet"
+    report = dedup_file(source, text_field="text", id_field="key", out_path=out, threshold=0.5)
+    assert report.input_rows == 80 and report.kept_rows == 60 and report.near_dropped == 20
+    kept = pl.read_parquet(out)
+    assert kept.columns == ["key", "text"] and kept.height == 60
+    mapping = pl.read_parquet(mapping_path_for(out))
+    assert mapping_path_for(out).name == "out.duplicate_of.parquet"
+    assert dict(zip(mapping["id"], mapping["survivor_id"], strict=True)) == {
+        f"k{c:03d}": f"k{o:03d}" for c, o in planted.items()
+    }
+
+
+def test_dedup_file_row_index_ids(tmp_path):
+    source = tmp_path / "in.csv"
+    pl.DataFrame({"text": ["a b c d", "A  b c d", "e f g h"]}).write_csv(source)
+    report = dedup_file(source, text_field="text", out_path=tmp_path / "out.csv")
+    mapping = pl.read_parquet(report.mapping_path)
+    assert mapping.rows() == [(1, 0, "exact", 1.0)]
+
+
+def test_dedup_file_bad_input(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "x"}\n')
+    with pytest.raises(InputError, match="no text field 'text'.*prompt"):
+        dedup_file(source, text_field="text", out_path=tmp_path / "o.jsonl")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        dedup_file(empty, text_field="text", out_path=tmp_path / "o.jsonl")
+    with pytest.raises(InputError, match="not found"):
+        dedup_file(tmp_path / "missing.jsonl", text_field="text", out_path=tmp_path / "o.jsonl")
+    with pytest.raises(InputError, match="threshold"):
+        dedup_file(source, text_field="prompt", out_path=tmp_path / "o.jsonl", threshold=1.5)

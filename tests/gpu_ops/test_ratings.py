@@ -1,0 +1,227 @@
+"""Online Elo, pair counts, Bradley-Terry fit and bootstrap, leaderboard."""
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from gpu_ops.errors import InputError
+from gpu_ops.ratings import (
+    LEADERBOARD_COLUMNS,
+    bootstrap_bradley_terry,
+    bootstrap_online_elo,
+    fit_bradley_terry,
+    leaderboard,
+    online_elo,
+    pair_counts,
+    win_probability,
+)
+
+
+def battles(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["model_a", "model_b", "winner"], orient="row")
+
+
+def synthetic_battles(strengths: dict[str, float], n: int, seed: int) -> pl.DataFrame:
+    """Random pairs; the winner drawn from the BT/Elo win probability of the true ratings."""
+    rng = np.random.default_rng(seed)
+    names = list(strengths)
+    true = np.array([strengths[m] for m in names])
+    a = rng.integers(0, len(names), n)
+    b = (a + rng.integers(1, len(names), n)) % len(names)
+    a_wins = rng.random(n) < win_probability(true[a], true[b])
+    return pl.DataFrame(
+        {
+            "model_a": [names[i] for i in a],
+            "model_b": [names[i] for i in b],
+            "winner": np.where(a_wins, "model_a", "model_b"),
+        }
+    )
+
+
+# ---------------------------------------------------------------- Elo
+
+
+def test_win_probability_matches_elo_formula() -> None:
+    assert win_probability(1000, 1000) == pytest.approx(0.5)
+    # 400 points ahead -> odds 10:1 -> 10/11
+    assert win_probability(1400, 1000) == pytest.approx(10 / 11)
+    assert win_probability(1000, 1400) == pytest.approx(1 / 11)
+    # base 2, scale 100: 100 points ahead -> odds 2:1
+    assert win_probability(1100, 1000, scale=100, base=2) == pytest.approx(2 / 3)
+
+
+def test_online_elo_three_battles_by_hand() -> None:
+    log = battles([("A", "B", "model_a"), ("B", "C", "tie"), ("C", "A", "model_b")])
+    got = online_elo(log, k=40, initial=1000)
+    # Battle 1: A=B=1000, E_A = 0.5, A wins: delta = 40 * (1 - 0.5) = 20 -> A 1020, B 980.
+    # Battle 2: B=980 vs C=1000, tie. E_B = 1 / (1 + 10^(20/400)) = 1 / (1 + 1.1220185) = 0.4712494
+    #   delta = 40 * (0.5 - 0.4712494) = 1.1500226 -> B 981.1500226, C 998.8499774.
+    # Battle 3: C=998.8499774 vs A=1020, A (model_b) wins, S_C = 0.
+    #   E_C = 1 / (1 + 10^(21.1500226/400)) = 1 / (1 + 1.1294508) = 0.4696002
+    #   delta = 40 * (0 - 0.4696002) = -18.7840085 -> C 980.0659689, A 1038.7840085.
+    e_b = 1 / (1 + 10 ** (20 / 400))
+    d2 = 40 * (0.5 - e_b)
+    c2 = 1000 - d2
+    e_c = 1 / (1 + 10 ** ((1020 - c2) / 400))
+    d3 = 40 * (0 - e_c)
+    assert got["A"] == pytest.approx(1020 - d3)
+    assert got["B"] == pytest.approx(980 + d2)
+    assert got["C"] == pytest.approx(c2 + d3)
+    assert got["A"] == pytest.approx(1038.7840085, abs=1e-6)
+    assert got["B"] == pytest.approx(981.1500226, abs=1e-6)
+    assert got["C"] == pytest.approx(980.0659689, abs=1e-6)
+
+
+def test_online_elo_is_zero_sum_and_not_the_reference_bug() -> None:
+    log = synthetic_battles({"a": 1200, "b": 1000, "c": 900, "d": 800}, 500, seed=3)
+    got = online_elo(log, k=40, initial=1000)
+    assert sum(got.values()) == pytest.approx(4000, abs=1e-6)
+    # The reference script's variant (B updated from A's *new* rating) is not zero-sum.
+    buggy = dict.fromkeys(got, 1000.0)
+    for a, b, w in log.iter_rows():
+        s = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}[w]
+        buggy[a] += 40 * (s - win_probability(buggy[a], buggy[b]))
+        buggy[b] += 40 * ((1 - s) - win_probability(buggy[b], buggy[a]))
+    assert abs(sum(buggy.values()) - 4000) > 1e-3
+
+
+def test_online_elo_ties_between_equals_change_nothing() -> None:
+    got = online_elo(battles([("x", "y", "tie"), ("y", "x", "tie")]))
+    assert got == {"x": 1000.0, "y": 1000.0}
+
+
+def test_online_elo_rejects_unknown_winner_and_self_play() -> None:
+    with pytest.raises(InputError, match="winner"):
+        online_elo(battles([("x", "y", "x")]))
+    with pytest.raises(InputError, match="itself"):
+        online_elo(battles([("x", "x", "tie")]))
+    with pytest.raises(InputError, match="missing column"):
+        online_elo(pl.DataFrame({"model_a": ["x"], "model_b": ["y"]}))
+
+
+def test_elo_bootstrap_is_seeded_and_brackets_spread() -> None:
+    log = synthetic_battles({"a": 1200, "b": 1000, "c": 800}, 300, seed=1)
+    first = bootstrap_online_elo(log, rounds=30, seed=7)
+    again = bootstrap_online_elo(log, rounds=30, seed=7)
+    assert first.equals(again)
+    assert (first["ci_lower"] < first["ci_upper"]).all()
+    assert first["rating"].to_list() == [online_elo(log)[e] for e in first["expert"]]
+
+
+# ---------------------------------------------------------------- pair counts
+
+
+def test_pair_counts_canonical_orientation() -> None:
+    log = battles(
+        [
+            ("b", "a", "model_a"),  # b beats a
+            ("a", "b", "model_a"),  # a beats b
+            ("b", "a", "tie"),
+            ("a", "c", "model_b"),  # c beats a
+        ]
+    )
+    got = pair_counts(log)
+    assert got.to_dicts() == [
+        {"model_a": "a", "model_b": "b", "wins_a": 1, "wins_b": 1, "ties": 1},
+        {"model_a": "a", "model_b": "c", "wins_a": 0, "wins_b": 1, "ties": 0},
+    ]
+    # A counts frame (e.g. the rating_pair_counts mart) is re-canonicalized and summed.
+    counts = pl.DataFrame(
+        {"model_a": ["b", "a"], "model_b": ["a", "b"], "wins_a": [2, 1], "wins_b": [0, 3], "ties": [1, 0]}
+    )
+    assert pair_counts(counts).to_dicts() == [
+        {"model_a": "a", "model_b": "b", "wins_a": 1, "wins_b": 5, "ties": 1}
+    ]
+
+
+# ---------------------------------------------------------------- Bradley-Terry
+
+
+def test_bt_two_models_ties_count_half() -> None:
+    # a beats b 3 times, 2 ties -> 4 wins vs 1: MLE P(a > b) = 0.8 -> gap 400 log10(4).
+    counts = pl.DataFrame(
+        {"model_a": ["a"], "model_b": ["b"], "wins_a": [3], "wins_b": [0], "ties": [2]}
+    )
+    got = fit_bradley_terry(counts)
+    gap = 400 * math.log10(4)
+    assert got["a"] - got["b"] == pytest.approx(gap, abs=0.01)
+    assert (got["a"] + got["b"]) / 2 == pytest.approx(1000)
+    anchored = fit_bradley_terry(counts, anchor="b", initial=1500)
+    assert anchored["b"] == pytest.approx(1500)
+    assert anchored["a"] == pytest.approx(1500 + gap, abs=0.01)
+    with pytest.raises(InputError, match="anchor"):
+        fit_bradley_terry(counts, anchor="zzz")
+
+
+def test_bt_all_ties_are_equal() -> None:
+    got = fit_bradley_terry(battles([("a", "b", "tie"), ("b", "c", "tie"), ("c", "a", "tie")]))
+    assert got == pytest.approx({"a": 1000, "b": 1000, "c": 1000})
+
+
+def test_bt_counts_and_raw_battles_agree() -> None:
+    log = synthetic_battles({"a": 1100, "b": 1000, "c": 950}, 400, seed=5)
+    assert fit_bradley_terry(log) == pytest.approx(fit_bradley_terry(pair_counts(log)))
+
+
+def test_bt_recovers_known_strengths() -> None:
+    truth = {"m1": 1300.0, "m2": 1150.0, "m3": 1000.0, "m4": 850.0, "m5": 700.0}
+    got = fit_bradley_terry(synthetic_battles(truth, 8000, seed=11))
+    # Spearman 1: the recovered order is the true order.
+    assert sorted(got, key=got.get, reverse=True) == list(truth)
+    for expert, rating in truth.items():  # truth is already mean 1000
+        assert got[expert] == pytest.approx(rating, abs=30)
+
+
+def test_bt_bootstrap_cis_cover_the_truth() -> None:
+    truth = {"m1": 1200.0, "m2": 1100.0, "m3": 1000.0, "m4": 900.0, "m5": 800.0}
+    covered, total = 0, 0
+    for seed in range(5):
+        table = bootstrap_bradley_terry(
+            synthetic_battles(truth, 3000, seed=100 + seed), rounds=100, seed=seed
+        )
+        assert (table["ci_lower"] <= table["rating"]).all()
+        assert (table["rating"] <= table["ci_upper"]).all()
+        for row in table.iter_rows(named=True):
+            total += 1
+            covered += row["ci_lower"] <= truth[row["expert"]] <= row["ci_upper"]
+    assert covered / total >= 0.8
+
+
+def test_bt_bootstrap_is_seeded() -> None:
+    log = synthetic_battles({"a": 1100, "b": 1000, "c": 900}, 600, seed=2)
+    assert bootstrap_bradley_terry(log, rounds=20, seed=3).equals(
+        bootstrap_bradley_terry(log, rounds=20, seed=3)
+    )
+    assert not bootstrap_bradley_terry(log, rounds=20, seed=3).equals(
+        bootstrap_bradley_terry(log, rounds=20, seed=4)
+    )
+
+
+# ---------------------------------------------------------------- leaderboard
+
+
+def test_leaderboard_both_methods() -> None:
+    log = battles(
+        [("a", "b", "model_a"), ("a", "c", "model_a"), ("b", "c", "tie"), ("c", "a", "model_b")]
+        * 5
+    )
+    table = leaderboard(log, method="both", bootstrap_rounds=20, seed=0)
+    assert table.columns == list(LEADERBOARD_COLUMNS)
+    assert table["method"].to_list() == ["bt"] * 3 + ["elo"] * 3
+    assert table.filter(pl.col("method") == "bt")["expert"][0] == "a"
+    a = table.filter((pl.col("expert") == "a") & (pl.col("method") == "elo")).row(0, named=True)
+    assert (a["games"], a["wins"], a["losses"], a["ties"], a["win_rate"]) == (15, 15, 0, 0, 1.0)
+    b = table.filter((pl.col("expert") == "b") & (pl.col("method") == "bt")).row(0, named=True)
+    assert (b["games"], b["wins"], b["losses"], b["ties"]) == (10, 0, 5, 5)
+    assert b["win_rate"] == pytest.approx(0.25)
+
+
+def test_leaderboard_elo_needs_battles_not_counts() -> None:
+    counts = pair_counts(battles([("a", "b", "model_a")]))
+    assert leaderboard(counts, method="bt", bootstrap_rounds=0)["ci_lower"].is_nan().all()
+    with pytest.raises(InputError, match="ordered battles"):
+        leaderboard(counts, method="elo")
+    with pytest.raises(InputError, match="method"):
+        leaderboard(counts, method="glicko")  # type: ignore[arg-type]

@@ -1,0 +1,319 @@
+"""The `warriorcoder` command line: run the arena, manage experts, query battles, run single stages.
+
+Heavy imports (dagster, torch, dbt) happen inside the commands, so `--help` stays instant.
+Bad input exits with code 2 and one clear message; nothing already computed is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="warriorcoder",
+    help="WarriorCoder Arena: expert battles as a data flywheel for code LLM post-training.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="arena config YAML (env WC_CONFIG; default configs/demo.yaml)", envvar="WC_CONFIG")
+]
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="home directory (env WC_HOME; default ./.warriorcoder)", envvar="WC_HOME")
+]
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn input, config and storage problems into one red line and exit code 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gpu_ops.errors import InputError
+        from warriorcoder.config import ConfigError
+        from warriorcoder.storage import StorageError
+        from warriorcoder.warehouse import WarehouseMissingError
+
+        try:
+            return command(*args, **kwargs)
+        except (InputError, ConfigError, StorageError, WarehouseMissingError) as error:
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def _home(home: Path | None):
+    from warriorcoder.storage import Home
+
+    return Home.resolve(home)
+
+
+def print_frame(frame, title: str | None = None, fmt: str = "table") -> None:
+    """Print a polars frame as a rich table, CSV or JSON lines."""
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+        return
+    if fmt == "json":
+        sys.stdout.write(frame.write_ndjson())
+        return
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(column, overflow="fold")
+    for row in frame.iter_rows():
+        table.add_row(*[_cell(value) for value in row])
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    text = str(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# ------------------------------------------------------------------------------ pipeline
+
+
+@app.command()
+@user_errors
+def run(
+    config: ConfigOption = DEFAULT_CONFIG,
+    home: HomeOption = None,
+    stage: Annotated[list[str] | None, typer.Option("--stage", "-s", help="run only these stages (repeatable)")] = None,
+) -> None:
+    """Materialize the arena on the local Dagster instance, with a progress display."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dagster_wc.runner import run_pipeline
+    from warriorcoder.config import load_config
+
+    home_dir = _home(home)
+    load_config(config, home=home_dir.root)  # fail before any work on a bad config
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_step(index: int, total: int, step, state: str) -> None:
+            progress.update(task, total=total, completed=index + (state == "done"), description=f"{step.stage}: {step.label}")
+
+        summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
+    console.print(f"[green]done:[/] {len(summary.steps_run)} steps; runs are in {home_dir.dagster} (`make ui`)")
+    from warriorcoder.report import print_run_report
+
+    print_run_report(home_dir, console)
+
+
+@app.command("add-expert")
+@user_errors
+def add_expert(
+    slug: Annotated[str, typer.Argument(help="partition-safe name, e.g. qwen25-coder-7b")],
+    model: Annotated[str, typer.Option(help="HF model id or local path")],
+    backend: Annotated[str, typer.Option(help="transformers | vllm | openai")] = "transformers",
+    endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
+    family: Annotated[str | None, typer.Option(help="model family (for same-family judge exclusion)")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    home: HomeOption = None,
+    run_now: Annotated[bool, typer.Option("--run/--no-run", help="materialize the new work right away")] = True,
+) -> None:
+    """Add an expert to the config, register its partition, and compute only the new cells."""
+    from warriorcoder.expert_admin import add_expert_to_config
+
+    home_dir = _home(home)
+    entry = add_expert_to_config(config, slug=slug, model=model, backend=backend, endpoints=endpoint or [], family=family, home=home_dir.root)
+    console.print(f"added expert [bold]{entry['slug']}[/] to {config}")
+    if run_now:
+        run(config=config, home=home, stage=None)
+
+
+@app.command()
+@user_errors
+def leaderboard(home: HomeOption = None, fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table") -> None:
+    """Show the ratings (Bradley-Terry and Elo, with bootstrap CIs)."""
+    from warriorcoder.warehouse import query
+
+    frame = query(_home(home), "select * from leaderboard order by method, rating desc")
+    print_frame(frame, "leaderboard", fmt)
+
+
+@app.command()
+@user_errors
+def sql(
+    name: Annotated[str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")] = None,
+    home: HomeOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
+    list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
+) -> None:
+    """Run a named analyst query from models_sql/ against the warehouse (read-only)."""
+    from warriorcoder.analyst_sql import list_named_queries, run_named_query
+
+    if list_queries or name is None:
+        for query_name, title in list_named_queries():
+            console.print(f"[bold]{query_name}[/]  {title}")
+        return
+    print_frame(run_named_query(_home(home), name), name, fmt)
+
+
+@app.command("export-sft")
+@user_errors
+def export_sft(
+    out: Annotated[Path, typer.Option(help="folder for sft_dataset.jsonl/.parquet and README.md")],
+    home: HomeOption = None,
+) -> None:
+    """Copy the exported SFT dataset (chat messages) and its card to OUT."""
+    import shutil
+
+    from gpu_ops.errors import InputError
+
+    source = _home(home).sft
+    files = sorted(source.glob("sft_dataset.*")) + sorted(source.glob("README.md"))
+    if not files:
+        raise InputError(f"no SFT dataset under {source}: run `warriorcoder run` first")
+    out.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copy2(file, out / file.name)
+    console.print(f"wrote {', '.join(f.name for f in files)} to {out}")
+
+
+# ------------------------------------------------------------------------------ single stages on files
+
+
+@app.command()
+@user_errors
+def dedup(
+    input: Annotated[Path, typer.Argument(help=".jsonl, .parquet or .csv")],
+    out: Annotated[Path, typer.Option(help="survivors (.parquet/.jsonl)")],
+    text_field: Annotated[str, typer.Option(help="column holding the text")] = "instruction",
+    id_field: Annotated[str | None, typer.Option(help="column holding row ids (default: row index)")] = None,
+    threshold: Annotated[float, typer.Option(help="Jaccard threshold")] = 0.5,
+    num_perm: Annotated[int, typer.Option(help="MinHash permutations")] = 128,
+    shingle_size: Annotated[int, typer.Option(help="words per shingle")] = 1,
+) -> None:
+    """Exact + MinHash-LSH near-duplicate removal on your own file."""
+    from gpu_ops.dedup import dedup_file
+
+    report = dedup_file(
+        input, text_field=text_field, id_field=id_field, threshold=threshold, num_perm=num_perm,
+        shingle_size=shingle_size, out_path=out,
+    )
+    console.print(report)
+
+
+@app.command()
+@user_errors
+def embed(
+    input: Annotated[Path, typer.Argument(help=".jsonl, .parquet or .csv")],
+    out: Annotated[Path, typer.Option(help=".npy or .parquet")],
+    text_field: Annotated[str, typer.Option(help="column holding the text")] = "instruction",
+    model: Annotated[str | None, typer.Option(help="sentence-transformers id or path (default: bundled MiniLM)")] = None,
+    batch_size: int = 64,
+) -> None:
+    """Embed texts (L2-normalized) with a sentence-transformers model."""
+    from gpu_ops.embeddings import embed_file
+
+    console.print(embed_file(input, text_field=text_field, out=out, model=model, batch_size=batch_size))
+
+
+@app.command()
+@user_errors
+def select(
+    embeddings: Annotated[Path, typer.Argument(help=".npy or .parquet embeddings")],
+    k: Annotated[float, typer.Option("-k", help="budget: a count, or a fraction in (0, 1)")],
+    out: Annotated[Path, typer.Option(help="selection order (.parquet/.csv)")],
+    first_center: Annotated[str, typer.Option(help="medoid | random | a row index")] = "medoid",
+    seed: int = 0,
+) -> None:
+    """Greedy k-center selection: row indices in pick order with the radius after each pick."""
+    from gpu_ops.kcenter import select_file
+
+    center: str | int = int(first_center) if first_center.isdigit() else first_center
+    console.print(select_file(embeddings, k, out, first_center=center, seed=seed))
+
+
+@app.command()
+@user_errors
+def rate(
+    battles: Annotated[Path, typer.Argument(help="battle log (.csv/.jsonl/.parquet): model_a, model_b, winner")],
+    method: Annotated[str, typer.Option(help="bt | elo | both")] = "both",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds for the CIs")] = 100,
+    seed: int = 0,
+    out: Annotated[Path | None, typer.Option(help="write the leaderboard (.csv or .json)")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="skip malformed rows instead of failing")] = False,
+) -> None:
+    """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
+    from gpu_ops.battle_log import read_battle_log
+    from gpu_ops.errors import InputError
+    from gpu_ops.ratings import leaderboard as rate_battles
+
+    frame, skipped = read_battle_log(battles, skip_invalid=skip_invalid)
+    if skipped:
+        errors.print(f"skipped {skipped} malformed row(s)")
+    table = rate_battles(frame, method=method, bootstrap_rounds=bootstrap, seed=seed)
+    print_frame(table, f"ratings of {len(frame)} battles")
+    if out is not None:
+        if out.suffix == ".csv":
+            table.write_csv(out)
+        elif out.suffix == ".json":
+            out.write_text(json.dumps(table.to_dicts(), indent=2))
+        else:
+            raise InputError(f"--out {out}: use a .csv or .json file name")
+        console.print(f"wrote {out}")
+
+
+@app.command("eval")
+@user_errors
+def evaluate(
+    model: Annotated[str, typer.Argument(help="HF model id or local path")],
+    backend: Annotated[str, typer.Option(help="transformers | vllm | openai")] = "transformers",
+    endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
+    benchmark: Annotated[str, typer.Option(help="humaneval, or a path to a HumanEval-shaped .jsonl")] = "humaneval",
+    samples: Annotated[int, typer.Option(help="samples per problem (pass@k for k <= samples)")] = 1,
+    max_problems: Annotated[int | None, typer.Option(help="evaluate the first N problems only")] = None,
+    max_new_tokens: int = 512,
+    home: HomeOption = None,
+) -> None:
+    """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
+    from gpu_ops.evaluation import evaluate_model
+    from gpu_ops.llm import CallCache, ModelSpec
+
+    home_dir = _home(home).ensure()
+    spec = ModelSpec(slug="eval-target", model=model, backend=backend, endpoints=tuple(endpoint or ()))
+    summary, _ = evaluate_model(
+        spec, benchmark=benchmark, samples=samples, max_problems=max_problems,
+        max_new_tokens=max_new_tokens, cache=CallCache(home_dir.llm_cache),
+    )
+    print_frame(summary, f"{benchmark}: {model}")
+
+
+@app.command("build-demo-experts")
+@user_errors
+def build_demo_experts_command(home: HomeOption = None, quick: bool = False) -> None:
+    """Train the bundled tiny demo experts from the stdlib (cached under $WC_HOME/models/demo)."""
+    from gpu_ops.demo_experts import build_demo_experts
+
+    paths = build_demo_experts(_home(home).ensure().models, quick=quick)
+    for slug, path in paths.items():
+        console.print(f"{slug}: {path}")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,45 @@
+"""Adding an expert to a config file: validate the whole new config before writing anything."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warriorcoder.config import ConfigError, parse_config
+
+
+def add_expert_to_config(
+    config_path: str | Path,
+    *,
+    slug: str,
+    model: str,
+    backend: str = "transformers",
+    endpoints: list[str] | None = None,
+    family: str | None = None,
+    home: Path | None = None,
+) -> dict[str, Any]:
+    """Append an expert entry; the file is rewritten only if the new config validates.
+
+    The previous file is kept as `<name>.bak` (PyYAML does not keep comments).
+    """
+    path = Path(config_path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entry: dict[str, Any] = {"slug": slug, "model": model, "backend": backend}
+    if endpoints:
+        entry["endpoints"] = list(endpoints)
+    if family:
+        entry["family"] = family
+    experts = list(data.get("experts") or [])
+    if any(isinstance(e, dict) and e.get("slug") == slug for e in experts):
+        raise ConfigError(f"experts: an expert with slug {slug!r} is already configured in {path}")
+    data["experts"] = [*experts, entry]
+    resolved = yaml.safe_load(yaml.safe_dump(data).replace("${WC_HOME}", str(home or ".")))
+    parse_config(resolved, source=str(path))
+    shutil.copy2(path, path.with_suffix(path.suffix + ".bak"))
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return entry

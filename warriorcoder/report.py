@@ -1,0 +1,60 @@
+"""What `warriorcoder run` prints at the end: counts per stage, leaderboard, SFT rows, pass@1."""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from warriorcoder.storage import Home
+from warriorcoder.warehouse import query, table_exists
+
+STAGE_COUNTS = (
+    ("mined", "stg_instructions_mined"),
+    ("clean", "instructions_clean"),
+    ("after dedup", "instructions_dedup"),
+    ("kept (difficulty)", "instructions_kept"),
+    ("selected (k-center)", "instructions_for_battle"),
+    ("battles", "battles"),
+    ("votes", "battle_votes"),
+)
+
+
+def stage_counts(home: Home) -> pl.DataFrame:
+    """Row counts of each stage's main table (missing tables are left out)."""
+    rows = [
+        (label, int(query(home, f'select count(*) as n from "{table}"')["n"][0]))
+        for label, table in STAGE_COUNTS
+        if table_exists(home, table)
+    ]
+    return pl.DataFrame(rows, schema={"stage": pl.String, "rows": pl.Int64}, orient="row")
+
+
+def _table(frame: pl.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.iter_rows():
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else (f"{v:.1f}" if isinstance(v, float) else str(v)) for v in row])
+    return table
+
+
+def print_run_report(home: Home, console: Console) -> None:
+    """Print the end-of-run summary; every part is optional (a partial run prints what exists)."""
+    if not home.warehouse.exists():
+        console.print("no warehouse yet")
+        return
+    console.print(_table(stage_counts(home), "rows per stage"))
+    if table_exists(home, "leaderboard"):
+        board = query(
+            home,
+            "select method, rank, expert, rating, ci_lower, ci_upper, games, win_rate from leaderboard order by method, rank",
+        )
+        console.print(_table(board, "leaderboard (95% bootstrap CIs)"))
+    sft_file = home.sft / "sft_dataset.parquet"
+    if sft_file.exists():
+        console.print(f"SFT rows: {pl.read_parquet(sft_file).height}  ->  {home.sft}")
+    if table_exists(home, "evaluation_summary"):
+        console.print(_table(query(home, "select * from evaluation_summary"), "evaluation"))
+    console.print(f"warehouse: {home.warehouse}  (read-only: `duckdb -readonly {home.warehouse}`)")
+    console.print(f"lake: {home.lake}   reports: {home.reports}   UI: `make ui`")
