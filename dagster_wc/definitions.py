@@ -17,7 +17,7 @@ from dagster_wc.defs import arena, dedup, mining, ratings, registry, scoring, se
 from dagster_wc.defs import evaluation, training
 from dagster_wc.defs.checks import asset_checks
 from dagster_wc.defs.sensors import expert_config_sensor
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_project
+from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_executable, dbt_project
 from dagster_wc.resources import ArenaResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,9 @@ def build_definitions(config_path: str | os.PathLike | None = None, home: str | 
         sensors=[expert_config_sensor],
         resources={
             "arena": ArenaResource(config_path=config_path, home_dir=home or os.environ.get("WC_HOME")),
-            "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir)),
+            "dbt": DbtCliResource(
+                project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir), dbt_executable=dbt_executable()
+            ),
         },
     )
 

@@ -10,7 +10,8 @@ Definitions (the dbt SQL over `instruction_minhash` implements the same ones):
   `shingle_size` consecutive tokens joined by one space (a text with fewer tokens than
   `shingle_size` is one shingle). A text without tokens has the sentinel signature
   (all slots 2**32-1) and no band hashes: it only ever groups as an exact duplicate.
-* signature: rensa RMinHash over the set of shingles (`num_perm` uint32 slots, fixed seed).
+* signature: rensa RMinHash over the set of shingles (`num_perm` uint32 slots, fixed seed);
+  stable for a given rensa `RMinHash.ALGORITHM_VERSION` (see `signature_scheme`).
 * band hash: a 64-bit hash of (band index, the band's `rows_per_band` signature slots).
 * candidate pair: two texts sharing at least one band hash (same band index).
 * confirmed pair: a candidate whose estimated Jaccard (fraction of equal signature slots)
@@ -23,9 +24,7 @@ Definitions (the dbt SQL over `instruction_minhash` implements the same ones):
 from __future__ import annotations
 
 import hashlib
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,37 +44,51 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_NUM_PERM = 128
 EMPTY_SLOT = np.uint32(2**32 - 1)
 _TOKEN_PATTERN = r"\w+"
-_WHITESPACE = re.compile(r"\s+")
 _PAIR_CHUNK = 200_000
 _SIGNATURE_CHUNK = 50_000
 
 
+def normalized_texts(texts: Sequence[str]) -> pl.Series:
+    """Vectorized `normalize_text`: NFKC, lower case, whitespace runs -> one space, stripped."""
+    return (
+        pl.Series("text", list(texts), dtype=pl.String)
+        .fill_null("")
+        .str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars(" ")
+    )
+
+
 def normalize_text(text: str) -> str:
-    """NFKC, lower case, whitespace runs collapsed to one space, stripped."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    """NFKC, lower case, whitespace runs collapsed to one space, stripped (one definition: polars)."""
+    return normalized_texts([text]).item()
+
+
+def exact_hashes(texts: Sequence[str]) -> list[str]:
+    """Hex blake2b-128 of each normalized text: equal for texts that differ only in case/spacing."""
+    return [
+        hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+        for text in normalized_texts(texts).to_list()
+    ]
 
 
 def exact_hash(text: str) -> str:
-    """Hex blake2b-128 of the normalized text: equal for texts that differ only in case/spacing."""
-    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    """`exact_hashes` for one text."""
+    return exact_hashes([text])[0]
 
 
 def shingle_lists(texts: Sequence[str], *, shingle_size: int = 1) -> pl.Series:
     """The shingles of each text as a list column (tokenization done by polars, no Python loop)."""
     if shingle_size < 1:
         raise InputError(f"shingle_size must be >= 1, got {shingle_size}")
-    tokens = (
-        pl.Series("text", list(texts), dtype=pl.String)
-        .fill_null("")
-        .str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.extract_all(_TOKEN_PATTERN)
-    )
+    tokens = normalized_texts(texts).str.extract_all(_TOKEN_PATTERN)
     if shingle_size == 1:
         return tokens.alias("shingles")
     frame = pl.DataFrame({"doc": np.arange(len(tokens)), "tok": tokens}).explode("tok")
     frame = frame.with_columns(
-        pos=pl.int_range(pl.len(), dtype=pl.Int64).over("doc"), n=pl.col("tok").count().over("doc").cast(pl.Int64)
+        pos=pl.int_range(pl.len(), dtype=pl.Int64).over("doc"),
+        n=pl.col("tok").count().over("doc").cast(pl.Int64),
     )
     parts = [pl.col("tok").shift(-j).over("doc") for j in range(shingle_size)]
     shingles = (
@@ -108,6 +121,14 @@ def _token_hashes(shingles: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return hashes.to_numpy(), offsets
 
 
+def signature_scheme(
+    num_perm: int = DEFAULT_NUM_PERM, shingle_size: int = 1, seed: int = DEFAULT_SEED
+) -> str:
+    """A label that changes whenever signatures would: store it beside signatures to detect stale ones."""
+    version = rensa.RMinHash.ALGORITHM_VERSION
+    return f"rensa-rminhash-v{version}:perm{num_perm}:shingle{shingle_size}:seed{seed}"
+
+
 def minhash_signatures(
     texts: Sequence[str],
     *,
@@ -122,9 +143,13 @@ def minhash_signatures(
     for start in range(0, len(texts), _SIGNATURE_CHUNK):
         chunk = texts[start : start + _SIGNATURE_CHUNK]
         hashes, offsets = _token_hashes(shingle_lists(chunk, shingle_size=shingle_size))
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            hashes, offsets, num_perm, seed
+        )
         rows = matrix.to_rows()
-        out[start : start + len(chunk)] = np.array(rows, dtype=np.uint32).reshape(len(chunk), num_perm)
+        out[start : start + len(chunk)] = np.array(rows, dtype=np.uint32).reshape(
+            len(chunk), num_perm
+        )
     return out
 
 
@@ -138,7 +163,9 @@ def _lsh_error(threshold: float, bands: int, rows: int) -> float:
 
 
 @lru_cache(maxsize=64)
-def optimal_lsh_params(threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM) -> tuple[int, int]:
+def optimal_lsh_params(
+    threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM
+) -> tuple[int, int]:
     """(num_bands, rows_per_band) with bands*rows <= num_perm minimizing FP+FN area (0.5/0.5 weights)."""
     if not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must be in (0, 1), got {threshold}")
@@ -176,40 +203,51 @@ def lsh_band_hashes(signatures: np.ndarray, *, num_bands: int, rows_per_band: in
             f"{num_bands} bands x {rows_per_band} rows do not fit {signatures.shape[1]} signature slots"
         )
     n = signatures.shape[0]
-    bands = signatures[:, : num_bands * rows_per_band].astype(np.uint64).reshape(n, num_bands, rows_per_band)
+    bands = (
+        signatures[:, : num_bands * rows_per_band]
+        .astype(np.uint64)
+        .reshape(n, num_bands, rows_per_band)
+    )
     with np.errstate(over="ignore"):
-        state = np.broadcast_to(_splitmix(np.arange(num_bands, dtype=np.uint64) + _GOLDEN), (n, num_bands))
+        state = np.broadcast_to(
+            _splitmix(np.arange(num_bands, dtype=np.uint64) + _GOLDEN), (n, num_bands)
+        )
         for column in range(rows_per_band):
             state = _splitmix(state ^ (bands[:, :, column] + _GOLDEN))
     return np.ascontiguousarray(state)
 
 
-def candidate_pairs(band_hashes: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
-    """All (i, j), i < j, of active rows sharing a band hash in the same band; int64 (m, 2), sorted, unique."""
-    n, num_bands = band_hashes.shape
-    rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
-    if rows.size < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    keys = band_hashes[rows]
-    row_of = np.repeat(rows, num_bands)
-    band_of = np.tile(np.arange(num_bands, dtype=np.int64), rows.size)
-    hash_of = keys.reshape(-1)
-    order = np.lexsort((row_of, band_of, hash_of))
-    band_sorted, hash_sorted, row_sorted = band_of[order], hash_of[order], row_of[order]
-    new_run = np.ones(order.size, dtype=bool)
-    new_run[1:] = (hash_sorted[1:] != hash_sorted[:-1]) | (band_sorted[1:] != band_sorted[:-1])
-    run_id = np.cumsum(new_run) - 1
-    run_end = np.append(np.flatnonzero(new_run)[1:], order.size)[run_id]
-    partners = run_end - np.arange(order.size) - 1
+def _pairs_within_runs(sorted_keys: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:
+    """Every pair of rows whose keys are equal (keys sorted), as (min, max) rows."""
+    size = sorted_keys.size
+    new_run = np.ones(size, dtype=bool)
+    new_run[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    run_end = np.append(np.flatnonzero(new_run)[1:], size)[np.cumsum(new_run) - 1]
+    partners = run_end - np.arange(size) - 1
     total = int(partners.sum())
     if total == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    left = np.repeat(np.arange(order.size), partners)
+    left = np.repeat(np.arange(size), partners)
     first_pair_of_left = np.repeat(np.cumsum(partners) - partners, partners)
     right = left + 1 + (np.arange(total) - first_pair_of_left)
-    a, b = row_sorted[left], row_sorted[right]
-    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
-    return np.unique(pairs, axis=0)
+    a, b = sorted_rows[left], sorted_rows[right]
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+
+
+def candidate_pairs(band_hashes: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """All (i, j), i < j, of active rows sharing a band hash in the same band.
+
+    int64 (m, 2), sorted and unique. Cost grows with the square of a bucket's size.
+    """
+    n, num_bands = band_hashes.shape
+    rows = np.arange(n, dtype=np.int64) if active is None else np.flatnonzero(active)
+    found = [np.zeros((0, 2), dtype=np.int64)]
+    if rows.size >= 2:
+        for band in range(num_bands):
+            keys = band_hashes[rows, band]
+            order = np.argsort(keys)
+            found.append(_pairs_within_runs(keys[order], rows[order]))
+    return np.unique(np.concatenate(found), axis=0)
 
 
 def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -217,7 +255,9 @@ def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     out = np.empty(len(pairs), dtype=np.float64)
     for start in range(0, len(pairs), _PAIR_CHUNK):
         chunk = pairs[start : start + _PAIR_CHUNK]
-        out[start : start + len(chunk)] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+        out[start : start + len(chunk)] = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(
+            axis=1
+        )
     return out
 
 
@@ -250,21 +290,25 @@ def find_duplicate_groups(
             schema_overrides={"reason": pl.String, "estimated_jaccard": pl.Float64},
         )
     if signatures is None:
-        signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
-    exact = pl.Series([exact_hash(text) for text in texts])
+        signatures = minhash_signatures(
+            texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed
+        )
+    exact = normalized_texts(texts)
     rank = ids.rank("ordinal").to_numpy().astype(np.int64) - 1  # 0 = smallest id
 
-    # Exact duplicates: link every row to the first (smallest-id) row with the same hash.
-    by_hash = pl.DataFrame({"row": np.arange(n), "hash": exact, "rank": rank})
-    first = by_hash.sort("rank").group_by("hash", maintain_order=True).agg(pl.col("row").first().alias("rep"))
-    rep = by_hash.join(first, on="hash", how="left").sort("row").get_column("rep").to_numpy()
+    # Exact duplicates (equal normalized text, i.e. equal exact_hash): link each row to the
+    # smallest-id row with the same text.
+    by_text = pl.DataFrame({"row": np.arange(n), "text": exact, "rank": rank})
+    rep = by_text.select(pl.col("row").sort_by("rank").first().over("text")).to_series().to_numpy()
     exact_edges = np.stack([np.arange(n), rep], axis=1)[rep != np.arange(n)]
 
     # Near duplicates among exact representatives that have tokens.
     bands, rows_per_band = optimal_lsh_params(threshold, signatures.shape[1])
     has_tokens = ~(signatures == EMPTY_SLOT).all(axis=1)
     active = (rep == np.arange(n)) & has_tokens
-    pairs = candidate_pairs(lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band), active)
+    pairs = candidate_pairs(
+        lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band), active
+    )
     confirmed = pairs[estimated_jaccard(signatures, pairs) >= threshold]
 
     edges = np.concatenate([exact_edges, confirmed]).astype(np.int64)
@@ -275,10 +319,14 @@ def find_duplicate_groups(
     row_of_rank = np.argsort(rank)
     survivor_row = row_of_rank[smallest_rank[component]]
 
-    jaccard = (signatures == signatures[survivor_row]).mean(axis=1)
-    exact_np = exact.to_numpy()
+    jaccard = np.ones(n, dtype=np.float64)
+    dropped = np.flatnonzero(survivor_row != np.arange(n))
+    jaccard[dropped] = estimated_jaccard(
+        signatures, np.stack([dropped, survivor_row[dropped]], axis=1)
+    )
+    same_text = (exact == exact.gather(survivor_row)).to_numpy()
     reason = np.where(
-        survivor_row == np.arange(n), "survivor", np.where(exact_np == exact_np[survivor_row], "exact", "near")
+        survivor_row == np.arange(n), "survivor", np.where(same_text, "exact", "near")
     )
     return pl.DataFrame(
         {
@@ -300,22 +348,31 @@ def minhash_table(
     shingle_size: int = 1,
     seed: int = DEFAULT_SEED,
 ) -> pl.DataFrame:
-    """The `instruction_minhash` lake table: id, signature list<uint32>, band_hashes list<uint64>.
+    """The `instruction_minhash` lake table: id, exact_hash, signature, band_hashes.
 
-    Texts without tokens get an empty band_hashes list, so SQL never pairs them as near duplicates.
+    signature is list<uint32>, band_hashes list<uint64> (list position = band index). Texts
+    without tokens get an empty band_hashes list, so SQL never pairs them as near duplicates.
+    exact_hash is here because SQL cannot reproduce the NFKC normalization.
     """
     signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
     bands, rows_per_band = optimal_lsh_params(threshold, num_perm)
     band_hashes = lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band)
     has_tokens = ~(signatures == EMPTY_SLOT).all(axis=1)
-    band_lists = pl.Series("band_hashes", band_hashes, dtype=pl.Array(pl.UInt64, bands)).cast(pl.List(pl.UInt64))
+    band_lists = pl.Series("band_hashes", band_hashes, dtype=pl.Array(pl.UInt64, bands)).cast(
+        pl.List(pl.UInt64)
+    )
     band_lists = pl.select(
-        pl.when(pl.Series(has_tokens)).then(band_lists).otherwise(pl.lit([], dtype=pl.List(pl.UInt64)))
+        pl.when(pl.Series(has_tokens))
+        .then(band_lists)
+        .otherwise(pl.lit([], dtype=pl.List(pl.UInt64)))
     ).to_series()
     return pl.DataFrame(
         {
             id_column: pl.Series(ids),
-            "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, num_perm)).cast(pl.List(pl.UInt32)),
+            "exact_hash": exact_hashes(texts),
+            "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, num_perm)).cast(
+                pl.List(pl.UInt32)
+            ),
             "band_hashes": band_lists,
         }
     )
@@ -361,7 +418,12 @@ def dedup_file(
         raise InputError(f"threshold must be in (0, 1), got {threshold}")
     table = read_text_table(input_path, text_field=text_field, id_field=id_field)
     groups = find_duplicate_groups(
-        table.ids, table.texts, threshold=threshold, num_perm=num_perm, shingle_size=shingle_size, seed=seed
+        table.ids,
+        table.texts,
+        threshold=threshold,
+        num_perm=num_perm,
+        shingle_size=shingle_size,
+        seed=seed,
     )
     keep = (groups.get_column("reason") == "survivor").to_numpy()
     out_path = write_table(table.frame.filter(pl.Series(keep)), out_path)

@@ -46,7 +46,9 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedding_model(name_or_path: str | Path | None = None, device: str = "auto") -> SentenceTransformer:
+def load_embedding_model(
+    name_or_path: str | Path | None = None, device: str = "auto"
+) -> SentenceTransformer:
     """Load a sentence-transformers model; None means the bundled all-MiniLM-L6-v2 (offline)."""
     from sentence_transformers import SentenceTransformer
 
@@ -64,11 +66,15 @@ def load_embedding_model(name_or_path: str | Path | None = None, device: str = "
 
 def _embedding_dimension(model: SentenceTransformer) -> int:
     # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension.
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
     return int(getter())
 
 
-def embed_texts(model: SentenceTransformer, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+def embed_texts(
+    model: SentenceTransformer, texts: Sequence[str], *, batch_size: int = 64
+) -> np.ndarray:
     """float32 (n, d) L2-normalized embeddings in input order; batches hold texts of similar length."""
     import torch
     from sentence_transformers.util import batch_to_device
@@ -79,7 +85,7 @@ def embed_texts(model: SentenceTransformer, texts: Sequence[str], *, batch_size:
         raise InputError("every text to embed must be a string")
     dim = _embedding_dimension(model)
     out = np.empty((len(texts), dim), dtype=np.float32)
-    if not texts:
+    if len(texts) == 0:
         return out
     by_length = np.argsort([-len(text) for text in texts], kind="stable")
     model.eval()
@@ -104,12 +110,16 @@ def embed_file(
     batch_size: int = 64,
     device: str = "auto",
 ) -> Path:
-    """Embed a table's text column; write .npy (matrix only) or .parquet (id, embedding, model)."""
+    """Embed a table's text column; write .npy (matrix only) or .parquet (id, embedding, model).
+
+    The parquet `model` column holds `model_name`, or the default model's name when it is None.
+    """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".npy", ".parquet"):
         raise InputError(f"{out_path}: embeddings are written as .npy or .parquet")
     table = read_text_table(input_path, text_field=text_field, id_field=id_field)
-    model = model or load_embedding_model(model_name, device=device)
+    if model is None:
+        model = load_embedding_model(model_name, device=device)
     vectors = embed_texts(model, table.texts, batch_size=batch_size)
     if out_path.suffix.lower() == ".npy":
         return write_npy(vectors, out_path)

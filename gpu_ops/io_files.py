@@ -39,7 +39,9 @@ def _existing_file(path: str | Path, suffixes: tuple[str, ...]) -> Path:
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     if path.suffix.lower() not in suffixes:
-        raise InputError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(suffixes)}")
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(suffixes)}"
+        )
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     return path
@@ -159,7 +161,9 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
         ".csv": frame.write_csv,
     }
     if path.suffix.lower() not in writers:
-        raise InputError(f"{path}: unsupported output type {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
+        raise InputError(
+            f"{path}: unsupported output type {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}"
+        )
     _atomic_write(path, writers[path.suffix.lower()])
     return path
 

@@ -63,11 +63,15 @@ def normalize_rows(embeddings: np.ndarray) -> np.ndarray:
     matrix = matrix.astype(np.float32, copy=False)
     bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
     if bad.size:
-        raise InputError(f"{bad.size} embedding rows contain NaN or inf (first rows: {bad[:5].tolist()})")
+        raise InputError(
+            f"{bad.size} embedding rows contain NaN or inf (first rows: {bad[:5].tolist()})"
+        )
     norms = np.linalg.norm(matrix, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise InputError(f"{zero.size} embedding rows are all zeros (first rows: {zero[:5].tolist()})")
+        raise InputError(
+            f"{zero.size} embedding rows are all zeros (first rows: {zero[:5].tolist()})"
+        )
     if np.allclose(norms, 1.0, atol=1e-4):
         return matrix
     return matrix / norms[:, None]
@@ -84,7 +88,9 @@ def _first_center(matrix: np.ndarray, first_center: FirstCenter, seed: int) -> i
         if not 0 <= first_center < n:
             raise InputError(f"first_center {first_center} is not a row index in [0, {n})")
         return int(first_center)
-    raise InputError(f"first_center must be 'medoid', 'random' or a row index, got {first_center!r}")
+    raise InputError(
+        f"first_center must be 'medoid', 'random' or a row index, got {first_center!r}"
+    )
 
 
 def _prefix(already_selected: Sequence[int], n: int, k: int) -> list[int]:
@@ -142,7 +148,9 @@ def _torch_device(device: str) -> str | None:
     return "cpu" if device == "cpu-torch" else device
 
 
-def _greedy_numpy(matrix: np.ndarray, k: int, prefix: list[int], chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def _greedy_numpy(
+    matrix: np.ndarray, k: int, prefix: list[int], chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
     n = matrix.shape[0]
     min_sq = np.full(n, np.inf, dtype=np.float32)
     order = np.empty(k, dtype=np.int64)
@@ -176,7 +184,11 @@ def _greedy_torch(
         order = torch.empty(k, dtype=torch.int64, device=device)
         radius_sq = torch.empty(k, dtype=torch.float32, device=device)
         for step in range(k):
-            pick = torch.tensor(prefix[step], device=device) if step < len(prefix) else torch.argmax(min_sq)
+            pick = (
+                torch.tensor(prefix[step], device=device)
+                if step < len(prefix)
+                else torch.argmax(min_sq)
+            )
             center = data[pick]
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
@@ -200,7 +212,11 @@ def select_file(
 ) -> Path:
     """Select from an .npy/.parquet embedding file; write row_index, selection_rank, coverage_radius."""
     result = kcenter_greedy(
-        read_embeddings(emb_path, column=column), k, first_center=first_center, seed=seed, device=device
+        read_embeddings(emb_path, column=column),
+        k,
+        first_center=first_center,
+        seed=seed,
+        device=device,
     )
     frame = pl.DataFrame(
         {

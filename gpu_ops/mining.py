@@ -135,9 +135,10 @@ def mine_instructions(
 ) -> pl.DataFrame:
     """Mine ``len(languages) * len(sampling_grid) * samples_per_setting`` raw instructions.
 
-    ``system_prompts`` overrides the paper's system prompt for the languages it names; None falls
-    back to the model's default system prompt (some families, e.g. Qwen2.5, need theirs). One batched model
-    call; each sample's seed is derived from (seed, expert, language, setting_id, sample_index)
+    ``system_prompts`` overrides the paper's system prompt for the languages it names; None
+    falls back to the model's default system prompt (some families, e.g. Qwen2.5, need theirs).
+    One batched model call; each sample's seed is derived from
+    (seed, expert, language, setting_id, sample_index)
     so reruns reproduce the same rows and the same call-cache keys.
     """
     _validate(expert, languages, sampling_grid, samples_per_setting)

@@ -102,13 +102,20 @@ def pair_counts(battles_or_counts: Any) -> pl.DataFrame:
         if counts.filter(pl.min_horizontal("wins_a", "wins_b", "ties") < 0).height:
             raise InputError("pair counts must be non-negative")
     else:
-        battles = validate_battles(frame)
-        counts = battles.select(
-            "model_a",
-            "model_b",
-            (pl.col("winner") == "model_a").cast(pl.Int64).alias("wins_a"),
-            (pl.col("winner") == "model_b").cast(pl.Int64).alias("wins_b"),
-            (pl.col("winner") == "tie").cast(pl.Int64).alias("ties"),
+        # Group the raw rows first (one pass over N rows), then validate the few groups.
+        _require_columns(frame, ("model_a", "model_b", "winner"), "battles")
+        grouped = frame.group_by("model_a", "model_b", "winner").agg(pl.len().alias("n"))
+        games = pl.col("n")
+        counts = (
+            validate_battles(grouped)  # keeps the row order of `grouped`
+            .with_columns(n=grouped["n"].cast(pl.Int64))
+            .select(
+                "model_a",
+                "model_b",
+                pl.when(pl.col("winner") == "model_a").then(games).otherwise(0).alias("wins_a"),
+                pl.when(pl.col("winner") == "model_b").then(games).otherwise(0).alias("wins_b"),
+                pl.when(pl.col("winner") == "tie").then(games).otherwise(0).alias("ties"),
+            )
         )
     swap = pl.col("model_a") > pl.col("model_b")
     canonical = counts.select(
@@ -162,27 +169,37 @@ def online_elo(
     return ratings
 
 
-def _elo_rounds(
+def _elo_replays(
     idx_a: np.ndarray,
     idx_b: np.ndarray,
     score_a: np.ndarray,
     n_models: int,
     *,
+    rounds: int,
+    rng: np.random.Generator,
     k: float,
     initial: float,
     scale: float,
     base: float,
+    block: int = 4096,
 ) -> np.ndarray:
-    """Online Elo for many battle sequences at once: inputs are (rounds, battles) arrays."""
-    rounds, n_battles = idx_a.shape
+    """Online Elo over `rounds` resampled battle sequences at once -> (rounds, n_models).
+
+    Position t of every round is updated in one vectorized step; the resampled battle indices
+    are drawn `block` positions at a time so memory stays O(rounds * block).
+    """
+    n_battles = len(idx_a)
     ratings = np.full((rounds, n_models), float(initial))
     rows = np.arange(rounds)
-    for t in range(n_battles):
-        a, b = idx_a[:, t], idx_b[:, t]
-        r_a, r_b = ratings[rows, a], ratings[rows, b]
-        delta = k * (score_a[:, t] - 1.0 / (1.0 + np.power(base, (r_b - r_a) / scale)))
-        ratings[rows, a] = r_a + delta
-        ratings[rows, b] = r_b - delta
+    for start in range(0, n_battles, block):
+        picks = rng.integers(0, n_battles, size=(rounds, min(block, n_battles - start)))
+        block_a, block_b, block_s = idx_a[picks], idx_b[picks], score_a[picks]
+        for t in range(picks.shape[1]):
+            a, b = block_a[:, t], block_b[:, t]
+            r_a, r_b = ratings[rows, a], ratings[rows, b]
+            delta = k * (block_s[:, t] - 1.0 / (1.0 + np.power(base, (r_b - r_a) / scale)))
+            ratings[rows, a] = r_a + delta
+            ratings[rows, b] = r_b - delta
     return ratings
 
 
@@ -213,13 +230,13 @@ def bootstrap_online_elo(
     score = frame["winner"].replace_strict({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
     lower, upper = _ci_bounds(ci)
     if rounds > 0 and frame.height:
-        rng = np.random.default_rng(seed)
-        picks = rng.integers(0, frame.height, size=(rounds, frame.height))
-        samples = _elo_rounds(
-            idx_a[picks],
-            idx_b[picks],
-            score[picks],
+        samples = _elo_replays(
+            idx_a,
+            idx_b,
+            score,
             len(experts),
+            rounds=rounds,
+            rng=np.random.default_rng(seed),
             k=k,
             initial=initial,
             scale=scale,
@@ -334,7 +351,7 @@ def fit_bradley_terry(
     base: float = 10,
     initial: float = 1000,
     anchor: str | None = None,
-    l2: float = 1e-6,
+    l2: float = 1e-8,
 ) -> dict[str, float]:
     """Bradley-Terry ratings by maximum likelihood on pair counts (ties = half a win each side).
 
@@ -371,7 +388,7 @@ def bootstrap_bradley_terry(
     base: float = 10,
     initial: float = 1000,
     anchor: str | None = None,
-    l2: float = 1e-6,
+    l2: float = 1e-8,
 ) -> pl.DataFrame:
     """BT ratings with percentile bootstrap CIs: columns expert, rating, ci_lower, ci_upper.
 

@@ -5,19 +5,18 @@ execution is a fresh interpreter (``python -I -S``: stdlib only, no site-package
 environment variables) started in a new directory, under kernel-enforced limits. Which isolation
 layers are used is detected once at run time (see ``sandbox_capabilities``), strongest first:
 
-``namespaces`` (running as root with util-linux ``unshare`` and ``setpriv``)
+``namespaces`` (running as root with util-linux ``unshare``)
     new network, PID, mount, IPC and UTS namespaces; every mount re-mounted read-only except the
-    scratch directory; the child runs under a random unprivileged uid/gid (so RLIMIT_NPROC is
+    scratch directory; the code runs under a random unprivileged uid/gid (so RLIMIT_NPROC is
     enforced, which the kernel skips for root) with no capabilities and ``no_new_privs``. A root
-    shell is PID 1 of the namespace: when it or ``unshare`` dies, the kernel kills every process
-    in the namespace, so nothing (double forks, ``setsid``) survives the run.
+    init process is PID 1 of the namespace: when it or ``unshare`` dies, the kernel kills every
+    process in the namespace, so nothing (double forks, ``setsid``) survives the run.
 ``bwrap`` (not root, bubblewrap works)
     ``bwrap --unshare-all`` (user, network, PID, IPC, UTS, cgroup namespaces), read-only bind of
     ``/``, a private ``/dev``, the scratch directory the only writable bind, ``--die-with-parent``.
 ``process`` (fallback)
     a separate process in its own session with the same rlimits, a stripped environment and the
-    scratch directory as working directory; when root and ``setpriv`` exists it still drops to a
-    random uid. No network or filesystem isolation: see docs/RELIABILITY.md.
+    scratch directory as working directory; when root it still drops to a random uid. No network or filesystem isolation: see docs/RELIABILITY.md.
 
 In every tier: RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE are
 set (soft = hard) before the user code runs; wall time is enforced by the parent, which kills the
@@ -41,62 +40,86 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from gpu_ops.errors import InputError
 
 SANDBOX_STATUSES = ("ok", "error", "timeout", "memory", "killed", "output_limit")
 MAX_FILE_BYTES = 16 * 1024 * 1024  # RLIMIT_FSIZE: largest file the code may write
 MAX_OPEN_FILES = 256
-SETUP_FAILED_EXIT = 125  # exit code of the namespace setup script when a mount step fails
+SETUP_FAILED_EXIT = 125  # exit code of the boot code when a mount or privilege step fails
 _UID_BASE = 1_900_000_000  # random per-run uids come from [_UID_BASE, _UID_BASE + 2**26)
 _UID_SPAN = 2**26
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-_KILL_GRACE_S = 2.0
+_KILL_GRACE_S = 2.0  # how long to keep reading after SIGKILL
+_DRAIN_S = 0.5  # how long pipes may stay open after the leader exited
 
-# Runs first inside the child interpreter: apply limits (soft = hard, so the code cannot raise
-# them), make the scratch directory importable, then execute main.py as __main__.
+# Runs first inside the child interpreter. In the namespace tier it starts as root and PID 1 of
+# fresh namespaces: it re-mounts every mount read-only except the scratch directory (fail closed),
+# exposes the interpreter if it lives under a directory the sandbox uid cannot enter (e.g.
+# /root/.pyenv) by hiding that directory behind a tmpfs, then forks. The root parent stays PID 1:
+# it only reaps and reports the child's status, and when it exits the kernel kills everything
+# left in the namespace. The child (and in the other tiers the only process) drops to the
+# sandbox uid when started as root (no groups, empty capability bounding set, no_new_privs),
+# sets the limits (soft = hard), and runs main.py as __main__.
 _BOOT = """\
 import os, resource, sys
-_lim = {lim!r}
-for _name, _value in _lim.items():
+_cfg = {cfg!r}
+def _die(message):
+    os.write(2, ("sandbox setup failed: " + message + "\\n").encode())
+    os._exit(125)
+if _cfg["namespaces"]:
+    import ctypes, re
+    _libc = ctypes.CDLL(None, use_errno=True)
+    def _mount(source, target, fstype, flags, what):
+        if _libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), flags, None) != 0:
+            _die(what + " " + target + ": " + os.strerror(ctypes.get_errno()))
+    _RO, _NOSUID, _NODEV, _REMOUNT, _BIND = 1, 2, 4, 32, 4096
+    _run, _prefix, _hide = _cfg["run"], _cfg["prefix"], _cfg["hide"]
+    _work = _run + "/work"
+    _mount(_work, _work, None, _BIND, "bind scratch")
+    if _hide:
+        _mount(_prefix, _run + "/py", None, _BIND, "bind interpreter")
+    with open("/proc/self/mountinfo") as _f:
+        _points = [re.sub(r"\\\\([0-7]{{3}})", lambda m: chr(int(m.group(1), 8)), l.split()[4]) for l in _f]
+    for _point in _points:
+        _mount(None, _point, None, _REMOUNT | _BIND | _RO | _NOSUID | (0 if _point == "/dev" else _NODEV), "read-only")
+    if _hide:
+        _mount("sandbox-hide", _hide, "tmpfs", _NOSUID | _NODEV, "hide")
+        os.makedirs(_prefix, exist_ok=True)
+        _mount(_run + "/py", _prefix, None, _BIND, "expose interpreter")
+        _mount(None, _prefix, None, _REMOUNT | _BIND | _RO | _NOSUID | _NODEV, "interpreter read-only")
+        _mount(None, _hide, None, _REMOUNT | _RO | _NOSUID | _NODEV, "hide read-only")
+    _mount(None, _work, None, _REMOUNT | _BIND | _NOSUID | _NODEV, "scratch writable")
+    os.chdir(_work)
+    _child = os.fork()
+    if _child:
+        while True:
+            _pid, _status = os.waitpid(-1, 0)
+            if _pid == _child:
+                _code = os.waitstatus_to_exitcode(_status)
+                os._exit(_code if _code >= 0 else 128 - _code)
+if _cfg["uid"] is not None:
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _cap = 0
+    while _libc.prctl(24, _cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP every capability
+        _cap += 1
+    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        _die("no_new_privs")
+    os.setgroups([])
+    os.setresgid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    os.setresuid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    if os.getuid() == 0 or os.geteuid() == 0:
+        _die("still root")
+    _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again, as after an exec
+for _name, _value in _cfg["limits"].items():
     resource.setrlimit(getattr(resource, _name), (_value, _value))
 sys.path.insert(0, os.getcwd())
 sys.argv = ["main.py"]
 with open("main.py", encoding="utf-8") as _f:
     _code = compile(_f.read(), "main.py", "exec")
-del _lim, _name, _value, _f
 exec(_code, {{"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}})
-"""
-
-# PID 1 of the new namespaces (runs as root): make every mount read-only except the scratch
-# directory, expose the interpreter if it lives under a directory the sandbox uid cannot enter
-# (e.g. /root/.pyenv) by hiding that directory behind a tmpfs, then start the code unprivileged.
-# Any failed mount step aborts (fail closed). PID 1 does not exec, so it stays root and keeps the
-# parent-death signal from `unshare --kill-child`.
-_NS_SETUP = r"""
-set -eu
-RUN=$1; PREFIX=$2; HIDE=$3; ID=$4; shift 4
-fail() { echo "sandbox setup failed: $1" >&2; exit 125; }
-mount --bind "$RUN/work" "$RUN/work" || fail "bind scratch"
-if [ -n "$HIDE" ]; then mount --bind "$PREFIX" "$RUN/py" || fail "bind interpreter"; fi
-awk '{print $5}' /proc/self/mountinfo | while read -r mp; do
-  mount -o remount,bind,ro "$mp" 2>/dev/null || mount -o remount,bind,ro,nosuid,nodev "$mp" \
-    || fail "read-only remount of $mp"
-done
-if [ -n "$HIDE" ]; then
-  mount -t tmpfs -o mode=755,size=1m,nosuid,nodev sandbox-hide "$HIDE" || fail "hide $HIDE"
-  mkdir -p "$PREFIX"
-  mount --bind "$RUN/py" "$PREFIX" || fail "expose interpreter"
-  mount -o remount,bind,ro "$PREFIX" || fail "interpreter read-only"
-  mount -o remount,ro,nosuid,nodev "$HIDE" || fail "hide read-only"
-fi
-mount -o remount,bind,rw,nosuid,nodev "$RUN/work" || fail "scratch writable"
-cd "$RUN/work"
-set +e
-setpriv --reuid="$ID" --regid="$ID" --clear-groups --no-new-privs --inh-caps=-all \
-  --bounding-set=-all -- "$@"
-exit $?
 """
 
 
@@ -157,13 +180,17 @@ def _probe(isolation: str) -> bool:
 def sandbox_capabilities() -> dict[str, object]:
     """Which isolation layers are active on this machine (detected once per process)."""
     is_root = os.geteuid() == 0
-    tools = {name: shutil.which(name) for name in ("unshare", "setpriv", "bwrap")}
+    tools = {name: shutil.which(name) for name in ("unshare", "bwrap")}
     tier = "process"
-    if is_root and tools["unshare"] and tools["setpriv"] and _probe("namespaces"):
+    if is_root and tools["unshare"] and _probe("namespaces"):
         tier = "namespaces"
     elif not is_root and tools["bwrap"] and _probe("bwrap"):
         tier = "bwrap"
     namespaced = tier in ("namespaces", "bwrap")
+    interpreter, drop_to = _interpreter().executable, 0
+    if tier == "process":
+        interpreter, drop_to = _process_tier_plan(0)
+    dropped = not is_root or drop_to is not None
     return {
         "isolation": tier,
         "is_root": is_root,
@@ -173,9 +200,9 @@ def sandbox_capabilities() -> dict[str, object]:
         "network_isolated": namespaced,
         "pid_namespace": namespaced,
         "readonly_filesystem": namespaced,
-        "unprivileged_uid": not is_root or bool(tools["setpriv"]),
-        "nproc_enforced": not is_root or bool(tools["setpriv"]),
-        "interpreter": _interpreter().executable,
+        "unprivileged_uid": dropped,  # root drops to a random uid; others run as themselves
+        "nproc_enforced": dropped,
+        "interpreter": interpreter,
         "tools": tools,
     }
 
@@ -202,15 +229,56 @@ def _environment(work: str) -> dict[str, str]:
     }
 
 
-def _command(isolation: str, run: Path, uid: int, boot: str) -> list[str]:
+def _world_usable(path: str) -> bool:
+    """Whether any uid can execute ``path`` (every ancestor traversable, the file executable)."""
+    real = Path(os.path.realpath(path))
+    return real.is_file() and all(os.stat(p).st_mode & stat.S_IXOTH for p in [real, *real.parents])
+
+
+@functools.cache
+def _public_interpreter() -> str | None:
+    """For the ``process`` tier as root: a python3 a dropped uid can run when the base one is
+    hidden (no mount namespace to expose it). Same minor version first."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for name in (version, "python3"):
+        for folder in ("/usr/bin", "/usr/local/bin", "/bin"):
+            candidate = os.path.join(folder, name)
+            if _world_usable(candidate):
+                return os.path.realpath(candidate)
+    return None
+
+
+def _process_tier_plan(uid: int) -> tuple[str, int | None]:
+    """(interpreter, uid to drop to) for the ``process`` tier."""
     interp = _interpreter()
-    python = [interp.executable, "-I", "-S", "-c", boot]
+    if os.geteuid() != 0:
+        return interp.executable, None
+    if not interp.hide:
+        return interp.executable, uid
+    public = _public_interpreter()
+    return (public, uid) if public else (interp.executable, None)  # last resort: stays root
+
+
+def _command(isolation: str, run: Path, uid: int, limits: dict[str, int]) -> list[str]:
+    interp = _interpreter()
+    executable, drop_to = interp.executable, uid if os.geteuid() == 0 else None
+    if isolation == "bwrap":
+        drop_to = None  # the user namespace already maps the calling user
+    if isolation == "process":
+        executable, drop_to = _process_tier_plan(uid)
+    cfg = {
+        "namespaces": isolation == "namespaces",
+        "run": str(run),
+        "prefix": interp.prefix,
+        "hide": interp.hide,
+        "uid": drop_to,
+        "limits": limits,
+    }
+    python = [executable, "-I", "-S", "-c", _BOOT.format(cfg=cfg)]
     if isolation == "namespaces":
         return [
             "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-            "--mount-proc", "--propagation", "private", "--",
-            "/bin/sh", "-c", _NS_SETUP, "sandbox-setup", str(run), interp.prefix, interp.hide,
-            str(uid), *python,
+            "--mount-proc", "--propagation", "private", "--", *python,
         ]  # fmt: skip
     if isolation == "bwrap":
         work = str(run / "work")
@@ -219,72 +287,98 @@ def _command(isolation: str, run: Path, uid: int, boot: str) -> list[str]:
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--bind", work, work, "--chdir", work, "--", *python,
         ]  # fmt: skip
-    if os.geteuid() == 0 and shutil.which("setpriv"):
-        return [
-            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--", *python,
-        ]  # fmt: skip
     return python
+
+
+def _check_file_names(files: dict[str, str] | None) -> None:
+    for name in files or {}:
+        parts = PurePosixPath(name).parts
+        if not name or name.startswith("/") or ".." in parts or name == "main.py":
+            raise InputError(f"sandbox file name must be a relative path inside scratch: {name!r}")
 
 
 def _prepare_run_dir(code: str, stdin: str | None, files: dict[str, str] | None, uid: int) -> Path:
     run = Path(tempfile.mkdtemp(prefix="wc-sandbox-", dir=_scratch_base()))
-    run.chmod(0o755)  # root-owned and not writable by the sandbox uid
-    work = run / "work"
-    work.mkdir()
-    (run / "py").mkdir()
-    (run / "stdin").write_text(stdin or "", encoding="utf-8")
-    for name, content in (files or {}).items():
-        target = (work / name).resolve()
-        if work.resolve() not in target.parents or name == "main.py":
-            raise InputError(f"sandbox file name must be a relative path inside scratch: {name!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-    (work / "main.py").write_text(code, encoding="utf-8")
-    if os.geteuid() == 0:
-        for path in [work, *work.rglob("*")]:
-            os.chown(path, uid, uid, follow_symlinks=False)
-    work.chmod(0o700)
+    try:
+        run.chmod(0o755)  # root-owned and not writable by the sandbox uid
+        work = run / "work"
+        work.mkdir()
+        (run / "py").mkdir()
+        (run / "stdin").write_text(stdin or "", encoding="utf-8")
+        for name, content in (files or {}).items():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        (work / "main.py").write_text(code, encoding="utf-8")
+        if os.geteuid() == 0:
+            for path in [work, *work.rglob("*")]:
+                os.chown(path, uid, uid, follow_symlinks=False)
+        work.chmod(0o700)
+    except BaseException:
+        shutil.rmtree(run, ignore_errors=True)
+        raise
     return run
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the child's process group; in namespace tiers this tears down the namespace."""
+    """SIGKILL the child's process group; in namespace tiers this tears down the namespace.
+
+    Called only while the leader is not yet reaped, so its pid (the group id) cannot be reused.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
 
 
-def _read_capped(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, bytes, str]:
-    """Read stdout and stderr until EOF; kill on deadline or cap. Returns (out, err, reason)."""
+def _has_exited(proc: subprocess.Popen) -> bool:
+    """Whether the leader exited, without reaping it (WNOWAIT keeps its pid reserved)."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _supervise(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, bytes, str, int]:
+    """Read stdout and stderr (each capped) until the process is done; kill on deadline or cap.
+
+    Returns (stdout, stderr, reason, returncode); reason is "timeout", "output_limit" or "".
+    Processes still holding the pipes shortly after the leader exited (possible only in the
+    ``process`` tier) are killed with the group.
+    """
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
     selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
     reason = ""
-    kill_deadline = None
-    while selector.get_map():
+    exited_at = killed_at = None
+    while True:
         now = time.monotonic()
+        if exited_at is None and _has_exited(proc):
+            exited_at = now
+        if exited_at is not None and not selector.get_map():
+            break
         if not reason and now >= deadline:
             reason = "timeout"
-        if reason and kill_deadline is None:
+        stragglers = exited_at is not None and now - exited_at > _DRAIN_S
+        if killed_at is None and (reason or stragglers):
             _kill_group(proc)
-            kill_deadline = now + _KILL_GRACE_S
-        if kill_deadline is not None and now >= kill_deadline:
-            break  # pipes held open by something we could not kill: give up reading
-        wait = (kill_deadline or deadline) - now
-        for key, _ in selector.select(timeout=max(0.0, min(wait, 0.5))):
+            killed_at = now
+        if killed_at is not None and now - killed_at > _KILL_GRACE_S:
+            break  # pipes held by something outside the group: stop reading
+        if not selector.get_map():
+            time.sleep(min(0.02, max(0.0, deadline - now)))
+            continue
+        for key, _ in selector.select(
+            timeout=0.05 if exited_at else max(0.0, min(deadline - now, 0.25))
+        ):
             chunk = os.read(key.fileobj.fileno(), 65536)
             if not chunk:
                 selector.unregister(key.fileobj)
                 continue
             buffer = buffers[key.data]
             buffer.extend(chunk[: max(0, cap - len(buffer))])
-            if len(chunk) and len(buffer) >= cap and not reason:
+            if len(buffer) >= cap and not reason:
                 reason = "output_limit"
     selector.close()
-    return bytes(buffers["stdout"]), bytes(buffers["stderr"]), reason
+    _kill_group(proc)  # leftovers of the group, while the leader's pid is still reserved
+    returncode = proc.wait()
+    return bytes(buffers["stdout"]), bytes(buffers["stderr"]), reason, returncode
 
 
 def _terminating_signal(returncode: int, isolation: str) -> int | None:
@@ -323,10 +417,11 @@ def _execute(
     files: dict[str, str] | None = None,
 ) -> SandboxResult:
     uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
-    boot = _BOOT.format(lim=_limits(timeout_s, memory_mb, max_processes, max_file_bytes))
     run = _prepare_run_dir(code, stdin, files, uid)
     try:
-        command = _command(isolation, run, uid, boot)
+        command = _command(
+            isolation, run, uid, _limits(timeout_s, memory_mb, max_processes, max_file_bytes)
+        )
         stdin_file = open(run / "stdin", "rb")  # noqa: SIM115 - closed below
         start = time.monotonic()
         try:
@@ -342,13 +437,7 @@ def _execute(
             )
         finally:
             stdin_file.close()
-        out, err, reason = _read_capped(proc, start + timeout_s, max_output_bytes)
-        try:
-            returncode = proc.wait(timeout=_KILL_GRACE_S)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            returncode = proc.wait()
-        _kill_group(proc)  # stragglers in the process group (process tier)
+        out, err, reason, returncode = _supervise(proc, start + timeout_s, max_output_bytes)
         wall = time.monotonic() - start
         stderr = err.decode("utf-8", "replace")
         return SandboxResult(
@@ -397,6 +486,7 @@ def run_code(
     if not isinstance(code, str):
         raise InputError(f"code must be a string, got {type(code).__name__}")
     _check_args(timeout_s, memory_mb, max_processes, max_output_bytes)
+    _check_file_names(files)
     isolation = str(sandbox_capabilities()["isolation"])
     return _execute(
         code,

@@ -212,6 +212,8 @@ def train_sft(
     """
     params = params or SFTParams()
     out = Path(out_dir)
+    if not Path(dataset_path).is_file():
+        raise InputError(f"SFT dataset not found: {dataset_path}")
     data_hash = file_hash(dataset_path)
     key = run_key(model_path, data_hash, params)
     finished = _finished_report(out, key)

@@ -59,9 +59,13 @@ def _counts(rows: pl.DataFrame, column: str) -> list[tuple[str, int]]:
     return [(str(name), int(count)) for name, count in table.iter_rows()]
 
 
-def _format_value(value: Any) -> str:
+def _format_value(value: Any, depth: int = 0) -> str:
     if isinstance(value, Mapping):
-        return "\n".join(f"  - {key}: {_format_value(item)}" for key, item in value.items())
+        indent = "  " * depth
+        lead = "\n" if depth else ""
+        return lead + "\n".join(
+            f"{indent}- {key}: {_format_value(item, depth + 1)}" for key, item in value.items()
+        )
     if isinstance(value, list | tuple | set):
         return ", ".join(str(item) for item in value) or "(none)"
     return str(value)

@@ -141,12 +141,15 @@ def build_stdlib_examples(
     max_per_slice: int | None = None,
     *,
     max_source_lines: int = MAX_SOURCE_LINES,
+    keep_docstrings: bool = True,
     decontaminate: bool = True,
 ) -> pl.DataFrame:
     """Instruction/response pairs from documented, self-contained stdlib functions.
 
     Columns: example_id, slice, module, function, instruction, response, has_doctest.
     Order: by slice (SLICES order), then example_id (a content hash, so a fixed pseudo-shuffle).
+    keep_docstrings=False strips docstrings from responses (shorter targets for tiny models);
+    max_source_lines bounds the response code, helpers included.
     """
     chosen = tuple(slices) if slices is not None else SLICE_NAMES
     unknown = [s for s in chosen if s not in SLICES]
@@ -160,7 +163,7 @@ def build_stdlib_examples(
     rows: list[dict] = []
     for slice_name in chosen:
         slice_rows = []
-        for fn in _slice_functions(slice_name, max_source_lines):
+        for fn in _slice_functions(slice_name, max_source_lines, keep_docstrings):
             row = _to_row(slice_name, fn)
             if benchmark and _ngrams(row["instruction"] + "\n" + row["response"]) & benchmark:
                 continue
@@ -213,6 +216,11 @@ def _humaneval_ngrams_cached(n: int) -> frozenset[tuple[str, ...]]:
     return frozenset(grams)
 
 
+def overlaps_humaneval(text: str, n: int = NGRAM_SIZE) -> bool:
+    """True when the text shares a word n-gram with a HumanEval prompt or canonical solution."""
+    return bool(_ngrams(text, n) & humaneval_ngrams(n))
+
+
 def _ngrams(text: str, n: int = NGRAM_SIZE) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
@@ -235,12 +243,14 @@ def _to_row(slice_name: str, fn: _Function) -> dict:
     }
 
 
-def _slice_functions(slice_name: str, max_source_lines: int) -> Iterator[_Function]:
+def _slice_functions(
+    slice_name: str, max_source_lines: int, keep_docstrings: bool
+) -> Iterator[_Function]:
     for module in SLICES[slice_name]:
         path = _module_path(module)
         if path is None:  # absent in this Python build
             continue
-        yield from _module_functions(module, path, max_source_lines)
+        yield from _module_functions(module, path, max_source_lines, keep_docstrings)
 
 
 def _module_path(module: str) -> Path | None:
@@ -252,7 +262,9 @@ def _module_path(module: str) -> Path | None:
     return None
 
 
-def _module_functions(module: str, path: Path, max_source_lines: int) -> Iterator[_Function]:
+def _module_functions(
+    module: str, path: Path, max_source_lines: int, keep_docstrings: bool
+) -> Iterator[_Function]:
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
     tree = ast.parse(source)
@@ -261,7 +273,7 @@ def _module_functions(module: str, path: Path, max_source_lines: int) -> Iterato
     for node in tree.body:
         public = isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
         if public and not node.decorator_list:
-            fn = _function(module, node, lines, imports, defs, max_source_lines)
+            fn = _function(module, node, lines, imports, defs, max_source_lines, keep_docstrings)
             if fn is not None:
                 yield fn
 
@@ -273,6 +285,7 @@ def _function(
     imports: dict[str, str],
     defs: dict[str, tuple[int, str, set[str]]],
     max_source_lines: int,
+    keep_docstrings: bool = True,
 ) -> _Function | None:
     docstring = ast.get_docstring(node)
     if not docstring:
@@ -287,6 +300,10 @@ def _function(
         return None
     header, helpers = closure
     full = "\n\n".join([*(["\n".join(header)] if header else []), *helpers, body])
+    if not keep_docstrings:
+        full = strip_docstrings(full)
+        if full is None:
+            return None
     if full.count("\n") + 1 > max_source_lines:
         return None
     return _Function(
@@ -351,13 +368,33 @@ def _module_definitions(tree: ast.Module, lines: list[str]) -> dict[str, tuple[i
     return defs
 
 
+def strip_docstrings(code: str) -> str | None:
+    """Code without the docstrings of its functions and classes; None if that breaks it."""
+    tree = ast.parse(code)
+    drop: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        first = node.body[0]
+        is_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+        if is_doc and isinstance(first.value.value, str) and first.lineno > node.lineno:
+            drop.update(range(first.lineno, first.end_lineno + 1))
+    lines = [line for i, line in enumerate(code.splitlines(), 1) if i not in drop]
+    stripped = "\n".join(lines)
+    try:
+        ast.parse(stripped)
+    except SyntaxError:
+        return None  # e.g. a body that held only its docstring
+    return stripped
+
+
 def _doctest_lines(doc: str) -> str:
     """The doctest examples (prompts and expected outputs) from a docstring, if any."""
     lines: list[str] = []
     in_example = False
     for line in doc.splitlines():
         stripped = line.strip()
-        if stripped.startswith((">>>", "...")):
+        if stripped.startswith(">>>"):
             lines.append(stripped)
             in_example = True
         elif in_example and stripped:

@@ -1,6 +1,5 @@
 """Stages 5-6: every competitor answers, uninvolved judges vote in both orders, code is executed."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl
@@ -8,7 +7,7 @@ import polars as pl
 from dagster_wc.metadata import value_counts
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
-from gpu_ops.execution_judge import EXECUTION_SCHEMA, score_responses
+from gpu_ops.execution_judge import EXECUTION_COLUMNS, score_responses
 from gpu_ops.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.llm import SamplingParams
 from gpu_ops.responding import RESPONSES_SCHEMA, generate_responses
@@ -125,7 +124,7 @@ def execution_results(context: dg.AssetExecutionContext, arena: ArenaResource) -
     config = arena.arena
     slug = context.partition_key
     settings = config.judging.execution
-    frame = pl.DataFrame(schema=EXECUTION_SCHEMA)
+    frame = pl.DataFrame(schema=EXECUTION_COLUMNS)
     if settings.enabled and slug in lake_partitions(arena.home, "responses"):
         answers = read_lake_table(arena.home, "responses", partition=slug)
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)

@@ -1,6 +1,5 @@
 """Asset checks on the Python-written tables (dbt data tests become checks by themselves)."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -6,10 +6,11 @@ The `@dbt_assets` definition is built lazily (inside a cached function) so impor
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
 """
 
-from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -53,7 +54,7 @@ STAGE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("pair_", "battles"),
     ("judge_", "battles"),
     ("rating_pair_counts", "battles"),
-    ("stg_leaderboard", "ratings"),
+    ("stg_expert_ratings", "ratings"),
     ("leaderboard", "ratings"),
     ("stg_sft", "sft_data"),
     ("sft_", "sft_data"),
@@ -99,11 +100,24 @@ def dbt_environment(home: Home, warehouse_path: Path | None = None) -> Iterator[
                 os.environ[key] = value
 
 
+def dbt_executable() -> str:
+    """The dbt next to this interpreter (the venv's), so a non-activated venv works too."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
 def prepare_manifest(home: Home | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself)."""
     home = home or Home.resolve()
     with dbt_environment(home):
-        dbt_project.preparer.prepare(dbt_project)
+        completed = subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if completed.returncode != 0 or not dbt_project.manifest_path.exists():
+        raise RuntimeError(f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}")
     return dbt_project.manifest_path
 
 

@@ -109,17 +109,18 @@ class CallCache:
             self._conn.close()
 
 
-class CachedChatModel:
+class CachedChatModel(ChatModel):
     """Wraps a ChatModel: serves hits from the cache, sends misses in batches of spec.batch_size.
 
     Unseeded sampling (seed None, temperature > 0) asks for a fresh sample each time and bypasses
     the cache; greedy and seeded calls and choice_logprobs are cached.
     """
 
-    def __init__(self, model: ChatModel, cache: CallCache):
+    def __init__(self, model: ChatModel, cache: CallCache, *, batch_size: int | None = None):
         self.model = model
         self.cache = cache
-        self.spec = model.spec
+        self.spec = getattr(model, "spec", None)
+        self.batch_size = batch_size or (self.spec.batch_size if self.spec else 16)
         self.identity = model.identity
         self.hits = 0
         self.misses = 0
@@ -201,7 +202,7 @@ class CachedChatModel:
                 if k is not None:
                     seen[k] = i
         self.misses += len(todo)
-        size = self.spec.batch_size
+        size = self.batch_size
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
             outputs = call([items[i] for i in batch])

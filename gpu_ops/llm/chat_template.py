@@ -44,9 +44,11 @@ def load_tokenizer(spec: ModelSpec, *, required: bool = True) -> Any | None:
 
     With required=False only local files are tried and None is returned when nothing is found.
     """
+    source = spec.tokenizer or spec.model
+    if not required and not spec.tokenizer and not _available_locally(source, spec.revision):
+        return None  # skip importing transformers for a served model with no local tokenizer
     from transformers import AutoTokenizer
 
-    source = spec.tokenizer or spec.model
     kwargs: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
     if not required and not spec.tokenizer:
         kwargs["local_files_only"] = True
@@ -60,6 +62,19 @@ def load_tokenizer(spec: ModelSpec, *, required: bool = True) -> Any | None:
     if override is not None:
         tokenizer.chat_template = override
     return tokenizer
+
+
+def _available_locally(source: str, revision: str | None) -> bool:
+    """A local directory, or a hub id whose tokenizer config is in the local HF cache."""
+    if Path(source).expanduser().is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(source, "tokenizer_config.json", revision=revision)
+    except Exception:  # not a valid repo id
+        return False
+    return isinstance(found, str)
 
 
 class ChatRenderer:
@@ -113,35 +128,39 @@ class ChatRenderer:
 
     @cached_property
     def stop_strings(self) -> tuple[str, ...]:
-        """End-of-turn strings after user and assistant content, plus the eos token."""
+        """End-of-turn strings after user and assistant content, plus the eos token.
+
+        Rendered with sentinel contents: the first special token after a turn's content ends it;
+        without one, the plain text between the content and the next turn's header does; when
+        that is only whitespace (Alpaca style), the next header itself is the stop string.
+        """
         eos = getattr(self.tokenizer, "eos_token", None)
         if not self.has_template:
             return (eos,) if eos else ()
-        found: list[str] = []
-        two = self._apply(
-            [{"role": "user", "content": _USER}, {"role": "assistant", "content": _ASSISTANT}],
-            False,
+        user, assistant = (
+            {"role": "user", "content": _USER},
+            {"role": "assistant", "content": _ASSISTANT},
         )
-        with_prompt = self._apply([{"role": "user", "content": _USER}], True)
-        without = self._apply([{"role": "user", "content": _USER}], False)
+        without = self._apply([user], False)
+        with_prompt = self._apply([user], True)
         assistant_open = with_prompt[len(without) :] if with_prompt.startswith(without) else ""
+        user_open = without[: without.index(_USER)] if _USER in without else ""
+        two = self._apply([user, assistant], False)
+        found: list[str] = []
         user_region = _between(two, _USER, _ASSISTANT)
-        if user_region is not None:
-            found.append(self._turn_end(user_region, assistant_open))
+        user_end = self._turn_end(user_region, assistant_open) if user_region is not None else ""
+        found.append(user_end)
         try:
-            three = self._apply(
-                [
-                    {"role": "user", "content": _USER},
-                    {"role": "assistant", "content": _ASSISTANT},
-                    {"role": "user", "content": _USER2},
-                ],
-                False,
+            three = self._apply([user, assistant, {"role": "user", "content": _USER2}], False)
+            assistant_region = _between(three, _ASSISTANT, _USER2)
+        except InputError:  # templates that reject a third turn: look after the assistant only
+            assistant_region = _after(two, _ASSISTANT)
+        if assistant_region and user_end and assistant_region.lstrip().startswith(user_end):
+            found.append(user_end)
+        elif assistant_region:
+            found.append(
+                self._turn_end(assistant_region, _common_suffix(assistant_region, user_open))
             )
-        except InputError:
-            three = two + "\0"  # templates that reject a third turn: look after the assistant only
-        assistant_region = _between(three, _ASSISTANT, _USER2) or _after(two, _ASSISTANT)
-        if assistant_region:
-            found.append(self._turn_end(assistant_region, ""))
         if eos:
             found.append(eos)
         return tuple(dict.fromkeys(s for s in found if s))
@@ -158,6 +177,13 @@ class ChatRenderer:
             else region
         )
         return body.strip() or next_header.strip()
+
+
+def _common_suffix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return a[len(a) - n :]
 
 
 def _special_tokens(tokenizer: Any) -> list[str]:

@@ -1,6 +1,6 @@
 """Hugging Face transformers backend: batched decoding with a KV cache on CPU or CUDA.
 
-Each request gets its own torch.Generator seeded from its SamplingParams.seed and draws exactly
+Each request gets its own CPU torch.Generator seeded from its SamplingParams.seed and draws exactly
 one uniform number per sampled token, so a request's sample does not depend on which other
 requests share its batch (up to floating-point differences from padding).
 """
@@ -146,7 +146,7 @@ class TransformersChatModel(ChatModel):
                 f"{self.spec.slug}: prompt {index} has {len(ids)} tokens, max_model_len is {self.max_len}"
             )
         seed = params.seed if params.seed is not None else secrets.randbits(63)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # CPU: same draws on any device
         budget = min(params.max_new_tokens, self.max_len - len(ids))
         return _Row(index, ids, params, generator, budget)
 
@@ -197,28 +197,29 @@ class TransformersChatModel(ChatModel):
         self, logits: torch.Tensor, rows: list[_Row], temperature: torch.Tensor, top_p: torch.Tensor
     ) -> list[int]:
         """Greedy for temperature 0, else nucleus sampling with one uniform draw per row."""
-        greedy = logits.argmax(dim=-1).tolist()
+        # One CPU draw per sampling row: the stream depends only on the row's seed and step.
+        draws = [
+            float(torch.rand((), generator=r.generator))
+            if r.finish_reason is None and r.params.temperature > 0
+            else 0.0
+            for r in rows
+        ]
         probs = torch.softmax(logits / temperature.clamp(min=1e-6).unsqueeze(1), dim=-1)
         sorted_probs, sorted_ids = probs.sort(dim=-1, descending=True)
         cumulative = sorted_probs.cumsum(dim=-1)
         drop = (cumulative - sorted_probs) >= top_p.unsqueeze(1)  # keeps at least the top token
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        cumulative = sorted_probs.cumsum(dim=-1)
-        chosen = []
-        for i, row in enumerate(rows):
-            if row.finish_reason is not None:
-                chosen.append(self.pad_id)
-            elif row.params.temperature == 0:
-                chosen.append(greedy[i])
-            else:
-                u = torch.rand((), generator=row.generator, device=self.device) * cumulative[i, -1]
-                k = int(
-                    torch.searchsorted(cumulative[i], u.reshape(1), right=True).clamp(
-                        max=logits.shape[-1] - 1
-                    )
-                )
-                chosen.append(int(sorted_ids[i, k]))
-        return chosen
+        cumulative = sorted_probs.masked_fill(drop, 0.0).cumsum(dim=-1)
+        targets = (
+            torch.tensor(draws, device=logits.device, dtype=cumulative.dtype) * cumulative[:, -1]
+        )
+        index = torch.searchsorted(cumulative, targets.unsqueeze(1), right=True)
+        sampled = sorted_ids.gather(1, index.clamp(max=logits.shape[-1] - 1)).squeeze(1)
+        greedy = logits.argmax(dim=-1)
+        chosen = torch.where(temperature > 0, sampled, greedy).tolist()
+        return [
+            self.pad_id if r.finish_reason is not None else t
+            for r, t in zip(rows, chosen, strict=True)
+        ]
 
     def _append(self, row: _Row, token: int) -> None:
         if token in self.eos_ids:

@@ -89,7 +89,10 @@ def test_n_is_configurable() -> None:
     )
     # Shares exactly 8 consecutive tokens (alpha .. theta) with the benchmark text.
     rows = pl.DataFrame(
-        {"instruction_id": ["x"], "instruction": ["so: Alpha, beta; gamma delta epsilon zeta eta theta!"]}
+        {
+            "instruction_id": ["x"],
+            "instruction": ["so: Alpha, beta; gamma delta epsilon zeta eta theta!"],
+        }
     )
     assert find_contamination(rows, benchmark, n=13).height == 0
     assert find_contamination(rows, benchmark, n=9).height == 0

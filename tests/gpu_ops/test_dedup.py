@@ -141,6 +141,43 @@ def test_survivor_is_the_smallest_id_not_the_first_row():
     assert groups["survivor_id"].to_list() == ["a", "a", "a"]
 
 
+def naive_groups(ids: list[int], texts: list[str], threshold: float) -> dict[int, int]:
+    """The documented definitions, pair by pair: id -> smallest id of its component."""
+    signatures = minhash_signatures(texts)
+    bands, rows = optimal_lsh_params(threshold, 128)
+    band_hashes = lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows)
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            exact = exact_hash(texts[i]) == exact_hash(texts[j])
+            has_tokens = not (signatures[i] == EMPTY_SLOT).all()
+            candidate = has_tokens and bool((band_hashes[i] == band_hashes[j]).any())
+            confirmed = candidate and (signatures[i] == signatures[j]).mean() >= threshold
+            if exact or confirmed:
+                parent[find(i)] = find(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(texts)):
+        members.setdefault(find(i), []).append(ids[i])
+    return {ids[i]: min(members[find(i)]) for i in range(len(texts))}
+
+
+def test_matches_pairwise_definition(corpus):
+    texts, _ = corpus
+    rng = random.Random(11)
+    texts = [*texts[:40], *texts[60:70], "", "  ", texts[3].upper(), mutate(rng, texts[61], 6)]
+    ids = rng.sample(range(1000), len(texts))
+    groups = find_duplicate_groups(ids, texts, threshold=0.6)
+    assert dict(zip(groups["id"], groups["survivor_id"], strict=True)) == naive_groups(
+        ids, texts, 0.6
+    )
+
+
 def test_find_duplicate_groups_rejects_bad_ids():
     with pytest.raises(InputError, match="unique"):
         find_duplicate_groups([1, 1], ["a", "b"])
@@ -151,7 +188,8 @@ def test_find_duplicate_groups_rejects_bad_ids():
 def test_minhash_table_shape():
     table = minhash_table(["x", "y"], ["sort a list", ""], num_perm=32, threshold=0.5)
     bands, _ = optimal_lsh_params(0.5, 32)
-    assert table.columns == ["instruction_id", "signature", "band_hashes"]
+    assert table.columns == ["instruction_id", "exact_hash", "signature", "band_hashes"]
+    assert table["exact_hash"].to_list() == [exact_hash("sort a list"), exact_hash("")]
     assert table.schema["signature"] == pl.List(pl.UInt32)
     assert [len(v) for v in table["band_hashes"]] == [bands, 0]
 
@@ -159,7 +197,9 @@ def test_minhash_table_shape():
 def test_dedup_file_writes_survivors_and_mapping(tmp_path, corpus):
     texts, planted = corpus
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps({"key": f"k{i:03d}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    source.write_text(
+        "".join(json.dumps({"key": f"k{i:03d}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
     out = tmp_path / "out.parquet"
     report = dedup_file(source, text_field="text", id_field="key", out_path=out, threshold=0.5)
     assert report.input_rows == 80 and report.kept_rows == 60 and report.near_dropped == 20
@@ -183,7 +223,7 @@ def test_dedup_file_row_index_ids(tmp_path):
 def test_dedup_file_bad_input(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"prompt": "x"}\n')
-    with pytest.raises(InputError, match="no text field 'text'.*prompt"):
+    with pytest.raises(InputError, match=r"no text field 'text'.*prompt"):
         dedup_file(source, text_field="text", out_path=tmp_path / "o.jsonl")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")

@@ -55,9 +55,11 @@ def test_embed_file_npy_and_parquet(tmp_path, model):
     npy = embed_file(source, text_field="prompt", out_path=tmp_path / "e.npy", model=model)
     matrix = np.load(npy)
     np.testing.assert_allclose(matrix, embed_texts(model, TEXTS[:3]), atol=1e-6)
-    parquet = embed_file(source, text_field="prompt", id_field="uid", out_path=tmp_path / "e.parquet", model=model)
+    parquet = embed_file(
+        source, text_field="prompt", id_field="uid", out_path=tmp_path / "e.parquet", model=model
+    )
     frame = pl.read_parquet(parquet)
     assert frame["id"].to_list() == ["a", "b", "c"]
     np.testing.assert_allclose(np.array(frame["embedding"].to_list()), matrix, atol=1e-6)
-    with pytest.raises(InputError, match=".npy or .parquet"):
+    with pytest.raises(InputError, match=r"\.npy or \.parquet"):
         embed_file(source, text_field="prompt", out_path=tmp_path / "e.csv", model=model)

@@ -43,7 +43,7 @@ def test_file_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_table(tmp_path / "missing.csv")
     (tmp_path / "t.txt").write_text("x")
-    with pytest.raises(InputError, match="unsupported file type '.txt'"):
+    with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
         read_table(tmp_path / "t.txt")
     (tmp_path / "e.jsonl").write_text("")
     with pytest.raises(InputError, match="file is empty"):
@@ -81,5 +81,5 @@ def test_embedding_errors(tmp_path):
         read_embeddings(two)
     with pytest.raises(InputError, match="no embedding field 'c'"):
         read_embeddings(two, column="c")
-    with pytest.raises(InputError, match=".npy output"):
+    with pytest.raises(InputError, match=r"\.npy output"):
         write_npy(np.zeros((1, 1)), tmp_path / "m.bin")

@@ -47,7 +47,10 @@ def test_chunked_and_first_center_options(points):
     assert chunked.order.tolist() == whole.order.tolist()
     assert naive_kcenter(points, 25, 7)[0] == whole.order.tolist()
     random_a = kcenter_greedy(points, 5, first_center="random", seed=4)
-    assert random_a.order.tolist() == kcenter_greedy(points, 5, first_center="random", seed=4).order.tolist()
+    assert (
+        random_a.order.tolist()
+        == kcenter_greedy(points, 5, first_center="random", seed=4).order.tolist()
+    )
 
 
 def test_prefix_property_and_radius_non_increasing(points):

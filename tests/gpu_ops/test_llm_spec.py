@@ -20,7 +20,9 @@ def test_spec_defaults_and_endpoint_normalization() -> None:
     )
     assert spec.endpoints == ("http://a:8000", "http://b:8000")
     assert spec.dtype == "auto" and spec.batch_size == 16 and spec.max_retries == 5
-    assert ModelSpec(slug="x", model="m", backend="openai", endpoints="http://h:1").endpoints == ("http://h:1",)
+    assert ModelSpec(slug="x", model="m", backend="openai", endpoints="http://h:1").endpoints == (
+        "http://h:1",
+    )
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,13 @@ def test_pair_counts_canonical_orientation() -> None:
     ]
     # A counts frame (e.g. the rating_pair_counts mart) is re-canonicalized and summed.
     counts = pl.DataFrame(
-        {"model_a": ["b", "a"], "model_b": ["a", "b"], "wins_a": [2, 1], "wins_b": [0, 3], "ties": [1, 0]}
+        {
+            "model_a": ["b", "a"],
+            "model_b": ["a", "b"],
+            "wins_a": [2, 1],
+            "wins_b": [0, 3],
+            "ties": [1, 0],
+        }
     )
     assert pair_counts(counts).to_dicts() == [
         {"model_a": "a", "model_b": "b", "wins_a": 1, "wins_b": 5, "ties": 1}
@@ -204,8 +210,7 @@ def test_bt_bootstrap_is_seeded() -> None:
 
 def test_leaderboard_both_methods() -> None:
     log = battles(
-        [("a", "b", "model_a"), ("a", "c", "model_a"), ("b", "c", "tie"), ("c", "a", "model_b")]
-        * 5
+        [("a", "b", "model_a"), ("a", "c", "model_a"), ("b", "c", "tie"), ("c", "a", "model_b")] * 5
     )
     table = leaderboard(log, method="both", bootstrap_rounds=20, seed=0)
     assert table.columns == list(LEADERBOARD_COLUMNS)

@@ -94,3 +94,17 @@ def test_tiny_model_responds_reproducibly(tiny_model_dir):
     assert df.equals(
         generate_responses(model, INSTRUCTIONS, expert="tiny", sampling=sampling, seed=2)
     )
+
+
+def test_rerun_through_the_call_cache_makes_no_model_call(tiny_model_dir, tmp_path):
+    from gpu_ops.llm import CachedChatModel, CallCache
+
+    sampling = SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=5)
+    cache = CallCache(tmp_path / "calls.sqlite")
+    cached = CachedChatModel(load_tiny(tiny_model_dir), cache)
+    first = generate_responses(cached, INSTRUCTIONS, expert="tiny", sampling=sampling, seed=2)
+    calls_after_first = cached.model_calls
+    again = generate_responses(cached, INSTRUCTIONS, expert="tiny", sampling=sampling, seed=2)
+    assert calls_after_first >= 1 and cached.model_calls == calls_after_first
+    assert again.equals(first)
+    cache.close()

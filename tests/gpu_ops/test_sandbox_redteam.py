@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_ops.sandbox import MAX_FILE_BYTES, SandboxResult, run_code, sandbox_capabilities
+from gpu_ops.sandbox import MAX_FILE_BYTES, SandboxResult, run_code, run_many, sandbox_capabilities
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS: list[tuple[str, str, str]] = []
@@ -111,6 +111,25 @@ def test_fork_bomb_is_capped_and_leaves_nothing() -> None:
     assert elapsed < 6
     assert_no_leftovers(result)
     record("fork bomb", result, f"forks stopped at {forks} (limit 16), killed after {elapsed:.1f}s")
+
+
+@pytest.mark.slow
+def test_concurrent_fork_bomb_does_not_starve_a_neighbour() -> None:
+    bomb = (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    )
+    neighbour = (
+        "import subprocess, time\ntime.sleep(0.5)\n"
+        "print(subprocess.run(['echo', 'fine'], capture_output=True, text=True).stdout.strip())\n"
+    )
+    bombed, calm = run_many([bomb, neighbour], workers=2, timeout_s=2, max_processes=16)
+    assert bombed.status == "timeout"
+    assert (calm.status, calm.stdout) == ("ok", "fine\n")
+    record(
+        "fork bomb beside a run that forks",
+        calm,
+        "neighbour forked fine: NPROC is counted per run (own uid)",
+    )
 
 
 def test_memory_bomb_hits_address_space_limit() -> None:

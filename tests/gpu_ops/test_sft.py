@@ -69,7 +69,7 @@ def test_split_is_by_instruction_id_deterministic_and_disjoint() -> None:
     assert not train_ids & valid_ids
     assert len(train) + len(valid) == len(rows)
     # Same ids on reversed input: the split depends on the id only, not on row order.
-    train_rev, valid_rev = split_by_instruction(list(reversed(rows)), 0.2)
+    _, valid_rev = split_by_instruction(list(reversed(rows)), 0.2)
     assert {r["instruction_id"] for r in valid_rev} == valid_ids
     assert 0.05 < len(valid_ids) / len(train_ids | valid_ids) < 0.4
     assert all(not is_validation_id(r["instruction_id"], 0.0) for r in rows)
@@ -155,7 +155,7 @@ def test_train_sft_learns_saves_reloads_and_skips_rerun(
 
 def test_resume_from_checkpoint(tiny_model_dir: Path, dataset_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "resume"
-    base = {**FAST, "max_steps": 6, "save_steps": 3, "validation_fraction": 0.0}
+    base = {**FAST, "max_steps": 6, "save_steps": 100, "validation_fraction": 0.0}
     first = train_sft(tiny_model_dir, dataset_path, out, SFTParams(**base, stop_after_steps=3))
     assert not first.completed and first.steps == 3
     assert (out / CHECKPOINT_SUBDIR / "checkpoint-3").is_dir()

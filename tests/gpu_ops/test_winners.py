@@ -27,7 +27,9 @@ def test_hand_built_example() -> None:
             ("i3", "c", "a", 1, 1),  # reversed orientation: x = 0.5 both ways
         ]
     )
-    got = {row["instruction_id"]: row for row in select_winners(battles, ratings).iter_rows(named=True)}
+    got = {
+        row["instruction_id"]: row for row in select_winners(battles, ratings).iter_rows(named=True)
+    }
     p = 10 / 11
     # i1: e(a) = 0.7 (0.5 + p) + 0.3 (1/4 + 0) = 0.986364 + 0.075 = 1.061364
     #     e(b) = 0.7 (0.5 + p) + 0.3 (3/4 + 1) = 0.986364 + 0.525 = 1.511364

@@ -16,7 +16,7 @@ signatures as (
 ),
 
 bands as (
-    select * from {{ ref('int_minhash_bands') }}
+    select * from {{ ref('int_dedup_minhash_bands') }}
 ),
 
 band_pairs as (

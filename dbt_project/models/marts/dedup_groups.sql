@@ -5,7 +5,8 @@
 -- edges, and a node's component label is the smallest id it reaches. The survivor of a group is
 -- its smallest instruction_id (the same rule as gpu_ops.dedup.find_duplicate_groups).
 -- dedup_reason is 'exact' when the dropped row has the survivor's normalized_hash, else
--- 'near_duplicate'.
+-- 'near_duplicate'. The propagation lists every (node, reachable node) of a group, so its cost
+-- grows with the square of the largest group's size (fine for groups of hundreds).
 with recursive duplicate_pairs as (
     select instruction_id_a, instruction_id_b
     from {{ ref('dedup_candidate_pairs') }}

@@ -19,7 +19,7 @@ select
     model_label,
     benchmark,
     count(*) as n_tasks,
-    sum(n_samples) as n_samples,
+    cast(sum(n_samples) as bigint) as n_samples,
     avg(task_pass_rate) as pass_at_1
 from per_task
 group by model_label, benchmark

@@ -1,4 +1,5 @@
--- Difficulty/quality of each deduplicated instruction, from all scorers.
+-- Difficulty/quality of each deduplicated instruction, from all scorers (disabled experts
+-- included: scores are curation data, like mined instructions).
 -- A scorer's value is expected_score when present (logprob mode), else its parsed integer
 -- score; unparsed replies count in n_unparsed only. mean_score is the mean of those values.
 -- bucket is taken on round(mean_score) (half away from zero): excellent 9-10, good 6-8,

@@ -1,7 +1,7 @@
 -- Global ratings written by the ratings stage (Bradley-Terry with bootstrap confidence
 -- intervals, and online Elo), with each expert's rank within its method (1 = best).
 with ratings as (
-    select * from {{ ref('stg_leaderboard') }}
+    select * from {{ ref('stg_expert_ratings') }}
 )
 
 select

@@ -35,9 +35,9 @@ select
     stage,
     expert,
     count(*) as n_calls,
-    sum(prompt_tokens) as prompt_tokens,
-    sum(completion_tokens) as completion_tokens,
-    coalesce(sum(prompt_tokens), 0) + coalesce(sum(completion_tokens), 0) as total_tokens
+    cast(sum(prompt_tokens) as bigint) as prompt_tokens,
+    cast(sum(completion_tokens) as bigint) as completion_tokens,
+    cast(coalesce(sum(prompt_tokens), 0) + coalesce(sum(completion_tokens), 0) as bigint) as total_tokens
 from calls
 group by stage, expert
 order by

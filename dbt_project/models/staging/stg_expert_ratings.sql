@@ -1,6 +1,6 @@
--- Typed view over the lake table `leaderboard` (rename and cast only).
+-- Typed view over the lake table `expert_ratings` (rename and cast only).
 with source as (
-    {{ lake_source('leaderboard') }}
+    {{ lake_source('expert_ratings') }}
 ),
 
 renamed as (

@@ -1,0 +1,141 @@
+"""Dedup throughput and quality: gpu_ops.dedup vs datasketch MinHashLSH, in one process.
+
+Corpus: seeded random documents over a word vocabulary, with planted near-duplicates (copies
+of earlier documents with 2-25% of their words replaced, so true Jaccard ~0.6-0.96).
+Throughput: documents/s of `find_duplicate_groups` on the whole corpus (exact hash, signatures,
+LSH, grouping) vs datasketch (MinHash + MinHashLSH insert + query) on a subset; median of runs.
+Quality: recall over sampled planted pairs with exact Jaccard >= threshold (same survivor?),
+precision over sampled (dropped row, survivor) pairs (exact Jaccard >= threshold?).
+
+    python -m bench.bench_dedup [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+
+import numpy as np
+import polars as pl
+
+from gpu_ops.dedup import find_duplicate_groups, normalize_text
+
+THRESHOLD = 0.5
+NUM_PERM = 128
+_WORD = re.compile(r"\w+")
+
+
+def make_corpus(
+    n_docs: int, *, duplicate_share: float = 0.2, seed: int = 0
+) -> tuple[list[str], dict[int, int]]:
+    """Documents of 20-80 words; `duplicate_share` of them are mutated copies (copy row -> original row)."""
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(30_000)])
+    n_unique = int(n_docs * (1 - duplicate_share))
+    docs: list[str] = []
+    for length in rng.integers(20, 81, size=n_unique):
+        docs.append(" ".join(vocab[rng.integers(0, len(vocab), size=length)]))
+    planted: dict[int, int] = {}
+    for original in rng.integers(0, n_unique, size=n_docs - n_unique):
+        words = docs[original].split()
+        changes = max(1, int(len(words) * rng.uniform(0.02, 0.25)))
+        for position in rng.choice(len(words), size=changes, replace=False):
+            words[position] = vocab[rng.integers(0, len(vocab))]
+        planted[len(docs)] = int(original)
+        docs.append(" ".join(words))
+    return docs, planted
+
+
+def token_set(text: str) -> set[str]:
+    return set(_WORD.findall(normalize_text(text)))
+
+
+def exact_jaccard(a: str, b: str) -> float:
+    left, right = token_set(a), token_set(b)
+    return len(left & right) / max(len(left | right), 1)
+
+
+def time_project(texts: list[str], repeats: int) -> tuple[float, pl.DataFrame]:
+    ids = list(range(len(texts)))
+    times, groups = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        groups = find_duplicate_groups(ids, texts, threshold=THRESHOLD, num_perm=NUM_PERM)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), groups
+
+
+def time_datasketch(texts: list[str], repeats: int) -> float:
+    from datasketch import MinHash, MinHashLSH
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+        sketches = []
+        for key, text in enumerate(texts):
+            sketch = MinHash(num_perm=NUM_PERM)
+            sketch.update_batch([token.encode() for token in token_set(text)])
+            lsh.insert(key, sketch)
+            sketches.append(sketch)
+        for sketch in sketches:
+            lsh.query(sketch)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def quality(
+    texts: list[str], planted: dict[int, int], groups: pl.DataFrame, sample: int, seed: int = 1
+) -> dict:
+    rng = np.random.default_rng(seed)
+    survivor = groups["survivor_id"].to_numpy()
+    copies = np.array(list(planted))
+    copies = copies[rng.permutation(len(copies))[:sample]]
+    true_pairs = [
+        (c, planted[c]) for c in copies if exact_jaccard(texts[c], texts[planted[c]]) >= THRESHOLD
+    ]
+    found = sum(survivor[c] == survivor[o] for c, o in true_pairs)
+    dropped = np.flatnonzero(groups["reason"].to_numpy() == "near")
+    dropped = dropped[rng.permutation(len(dropped))[:sample]]
+    correct = sum(exact_jaccard(texts[d], texts[survivor[d]]) >= THRESHOLD for d in dropped)
+    return {
+        "recall": found / max(len(true_pairs), 1),
+        "precision": correct / max(len(dropped), 1),
+        "recall_pairs": len(true_pairs),
+        "precision_pairs": len(dropped),
+    }
+
+
+def run(quick: bool = False) -> dict:
+    n_docs, n_baseline, repeats = (20_000, 2_000, 3) if quick else (200_000, 10_000, 3)
+    texts, planted = make_corpus(n_docs)
+    project_s, groups = time_project(texts, repeats)
+    baseline_s = time_datasketch(texts[:n_baseline], repeats)
+    project_rate = n_docs / project_s
+    baseline_rate = n_baseline / baseline_s
+    return {
+        "benchmark": "dedup",
+        "docs": n_docs,
+        "baseline_docs": n_baseline,
+        "repeats": repeats,
+        "project_seconds": round(project_s, 3),
+        "project_docs_per_s": round(project_rate),
+        "datasketch_docs_per_s": round(baseline_rate),
+        "speedup": round(project_rate / baseline_rate, 1),
+        "target_speedup": 10,
+        "dropped": int((groups["reason"] != "survivor").sum()),
+        **quality(texts, planted, groups, sample=500 if quick else 2000),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20k documents instead of 200k")
+    print(json.dumps(run(quick=parser.parse_args().quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Stage 12: HumanEval pass@1 of the target before and after SFT (completions run in the sandbox)."""
+
+
+import dagster as dg
+import polars as pl
+
+from dagster_wc.metadata import markdown_table
+from dagster_wc.resources import ArenaResource
+from gpu_ops.evaluation import evaluate_model
+from gpu_ops.llm import CallCache
+from warriorcoder.storage import write_lake_table
+
+
+@dg.asset(group_name="evaluation", kinds={"python", "parquet"}, deps=["target_model_sft"])
+def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """pass@k of the base target and the fine-tuned one on every configured benchmark."""
+    config = arena.arena
+    target = config.target
+    if target is None:
+        raise dg.Failure("the config has no `target` model to evaluate")
+    settings = config.evaluation
+    tuned_dir = arena.home.models / "target_sft" / target.slug / "model"
+    candidates = {
+        "base": target.to_model_spec(),
+        "sft": target.model_copy(update={"model": str(tuned_dir), "slug": f"{target.slug}-sft"}).to_model_spec(),
+    }
+    benchmarks = [*settings.benchmarks, *settings.extra_jsonl]
+    summaries, results = [], []
+    cache = CallCache(arena.home.llm_cache)
+    for label, spec in candidates.items():
+        for benchmark in benchmarks:
+            summary, per_sample = evaluate_model(
+                spec,
+                benchmark=benchmark,
+                samples=settings.samples_per_problem,
+                temperature=settings.temperature,
+                max_new_tokens=settings.max_new_tokens,
+                max_problems=settings.max_problems,
+                timeout_s=settings.timeout_s,
+                cache=cache,
+            )
+            tags = {"model_label": label, "model_path": spec.model, "benchmark": benchmark}
+            summaries.append(summary.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))
+            results.append(per_sample.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))
+    cache.close()
+    frame = pl.concat(results, how="diagonal_relaxed")
+    write_lake_table(arena.home, "evaluation_results", frame)
+    summary = pl.concat(summaries, how="diagonal_relaxed")
+    return dg.MaterializeResult(metadata={"summary": markdown_table(summary), "samples": len(frame)})

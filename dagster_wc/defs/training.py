@@ -1,0 +1,84 @@
+"""Stage 11: TRL SFT of the target model on the exported winners, in a child process."""
+
+
+import dagster as dg
+
+from dagster_wc.metadata import png_image
+from dagster_wc.resources import ArenaResource
+from gpu_ops.sft import run_sft_subprocess
+from warriorcoder.config import SFTConfig
+
+
+def sft_params(sft: SFTConfig) -> dict:
+    """The config's SFT section in `gpu_ops.sft.SFTParams` field names."""
+    params = {
+        "learning_rate": sft.learning_rate,
+        "warmup_ratio": sft.warmup_ratio,
+        "lr_scheduler_type": sft.lr_scheduler,
+        "num_train_epochs": sft.epochs,
+        "max_steps": sft.max_steps,
+        "max_seq_len": sft.max_seq_len,
+        "per_device_train_batch_size": sft.per_device_batch_size,
+        "per_device_eval_batch_size": sft.per_device_batch_size,
+        "gradient_accumulation_steps": sft.gradient_accumulation_steps,
+        "packing": sft.packing,
+        "validation_fraction": sft.validation_fraction,
+        "seed": sft.seed,
+        "use_lora": sft.lora is not None,
+    }
+    if sft.lora is not None:
+        params.update(lora_r=sft.lora.r, lora_alpha=sft.lora.alpha, lora_dropout=sft.lora.dropout)
+    return params
+
+
+@dg.asset(group_name="training", kinds={"python", "pytorch"}, deps=["sft_dataset"])
+def target_model_sft(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+    """The fine-tuned target: loss on assistant tokens only, held-out split by instruction id."""
+    target = arena.arena.target
+    if target is None:
+        raise dg.Failure("the config has no `target` model to train")
+    out_dir = arena.home.models / "target_sft" / target.slug
+    job = {
+        "model_path": target.model,
+        "dataset_path": str(arena.home.sft / "sft_dataset.jsonl"),
+        "out_dir": str(out_dir),
+        "params": sft_params(target.sft),
+    }
+
+    def log(record: dict) -> None:
+        if "loss" in record or "eval_loss" in record:
+            context.log.info(f"sft {record}")
+
+    report = run_sft_subprocess(job, log_callback=log)
+    return dg.MaterializeResult(
+        metadata={
+            "model_dir": dg.MetadataValue.path(report.output_dir),
+            "data_hash": report.data_hash,
+            "steps": report.steps,
+            "tokens": report.tokens,
+            "seconds": round(report.seconds, 1),
+            "train_rows": report.train_rows,
+            "eval_rows": report.eval_rows,
+            "final_train_loss": report.final_train_loss,
+            "final_eval_loss": report.final_eval_loss,
+            "resumed_from": report.resumed_from or "",
+            "loss_curve": loss_plot(report.loss_history),
+        }
+    )
+
+
+def loss_plot(history: list[dict]) -> dg.MetadataValue:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3))
+    for key in ("loss", "eval_loss"):
+        points = [(h["step"], h[key]) for h in history if key in h and "step" in h]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker="." if key == "eval_loss" else None, label=key)
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.legend()
+    return png_image(figure)

@@ -1,0 +1,76 @@
+"""Run the dbt project against a lake in a subprocess, as the pipeline does (test helper).
+
+Why a subprocess: dbt keeps process-wide state (flags, logging, adapters); running it apart keeps
+the test process clean and passes WC_HOME / WC_WAREHOUSE_PATH exactly like the dbt resource.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.lake_fixture import write_lake
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The `dbt` command of the running interpreter's environment."""
+    candidate = Path(sys.executable).parent / "dbt"
+    found = str(candidate) if candidate.exists() else shutil.which("dbt")
+    if found is None:
+        raise RuntimeError("the dbt command is not installed in this environment")
+    return found
+
+
+def run_dbt(
+    args: list[str], *, wc_home: Path, warehouse: Path, work_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run `dbt <args>` on the project; raise with dbt's output when it fails."""
+    env = {
+        **os.environ,
+        "WC_HOME": str(wc_home),
+        "WC_WAREHOUSE_PATH": str(warehouse),
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed:\n{result.stdout[-8000:]}{result.stderr}"
+        )
+    return result
+
+
+def build_fixture_warehouse(root: Path) -> Path:
+    """Write the fixture lake under root/home and `dbt build` it once; return the warehouse path.
+
+    Data tests run as part of the build; unit tests are run separately by the dbt tests (they
+    need no lake). A marker file makes later calls with the same root reuse the warehouse.
+    """
+    wc_home = root / "home"
+    warehouse = wc_home / "warehouse.duckdb"
+    marker = root / "built.ok"
+    if not marker.exists():
+        write_lake(wc_home)
+        run_dbt(
+            ["build", "--exclude", "test_type:unit"],
+            wc_home=wc_home,
+            warehouse=warehouse,
+            work_dir=root,
+        )
+        marker.write_text("ok\n")
+    return warehouse

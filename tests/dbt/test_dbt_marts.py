@@ -1,0 +1,314 @@
+"""The dbt marts built from the synthetic fixture lake give the designed (hand-derived) answers."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from gpu_ops import dedup
+from tests.dbt.dbt_runner import run_dbt
+from tests.fixtures import lake_fixture as lake
+
+
+def query(warehouse: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.sql(sql).pl()
+
+
+def test_sources_carry_dagster_asset_keys_and_lake_locations(fixture_warehouse: Path) -> None:
+    manifest = json.loads((fixture_warehouse.parents[1] / "target" / "manifest.json").read_text())
+    sources = {node["name"]: node for node in manifest["sources"].values()}
+    lake_tables = {path.name for path in (fixture_warehouse.parent / "lake").iterdir()}
+    assert set(sources) == lake_tables
+    written_beside = {"sft_decontamination": "sft_dataset", "evaluation_results": "evaluation"}
+    for name, node in sources.items():
+        assert node["meta"]["dagster"]["asset_key"] == [written_beside.get(name, name)]
+        location = node["config"]["external_location"]
+        assert location.startswith(f"read_parquet('{fixture_warehouse.parent}/lake/")
+        assert all(column["description"] for column in node["columns"].values())
+
+
+def test_dagster_asset_keys_are_unique(fixture_warehouse: Path) -> None:
+    """Sources share their Python asset's key; no model may take a Python asset's key."""
+    from dagster_dbt import DagsterDbtTranslator
+
+    manifest = json.loads((fixture_warehouse.parents[1] / "target" / "manifest.json").read_text())
+    nodes = [*manifest["nodes"].values(), *manifest["sources"].values()]
+    translator = DagsterDbtTranslator()
+    keys = [
+        translator.get_asset_key(node).to_user_string()
+        for node in nodes
+        if node["resource_type"] in ("model", "source")
+    ]
+    assert len(keys) == len(set(keys))
+    assert "leaderboard" in keys and "expert_ratings" in keys
+
+
+def test_every_mined_row_gets_its_designed_drop_reason(fixture_warehouse: Path) -> None:
+    cleaned = query(fixture_warehouse, "select mined_id, drop_reason from instructions_cleaned")
+    expected = {mined_id: reason for mined_id, *_, reason in lake.MINED}
+    assert dict(zip(cleaned["mined_id"], cleaned["drop_reason"], strict=True)) == expected
+    clean = query(fixture_warehouse, "select instruction_id from instructions_clean")
+    assert set(clean["instruction_id"]) == {i for i, r in expected.items() if r is None}
+
+
+def test_candidate_pairs_confirm_duplicates_by_estimated_jaccard(fixture_warehouse: Path) -> None:
+    pairs = query(fixture_warehouse, "select * from dedup_candidate_pairs")
+    by_pair = {
+        (row["instruction_id_a"], row["instruction_id_b"]): row
+        for row in pairs.iter_rows(named=True)
+    }
+    expected = lake.EXPECTED_DUPLICATE_PAIRS | {
+        pair: ("minhash", jaccard)
+        for pair, jaccard in lake.EXPECTED_NON_DUPLICATE_CANDIDATES.items()
+    }
+    assert set(by_pair) == set(expected)  # the stale MinHash row of dropped i06 is ignored
+    for pair, (reason, jaccard) in expected.items():
+        row = by_pair[pair]
+        assert row["reason"] == reason
+        assert row["estimated_jaccard"] == pytest.approx(jaccard)
+        assert row["is_duplicate"] == (pair in lake.EXPECTED_DUPLICATE_PAIRS)
+
+
+def test_duplicate_chain_collapses_to_the_smallest_id(fixture_warehouse: Path) -> None:
+    groups = query(fixture_warehouse, "select * from dedup_groups")
+    assert (
+        dict(zip(groups["instruction_id"], groups["survivor_id"], strict=True))
+        == lake.EXPECTED_SURVIVORS
+    )
+    sizes = dict(zip(groups["instruction_id"], groups["group_size"], strict=True))
+    assert sizes == {"i09": 2, "i11": 2, "i13": 3, "i14": 3}
+    reasons = dict(zip(groups["instruction_id"], groups["dedup_reason"], strict=True))
+    assert reasons["i09"] == "exact" and reasons["i14"] == "near_duplicate"
+    survivors = query(fixture_warehouse, "select instruction_id from instructions_dedup")
+    clean = query(fixture_warehouse, "select instruction_id from instructions_clean")
+    assert set(survivors["instruction_id"]) == set(clean["instruction_id"]) - set(
+        lake.EXPECTED_SURVIVORS
+    )
+
+
+def test_difficulty_buckets_and_kept_flag(fixture_warehouse: Path) -> None:
+    difficulty = query(fixture_warehouse, "select * from instruction_difficulty")
+    rows = {row["instruction_id"]: row for row in difficulty.iter_rows(named=True)}
+    assert set(rows) == set(lake.EXPECTED_DIFFICULTY)
+    for instruction_id, (mean, bucket, kept) in lake.EXPECTED_DIFFICULTY.items():
+        assert rows[instruction_id]["mean_score"] == pytest.approx(mean)
+        assert (rows[instruction_id]["bucket"], rows[instruction_id]["kept"]) == (bucket, kept)
+    assert (rows["i10"]["n_scores"], rows["i10"]["n_unparsed"]) == (2, 1)
+    kept = query(fixture_warehouse, "select instruction_id from instructions_kept")
+    assert set(kept["instruction_id"]) == {
+        i for i, (_, _, k) in lake.EXPECTED_DIFFICULTY.items() if k
+    }
+
+
+def test_instructions_for_battle_follow_selection_rank(fixture_warehouse: Path) -> None:
+    battle = query(fixture_warehouse, "select instruction_id, miner from instructions_for_battle")
+    assert tuple(battle["instruction_id"]) == lake.SELECTED
+    assert battle["miner"].to_list() == ["gamma", "alpha", "gamma"]
+
+
+def test_battle_votes_keep_enabled_experts_only(fixture_warehouse: Path) -> None:
+    votes = query(fixture_warehouse, "select * from battle_votes")
+    experts = set(votes["model_a"]) | set(votes["model_b"]) | set(votes["judge"])
+    assert experts == {*lake.ENABLED_EXPERTS, "execution"}
+    llm = votes.filter(pl.col("judge_kind") == "llm")
+    # 3 instructions x 6 pairs x 2 uninvolved judges x 2 orders
+    assert llm.height == 3 * 6 * 2 * 2
+    execution = votes.filter(pl.col("judge_kind") == "execution")
+    decisive = execution.filter(pl.col("winner") != "tie").height
+    assert (decisive, execution.height - decisive) == lake.EXPECTED_EXECUTION_VOTES
+
+
+def test_rating_pair_counts_match_the_designed_votes(fixture_warehouse: Path) -> None:
+    counts = query(fixture_warehouse, "select * from rating_pair_counts")
+    got = {
+        (r["model_a"], r["model_b"]): (r["wins_a"], r["wins_b"], r["ties"])
+        for r in counts.iter_rows(named=True)
+    }
+    assert got == lake.EXPECTED_RATING_PAIR_COUNTS
+
+
+def test_pair_win_matrix_mirrors_pair_counts(fixture_warehouse: Path) -> None:
+    matrix = query(fixture_warehouse, "select * from pair_win_matrix")
+    rows = {(r["model"], r["opponent"]): r for r in matrix.iter_rows(named=True)}
+    assert len(rows) == 2 * len(lake.EXPECTED_RATING_PAIR_COUNTS)
+    for (a, b), (wins_a, wins_b, ties) in lake.EXPECTED_RATING_PAIR_COUNTS.items():
+        assert (rows[(a, b)]["wins"], rows[(a, b)]["losses"], rows[(a, b)]["ties"]) == (
+            wins_a,
+            wins_b,
+            ties,
+        )
+        assert (rows[(b, a)]["wins"], rows[(b, a)]["losses"]) == (wins_b, wins_a)
+        assert rows[(a, b)]["win_rate"] == pytest.approx(wins_a / (wins_a + wins_b))
+
+
+def test_battles_local_scores_and_order_agreement(fixture_warehouse: Path) -> None:
+    battles = query(fixture_warehouse, "select * from battles")
+    assert battles.height == 3 * 6
+    rows = {
+        (r["instruction_id"], r["model_a"], r["model_b"]): r for r in battles.iter_rows(named=True)
+    }
+    # gamma: a, a, invalid; kappa (always first): a then b; no execution vote on i10
+    flaky = rows[("i10", "alpha", "beta")]
+    assert (flaky["votes_a"], flaky["votes_b"], flaky["ties"], flaky["invalid"]) == (2, 1, 0, 1)
+    assert flaky["local_score_a"] == pytest.approx(2 / 3)
+    assert flaky["both_orders_agree"] == 0.0  # only kappa judged both orders validly, and flipped
+    tied = rows[("i18", "gamma", "kappa")]  # alpha: a, a; beta: tie, tie; execution: a
+    assert (tied["votes_a"], tied["votes_b"], tied["ties"]) == (3, 0, 2)
+    assert tied["local_score_a"] == 1.0 and tied["both_orders_agree"] == 1.0
+
+
+def test_judge_position_bias_finds_the_first_picker(fixture_warehouse: Path) -> None:
+    bias = query(fixture_warehouse, "select * from judge_position_bias")
+    rows = {r["judge"]: r for r in bias.iter_rows(named=True)}
+    assert set(rows) == set(lake.ENABLED_EXPERTS)
+    assert (rows["kappa"]["first_pick_share"], rows["kappa"]["flip_rate"]) == (1.0, 1.0)
+    assert (rows["alpha"]["first_pick_share"], rows["alpha"]["flip_rate"]) == (0.5, 0.0)
+    assert rows["gamma"]["first_pick_share"] == pytest.approx(9 / 17)
+    assert (rows["gamma"]["n_order_pairs"], rows["beta"]["n_decisive"]) == (8, 12)
+
+
+def test_judge_agreement(fixture_warehouse: Path) -> None:
+    agreement = query(fixture_warehouse, "select * from judge_agreement")
+    rows = {(r["judge_a"], r["judge_b"]): r for r in agreement.iter_rows(named=True)}
+    assert rows[("alpha", "gamma")]["agreement_rate"] == 1.0  # both pick the stronger model
+    assert rows[("gamma", "kappa")]["agreement_rate"] == 0.0  # kappa's flips net to a tie
+    assert rows[("alpha", "beta")]["agreement_rate"] == 0.0  # beta ties gamma vs kappa
+    assert (
+        rows[("execution", "kappa")]["shared_battles"],
+        rows[("execution", "kappa")]["agreements"],
+    ) == (6, 2)
+
+
+def test_reporting_marts(fixture_warehouse: Path) -> None:
+    evaluation = query(fixture_warehouse, "select model_label, pass_at_1 from evaluation_summary")
+    assert (
+        dict(zip(evaluation["model_label"], evaluation["pass_at_1"], strict=True))
+        == lake.EXPECTED_PASS_AT_1
+    )
+    winners = query(fixture_warehouse, "select winner, miner, n_won from sft_winners_summary")
+    expected = {}
+    for _, miner, winner, *_ in lake.WINNERS:
+        expected[(winner, miner)] = expected.get((winner, miner), 0) + 1
+    assert {
+        (r["winner"], r["miner"]): r["n_won"] for r in winners.iter_rows(named=True)
+    } == expected
+    leaderboard = query(
+        fixture_warehouse, "select expert from leaderboard where method = 'bt' order by rank"
+    )
+    assert leaderboard["expert"].to_list() == list(lake.ENABLED_EXPERTS)
+
+
+def test_stage_token_costs_add_up_per_stage_and_expert(fixture_warehouse: Path) -> None:
+    costs = query(fixture_warehouse, "select * from stage_token_costs")
+    got = {
+        (r["stage"], r["expert"]): (r["n_calls"], r["completion_tokens"])
+        for r in costs.iter_rows(named=True)
+    }
+    frames = {
+        "mining": (lake._mined(), "expert"),
+        "scoring": (lake._scores(), "scorer"),
+        "responding": (lake._responses(), "expert"),
+        "judging": (lake._judgments(), "judge"),
+    }
+    expected = {}
+    for stage, (frame, by) in frames.items():
+        totals = frame.group_by(by).agg(pl.len(), pl.col("completion_tokens").sum())
+        for expert, n_calls, tokens in totals.iter_rows():
+            expected[(stage, expert)] = (n_calls, tokens)
+    assert got == expected
+
+
+def test_dbt_unit_tests_pass(fixture_warehouse: Path) -> None:
+    root = fixture_warehouse.parents[1]
+    result = run_dbt(
+        ["test", "--select", "test_type:unit"],
+        wc_home=fixture_warehouse.parent,
+        warehouse=fixture_warehouse,
+        work_dir=root,
+    )
+    assert "PASS=7 " in result.stdout
+
+
+@pytest.mark.slow
+def test_battle_votes_incremental_follows_the_execution_weight(
+    fixture_warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(fixture_warehouse, warehouse)
+    before = query(warehouse, "select count(*) as n from battle_votes where judge_kind = 'llm'")[
+        "n"
+    ][0]
+
+    run_dbt(
+        ["run", "--select", "battle_votes", "--vars", "{execution_judge_weight: 0.5}"],
+        wc_home=fixture_warehouse.parent,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    # changed fingerprints: the execution votes are replaced, not duplicated
+    halved = query(
+        warehouse, "select judge_kind, weight, count(*) as n from battle_votes group by all"
+    )
+    assert sorted(halved.iter_rows()) == [
+        ("execution", 0.5, sum(lake.EXPECTED_EXECUTION_VOTES)),
+        ("llm", 1.0, before),
+    ]
+
+
+def near_duplicate_corpus(seed: int = 0) -> list[str]:
+    """Instructions with exact (case/spacing) copies, light edits and edit chains."""
+    rng = random.Random(seed)
+    words = [
+        f"{stem}{n}" for stem in ("parse", "sort", "cache", "graph", "queue") for n in range(80)
+    ]
+    texts = []
+    for base_index in range(12):
+        base = rng.sample(words, 14)
+        texts.append("Write a function that " + " ".join(base))
+        variant = list(base)
+        for _ in range(3):  # a chain: each step edits 2 to 7 more words
+            for position in rng.sample(range(len(variant)), rng.randint(2, 7)):
+                variant[position] = rng.choice(words)
+            texts.append("Write a function that " + " ".join(variant))
+        if base_index % 3 == 0:
+            texts.append("WRITE a function  that " + " ".join(base).upper())
+    return texts
+
+
+@pytest.mark.slow
+def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
+    """dedup_groups equals gpu_ops.dedup.find_duplicate_groups; unfilled tables stay empty."""
+    texts = near_duplicate_corpus()
+    ids = [lake.content_id("cross-check", index) for index in range(len(texts))]
+    wc_home = tmp_path / "home"
+    lake._write(lake._registry(), wc_home, "expert_registry")
+    mined = lake._mined().head(1).drop("mined_id", "raw_text")
+    mined = pl.concat([mined] * len(texts)).with_columns(
+        mined_id=pl.Series(ids), raw_text=pl.Series(texts)
+    )
+    lake._write(mined, wc_home, "instructions_mined", "alpha")
+    lake._write(dedup.minhash_table(ids, texts), wc_home, "instruction_minhash")
+    warehouse = wc_home / "warehouse.duckdb"
+    run_dbt(
+        ["run", "--select", "+instructions_dedup", "+battles"],
+        wc_home=wc_home,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+
+    python = dedup.find_duplicate_groups(ids, texts).filter(pl.col("reason") != "survivor")
+    expected = dict(zip(python["id"], python["survivor_id"], strict=True))
+    groups = query(warehouse, "select instruction_id, survivor_id from dedup_groups")
+    assert dict(zip(groups["instruction_id"], groups["survivor_id"], strict=True)) == expected
+    assert len(set(expected.values())) >= 4 and len(expected) >= 10  # the corpus has real groups
+    assert query(warehouse, "select count(*) as n from instructions_dedup")["n"][0] == len(
+        texts
+    ) - len(expected)
+    assert query(warehouse, "select count(*) as n from battles")["n"][0] == 0  # no judgments yet

@@ -1,0 +1,126 @@
+"""Execution judging: extraction, sandboxed runs, tests, the score and the verdict."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from gpu_ops.errors import InputError
+from gpu_ops.execution_judge import (
+    EXECUTION_COLUMNS,
+    ExecutionScore,
+    count_passed,
+    exec_score,
+    execution_verdict,
+    harness_program,
+    score_response,
+    score_responses,
+)
+from gpu_ops.sandbox import run_code
+
+FENCE = "```"
+INSTRUCTION = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(2, 5)\n7\n"
+
+
+def fenced(code: str) -> str:
+    return f"Here is my answer.\n{FENCE}python\n{code}\n{FENCE}\n"
+
+
+def test_score_formula() -> None:
+    assert exec_score(False, False, False, 0, 0) == 0.0
+    assert exec_score(True, False, False, 2, 0) == 0.0
+    assert exec_score(True, True, False, 0, 0) == 0.25
+    assert exec_score(True, True, True, 0, 0) == 0.5
+    assert exec_score(True, True, True, 4, 2) == 0.75
+    assert exec_score(True, True, True, 2, 2) == 1.0
+    assert exec_score(True, True, False, 2, 2) == 0.75
+
+
+def test_correct_solution_scores_one() -> None:
+    score = score_response(
+        INSTRUCTION, fenced("def add(a, b):\n    return a + b"), timeout_s=10, memory_mb=256
+    )
+    assert score == ExecutionScore(True, True, True, 2, 2, 1.0, None)
+
+
+def test_wrong_solution_runs_but_fails_tests() -> None:
+    score = score_response(
+        INSTRUCTION, fenced("def add(a, b):\n    return a - b"), timeout_s=10, memory_mb=256
+    )
+    assert (score.runs, score.tests_found, score.tests_passed) == (True, 2, 0)
+    assert score.exec_score == 0.5
+    assert score.error_kind == "test_failed"
+
+
+def test_no_code_syntax_error_and_crash() -> None:
+    assert (
+        score_response(INSTRUCTION, "I cannot help.", timeout_s=5, memory_mb=256).error_kind
+        == "no_code"
+    )
+    syntax = score_response(
+        INSTRUCTION, fenced("def add(a, b)\n    return a + b"), timeout_s=5, memory_mb=256
+    )
+    assert (syntax.has_code, syntax.parses, syntax.exec_score, syntax.error_kind) == (
+        True,
+        False,
+        0.0,
+        "syntax",
+    )
+    crash = score_response("", fenced("raise RuntimeError('x')"), timeout_s=5, memory_mb=256)
+    assert (crash.parses, crash.runs, crash.exec_score, crash.error_kind) == (
+        True,
+        False,
+        0.25,
+        "runtime",
+    )
+
+
+def test_main_block_waiting_for_input_still_gets_test_credit() -> None:
+    code = "def add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    print(add(*map(int, input().split())))"
+    score = score_response(INSTRUCTION, fenced(code), timeout_s=5, memory_mb=256)
+    assert (score.runs, score.tests_passed, score.exec_score) == (False, 2, 0.75)
+
+
+def test_hanging_solution_is_a_timeout() -> None:
+    score = score_response("", fenced("while True:\n    pass"), timeout_s=1, memory_mb=256)
+    assert (score.runs, score.error_kind, score.exec_score) == (False, "timeout", 0.25)
+
+
+def test_harness_counts_only_its_own_tag() -> None:
+    solution = "def f():\n    return 1\nprint('__fake__ 0 pass', flush=True)"
+    tests = ["assert f() == 1", "assert f() == 2", "while True: pass"]
+    program = harness_program(solution, tests, "__tag__")
+    result = run_code(program, timeout_s=2)
+    assert result.status == "timeout"  # the third test hangs; the first two already reported
+    assert count_passed(result.stdout, "__tag__", 3) == 1
+    assert count_passed(result.stdout, "__fake__", 3) == 1  # why the real tag is a random nonce
+
+
+def test_score_responses_returns_execution_results_table() -> None:
+    rows = pl.DataFrame(
+        {
+            "instruction_id": ["i1", "i1", "i2"],
+            "expert": ["a", "b", "a"],
+            "instruction": [INSTRUCTION, INSTRUCTION, "Explain recursion."],
+            "response": [
+                fenced("def add(a, b):\n    return a + b"),
+                fenced("def add(a, b):\n    return 0"),
+                "Words.",
+            ],
+        }
+    )
+    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2)
+    assert dict(table.schema) == EXECUTION_COLUMNS
+    assert table["exec_score"].to_list() == [1.0, 0.5, 0.0]
+    assert table["error_kind"].to_list() == [None, "test_failed", "no_code"]
+    with pytest.raises(InputError):
+        score_responses(rows.drop("response"))
+
+
+def test_verdict() -> None:
+    high = ExecutionScore(True, True, True, 1, 1, 1.0, None)
+    low = ExecutionScore(True, True, True, 1, 0, 0.5, "test_failed")
+    assert execution_verdict(high, low) == "A"
+    assert execution_verdict(low, high) == "B"
+    assert execution_verdict(low, low) == "tie"
+    assert execution_verdict(0.25, 0.25) == "tie"
