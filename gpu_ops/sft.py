@@ -69,6 +69,7 @@ class SFTParams:
     bf16: bool = True  # only applied on CUDA
     gradient_checkpointing: bool = True  # only applied on CUDA
     stop_after_steps: int | None = None  # stop early (checkpoint kept) and continue in a later call
+    train_on_prompt: bool = False  # loss on user turns too: only for demo experts that must mine
 
     def __post_init__(self) -> None:
         checks = [
@@ -289,7 +290,7 @@ def build_trainer(
     loss_mode "assistant_only": the template marks assistant turns with {% generation %}, so every
     assistant turn is trained. "completion_only": other templates; the conversation is split into
     prompt (all but the last turn) and completion (the last assistant turn) and only the
-    completion is trained.
+    completion is trained. "full" (SFTParams.train_on_prompt): every token is trained.
     """
     import datasets
     import torch
@@ -318,10 +319,13 @@ def build_trainer(
         params.max_seq_len,
         getattr(model.config, "max_position_embeddings", None) or params.max_seq_len,
     )
-    loss_mode = (
-        "assistant_only" if has_generation_markers(tokenizer.chat_template) else "completion_only"
-    )
-    to_example = _messages_example if loss_mode == "assistant_only" else _prompt_completion_example
+    if params.train_on_prompt:
+        loss_mode = "full"
+    elif has_generation_markers(tokenizer.chat_template):
+        loss_mode = "assistant_only"
+    else:
+        loss_mode = "completion_only"
+    to_example = _prompt_completion_example if loss_mode == "completion_only" else _messages_example
     train_ds = Dataset.from_list([to_example(r) for r in train_rows])
     eval_ds = Dataset.from_list([to_example(r) for r in eval_rows]) if eval_rows else None
     eval_strategy = "no" if eval_ds is None else ("steps" if params.eval_steps else "epoch")

@@ -58,7 +58,8 @@ def connect_readonly(home: Home) -> duckdb.DuckDBPyConnection:
 def query(home: Home, sql: str, parameters: list | None = None) -> pl.DataFrame:
     """Run one read-only query against the warehouse and return a polars frame."""
     with connect_readonly(home) as connection:
-        return pl.from_arrow(connection.execute(sql, parameters or []).to_arrow_table())
+        relation = connection.sql(sql, params=parameters or None)
+        return relation.pl() if relation is not None else pl.DataFrame()
 
 
 def read_table(home: Home, table: str) -> pl.DataFrame:

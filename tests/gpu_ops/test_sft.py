@@ -107,6 +107,12 @@ def test_only_assistant_tokens_carry_labels(tiny_model_dir: Path, tmp_path: Path
     # Exactly the response and its end-of-turn token; never the user turn or role markers.
     assert labelled == answer + "<|end|>"
     assert rows[0]["messages"][0]["content"] in full
+    # The demo experts' opt-in: train on the user turn too (they must be able to mine).
+    params = SFTParams(**FAST, train_on_prompt=True)
+    trainer, tokenizer, mode = build_trainer(tiny_model_dir, rows, [], tmp_path, params)
+    assert mode == "full"
+    labelled, full = _labelled_text(trainer, tokenizer)
+    assert labelled == full
 
 
 def test_template_without_generation_markers_trains_last_turn_only(
