@@ -110,6 +110,11 @@ SLICES: dict[str, tuple[str, ...]] = {
     ),
 }
 SLICE_NAMES: tuple[str, ...] = tuple(SLICES)
+# Every other stdlib module: opt-in (not in the default build), for models that need more data.
+OTHER_SLICE = "other"
+_SKIP_DIRS = frozenset(
+    {"test", "tests", "idle_test", "idlelib", "site-packages", "turtledemo", "__pycache__"}
+)
 
 # Instruction phrasings; one is picked per example from its id (deterministic).
 PHRASINGS: tuple[str, ...] = (
@@ -152,9 +157,10 @@ def build_stdlib_examples(
     max_source_lines bounds the response code, helpers included.
     """
     chosen = tuple(slices) if slices is not None else SLICE_NAMES
-    unknown = [s for s in chosen if s not in SLICES]
+    unknown = [s for s in chosen if s not in SLICES and s != OTHER_SLICE]
     if unknown:
-        raise InputError(f"unknown stdlib slices {unknown}; known: {list(SLICE_NAMES)}")
+        known = [*SLICE_NAMES, OTHER_SLICE]
+        raise InputError(f"unknown stdlib slices {unknown}; known: {known}")
     if max_per_slice is not None and max_per_slice < 1:
         raise InputError(f"max_per_slice must be >= 1, got {max_per_slice}")
     if max_source_lines < 2:
@@ -246,11 +252,30 @@ def _to_row(slice_name: str, fn: _Function) -> dict:
 def _slice_functions(
     slice_name: str, max_source_lines: int, keep_docstrings: bool
 ) -> Iterator[_Function]:
-    for module in SLICES[slice_name]:
+    modules = SLICES[slice_name] if slice_name in SLICES else _other_modules()
+    for module in modules:
         path = _module_path(module)
         if path is None:  # absent in this Python build
             continue
         yield from _module_functions(module, path, max_source_lines, keep_docstrings)
+
+
+def _other_modules() -> tuple[str, ...]:
+    """Stdlib modules outside the named slices (tests, IDLE and demos excluded), sorted."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    named = {m for modules in SLICES.values() for m in modules}
+    found = []
+    for path in sorted(stdlib.rglob("*.py")):
+        parts = path.relative_to(stdlib).with_suffix("").parts
+        if any(part in _SKIP_DIRS or part.startswith("test") for part in parts):
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and all(part.isidentifier() for part in parts):
+            module = ".".join(parts)
+            if module not in named:
+                found.append(module)
+    return tuple(found)
 
 
 def _module_path(module: str) -> Path | None:
