@@ -40,7 +40,8 @@ ui: install
 
 ## Generate and serve the dbt docs (every mart and column described).
 docs: install
-	cd dbt_project && WC_WAREHOUSE_PATH=$(WC_HOME)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . && \
+	cp $(WC_HOME)/warehouse.duckdb $(WC_HOME)/reports/docs_warehouse.duckdb  # never lock the live file
+	cd dbt_project && WC_WAREHOUSE_PATH=$(WC_HOME)/reports/docs_warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . && \
 	  ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
 
 ## Run the benchmark suite and rewrite docs/BENCHMARKS.md.

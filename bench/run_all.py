@@ -19,8 +19,30 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("generation", "dedup", "kcenter", "embeddings", "ratings", "sft", "judging", "dbt_marts", "arena_scaling")
-VERSIONS = ("torch", "transformers", "rensa", "datasketch", "scikit-learn", "sentence-transformers", "duckdb", "dbt-core", "trl", "polars", "numpy")
+BENCHMARKS = (
+    "generation",
+    "dedup",
+    "kcenter",
+    "embeddings",
+    "ratings",
+    "sft",
+    "judging",
+    "dbt_marts",
+    "arena_scaling",
+)
+VERSIONS = (
+    "torch",
+    "transformers",
+    "rensa",
+    "datasketch",
+    "scikit-learn",
+    "sentence-transformers",
+    "duckdb",
+    "dbt-core",
+    "trl",
+    "polars",
+    "numpy",
+)
 
 
 def machine() -> dict[str, str]:
@@ -34,7 +56,7 @@ def machine() -> dict[str, str]:
         import torch
 
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    except Exception:  # noqa: BLE001 - torch absent or broken: report it
+    except Exception:
         device = "unknown"
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -54,7 +76,9 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
     elif isinstance(value, list | tuple) and len(value) > 12:
         rows.append((prefix, json.dumps(value[:12])[:-1] + ", ...]"))
     else:
-        rows.append((prefix, json.dumps(value) if isinstance(value, list | tuple | bool) else str(value)))
+        rows.append(
+            (prefix, json.dumps(value) if isinstance(value, list | tuple | bool) else str(value))
+        )
 
 
 def render(results: dict[str, dict], info: dict[str, str], quick: bool) -> str:
@@ -72,13 +96,22 @@ def render(results: dict[str, dict], info: dict[str, str], quick: bool) -> str:
     for name, result in results.items():
         rows: list[tuple[str, str]] = []
         _flatten("", result, rows)
-        lines += ["", f"## {name}", "", "| figure | value |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows]]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            "| figure | value |",
+            "| --- | --- |",
+            *[f"| {k} | {v} |" for k, v in rows],
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (seconds, for smoke tests)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (seconds, for smoke tests)"
+    )
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--write", type=Path, default=None, help="write the markdown report here")
     args = parser.parse_args(argv)
@@ -91,7 +124,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             continue
         started = time.perf_counter()
         print(f"== {name}", flush=True)
-        results[name] = {**module.run(args.quick), "bench_seconds": round(time.perf_counter() - started, 1)}
+        results[name] = {
+            **module.run(args.quick),
+            "bench_seconds": round(time.perf_counter() - started, 1),
+        }
         print(json.dumps(results[name], indent=2, default=str), flush=True)
     if args.write:
         args.write.write_text(render(results, machine(), args.quick), encoding="utf-8")

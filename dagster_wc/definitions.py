@@ -13,8 +13,18 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from dagster_wc.defs import arena, dedup, mining, ratings, registry, scoring, selection, sft_data
-from dagster_wc.defs import evaluation, training
+from dagster_wc.defs import (
+    arena,
+    dedup,
+    evaluation,
+    mining,
+    ratings,
+    registry,
+    scoring,
+    selection,
+    sft_data,
+    training,
+)
 from dagster_wc.defs.checks import asset_checks
 from dagster_wc.defs.sensors import expert_config_sensor
 from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_executable, dbt_project
@@ -23,10 +33,23 @@ from dagster_wc.resources import ArenaResource
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 
-PYTHON_STAGE_MODULES = (registry, mining, dedup, scoring, selection, arena, ratings, sft_data, training, evaluation)
+PYTHON_STAGE_MODULES = (
+    registry,
+    mining,
+    dedup,
+    scoring,
+    selection,
+    arena,
+    ratings,
+    sft_data,
+    training,
+    evaluation,
+)
 
 
-def build_definitions(config_path: str | os.PathLike | None = None, home: str | None = None) -> dg.Definitions:
+def build_definitions(
+    config_path: str | os.PathLike | None = None, home: str | None = None
+) -> dg.Definitions:
     """All assets, checks, sensors and resources for one config file and home directory."""
     config_path = str(config_path or os.environ.get("WC_CONFIG") or DEFAULT_CONFIG)
     python_assets = dg.load_assets_from_modules(list(PYTHON_STAGE_MODULES))
@@ -35,9 +58,13 @@ def build_definitions(config_path: str | os.PathLike | None = None, home: str | 
         asset_checks=asset_checks,
         sensors=[expert_config_sensor],
         resources={
-            "arena": ArenaResource(config_path=config_path, home_dir=home or os.environ.get("WC_HOME")),
+            "arena": ArenaResource(
+                config_path=config_path, home_dir=home or os.environ.get("WC_HOME")
+            ),
             "dbt": DbtCliResource(
-                project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir), dbt_executable=dbt_executable()
+                project_dir=dbt_project,
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
             ),
         },
     )

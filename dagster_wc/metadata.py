@@ -14,7 +14,10 @@ def markdown_table(frame: pl.DataFrame, max_rows: int = 30, digits: int = 3) -> 
     shown = frame.head(max_rows).with_columns(pl.selectors.float().round(digits))
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in shown.iter_rows()]
+    body = [
+        "| " + " | ".join("" if v is None else str(v) for v in row) + " |"
+        for row in shown.iter_rows()
+    ]
     more = [f"\n_{len(frame) - max_rows} more rows_"] if len(frame) > max_rows else []
     return dg.MetadataValue.md("\n".join([header, rule, *body, *more]))
 

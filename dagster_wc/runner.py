@@ -20,7 +20,13 @@ from dagster_wc.partitions import sync_expert_partitions
 from warriorcoder.config import ArenaConfig, load_config
 from warriorcoder.storage import Home
 
-PARTITIONED_ASSETS = {"instructions_mined", "instruction_scores", "responses", "judgments", "execution_results"}
+PARTITIONED_ASSETS = {
+    "instructions_mined",
+    "instruction_scores",
+    "responses",
+    "judgments",
+    "execution_results",
+}
 
 # (python assets of the step, dbt groups built after it), in pipeline order.
 PIPELINE: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -98,7 +104,10 @@ def plan_steps(config: ArenaConfig, stages: Iterable[str] | None = None) -> list
         for asset in python_assets:
             key = dg.AssetKey(asset)
             if asset in PARTITIONED_ASSETS:
-                steps += [Step(stage, f"{asset}[{slug}]", (key,), slug) for slug in partition_slugs(config, asset)]
+                steps += [
+                    Step(stage, f"{asset}[{slug}]", (key,), slug)
+                    for slug in partition_slugs(config, asset)
+                ]
             else:
                 steps.append(Step(stage, asset, (key,)))
         dbt_keys = dbt_keys_by_group(dbt_groups) if dbt_groups else ()
@@ -121,7 +130,9 @@ def run_pipeline(
     prepare_manifest(home)
     definitions = build_definitions(config_path, str(home.root))
     job = definitions.resolve_implicit_global_asset_job_def()
-    sync_expert_partitions(instance, [e.slug for e in config.experts] + [j.slug for j in config.judging.extra_judges])
+    sync_expert_partitions(
+        instance, [e.slug for e in config.experts] + [j.slug for j in config.judging.extra_judges]
+    )
     steps = plan_steps(config, stages)
     summary = RunSummary()
     for index, step in enumerate(steps):

@@ -47,7 +47,7 @@ MAX_SEQ_LEN = 384
 VOCAB_SIZE = 2048
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 1
+_VERSION = 2  # 2: loss on user turns too (they must be able to mine instructions)
 
 
 @dataclass(frozen=True)
@@ -238,6 +238,9 @@ def _sft_params(expert: DemoExpert) -> SFTParams:
         logging_steps=10,
         save_steps=10_000,  # minutes-long builds: no intermediate checkpoints
         validation_fraction=0.0,  # held-out examples are removed before training
+        # Magpie-style mining asks an expert to write the *user* turn: real instruct models learned
+        # that distribution in pre-training; these random-init ones must learn it here.
+        train_on_prompt=True,
     )
 
 

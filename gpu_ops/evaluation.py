@@ -56,9 +56,18 @@ def generate_completions(
     conversations, keys, params = [], [], []
     for problem in problems:
         for index in range(samples):
-            conversations.append([{"role": "user", "content": EVAL_PROMPT.format(prompt=problem["prompt"])}])
+            conversations.append(
+                [{"role": "user", "content": EVAL_PROMPT.format(prompt=problem["prompt"])}]
+            )
             keys.append(problem["task_id"])
-            params.append(SamplingParams(temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens, seed=seed + index))
+            params.append(
+                SamplingParams(
+                    temperature=temperature,
+                    top_p=1.0,
+                    max_new_tokens=max_new_tokens,
+                    seed=seed + index,
+                )
+            )
     replies = model.chat(conversations, params)
     completions: dict[str, list[str]] = {}
     for task_id, reply in zip(keys, replies, strict=True):
@@ -73,7 +82,8 @@ def summarize(results: pl.DataFrame, samples: int) -> pl.DataFrame:
     for k in (1, 5, 10):
         if k <= samples:
             row[f"pass@{k}"] = float(
-                sum(pass_at_k(int(n), int(c), k) for n, c in per_task.select("n", "c").iter_rows()) / max(per_task.height, 1)
+                sum(pass_at_k(int(n), int(c), k) for n, c in per_task.select("n", "c").iter_rows())
+                / max(per_task.height, 1)
             )
     return pl.DataFrame([row])
 
@@ -94,7 +104,11 @@ def evaluate_model(
     loaded = load_model(model, cache=cache) if isinstance(model, ModelSpec) else model
     try:
         completions = generate_completions(
-            loaded, problems, samples=samples, temperature=temperature, max_new_tokens=max_new_tokens
+            loaded,
+            problems,
+            samples=samples,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
         )
     finally:
         if isinstance(model, ModelSpec):

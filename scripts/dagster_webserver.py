@@ -267,6 +267,10 @@ class DagsterWebserver:
     def asset_nodes(self) -> list[dict[str, Any]]:
         return self.graphql(ASSET_NODES_QUERY)["assetNodes"]
 
+    def dismiss_community_nux(self) -> None:
+        """Mark the UI's one-time "Join the Dagster community" dialog as seen (it would cover screenshots)."""
+        self.graphql("mutation { setNuxSeen }")
+
     def add_dynamic_partition(self, partitions_def: str, key: str) -> str:
         """Add a key; returns the result type (success, or duplicate when it existed)."""
         result = self.graphql(

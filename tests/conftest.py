@@ -17,3 +17,20 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_dir(tiny_tokenizer_dir: Path) -> Path:
     """A random-init 2-layer Llama HF directory (config, safetensors, tokenizer)."""
     return build_tiny_model(tiny_tokenizer_dir.parent / "model", tokenizer_dir=tiny_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_models_dir() -> Path:
+    """The demo experts and target, built once and cached (shared with `make demo`).
+
+    They live under $WC_DEMO_MODELS, default `<repo>/.warriorcoder/models` — the models folder of
+    the default home, so `make test` after `make demo` (or the other way round) builds nothing.
+    """
+    import os
+
+    from gpu_ops.demo_experts import build_demo_experts, build_demo_target
+
+    models = Path(os.environ.get("WC_DEMO_MODELS") or Path(__file__).resolve().parents[1] / ".warriorcoder" / "models")
+    build_demo_experts(models)
+    build_demo_target(models)
+    return models

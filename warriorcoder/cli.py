@@ -29,10 +29,19 @@ errors = Console(stderr=True)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="arena config YAML (env WC_CONFIG; default configs/demo.yaml)", envvar="WC_CONFIG")
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="arena config YAML (env WC_CONFIG; default configs/demo.yaml)",
+        envvar="WC_CONFIG",
+    ),
 ]
 HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="home directory (env WC_HOME; default ./.warriorcoder)", envvar="WC_HOME")
+    Path | None,
+    typer.Option(
+        "--home", help="home directory (env WC_HOME; default ./.warriorcoder)", envvar="WC_HOME"
+    ),
 ]
 
 
@@ -94,7 +103,9 @@ def _cell(value: Any) -> str:
 def run(
     config: ConfigOption = DEFAULT_CONFIG,
     home: HomeOption = None,
-    stage: Annotated[list[str] | None, typer.Option("--stage", "-s", help="run only these stages (repeatable)")] = None,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", "-s", help="run only these stages (repeatable)")
+    ] = None,
 ) -> None:
     """Materialize the arena on the local Dagster instance, with a progress display."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,15 +116,26 @@ def run(
     home_dir = _home(home)
     load_config(config, home=home_dir.root)  # fail before any work on a bad config
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("starting", total=None)
 
         def on_step(index: int, total: int, step, state: str) -> None:
-            progress.update(task, total=total, completed=index + (state == "done"), description=f"{step.stage}: {step.label}")
+            progress.update(
+                task,
+                total=total,
+                completed=index + (state == "done"),
+                description=f"{step.stage}: {step.label}",
+            )
 
         summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
-    console.print(f"[green]done:[/] {len(summary.steps_run)} steps; runs are in {home_dir.dagster} (`make ui`)")
+    console.print(
+        f"[green]done:[/] {len(summary.steps_run)} steps; runs are in {home_dir.dagster} (`make ui`)"
+    )
     from warriorcoder.report import print_run_report
 
     print_run_report(home_dir, console)
@@ -125,17 +147,31 @@ def add_expert(
     slug: Annotated[str, typer.Argument(help="partition-safe name, e.g. qwen25-coder-7b")],
     model: Annotated[str, typer.Option(help="HF model id or local path")],
     backend: Annotated[str, typer.Option(help="transformers | vllm | openai")] = "transformers",
-    endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
-    family: Annotated[str | None, typer.Option(help="model family (for same-family judge exclusion)")] = None,
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option(help="model family (for same-family judge exclusion)")
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     home: HomeOption = None,
-    run_now: Annotated[bool, typer.Option("--run/--no-run", help="materialize the new work right away")] = True,
+    run_now: Annotated[
+        bool, typer.Option("--run/--no-run", help="materialize the new work right away")
+    ] = True,
 ) -> None:
     """Add an expert to the config, register its partition, and compute only the new cells."""
     from warriorcoder.expert_admin import add_expert_to_config
 
     home_dir = _home(home)
-    entry = add_expert_to_config(config, slug=slug, model=model, backend=backend, endpoints=endpoint or [], family=family, home=home_dir.root)
+    entry = add_expert_to_config(
+        config,
+        slug=slug,
+        model=model,
+        backend=backend,
+        endpoints=endpoint or [],
+        family=family,
+        home=home_dir.root,
+    )
     console.print(f"added expert [bold]{entry['slug']}[/] to {config}")
     if run_now:
         run(config=config, home=home, stage=None)
@@ -143,7 +179,10 @@ def add_expert(
 
 @app.command()
 @user_errors
-def leaderboard(home: HomeOption = None, fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table") -> None:
+def leaderboard(
+    home: HomeOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
+) -> None:
     """Show the ratings (Bradley-Terry and Elo, with bootstrap CIs)."""
     from warriorcoder.warehouse import query
 
@@ -154,7 +193,9 @@ def leaderboard(home: HomeOption = None, fmt: Annotated[str, typer.Option("--for
 @app.command()
 @user_errors
 def sql(
-    name: Annotated[str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")
+    ] = None,
     home: HomeOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
     list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
@@ -199,7 +240,9 @@ def dedup(
     input: Annotated[Path, typer.Argument(help=".jsonl, .parquet or .csv")],
     out: Annotated[Path, typer.Option(help="survivors (.parquet/.jsonl)")],
     text_field: Annotated[str, typer.Option(help="column holding the text")] = "instruction",
-    id_field: Annotated[str | None, typer.Option(help="column holding row ids (default: row index)")] = None,
+    id_field: Annotated[
+        str | None, typer.Option(help="column holding row ids (default: row index)")
+    ] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard threshold")] = 0.5,
     num_perm: Annotated[int, typer.Option(help="MinHash permutations")] = 128,
     shingle_size: Annotated[int, typer.Option(help="words per shingle")] = 1,
@@ -208,8 +251,13 @@ def dedup(
     from gpu_ops.dedup import dedup_file
 
     report = dedup_file(
-        input, text_field=text_field, id_field=id_field, threshold=threshold, num_perm=num_perm,
-        shingle_size=shingle_size, out_path=out,
+        input,
+        text_field=text_field,
+        id_field=id_field,
+        threshold=threshold,
+        num_perm=num_perm,
+        shingle_size=shingle_size,
+        out_path=out,
     )
     console.print(report)
 
@@ -220,13 +268,17 @@ def embed(
     input: Annotated[Path, typer.Argument(help=".jsonl, .parquet or .csv")],
     out: Annotated[Path, typer.Option(help=".npy or .parquet")],
     text_field: Annotated[str, typer.Option(help="column holding the text")] = "instruction",
-    model: Annotated[str | None, typer.Option(help="sentence-transformers id or path (default: bundled MiniLM)")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="sentence-transformers id or path (default: bundled MiniLM)")
+    ] = None,
     batch_size: int = 64,
 ) -> None:
     """Embed texts (L2-normalized) with a sentence-transformers model."""
     from gpu_ops.embeddings import embed_file
 
-    console.print(embed_file(input, text_field=text_field, out=out, model=model, batch_size=batch_size))
+    console.print(
+        embed_file(input, text_field=text_field, out=out, model=model, batch_size=batch_size)
+    )
 
 
 @app.command()
@@ -248,12 +300,16 @@ def select(
 @app.command()
 @user_errors
 def rate(
-    battles: Annotated[Path, typer.Argument(help="battle log (.csv/.jsonl/.parquet): model_a, model_b, winner")],
+    battles: Annotated[
+        Path, typer.Argument(help="battle log (.csv/.jsonl/.parquet): model_a, model_b, winner")
+    ],
     method: Annotated[str, typer.Option(help="bt | elo | both")] = "both",
     bootstrap: Annotated[int, typer.Option(help="bootstrap rounds for the CIs")] = 100,
     seed: int = 0,
     out: Annotated[Path | None, typer.Option(help="write the leaderboard (.csv or .json)")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="skip malformed rows instead of failing")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="skip malformed rows instead of failing")
+    ] = False,
 ) -> None:
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
     from gpu_ops.battle_log import read_battle_log
@@ -280,10 +336,16 @@ def rate(
 def evaluate(
     model: Annotated[str, typer.Argument(help="HF model id or local path")],
     backend: Annotated[str, typer.Option(help="transformers | vllm | openai")] = "transformers",
-    endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
-    benchmark: Annotated[str, typer.Option(help="humaneval, or a path to a HumanEval-shaped .jsonl")] = "humaneval",
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")
+    ] = None,
+    benchmark: Annotated[
+        str, typer.Option(help="humaneval, or a path to a HumanEval-shaped .jsonl")
+    ] = "humaneval",
     samples: Annotated[int, typer.Option(help="samples per problem (pass@k for k <= samples)")] = 1,
-    max_problems: Annotated[int | None, typer.Option(help="evaluate the first N problems only")] = None,
+    max_problems: Annotated[
+        int | None, typer.Option(help="evaluate the first N problems only")
+    ] = None,
     max_new_tokens: int = 512,
     home: HomeOption = None,
 ) -> None:
@@ -292,10 +354,16 @@ def evaluate(
     from gpu_ops.llm import CallCache, ModelSpec
 
     home_dir = _home(home).ensure()
-    spec = ModelSpec(slug="eval-target", model=model, backend=backend, endpoints=tuple(endpoint or ()))
+    spec = ModelSpec(
+        slug="eval-target", model=model, backend=backend, endpoints=tuple(endpoint or ())
+    )
     summary, _ = evaluate_model(
-        spec, benchmark=benchmark, samples=samples, max_problems=max_problems,
-        max_new_tokens=max_new_tokens, cache=CallCache(home_dir.llm_cache),
+        spec,
+        benchmark=benchmark,
+        samples=samples,
+        max_problems=max_problems,
+        max_new_tokens=max_new_tokens,
+        cache=CallCache(home_dir.llm_cache),
     )
     print_frame(summary, f"{benchmark}: {model}")
 
@@ -303,10 +371,12 @@ def evaluate(
 @app.command("build-demo-experts")
 @user_errors
 def build_demo_experts_command(home: HomeOption = None, quick: bool = False) -> None:
-    """Train the bundled tiny demo experts from the stdlib (cached under $WC_HOME/models/demo)."""
-    from gpu_ops.demo_experts import build_demo_experts
+    """Train the tiny demo experts (and the demo target) from the stdlib, cached under $WC_HOME/models/demo."""
+    from gpu_ops.demo_experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
-    paths = build_demo_experts(_home(home).ensure().models, quick=quick)
+    models = _home(home).ensure().models
+    paths = build_demo_experts(models, quick=quick)
+    paths[TARGET_SLUG] = build_demo_target(models, quick=quick)
     for slug, path in paths.items():
         console.print(f"{slug}: {path}")
 

@@ -1,6 +1,8 @@
 """The one config file, validated into typed objects before any work starts.
 
-Every default equals the paper's (../shared/reference/method.md); every one is a knob. A bad
+Defaults follow the paper (../shared/reference/method.md); every one is a knob. Where a default
+differs on purpose (embedding model bundled offline, logprob judging, BT winner ratings, sizes),
+docs/OPERATIONS.md says why and configs/paper.yaml spells out the paper's values. A bad
 config raises `ConfigError` whose message names the field, the value and what is allowed.
 """
 
@@ -45,11 +47,19 @@ class ModelConfig(_Strict):
     slug: str
     model: str = Field(description="HF model id or local path")
     backend: Backend = "transformers"
-    family: str | None = Field(default=None, description="model family, for same-family judge exclusion")
-    endpoints: tuple[str, ...] = Field(default=(), description="OpenAI-compatible base URLs (openai backend)")
+    family: str | None = Field(
+        default=None, description="model family, for same-family judge exclusion"
+    )
+    endpoints: tuple[str, ...] = Field(
+        default=(), description="OpenAI-compatible base URLs (openai backend)"
+    )
     api_key_env: str | None = Field(default=None, description="env var holding the API key")
-    tokenizer: str | None = Field(default=None, description="tokenizer id/path when it differs from model")
-    chat_template: str | None = Field(default=None, description="Jinja text or path overriding the template")
+    tokenizer: str | None = Field(
+        default=None, description="tokenizer id/path when it differs from model"
+    )
+    chat_template: str | None = Field(
+        default=None, description="Jinja text or path overriding the template"
+    )
     default_system_prompt: str | None = None
     dtype: str = "auto"
     device: str = "auto"
@@ -144,6 +154,11 @@ class MiningConfig(_Strict):
         SamplingSetting(temperature=1.1, top_p=0.995),
         SamplingSetting(temperature=1.2, top_p=0.99),
     )
+    system_prompt: str = Field(
+        default="paper",
+        description="'paper' (step-by-step guidance on {language} coding problems), 'none' (no system "
+        "turn, the model's own default), or a custom text where {language} is replaced",
+    )
     samples_per_setting: Annotated[int, Field(ge=1)] = 1000
     max_new_tokens: Annotated[int, Field(ge=1)] = 2048
     seed: int = 0
@@ -156,6 +171,14 @@ class MiningConfig(_Strict):
         if not value:
             raise ValueError("languages must name at least one programming language")
         return value
+
+    def system_prompts(self) -> dict[str, str | None] | None:
+        """The per-language override for `gpu_ops.mining.mine_instructions` (None = the paper's)."""
+        if self.system_prompt == "paper":
+            return None
+        if self.system_prompt == "none":
+            return dict.fromkeys(self.languages)
+        return {language: self.system_prompt.replace("{language}", language) for language in self.languages}
 
     @field_validator("sampling_grid")
     @classmethod
@@ -207,7 +230,9 @@ class SelectionConfig(_Strict):
     @classmethod
     def _k(cls, value: float) -> float:
         if value >= 1 and value != int(value):
-            raise ValueError(f"k={value}: give an absolute count (integer >= 1) or a fraction in (0, 1)")
+            raise ValueError(
+                f"k={value}: give an absolute count (integer >= 1) or a fraction in (0, 1)"
+            )
         return value
 
 
@@ -328,7 +353,9 @@ class ArenaConfig(_Strict):
         slugs = [e.slug for e in self.experts]
         duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
         if duplicates:
-            raise ValueError(f"experts: duplicate slugs {duplicates}; every expert needs its own slug")
+            raise ValueError(
+                f"experts: duplicate slugs {duplicates}; every expert needs its own slug"
+            )
         judge_slugs = [j.slug for j in self.judging.extra_judges]
         clash = sorted(set(judge_slugs) & (set(slugs) | RESERVED_JUDGE_SLUGS))
         if clash:
@@ -384,7 +411,9 @@ class ArenaConfig(_Strict):
     def stage_hash(self, *sections: str) -> str:
         """A short content hash of some config sections (for provenance and change detection)."""
         payload = {name: _jsonable(getattr(self, name)) for name in sections}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            json.dumps(payload, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
 
 
 def _jsonable(value: Any) -> Any:
@@ -409,7 +438,9 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
 def parse_config(data: dict[str, Any], source: str = "<dict>") -> ArenaConfig:
     """Validate a config mapping; raise ConfigError listing every problem."""
     if not isinstance(data, dict):
-        raise ConfigError(f"invalid config {source}: the top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"invalid config {source}: the top level must be a mapping, got {type(data).__name__}"
+        )
     try:
         return ArenaConfig.model_validate(data)
     except ValidationError as error:

@@ -35,7 +35,14 @@ def _table(frame: pl.DataFrame, title: str) -> Table:
     for column in frame.columns:
         table.add_column(column)
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else (f"{v:.1f}" if isinstance(v, float) else str(v)) for v in row])
+        table.add_row(
+            *[
+                f"{v:.3f}"
+                if isinstance(v, float) and abs(v) < 10
+                else (f"{v:.1f}" if isinstance(v, float) else str(v))
+                for v in row
+            ]
+        )
     return table
 
 

@@ -72,7 +72,9 @@ class Home:
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise StorageError(f"cannot create {path} (WC_HOME={self.root}): {error.strerror}") from error
+                raise StorageError(
+                    f"cannot create {path} (WC_HOME={self.root}): {error.strerror}"
+                ) from error
         return self
 
     def table_dir(self, table: str) -> Path:
@@ -85,7 +87,9 @@ class Home:
         return self.table_dir(table) / f"{part}.parquet"
 
 
-def write_lake_table(home: Home, table: str, frame: pl.DataFrame, partition: str | None = None) -> Path:
+def write_lake_table(
+    home: Home, table: str, frame: pl.DataFrame, partition: str | None = None
+) -> Path:
     """Write one lake file atomically: a temp file in the same folder, fsync, then rename.
 
     dbt globs `lake/<table>/*.parquet`; temp files end in `.tmp`, so a half-written file is never
@@ -94,9 +98,13 @@ def write_lake_table(home: Home, table: str, frame: pl.DataFrame, partition: str
     target = home.table_file(table, partition)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+        handle, temp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp"
+        )
     except OSError as error:
-        raise StorageError(f"cannot write lake table {table!r} under {target.parent}: {error.strerror}") from error
+        raise StorageError(
+            f"cannot write lake table {table!r} under {target.parent}: {error.strerror}"
+        ) from error
     temp_path = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -107,7 +115,9 @@ def write_lake_table(home: Home, table: str, frame: pl.DataFrame, partition: str
     except BaseException as error:
         temp_path.unlink(missing_ok=True)
         if isinstance(error, OSError):
-            raise StorageError(f"writing lake table {table!r} to {target} failed: {error}") from error
+            raise StorageError(
+                f"writing lake table {table!r} to {target} failed: {error}"
+            ) from error
         raise
     return target
 

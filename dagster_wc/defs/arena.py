@@ -1,6 +1,5 @@
 """Stages 5-6: every competitor answers, uninvolved judges vote in both orders, code is executed."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -37,10 +36,14 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
         settings = config.responses
         sampling = SamplingParams(
-            temperature=settings.temperature, top_p=settings.top_p, max_new_tokens=settings.max_new_tokens
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_new_tokens=settings.max_new_tokens,
         )
         with arena.chat_model(expert) as model:
-            frame = generate_responses(model, instructions, expert=slug, sampling=sampling, seed=settings.seed)
+            frame = generate_responses(
+                model, instructions, expert=slug, sampling=sampling, seed=settings.seed
+            )
     path = write_lake_table(arena.home, "responses", frame, partition=slug)
     return dg.MaterializeResult(
         metadata={
@@ -58,7 +61,8 @@ def battles_to_judge(
     """Every (instruction, pair) this judge may vote on: enabled competitors, judge uninvolved."""
     competitors = sorted(e.slug for e in config.experts_with_role("competitor"))
     answers = answers.filter(
-        pl.col("expert").is_in(competitors) & pl.col("instruction_id").is_in(instructions["instruction_id"].implode())
+        pl.col("expert").is_in(competitors)
+        & pl.col("instruction_id").is_in(instructions["instruction_id"].implode())
     )
     battles = build_battles(instructions, answers, pairing=config.responses.pairing)
     families = {m.slug: m.family or m.slug for m in (*config.experts, *config.judging.extra_judges)}
@@ -72,6 +76,32 @@ def battles_to_judge(
     ]
     allowed_pairs = pl.DataFrame(allowed, schema=["model_a", "model_b"], orient="row")
     return battles.join(allowed_pairs, on=["model_a", "model_b"], how="semi")
+
+
+def apply_new_judge_policy(
+    battles: pl.DataFrame, judge: str, generations: dict[str, int], policy: str, fraction: float
+) -> pl.DataFrame:
+    """What a judge that joined after both sides of a battle does with it ("existing battles").
+
+    on: judges them all; off: judges none of them; sampled: a deterministic `fraction`, chosen
+    by a hash of (judge, instruction, pair). Battles with a side as new as the judge stay.
+    """
+    if policy == "on" or battles.is_empty():
+        return battles
+    judge_generation = generations.get(judge, 0)
+    side_a = pl.col("model_a").replace_strict(generations, default=0)
+    side_b = pl.col("model_b").replace_strict(generations, default=0)
+    existing = (side_a < judge_generation) & (side_b < judge_generation)
+    if policy == "off":
+        return battles.filter(~existing)
+    key = pl.concat_str([pl.lit(judge), "instruction_id", "model_a", "model_b"], separator="|")
+    sampled = (key.hash(seed=0) % 1_000_000) < int(fraction * 1_000_000)
+    return battles.filter(~existing | sampled)
+
+
+def joined_generations(arena: ArenaResource) -> dict[str, int]:
+    registry = read_lake_table(arena.home, "expert_registry")
+    return dict(zip(registry["expert"], registry["joined_generation"], strict=True))
 
 
 @dg.asset(
@@ -90,6 +120,13 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
         answers = read_lake_table(arena.home, "responses")
         battles = battles_to_judge(config, judge, instructions, answers)
+        battles = apply_new_judge_policy(
+            battles,
+            judge,
+            joined_generations(arena),
+            config.judging.new_expert_judges_existing,
+            config.judging.sampled_fraction,
+        )
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:
@@ -100,7 +137,9 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 judge=judge,
                 mode=config.judging.mode,
                 both_orders=config.judging.both_orders,
-                sampling=SamplingParams(temperature=0.0, max_new_tokens=config.judging.max_new_tokens),
+                sampling=SamplingParams(
+                    temperature=0.0, max_new_tokens=config.judging.max_new_tokens
+                ),
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
     return dg.MaterializeResult(
@@ -119,7 +158,9 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     kinds={"python", "parquet"},
     deps=[responses, "instructions_for_battle"],
 )
-def execution_results(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def execution_results(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """The execution judge: each response's code run in the sandbox against the stated tests."""
     config = arena.arena
     slug = context.partition_key
@@ -128,7 +169,9 @@ def execution_results(context: dg.AssetExecutionContext, arena: ArenaResource) -
     if settings.enabled and slug in lake_partitions(arena.home, "responses"):
         answers = read_lake_table(arena.home, "responses", partition=slug)
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
-        rows = answers.join(instructions.select("instruction_id", "instruction"), on="instruction_id")
+        rows = answers.join(
+            instructions.select("instruction_id", "instruction"), on="instruction_id"
+        )
         if len(rows):
             frame = score_responses(
                 rows.select("instruction_id", "expert", "instruction", "response"),

@@ -9,10 +9,15 @@ from warriorcoder.warehouse import query
 
 
 @dg.asset(group_name="dedup", kinds={"python", "parquet"}, deps=["instructions_clean"])
-def instruction_minhash(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def instruction_minhash(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """One MinHash signature and its LSH band hashes per clean instruction (rensa)."""
     settings = arena.arena.dedup
-    clean = query(arena.home, "select instruction_id, instruction from instructions_clean order by instruction_id")
+    clean = query(
+        arena.home,
+        "select instruction_id, instruction from instructions_clean order by instruction_id",
+    )
     frame = minhash_table(
         clean["instruction_id"],
         clean["instruction"].to_list(),

@@ -1,6 +1,5 @@
 """Stage 12: HumanEval pass@1 of the target before and after SFT (completions run in the sandbox)."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -22,7 +21,9 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     tuned_dir = arena.home.models / "target_sft" / target.slug / "model"
     candidates = {
         "base": target.to_model_spec(),
-        "sft": target.model_copy(update={"model": str(tuned_dir), "slug": f"{target.slug}-sft"}).to_model_spec(),
+        "sft": target.model_copy(
+            update={"model": str(tuned_dir), "slug": f"{target.slug}-sft"}
+        ).to_model_spec(),
     }
     benchmarks = [*settings.benchmarks, *settings.extra_jsonl]
     summaries, results = [], []
@@ -46,4 +47,6 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     frame = pl.concat(results, how="diagonal_relaxed")
     write_lake_table(arena.home, "evaluation_results", frame)
     summary = pl.concat(summaries, how="diagonal_relaxed")
-    return dg.MaterializeResult(metadata={"summary": markdown_table(summary), "samples": len(frame)})
+    return dg.MaterializeResult(
+        metadata={"summary": markdown_table(summary), "samples": len(frame)}
+    )

@@ -16,7 +16,9 @@ from warriorcoder.storage import write_lake_table
     kinds={"python", "parquet"},
     deps=["expert_registry"],
 )
-def instructions_mined(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def instructions_mined(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """Raw instructions an expert writes from its own pre-query template, with provenance."""
     config = arena.arena
     expert = config.expert(context.partition_key)
@@ -35,7 +37,7 @@ def instructions_mined(context: dg.AssetExecutionContext, arena: ArenaResource) 
                 sampling_grid=grid,
                 samples_per_setting=config.mining.samples_per_setting,
                 seed=config.mining.seed,
-                system_prompts=None,
+                system_prompts=config.mining.system_prompts(),
             )
     path = write_lake_table(arena.home, "instructions_mined", frame, partition=expert.slug)
     return dg.MaterializeResult(
@@ -43,7 +45,11 @@ def instructions_mined(context: dg.AssetExecutionContext, arena: ArenaResource) 
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(frame),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
-            "finish_reasons": markdown_table(frame.group_by("finish_reason").len().sort("finish_reason")),
-            "sample": markdown_table(frame.select("language", "setting_id", "raw_text"), max_rows=5),
+            "finish_reasons": markdown_table(
+                frame.group_by("finish_reason").len().sort("finish_reason")
+            ),
+            "sample": markdown_table(
+                frame.select("language", "setting_id", "raw_text"), max_rows=5
+            ),
         }
     )

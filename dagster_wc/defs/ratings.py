@@ -28,7 +28,9 @@ order by i.selection_rank, v.model_a, v.model_b, v.judge, v."order"
 def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """BT (maximum likelihood on pair counts) and online Elo (K=40), both with bootstrap CIs."""
     settings = arena.arena.ratings
-    counts = query(arena.home, "select model_a, model_b, wins_a, wins_b, ties from rating_pair_counts")
+    counts = query(
+        arena.home, "select model_a, model_b, wins_a, wins_b, ties from rating_pair_counts"
+    )
     ordered_battles = query(arena.home, ELO_BATTLES_SQL)
     common = {
         "bootstrap_rounds": settings.bootstrap_rounds,

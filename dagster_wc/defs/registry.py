@@ -7,41 +7,70 @@ import polars as pl
 
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
-from warriorcoder.config import ArenaConfig, ModelConfig
-from warriorcoder.storage import write_lake_table
+from warriorcoder.config import ArenaConfig
+from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 
 
-def registry_frame(config: ArenaConfig) -> pl.DataFrame:
-    """One row per expert and extra judge model, with the roles it plays."""
+REGISTRY_SCHEMA = {
+    "expert": pl.String,
+    "model": pl.String,
+    "backend": pl.String,
+    "family": pl.String,
+    "roles": pl.List(pl.String),
+    "enabled": pl.Boolean,
+    "config_hash": pl.String,
+    "joined_generation": pl.Int64,
+}
+
+
+def registry_frame(config: ArenaConfig, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per expert and extra judge model, with its roles and when it joined.
+
+    `joined_generation` is 0 for the experts of the first run and one more than the newest
+    earlier generation for experts that join later: judging uses it to tell a new judge's
+    "existing battles" (both sides joined before it). An expert that leaves the config stays
+    listed, disabled, so its data is kept and the marts leave it out.
+    """
+    joined: dict[str, int] = {}
+    kept_rows: list[tuple] = []
+    configured = {m.slug for m in (*config.experts, *config.judging.extra_judges)}
+    if previous is not None and len(previous):
+        previous = previous.with_columns(
+            pl.col("joined_generation") if "joined_generation" in previous.columns else pl.lit(0).alias("joined_generation")
+        )
+        joined = dict(zip(previous["expert"], previous["joined_generation"], strict=True))
+        for row in previous.filter(~pl.col("expert").is_in(list(configured))).iter_rows(named=True):
+            kept_rows.append({**row, "enabled": False})
+    next_generation = max(joined.values(), default=-1) + 1
     rows = []
-    for expert in config.experts:
-        rows.append(_row(expert, list(expert.roles), expert.enabled))
-    for judge in config.judging.extra_judges:
-        rows.append(_row(judge, ["judge"], True))
-    return pl.DataFrame(
-        rows,
-        schema={
-            "expert": pl.String,
-            "model": pl.String,
-            "backend": pl.String,
-            "family": pl.String,
-            "roles": pl.List(pl.String),
-            "enabled": pl.Boolean,
-            "config_hash": pl.String,
-        },
-        orient="row",
-    )
-
-
-def _row(model: ModelConfig, roles: list[str], enabled: bool) -> tuple:
-    digest = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
-    return (model.slug, model.model, model.backend, model.family, roles, enabled, digest)
+    for model, roles, enabled in [
+        *((e, list(e.roles), e.enabled) for e in config.experts),
+        *((j, ["judge"], True) for j in config.judging.extra_judges),
+    ]:
+        digest = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+        generation = joined.get(model.slug, next_generation if joined else 0)
+        rows.append(
+            {
+                "expert": model.slug,
+                "model": model.model,
+                "backend": model.backend,
+                "family": model.family,
+                "roles": roles,
+                "enabled": enabled,
+                "config_hash": digest,
+                "joined_generation": generation,
+            }
+        )
+    return pl.DataFrame([*rows, *kept_rows], schema=REGISTRY_SCHEMA)
 
 
 @dg.asset(group_name="registry", kinds={"python", "parquet"})
-def expert_registry(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def expert_registry(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """Every configured model and its roles; disabled experts stay listed (their data is kept)."""
-    frame = registry_frame(arena.arena)
+    previous = read_lake_table(arena.home, "expert_registry") if lake_partitions(arena.home, "expert_registry") else None
+    frame = registry_frame(arena.arena, previous)
     path = write_lake_table(arena.home, "expert_registry", frame)
     enabled = frame.filter(pl.col("enabled"))
     return dg.MaterializeResult(

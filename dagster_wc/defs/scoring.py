@@ -18,7 +18,9 @@ from warriorcoder.warehouse import query
     kinds={"python", "parquet"},
     deps=["instructions_dedup"],
 )
-def instruction_scores(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def instruction_scores(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """A scorer's 1..10 ratings of every deduplicated instruction (never its own, by default)."""
     config = arena.arena
     slug = context.partition_key
@@ -26,10 +28,13 @@ def instruction_scores(context: dg.AssetExecutionContext, arena: ArenaResource) 
         frame = pl.DataFrame(schema=SCORES_SCHEMA)
     else:
         instructions = query(
-            arena.home, "select instruction_id, instruction, miner from instructions_dedup order by instruction_id"
+            arena.home,
+            "select instruction_id, instruction, miner from instructions_dedup order by instruction_id",
         )
         sampling = SamplingParams(
-            temperature=config.scoring.temperature, top_p=1.0, max_new_tokens=config.scoring.max_new_tokens
+            temperature=config.scoring.temperature,
+            top_p=1.0,
+            max_new_tokens=config.scoring.max_new_tokens,
         )
         with arena.chat_model(config.expert(slug)) as model:
             frame = score_instructions(

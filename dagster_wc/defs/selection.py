@@ -13,10 +13,15 @@ from warriorcoder.warehouse import query
 
 
 @dg.asset(group_name="selection", kinds={"python", "parquet"}, deps=["instructions_kept"])
-def instruction_embeddings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def instruction_embeddings(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """L2-normalized sentence embeddings of every kept instruction."""
     settings = arena.arena.embedding
-    kept = query(arena.home, "select instruction_id, instruction from instructions_kept order by instruction_id")
+    kept = query(
+        arena.home,
+        "select instruction_id, instruction from instructions_kept order by instruction_id",
+    )
     model = load_embedding_model(settings.model, device=settings.device)
     vectors = embed_texts(model, kept["instruction"].to_list(), batch_size=settings.batch_size)
     model_name = settings.model or "all-MiniLM-L6-v2"
@@ -29,7 +34,11 @@ def instruction_embeddings(context: dg.AssetExecutionContext, arena: ArenaResour
     )
     path = write_lake_table(arena.home, "instruction_embeddings", frame)
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(path)), "rows": len(frame), "dimension": vectors.shape[1] if len(frame) else 0}
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(frame),
+            "dimension": vectors.shape[1] if len(frame) else 0,
+        }
     )
 
 
@@ -48,7 +57,9 @@ def previous_selection(arena: ArenaResource, ids: list[str]) -> list[int]:
 
 
 @dg.asset(group_name="selection", kinds={"python", "parquet"}, deps=[instruction_embeddings])
-def instructions_selected(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def instructions_selected(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """A diverse core by greedy k-center: the pick order and the coverage radius after each pick."""
     settings = arena.arena.selection
     embeddings = read_lake_table(arena.home, "instruction_embeddings").sort("instruction_id")
@@ -57,7 +68,11 @@ def instructions_selected(context: dg.AssetExecutionContext, arena: ArenaResourc
     budget = resolve_budget(settings.k, len(ids))
     already = previous_selection(arena, ids)[:budget]
     result = kcenter_greedy(
-        matrix, budget, first_center=settings.first_center, seed=settings.seed, already_selected=already
+        matrix,
+        budget,
+        first_center=settings.first_center,
+        seed=settings.seed,
+        already_selected=already,
     )
     frame = pl.DataFrame(
         {

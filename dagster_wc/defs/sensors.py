@@ -7,14 +7,19 @@ expert's own work (mining; responses, scores, judging on existing battles are pi
 config never deletes its partition or data; set `enabled: false` to leave it out of ratings.
 """
 
-
 import dagster as dg
 
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ConfigError, load_config
 
-NEW_EXPERT_ASSETS = ["instructions_mined", "responses", "instruction_scores", "judgments", "execution_results"]
+NEW_EXPERT_ASSETS = [
+    "instructions_mined",
+    "responses",
+    "instruction_scores",
+    "judgments",
+    "execution_results",
+]
 
 
 def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
@@ -29,7 +34,9 @@ def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=dg.AssetSelection.assets(*NEW_EXPERT_ASSETS),
 )
-def expert_config_sensor(context: dg.SensorEvaluationContext, arena: ArenaResource) -> dg.SensorResult | dg.SkipReason:
+def expert_config_sensor(
+    context: dg.SensorEvaluationContext, arena: ArenaResource
+) -> dg.SensorResult | dg.SkipReason:
     """Watch the config file; register new experts and request the mining run of each."""
     try:
         config = load_config(arena.config_path, home=arena.home.root)
@@ -42,7 +49,11 @@ def expert_config_sensor(context: dg.SensorEvaluationContext, arena: ArenaResour
         return dg.SkipReason("no new experts in the config")
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(partition_key=slug, asset_selection=[dg.AssetKey("instructions_mined")], run_key=f"mine-{slug}")
+            dg.RunRequest(
+                partition_key=slug,
+                asset_selection=[dg.AssetKey("instructions_mined")],
+                run_key=f"mine-{slug}",
+            )
             for slug in new
         ],
         dynamic_partitions_requests=[experts_partitions.build_add_request(new)],

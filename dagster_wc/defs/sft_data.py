@@ -20,16 +20,28 @@ join experts c on c.expert = b.model_b
 """
 
 
-@dg.asset(group_name="sft_data", kinds={"python", "parquet"}, deps=["battles", "expert_ratings", "experts"])
+@dg.asset(
+    group_name="sft_data",
+    kinds={"python", "parquet"},
+    deps=["battles", "expert_ratings", "experts"],
+)
 def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
     config = arena.arena
-    ratings = ratings_from_leaderboard(read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating)
+    ratings = ratings_from_leaderboard(
+        read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating
+    )
     battles = query(arena.home, BATTLE_VOTES_SQL)
     winners = select_winners(
-        battles, ratings, alpha=config.winners.alpha, scale=config.ratings.scale, base=config.ratings.base
+        battles,
+        ratings,
+        alpha=config.winners.alpha,
+        scale=config.ratings.scale,
+        base=config.ratings.base,
     )
-    texts = query(arena.home, "select instruction_id, instruction, miner from instructions_for_battle")
+    texts = query(
+        arena.home, "select instruction_id, instruction, miner from instructions_for_battle"
+    )
     answers = read_lake_table(arena.home, "responses").select(
         "instruction_id", pl.col("expert").alias("winner"), "response"
     )
@@ -45,7 +57,9 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(frame),
             "wins_per_expert": value_counts(frame, "winner"),
-            "sample": markdown_table(frame.select("instruction_id", "winner", "winner_score", "runner_up"), max_rows=10),
+            "sample": markdown_table(
+                frame.select("instruction_id", "winner", "winner_score", "runner_up"), max_rows=10
+            ),
         }
     )
 

@@ -1,5 +1,6 @@
 """Stage 11: TRL SFT of the target model on the exported winners, in a child process."""
 
+from pathlib import Path
 
 import dagster as dg
 
@@ -7,6 +8,13 @@ from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
 from gpu_ops.sft import run_sft_subprocess
 from warriorcoder.config import SFTConfig
+
+
+def template_text(chat_template: str | None) -> str | None:
+    """A configured chat template: Jinja text, or the path of a file holding it (for base models)."""
+    if chat_template and Path(chat_template).is_file():
+        return Path(chat_template).read_text(encoding="utf-8")
+    return chat_template
 
 
 def sft_params(sft: SFTConfig) -> dict:
@@ -32,7 +40,9 @@ def sft_params(sft: SFTConfig) -> dict:
 
 
 @dg.asset(group_name="training", kinds={"python", "pytorch"}, deps=["sft_dataset"])
-def target_model_sft(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
+def target_model_sft(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
     """The fine-tuned target: loss on assistant tokens only, held-out split by instruction id."""
     target = arena.arena.target
     if target is None:
@@ -42,7 +52,7 @@ def target_model_sft(context: dg.AssetExecutionContext, arena: ArenaResource) ->
         "model_path": target.model,
         "dataset_path": str(arena.home.sft / "sft_dataset.jsonl"),
         "out_dir": str(out_dir),
-        "params": sft_params(target.sft),
+        "params": {**sft_params(target.sft), "chat_template": template_text(target.chat_template)},
     }
 
     def log(record: dict) -> None:
@@ -77,7 +87,9 @@ def loss_plot(history: list[dict]) -> dg.MetadataValue:
     for key in ("loss", "eval_loss"):
         points = [(h["step"], h[key]) for h in history if key in h and "step" in h]
         if points:
-            axis.plot(*zip(*points, strict=True), marker="." if key == "eval_loss" else None, label=key)
+            axis.plot(
+                *zip(*points, strict=True), marker="." if key == "eval_loss" else None, label=key
+            )
     axis.set_xlabel("step")
     axis.set_ylabel("loss")
     axis.legend()

@@ -6,7 +6,6 @@ The `@dbt_assets` definition is built lazily (inside a cached function) so impor
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
 """
 
-
 import json
 import os
 import subprocess
@@ -18,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ArenaConfig
@@ -117,13 +122,23 @@ def prepare_manifest(home: Home | None = None) -> Path:
     home = home or Home.resolve()
     with dbt_environment(home):
         completed = subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
     if completed.returncode != 0 or not dbt_project.manifest_path.exists():
-        raise RuntimeError(f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}")
+        raise RuntimeError(
+            f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
+        )
     return dbt_project.manifest_path
 
 
@@ -141,7 +156,9 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
         ),
         name="warehouse_models",
     )
-    def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, arena: ArenaResource):
+    def warehouse_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, arena: ArenaResource
+    ):
         home = arena.home
         with warehouse_build(home) as building, dbt_environment(home, building):
             args = ["build", "--vars", dbt_vars(arena.arena)]

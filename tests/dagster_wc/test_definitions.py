@@ -30,7 +30,11 @@ def test_definitions_load_with_every_stage_group(definitions):
 
 def test_every_dbt_model_sits_in_a_pipeline_stage(definitions):
     graph = definitions.resolve_asset_graph()
-    analytics = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).group_name == "analytics"}
+    analytics = {
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).group_name == "analytics"
+    }
     assert analytics == {"stage_token_costs"}
 
 
@@ -44,9 +48,22 @@ def test_lineage_runs_from_mining_to_evaluation(definitions):
             seen.add(key)
             frontier.extend(graph.get(key).parent_keys)
     for stage_asset in (
-        "instructions_mined", "instructions_clean", "instruction_minhash", "dedup_groups", "instruction_scores",
-        "instructions_kept", "instruction_embeddings", "instructions_selected", "responses", "judgments",
-        "execution_results", "battle_votes", "rating_pair_counts", "expert_ratings", "sft_winners", "sft_dataset",
+        "instructions_mined",
+        "instructions_clean",
+        "instruction_minhash",
+        "dedup_groups",
+        "instruction_scores",
+        "instructions_kept",
+        "instruction_embeddings",
+        "instructions_selected",
+        "responses",
+        "judgments",
+        "execution_results",
+        "battle_votes",
+        "rating_pair_counts",
+        "expert_ratings",
+        "sft_winners",
+        "sft_dataset",
         "target_model_sft",
     ):
         assert dg.AssetKey(stage_asset) in seen, stage_asset
@@ -54,7 +71,13 @@ def test_lineage_runs_from_mining_to_evaluation(definitions):
 
 def test_partitioned_stages_use_the_expert_partitions(definitions):
     graph = definitions.resolve_asset_graph()
-    for name in ("instructions_mined", "instruction_scores", "responses", "judgments", "execution_results"):
+    for name in (
+        "instructions_mined",
+        "instruction_scores",
+        "responses",
+        "judgments",
+        "execution_results",
+    ):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "experts"
     assert graph.get(dg.AssetKey("instructions_selected")).partitions_def is None
 

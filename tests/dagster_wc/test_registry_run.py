@@ -30,9 +30,15 @@ def test_registry_flows_into_the_experts_mart(tmp_path, config_file):
     assert registry.sort("expert")["expert"].to_list() == ["alpha", "beta", "gamma"]
     # dbt wrote the warehouse; nothing holds a write lock, so read-only readers work
     experts = query(home, "select expert from experts order by expert")
-    assert experts["expert"].to_list() == ["alpha", "beta"]  # gamma is disabled, its row kept in the lake
+    assert experts["expert"].to_list() == [
+        "alpha",
+        "beta",
+    ]  # gamma is disabled, its row kept in the lake
     with connect_readonly(home) as first, connect_readonly(home) as second:
-        assert first.execute("select count(*) from experts").fetchone() == second.execute("select count(*) from experts").fetchone()
+        assert (
+            first.execute("select count(*) from experts").fetchone()
+            == second.execute("select count(*) from experts").fetchone()
+        )
     assert not (home.root / "warehouse.building.duckdb").exists()
     # the runs landed on the persistent instance the UI opens
     assert (home.dagster / "dagster.yaml").exists()

@@ -20,8 +20,17 @@ from warriorcoder.storage import Home, read_lake_table
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PIPELINE_GROUPS = {
-    "registry", "mining", "dedup", "scoring", "selection", "arena",
-    "battles", "ratings", "sft_data", "training", "evaluation",
+    "registry",
+    "mining",
+    "dedup",
+    "scoring",
+    "selection",
+    "arena",
+    "battles",
+    "ratings",
+    "sft_data",
+    "training",
+    "evaluation",
 }
 MINER = "alpha"
 
@@ -74,7 +83,9 @@ def test_ui_shows_every_stage_group_and_lineage_to_evaluation(server):
     nodes = {tuple(n["assetKey"]["path"]): n for n in server.asset_nodes()}
     groups = {n["groupName"] for n in nodes.values()}
     assert groups >= PIPELINE_GROUPS, f"missing groups {PIPELINE_GROUPS - groups}"
-    assert groups <= PIPELINE_GROUPS | {"analytics"}, f"unexpected groups {groups - PIPELINE_GROUPS}"
+    assert groups <= PIPELINE_GROUPS | {"analytics"}, (
+        f"unexpected groups {groups - PIPELINE_GROUPS}"
+    )
     assert nodes[("instructions_mined",)]["isPartitioned"]
     assert nodes[("expert_registry",)]["groupName"] == "registry"
     assert nodes[("evaluation",)]["groupName"] == "evaluation"
@@ -102,7 +113,9 @@ def test_ui_shows_every_stage_group_and_lineage_to_evaluation(server):
 def test_ui_launches_registry_and_one_mining_partition(server, arena_home):
     home = Home.resolve(arena_home[0])
     assert server.add_dynamic_partition("experts", MINER) == "AddDynamicPartitionSuccess"
-    keys = server.graphql(PARTITION_KEYS_QUERY, {"path": ["instructions_mined"]})["assetNodeOrError"]
+    keys = server.graphql(PARTITION_KEYS_QUERY, {"path": ["instructions_mined"]})[
+        "assetNodeOrError"
+    ]
     assert keys["partitionKeys"] == [MINER]
 
     # both runs start at once (DefaultRunCoordinator: no queue, no daemon)
@@ -121,7 +134,13 @@ def test_ui_launches_registry_and_one_mining_partition(server, arena_home):
     assert not (home.lake / "instructions_mined" / "beta.parquet").exists()
 
     # the UI's asset pages see the materializations, tied to the runs and the partition
-    events = server.graphql(MATERIALIZATIONS_QUERY, {"path": ["instructions_mined"], "partitions": [MINER]})
-    assert [(e["runId"], e["partition"]) for e in events["assetOrError"]["assetMaterializations"]] == [(mining_run, MINER)]
-    events = server.graphql(MATERIALIZATIONS_QUERY, {"path": ["expert_registry"], "partitions": None})
+    events = server.graphql(
+        MATERIALIZATIONS_QUERY, {"path": ["instructions_mined"], "partitions": [MINER]}
+    )
+    assert [
+        (e["runId"], e["partition"]) for e in events["assetOrError"]["assetMaterializations"]
+    ] == [(mining_run, MINER)]
+    events = server.graphql(
+        MATERIALIZATIONS_QUERY, {"path": ["expert_registry"], "partitions": None}
+    )
     assert [e["runId"] for e in events["assetOrError"]["assetMaterializations"]] == [registry_run]

@@ -22,7 +22,11 @@ def two_experts(**overrides) -> dict:
 
 def test_defaults_equal_the_paper():
     config = parse_config(two_experts())
-    assert config.dedup.threshold == 0.5 and config.dedup.num_perm == 128 and config.dedup.shingle_size == 1
+    assert (
+        config.dedup.threshold == 0.5
+        and config.dedup.num_perm == 128
+        and config.dedup.shingle_size == 1
+    )
     assert config.scoring.min_score == 6
     assert config.winners.alpha == 0.7
     assert config.ratings.elo_k == 40
@@ -37,7 +41,11 @@ def test_sft_defaults_equal_the_paper():
     config = parse_config(two_experts(target={"slug": "target", "model": "/models/t"}))
     sft = config.target.sft
     assert (sft.learning_rate, sft.warmup_ratio, sft.lr_scheduler, sft.epochs, sft.max_seq_len) == (
-        1e-5, 0.2, "cosine", 3, 2048,
+        1e-5,
+        0.2,
+        "cosine",
+        3,
+        2048,
     )
 
 
@@ -48,13 +56,17 @@ def test_shipped_configs_validate(path, tmp_path):
 
 
 def test_judges_are_the_uninvolved_experts_plus_extras():
-    config = parse_config(two_experts(judging={"extra_judges": [{"slug": "gamma", "model": "/m/g"}]}))
+    config = parse_config(
+        two_experts(judging={"extra_judges": [{"slug": "gamma", "model": "/m/g"}]})
+    )
     assert [j.slug for j in config.judge_models()] == ["alpha", "beta", "gamma"]
 
 
 def test_wc_home_is_substituted(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("experts:\n  - {slug: a, model: '${WC_HOME}/models/a'}\n  - {slug: b, model: /m/b}\n")
+    path.write_text(
+        "experts:\n  - {slug: a, model: '${WC_HOME}/models/a'}\n  - {slug: b, model: /m/b}\n"
+    )
     assert load_config(path, home=tmp_path / "home").experts[0].model == f"{tmp_path}/home/models/a"
 
 
@@ -69,10 +81,19 @@ BAD_CONFIGS = [
         {"experts": [{"slug": "Qwen/72B", "model": "x"}, {"slug": "b", "model": "y"}]},
         ["experts.0.slug", "not usable as a partition key", "'Qwen/72B'"],
     ),
-    ("alpha outside [0, 1]", two_experts(winners={"alpha": 1.5}), ["winners.alpha", "outside [0, 1]", "1.5"]),
+    (
+        "alpha outside [0, 1]",
+        two_experts(winners={"alpha": 1.5}),
+        ["winners.alpha", "outside [0, 1]", "1.5"],
+    ),
     (
         "openai backend without endpoint",
-        {"experts": [{"slug": "a", "model": "x", "backend": "openai"}, {"slug": "b", "model": "y"}]},
+        {
+            "experts": [
+                {"slug": "a", "model": "x", "backend": "openai"},
+                {"slug": "b", "model": "y"},
+            ]
+        },
         ["experts.0", "no endpoints"],
     ),
     (
@@ -85,20 +106,47 @@ BAD_CONFIGS = [
         {"experts": [{"slug": "a", "model": "x", "backend": "tgi"}, {"slug": "b", "model": "y"}]},
         ["experts.0.backend", "'transformers', 'vllm' or 'openai'", "'tgi'"],
     ),
-    ("one expert only", {"experts": [{"slug": "a", "model": "x"}]}, ["at least two enabled competitors"]),
-    ("unknown field", two_experts(dedupe={"threshold": 0.4}), ["dedupe", "Extra inputs are not permitted"]),
-    ("threshold out of range", two_experts(dedup={"threshold": 0}), ["dedup.threshold", "greater than 0"]),
+    (
+        "one expert only",
+        {"experts": [{"slug": "a", "model": "x"}]},
+        ["at least two enabled competitors"],
+    ),
+    (
+        "unknown field",
+        two_experts(dedupe={"threshold": 0.4}),
+        ["dedupe", "Extra inputs are not permitted"],
+    ),
+    (
+        "threshold out of range",
+        two_experts(dedup={"threshold": 0}),
+        ["dedup.threshold", "greater than 0"],
+    ),
     (
         "extra judge named like an expert",
         two_experts(judging={"extra_judges": [{"slug": "alpha", "model": "z"}]}),
         ["judging.extra_judges", "clash"],
     ),
-    ("fractional k above one", two_experts(selection={"k": 2.5}), ["selection.k", "fraction in (0, 1)"]),
-    ("endpoint not a URL", {"experts": [{"slug": "a", "model": "x", "backend": "openai", "endpoints": ["localhost:8000"]}, {"slug": "b", "model": "y"}]}, ["experts.0.endpoints", "not an http(s) URL"]),
+    (
+        "fractional k above one",
+        two_experts(selection={"k": 2.5}),
+        ["selection.k", "fraction in (0, 1)"],
+    ),
+    (
+        "endpoint not a URL",
+        {
+            "experts": [
+                {"slug": "a", "model": "x", "backend": "openai", "endpoints": ["localhost:8000"]},
+                {"slug": "b", "model": "y"},
+            ]
+        },
+        ["experts.0.endpoints", "not an http(s) URL"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "fragments"), BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("name", "data", "fragments"), BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS]
+)
 def test_bad_config_fails_naming_the_field(name, data, fragments):
     with pytest.raises(ConfigError) as caught:
         parse_config(data, source="test.yaml")

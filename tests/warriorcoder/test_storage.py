@@ -7,7 +7,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from warriorcoder.storage import Home, StorageError, lake_partitions, read_lake_table, write_lake_table
+from warriorcoder.storage import (
+    Home,
+    StorageError,
+    lake_partitions,
+    read_lake_table,
+    write_lake_table,
+)
 from warriorcoder.warehouse import connect_readonly, query, warehouse_build
 
 
@@ -68,17 +74,17 @@ def test_bad_partition_name(tmp_path):
 def test_readers_never_meet_the_writer_lock(tmp_path):
     """A read-only reader keeps working while a build writes the copy and swaps it in."""
     home = Home.resolve(tmp_path).ensure()
-    with warehouse_build(home) as building:
-        with duckdb.connect(str(building)) as writer:
-            writer.execute("create table t as select 1 as version")
+    with warehouse_build(home) as building, duckdb.connect(str(building)) as writer:
+        writer.execute("create table t as select 1 as version")
     reader = connect_readonly(home)
     assert reader.execute("select version from t").fetchone() == (1,)
-    with warehouse_build(home) as building:
-        with duckdb.connect(str(building)) as writer:
-            writer.execute("create or replace table t as select 2 as version")
-            # while the writer holds its file, new readers still open the live warehouse
-            assert query(home, "select version from t")["version"].to_list() == [1]
-    assert reader.execute("select version from t").fetchone() == (1,)  # old snapshot stays consistent
+    with warehouse_build(home) as building, duckdb.connect(str(building)) as writer:
+        writer.execute("create or replace table t as select 2 as version")
+        # while the writer holds its file, new readers still open the live warehouse
+        assert query(home, "select version from t")["version"].to_list() == [1]
+    assert reader.execute("select version from t").fetchone() == (
+        1,
+    )  # old snapshot stays consistent
     reader.close()
     assert query(home, "select version from t")["version"].to_list() == [2]
 
