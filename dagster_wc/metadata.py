@@ -37,3 +37,11 @@ def value_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
     """Counts per value (None shown as 'null'), for drop reasons and buckets."""
     counts = frame.group_by(column).len().sort(column, nulls_last=True)
     return {("null" if k is None else str(k)): int(n) for k, n in counts.iter_rows()}
+
+
+def cache_metadata(model: object | None) -> dict[str, int]:
+    """LLM calls this materialization made (cache misses) and the ones the cache answered."""
+    return {
+        "llm_calls_made": int(getattr(model, "misses", 0)),
+        "llm_cache_hits": int(getattr(model, "hits", 0)),
+    }

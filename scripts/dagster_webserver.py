@@ -12,6 +12,7 @@ The instance settings make launched runs start at once, without the daemon.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -173,9 +174,12 @@ class DagsterWebserver:
         webserver = Path(sys.executable).parent / "dagster-webserver"
         command = [
             str(webserver) if webserver.exists() else "dagster-webserver",
-            "-w", str(REPO_ROOT / "workspace.yaml"),
-            "-h", "127.0.0.1",
-            "-p", str(self.port),
+            "-w",
+            str(REPO_ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
         ]
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
@@ -200,17 +204,25 @@ class DagsterWebserver:
         """Poll /server_info, then the workspace until the code location has loaded."""
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise WebserverError(f"dagster-webserver exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise WebserverError(
+                    f"dagster-webserver exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
-                raise WebserverError(f"dagster-webserver not ready after {self.startup_timeout_s:.0f} s:\n{self.log_tail()}")
+                raise WebserverError(
+                    f"dagster-webserver not ready after {self.startup_timeout_s:.0f} s:\n{self.log_tail()}"
+                )
             try:
                 if self.client.get("/server_info", timeout=5.0).status_code == 200:
-                    entries = self.graphql(WORKSPACE_QUERY)["workspaceOrError"].get("locationEntries", [])
+                    entries = self.graphql(WORKSPACE_QUERY)["workspaceOrError"].get(
+                        "locationEntries", []
+                    )
                     entry = next((e for e in entries if e["name"] == self.location_name), None)
                     if entry and entry["loadStatus"] == "LOADED":
                         error = entry["locationOrLoadError"]
                         if error and error["__typename"] == "PythonError":
-                            raise WebserverError(f"code location failed to load: {error['message']}\n{''.join(error['stack'] or [])}")
+                            raise WebserverError(
+                                f"code location failed to load: {error['message']}\n{''.join(error['stack'] or [])}"
+                            )
                         return
             except httpx.HTTPError:
                 pass
@@ -222,18 +234,13 @@ class DagsterWebserver:
         self.client.close()
         if process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # whatever of the group is left (code server, run workers): kill it
+        # whatever of the group is left (code server, run workers): kill it
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if process.poll() is None:
             process.wait(timeout=5.0)
 
@@ -277,7 +284,10 @@ class DagsterWebserver:
             ADD_PARTITION_MUTATION,
             {"selector": self.repository_selector, "name": partitions_def, "key": key},
         )["addDynamicPartition"]
-        if result["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
+        if result["__typename"] not in (
+            "AddDynamicPartitionSuccess",
+            "DuplicateDynamicPartitionError",
+        ):
             raise WebserverError(f"addDynamicPartition failed: {result}")
         return result["__typename"]
 
@@ -318,7 +328,9 @@ class DagsterWebserver:
             if status in TERMINAL_STATUSES:
                 return status
             time.sleep(0.5)
-        raise WebserverError(f"run {run_id} still {status} after {timeout_s:.0f} s:\n{self.run_log(run_id)}")
+        raise WebserverError(
+            f"run {run_id} still {status} after {timeout_s:.0f} s:\n{self.run_log(run_id)}"
+        )
 
     def run_log(self, run_id: str) -> str:
         """The run's event messages and step errors (for failure messages)."""

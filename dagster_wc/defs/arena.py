@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from dagster_wc.metadata import value_counts
+from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.execution_judge import EXECUTION_COLUMNS, score_responses
@@ -27,6 +27,7 @@ BATTLE_INSTRUCTIONS_SQL = (
 )
 def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """A competitor's answer to every selected instruction (paper: T=1.0, top_p=0.95)."""
+    model = None
     config = arena.arena
     slug = context.partition_key
     expert = config.model_by_slug(slug)
@@ -48,6 +49,7 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
+            **cache_metadata(model),
             "rows": len(frame),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "finish_reasons": value_counts(frame, "finish_reason") if len(frame) else {},
@@ -112,6 +114,7 @@ def joined_generations(arena: ArenaResource) -> dict[str, int]:
 )
 def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """One judge's votes on every battle it is not part of, in both presentation orders."""
+    model = None
     config = arena.arena
     judge = context.partition_key
     judge_slugs = {m.slug for m in config.judge_models()}
@@ -145,6 +148,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
+            **cache_metadata(model),
             "votes": len(frame),
             "battles": len(battles),
             "verdicts": value_counts(frame, "verdict") if len(frame) else {},
@@ -162,6 +166,7 @@ def execution_results(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """The execution judge: each response's code run in the sandbox against the stated tests."""
+    model = None
     config = arena.arena
     slug = context.partition_key
     settings = config.judging.execution
@@ -182,6 +187,7 @@ def execution_results(
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
+            **cache_metadata(model),
             "rows": len(frame),
             "mean_exec_score": float(frame["exec_score"].mean() or 0.0) if len(frame) else 0.0,
             "error_kinds": value_counts(frame, "error_kind") if len(frame) else {},

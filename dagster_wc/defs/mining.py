@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from dagster_wc.metadata import markdown_table
+from dagster_wc.metadata import cache_metadata, markdown_table
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.mining import MINED_SCHEMA, MiningSetting, mine_instructions
@@ -20,6 +20,7 @@ def instructions_mined(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """Raw instructions an expert writes from its own pre-query template, with provenance."""
+    model = None
     config = arena.arena
     expert = config.expert(context.partition_key)
     if not (expert.enabled and "miner" in expert.roles):
@@ -43,6 +44,7 @@ def instructions_mined(
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
+            **cache_metadata(model),
             "rows": len(frame),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "finish_reasons": markdown_table(

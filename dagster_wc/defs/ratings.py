@@ -16,7 +16,7 @@ select v.model_a, v.model_b, v.winner
 from battle_votes v
 join instructions_for_battle i using (instruction_id)
 where v.winner in ('model_a', 'model_b', 'tie') and v.weight > 0
-order by i.selection_rank, v.model_a, v.model_b, v.judge, v."order"
+order by i.selection_rank, v.model_a, v.model_b, v.judge, v.presentation_order
 """
 
 

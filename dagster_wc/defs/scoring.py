@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from dagster_wc.metadata import value_counts
+from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.llm import SamplingParams
@@ -22,6 +22,7 @@ def instruction_scores(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """A scorer's 1..10 ratings of every deduplicated instruction (never its own, by default)."""
+    model = None
     config = arena.arena
     slug = context.partition_key
     if slug not in config.scorer_slugs():
@@ -49,6 +50,7 @@ def instruction_scores(
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
+            **cache_metadata(model),
             "rows": len(frame),
             "unparsed": int((~frame["parsed"]).sum()) if len(frame) else 0,
             "score_histogram": value_counts(frame, "score") if len(frame) else {},
