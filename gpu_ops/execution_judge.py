@@ -4,6 +4,7 @@ Parsing uses ``ast`` in-process (safe: nothing is executed); running happens onl
 ``gpu_ops.sandbox``. Score, in [0, 1]:
 
     0.0   no code found
+    0.1   code found, but it does not parse (an attempt beats no attempt)
     0.25  the code parses
     0.5   the code also runs as a script (exit 0, empty stdin, within the limits)
     + 0.5 * tests_passed / tests_found   when the instruction or response states tests
@@ -131,8 +132,10 @@ def exec_score(
     has_code: bool, parses: bool, runs: bool, tests_found: int, tests_passed: int
 ) -> float:
     """The documented score in [0, 1] (see the module docstring)."""
-    if not has_code or not parses:
+    if not has_code:
         return 0.0
+    if not parses:
+        return 0.1
     base = 0.5 if runs else 0.25
     return base + (0.5 * tests_passed / tests_found if tests_found else 0.0)
 

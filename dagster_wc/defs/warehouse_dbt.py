@@ -120,7 +120,8 @@ def dbt_executable() -> str:
 def prepare_manifest(home: Home | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself)."""
     home = home or Home.resolve()
-    with dbt_environment(home):
+    # parse with the same profile path the builds use, so their partial parsing stays valid
+    with dbt_environment(home, home.root / "warehouse.building.duckdb"):
         completed = subprocess.run(
             [
                 dbt_executable(),

@@ -28,7 +28,7 @@ def fenced(code: str) -> str:
 
 def test_score_formula() -> None:
     assert exec_score(False, False, False, 0, 0) == 0.0
-    assert exec_score(True, False, False, 2, 0) == 0.0
+    assert exec_score(True, False, False, 2, 0) == 0.1
     assert exec_score(True, True, False, 0, 0) == 0.25
     assert exec_score(True, True, True, 0, 0) == 0.5
     assert exec_score(True, True, True, 4, 2) == 0.75
