@@ -63,7 +63,7 @@ def test_no_code_syntax_error_and_crash() -> None:
     assert (syntax.has_code, syntax.parses, syntax.exec_score, syntax.error_kind) == (
         True,
         False,
-        0.0,
+        0.1,
         "syntax",
     )
     crash = score_response("", fenced("raise RuntimeError('x')"), timeout_s=5, memory_mb=256)
