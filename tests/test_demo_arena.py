@@ -51,19 +51,29 @@ def test_every_stage_produced_rows(demo_run):
     counts = {
         table: query(home, f"select count(*) as n from {table}")["n"][0]
         for table in (
-            "stg_instructions_mined", "instructions_clean", "instructions_dedup", "instructions_kept",
-            "instructions_for_battle", "battle_votes", "battles", "leaderboard",
+            "stg_instructions_mined",
+            "instructions_clean",
+            "instructions_dedup",
+            "instructions_kept",
+            "instructions_for_battle",
+            "battle_votes",
+            "battles",
+            "leaderboard",
         )
     }
     assert all(n > 0 for n in counts.values()), counts
     assert counts["instructions_for_battle"] <= 40
     reasons = query(home, "select drop_reason, count(*) as n from instructions_cleaned group by 1")
-    assert reasons["drop_reason"].null_count() == 1  # the kept rows; every other row names its reason
+    assert (
+        reasons["drop_reason"].null_count() == 1
+    )  # the kept rows; every other row names its reason
 
 
 def test_both_orders_and_uninvolved_judges(demo_run):
     _, home, _ = demo_run
-    self_judged = query(home, "select count(*) as n from battle_votes where judge in (model_a, model_b)")
+    self_judged = query(
+        home, "select count(*) as n from battle_votes where judge in (model_a, model_b)"
+    )
     assert self_judged["n"][0] == 0
     orders = query(
         home,
@@ -99,7 +109,9 @@ def test_sft_dataset_and_evaluation(demo_run):
 
     dataset = load_dataset("json", data_files=str(home.sft / "sft_dataset.jsonl"), split="train")
     assert len(dataset) > 0 and [m["role"] for m in dataset[0]["messages"]][-1] == "assistant"
-    summary = query(home, "select model_label, pass_at_1 from evaluation_summary order by model_label")
+    summary = query(
+        home, "select model_label, pass_at_1 from evaluation_summary order by model_label"
+    )
     assert summary["model_label"].to_list() == ["base", "sft"]
     assert all(0.0 <= p <= 1.0 for p in summary["pass_at_1"])
 

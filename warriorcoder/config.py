@@ -178,7 +178,10 @@ class MiningConfig(_Strict):
             return None
         if self.system_prompt == "none":
             return dict.fromkeys(self.languages)
-        return {language: self.system_prompt.replace("{language}", language) for language in self.languages}
+        return {
+            language: self.system_prompt.replace("{language}", language)
+            for language in self.languages
+        }
 
     @field_validator("sampling_grid")
     @classmethod

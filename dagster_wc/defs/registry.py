@@ -10,7 +10,6 @@ from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 
-
 REGISTRY_SCHEMA = {
     "expert": pl.String,
     "model": pl.String,
@@ -36,7 +35,9 @@ def registry_frame(config: ArenaConfig, previous: pl.DataFrame | None = None) ->
     configured = {m.slug for m in (*config.experts, *config.judging.extra_judges)}
     if previous is not None and len(previous):
         previous = previous.with_columns(
-            pl.col("joined_generation") if "joined_generation" in previous.columns else pl.lit(0).alias("joined_generation")
+            pl.col("joined_generation")
+            if "joined_generation" in previous.columns
+            else pl.lit(0).alias("joined_generation")
         )
         joined = dict(zip(previous["expert"], previous["joined_generation"], strict=True))
         for row in previous.filter(~pl.col("expert").is_in(list(configured))).iter_rows(named=True):
@@ -69,7 +70,11 @@ def expert_registry(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """Every configured model and its roles; disabled experts stay listed (their data is kept)."""
-    previous = read_lake_table(arena.home, "expert_registry") if lake_partitions(arena.home, "expert_registry") else None
+    previous = (
+        read_lake_table(arena.home, "expert_registry")
+        if lake_partitions(arena.home, "expert_registry")
+        else None
+    )
     frame = registry_frame(arena.arena, previous)
     path = write_lake_table(arena.home, "expert_registry", frame)
     enabled = frame.filter(pl.col("enabled"))
