@@ -16,10 +16,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
-	@bash scripts/install_sandbox_tools.sh || echo "note: bubblewrap not installed; the sandbox uses its unshare fallback"
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
