@@ -21,7 +21,8 @@ _BARE_START = re.compile(r"^(def |class |import |from \S+ import |async def |@\w
 _MAX_ASSERT_LINES = 8
 
 
-def _parses(source: str) -> bool:
+def parses(source: str) -> bool:
+    """Whether the source is valid Python (ast only: nothing runs)."""
     try:
         ast.parse(source)
     except (SyntaxError, ValueError):
@@ -36,7 +37,7 @@ def _fenced(response: str) -> list[tuple[str, str]]:
 
 def _bare_code(response: str) -> list[str]:
     text = response.strip()
-    if text and _parses(text) and any(_BARE_START.match(line) for line in text.splitlines()):
+    if text and parses(text) and any(_BARE_START.match(line) for line in text.splitlines()):
         return [text]
     lines = response.splitlines()
     for start, line in enumerate(lines):
@@ -44,7 +45,7 @@ def _bare_code(response: str) -> list[str]:
             continue
         for end in range(len(lines), start, -1):  # longest parsing run from this line
             candidate = "\n".join(lines[start:end]).strip()
-            if _parses(candidate):
+            if parses(candidate):
                 return [candidate]
     return []
 
@@ -75,7 +76,7 @@ def _assert_statements(text: str) -> list[str]:
             continue
         for end in range(i + 1, min(len(lines), i + _MAX_ASSERT_LINES) + 1):
             candidate = "\n".join(part.strip() for part in lines[i:end])
-            if _parses(candidate):
+            if parses(candidate):
                 found.append(candidate)
                 break
     return found
@@ -133,4 +134,4 @@ def extract_tests(instruction: str, response: str) -> list[str]:
         tests.extend(_assert_statements(text))
         tests.extend(_doctest_snippet(example) for example in _doctest_examples(text))
     unique = list(dict.fromkeys(tests))
-    return [test for test in unique if _parses(test)]
+    return [test for test in unique if parses(test)]

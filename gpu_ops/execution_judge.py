@@ -16,14 +16,13 @@ A parsing program that crashes as a script (e.g. it waits for input) still earns
 
 from __future__ import annotations
 
-import ast
 import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from gpu_ops.code_extract import extract_code_blocks, extract_tests
+from gpu_ops.code_extract import extract_code_blocks, extract_tests, parses
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox import SandboxResult, run_many
 
@@ -97,20 +96,12 @@ class _Plan:
 def _plan(instruction: str, response: str) -> _Plan:
     blocks = extract_code_blocks(response)
     code = "\n\n".join(blocks)
-    if blocks and not _parses(code):  # blocks that only work apart: keep the longest that parses
-        parsing = [block for block in blocks if _parses(block)]
+    if blocks and not parses(code):  # blocks that only work apart: keep the longest that parses
+        parsing = [block for block in blocks if parses(block)]
         code = max(parsing or blocks, key=len)
     return _Plan(
-        code=code, parses=bool(code) and _parses(code), tests=extract_tests(instruction, response)
+        code=code, parses=bool(code) and parses(code), tests=extract_tests(instruction, response)
     )
-
-
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 def harness_program(solution: str, tests: Sequence[str], tag: str) -> str:
