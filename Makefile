@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test ui docs bench lint clean
+.PHONY: install demo test ui docs docs-build bench lint clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,13 +36,22 @@ ui: install
 	mkdir -p $(WC_HOME)/dagster && touch $(WC_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(WC_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-## Generate and serve the dbt docs (every mart and column described).
-docs: install
+## Generate the dbt docs (every mart and column described) as one static page, then serve it.
+## `make docs-build` only writes $(WC_HOME)/reports/dbt_docs/static_index.html (open it as a file).
+docs-build: install
+	@test -f $(WC_HOME)/warehouse.duckdb || { echo "no warehouse under $(WC_HOME): run 'make demo' first"; exit 2; }
+	mkdir -p $(WC_HOME)/reports
 	cp $(WC_HOME)/warehouse.duckdb $(WC_HOME)/reports/docs_warehouse.duckdb  # never lock the live file
-	cd dbt_project && WC_WAREHOUSE_PATH=$(WC_HOME)/reports/docs_warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . && \
-	  ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
+	WC_WAREHOUSE_PATH=$(WC_HOME)/reports/docs_warehouse.duckdb $(BIN)/dbt docs generate --static \
+	  --project-dir dbt_project --profiles-dir dbt_project --target-path $(WC_HOME)/reports/dbt_docs
 
-## Run the benchmark suite and rewrite docs/BENCHMARKS.md.
+docs: docs-build
+	@echo "dbt docs: http://127.0.0.1:8080/static_index.html"
+	$(BIN)/python -m http.server 8080 --bind 127.0.0.1 --directory $(WC_HOME)/reports/dbt_docs
+
+## Run every benchmark (30 to 60 min on 2 CPU cores), save docs/benchmarks/<name>.json and
+## rewrite docs/BENCHMARKS.md from all saved results. One benchmark:
+## $(BIN)/python -m bench.run_all --only dbt_marts --write docs/BENCHMARKS.md
 bench: install
 	$(BIN)/python -m bench.run_all --write docs/BENCHMARKS.md
 

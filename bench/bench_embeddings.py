@@ -2,7 +2,8 @@
 
 Texts: seeded synthetic instructions of mixed length (5-60 words). Both sides use batch size 64
 and produce L2-normalized vectors; we report sentences/s (median of runs) and the cosine agreement
-(min over texts) between the two outputs.
+(min over texts) between the two outputs, and the peak RSS while `embed_texts` runs (model
+loaded: the stage's steady footprint).
 
     python -m bench.bench_embeddings [--quick]
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+from typing import Any
 
 import numpy as np
 
+from bench.timing import PeakMemory, median_seconds
 from gpu_ops.embeddings import embed_texts, load_embedding_model
 
 SENTENCE_WORDS = (
@@ -31,20 +32,13 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(words, size=int(rng.integers(5, 61)))) for _ in range(n)]
 
 
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def run(quick: bool = False) -> dict:
-    n, repeats = (32, 3) if quick else (256, 3)
+def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
+    """Full: 256 texts; quick: 32; smoke: 8 (one run)."""
+    n, repeats = (8, 1) if smoke else (32, 3) if quick else (256, 3)
     texts = make_texts(n)
-    model = load_embedding_model(device="auto")
-    ours = embed_texts(model, texts, batch_size=64)
+    with PeakMemory() as memory:
+        model = load_embedding_model(device="auto")
+        ours = embed_texts(model, texts, batch_size=64)
     plain = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     project_s = median_seconds(lambda: embed_texts(model, texts, batch_size=64), repeats)
     plain_s = median_seconds(
@@ -60,7 +54,24 @@ def run(quick: bool = False) -> dict:
         "encode_sentences_per_s": round(n / plain_s, 1),
         "speed_ratio": round(plain_s / project_s, 2),
         "min_cosine_agreement": float((ours * plain).sum(axis=1).min()),
+        "memory": memory.as_dict(),
     }
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the summary table: (benchmark, what is compared, result, target)."""
+    return [
+        (
+            "embeddings (`bench_embeddings`)",
+            f"{result['texts']} texts, bundled all-MiniLM-L6-v2, {result['device']}: "
+            "`embed_texts` (length-sorted batches) vs plain `model.encode`",
+            f"{result['project_sentences_per_s']} vs {result['encode_sentences_per_s']} "
+            f"sentences/s ({result['speed_ratio']}x); minimum cosine agreement "
+            f"{result['min_cosine_agreement']:.7f}; peak RSS (load + embed) "
+            f"{result['memory']['peak_rss_mib']:,.0f} MiB",
+            "report",
+        )
+    ]
 
 
 def main() -> None:

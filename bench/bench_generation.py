@@ -3,7 +3,8 @@
 The same seeded requests go through the transformers backend twice: once in batches of
 `batch_size` (left padding, one KV-cached decode loop per batch) and once one prompt per call
 (what the reference scripts do). Outputs must match (per-request seeds make a sample independent
-of its batch); the ratio of tokens/s is the speedup. Median of several runs.
+of its batch); the ratio of tokens/s is the speedup. Median of several runs. Peak RSS is taken
+over the batched runs (model loaded, largest batch's KV cache).
 
     python -m bench.bench_generation [--quick]
 """
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
-from gpu_ops.llm import Generation, ModelSpec, SamplingParams, load_model
+from bench.timing import PeakMemory, median_timed
+from gpu_ops.llm import ModelSpec, SamplingParams, load_model
 from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
 
 
@@ -27,17 +28,14 @@ def tiny_model_dir(root: Path | None = None) -> Path:
     return build_tiny_model(root / "model", tokenizer_dir=build_tokenizer(root / "tokenizer"))
 
 
-def median_run(fn, repeats: int) -> tuple[float, list[Generation]]:
-    times, out = [], []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), out
-
-
-def run(quick: bool = False) -> dict:
-    n_prompts, max_new_tokens, batch_size, repeats = (16, 16, 16, 3) if quick else (64, 64, 32, 3)
+def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
+    """Full: 64 prompts x 64 new tokens, batch 32; quick: 16 x 16; smoke: 4 x 4, one run."""
+    if smoke:
+        n_prompts, max_new_tokens, batch_size, repeats = 4, 4, 4, 1
+    elif quick:
+        n_prompts, max_new_tokens, batch_size, repeats = 16, 16, 16, 3
+    else:
+        n_prompts, max_new_tokens, batch_size, repeats = 64, 64, 32, 3
     model_dir = tiny_model_dir()
     model = load_model(ModelSpec(slug="tiny-bench", model=str(model_dir), batch_size=batch_size))
     systems = [f"You help with task {i}." + " Be precise." * (i % 5) for i in range(n_prompts)]
@@ -47,8 +45,9 @@ def run(quick: bool = False) -> dict:
         for i in range(n_prompts)
     ]
     model.generate(prompts[:2], params[:2])  # warm-up
-    batched_s, batched = median_run(lambda: model.generate(prompts, params), repeats)
-    single_s, single = median_run(
+    with PeakMemory() as memory:
+        batched, batched_s = median_timed(lambda: model.generate(prompts, params), repeats)
+    single, single_s = median_timed(
         lambda: [model.generate([p], [s])[0] for p, s in zip(prompts, params, strict=True)], repeats
     )
     tokens = sum(g.completion_tokens for g in batched)
@@ -67,7 +66,24 @@ def run(quick: bool = False) -> dict:
         "single_tokens_per_s": round(tokens / single_s),
         "speedup": round(single_s / batched_s, 2),
         "outputs_identical": batched == single,
+        "memory": memory.as_dict(),
     }
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the summary table: (benchmark, what is compared, result, target)."""
+    identical = "outputs identical" if result["outputs_identical"] else "OUTPUTS DIFFER"
+    return [
+        (
+            "generation (`bench_generation`)",
+            f"tiny Llama, {result['prompts']} prompts x {result['max_new_tokens']} new tokens: "
+            f"batched ({result['batch_size']}) vs one prompt per call",
+            f"{result['batched_seconds']} s vs {result['single_seconds']} s: "
+            f"**{result['speedup']}x**; {identical} (per-request seeds); peak RSS "
+            f"{result['memory']['peak_rss_mib']:,.0f} MiB",
+            "report",
+        )
+    ]
 
 
 def main() -> None:

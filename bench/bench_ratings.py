@@ -8,6 +8,9 @@ battles, so 100 rounds cost about 101 single fits (the implied ratio below).
 Ours: collapse the battles to pair counts (polars group-by), an L-BFGS fit with an analytic
 gradient, and a bootstrap that draws every round's counts from one multinomial.
 
+Memory: peak RSS of our collapse + fit + bootstrap and of the dense sklearn design + fit, each
+with what it added over the RSS at its start (the raw battles are already in memory).
+
     python -m bench.bench_ratings            # 1M battles, 50 models, 100 rounds (dense baseline)
     python -m bench.bench_ratings --quick    # smaller, median of 3 runs
 """
@@ -18,8 +21,6 @@ import argparse
 import json
 import math
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ import polars as pl
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
+from bench.timing import MIB, PeakMemory, timed
 from gpu_ops.ratings import bootstrap_bradley_terry, fit_bradley_terry, pair_counts, win_probability
 
 SCALE, BASE, INITIAL = 400.0, 10.0, 1000.0
@@ -84,23 +86,19 @@ def sklearn_fit(x: Any, y: np.ndarray, models: list[str]) -> dict[str, float]:
     return dict(zip(models, elo.tolist(), strict=True))
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
 def one_run(n_battles: int, n_models: int, rounds: int, seed: int) -> dict[str, float]:
     battles = synthetic_battles(n_battles, n_models, seed)
-    counts, collapse_s = _timed(lambda: pair_counts(battles))
-    ours, fit_s = _timed(lambda: fit_bradley_terry(counts))
-    _, bootstrap_s = _timed(lambda: bootstrap_bradley_terry(counts, rounds=rounds, seed=seed))
-    (x, y, models), build_s = _timed(lambda: lmsys_design(battles, dense=True))
-    theirs, sk_fit_s = _timed(lambda: sklearn_fit(x, y, models))
+    with PeakMemory() as ours_memory:
+        counts, collapse_s = timed(lambda: pair_counts(battles))
+        ours, fit_s = timed(lambda: fit_bradley_terry(counts))
+        _, bootstrap_s = timed(lambda: bootstrap_bradley_terry(counts, rounds=rounds, seed=seed))
+    with PeakMemory() as sklearn_memory:
+        (x, y, models), build_s = timed(lambda: lmsys_design(battles, dense=True))
+        theirs, sk_fit_s = timed(lambda: sklearn_fit(x, y, models))
     x = None  # free the dense design before the sparse fit
     # A stronger baseline than lm-sys: the same fit on a sparse design matrix.
-    (xs, ys, models_s), sparse_build_s = _timed(lambda: lmsys_design(battles, dense=False))
-    theirs_sparse, sparse_fit_s = _timed(lambda: sklearn_fit(xs, ys, models_s))
+    (xs, ys, models_s), sparse_build_s = timed(lambda: lmsys_design(battles, dense=False))
+    theirs_sparse, sparse_fit_s = timed(lambda: sklearn_fit(xs, ys, models_s))
     ours_total = collapse_s + fit_s + bootstrap_s
     sk_single = build_s + sk_fit_s
     sk_sparse_single = sparse_build_s + sparse_fit_s
@@ -118,12 +116,18 @@ def one_run(n_battles: int, n_models: int, rounds: int, seed: int) -> dict[str, 
         "implied_bootstrap_speedup_vs_sparse": sk_sparse_single * (rounds + 1) / ours_total,
         "max_abs_rating_diff": max(abs(ours[m] - theirs[m]) for m in ours),
         "max_abs_rating_diff_sparse": max(abs(ours[m] - theirs_sparse[m]) for m in ours),
+        "ours_peak_rss_mib": ours_memory.peak_bytes / MIB,
+        "ours_added_mib": (ours_memory.peak_bytes - ours_memory.start_bytes) / MIB,
+        "sklearn_peak_rss_mib": sklearn_memory.peak_bytes / MIB,
+        "sklearn_added_mib": (sklearn_memory.peak_bytes - sklearn_memory.start_bytes) / MIB,
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     """Median over runs; quick: 100k battles, 20 models, 20 rounds, 3 runs; full: 1M/50/100, 1 run."""
-    if quick:
+    if smoke:
+        n_battles, n_models, rounds, repeats = 5_000, 6, 5, 1
+    elif quick:
         n_battles, n_models, rounds, repeats = 100_000, 20, 20, 3
     else:
         n_battles, n_models, rounds, repeats = 1_000_000, 50, 100, 1
@@ -145,6 +149,27 @@ def run(quick: bool) -> dict[str, Any]:
         and max(result["max_abs_rating_diff"], result["max_abs_rating_diff_sparse"]) < 1.0
     )
     return result
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the summary table: (benchmark, what is compared, result, target)."""
+    sklearn_single = result["sklearn_design_s"] + result["sklearn_fit_s"]
+    return [
+        (
+            "ratings (`bench_ratings`)",
+            f"{result['n_battles']:,} synthetic battles, {result['n_models']} models, "
+            f"{result['bootstrap_rounds']} bootstrap rounds: collapse to pair counts + L-BFGS BT + "
+            "multinomial bootstrap vs scikit-learn `LogisticRegression` BT on the raw battles "
+            "(lm-sys design)",
+            f"{result['ours_total_s']:.2f} s total vs {sklearn_single:.1f} s for one sklearn fit "
+            f"(implied {result['bootstrap_rounds'] + 1} fits): "
+            f"**{result['implied_bootstrap_speedup']:.0f}x**; largest rating difference "
+            f"{result['max_abs_rating_diff']:.4f} Elo points; peak RSS added "
+            f"{result['ours_added_mib']:,.0f} MiB (ours) vs {result['sklearn_added_mib']:,.0f} MiB "
+            "(dense sklearn design)",
+            ">= 50x, within 1 point",
+        )
+    ]
 
 
 def main() -> None:

@@ -15,13 +15,17 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from bench.timing import PeakMemory
 from gpu_ops.sft import SFTParams, train_sft
 from gpu_ops.stdlib_corpus import build_stdlib_examples, to_sft_rows
 from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
 
 
-def _train(model_dir: Path, dataset: Path, out: Path, *, packing: bool, steps: int) -> dict:
+def _train(
+    model_dir: Path, dataset: Path, out: Path, *, packing: bool, steps: int
+) -> dict[str, Any]:
     params = SFTParams(
         learning_rate=1e-3,
         max_steps=steps,
@@ -32,18 +36,21 @@ def _train(model_dir: Path, dataset: Path, out: Path, *, packing: bool, steps: i
         logging_steps=steps,
         save_steps=10_000,
     )
-    report = train_sft(model_dir, dataset, out, params)
+    with PeakMemory() as memory:
+        report = train_sft(model_dir, dataset, out, params)
     return {
         "steps": report.steps,
         "tokens": report.tokens,
         "seconds": report.seconds,
         "tokens_per_s": round(report.tokens / report.seconds, 1),
         "final_train_loss": round(report.final_train_loss or float("nan"), 4),
+        "peak_rss_mib": memory.peak_mib,
     }
 
 
-def run(quick: bool = False) -> dict:
-    steps = 6 if quick else 30
+def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
+    """Full: 30 optimizer steps per configuration; quick: 6; smoke: 2."""
+    steps = 2 if smoke else 6 if quick else 30
     with tempfile.TemporaryDirectory(prefix="bench_sft_") as tmp:
         root = Path(tmp)
         tokenizer = build_tokenizer(root / "tokenizer")
@@ -65,6 +72,22 @@ def run(quick: bool = False) -> dict:
         "packed": packed,
         "packing_speedup_tokens_per_s": round(packed["tokens_per_s"] / padded["tokens_per_s"], 2),
     }
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the summary table: (benchmark, what is compared, result, target)."""
+    packed, padded = result["packed"], result["padded"]
+    return [
+        (
+            "SFT (`bench_sft`)",
+            f"tiny Llama, CPU, batch {result['batch_size']}, length 512, "
+            f"{result['steps_per_config']} steps: tokens/s with and without packing",
+            f"{packed['tokens_per_s']:,} vs {padded['tokens_per_s']:,} tokens/s "
+            f"({result['packing_speedup_tokens_per_s']}x with packing); peak RSS "
+            f"{max(packed['peak_rss_mib'], padded['peak_rss_mib']):,.0f} MiB",
+            "report",
+        )
+    ]
 
 
 def main() -> None:

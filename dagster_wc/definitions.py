@@ -26,7 +26,7 @@ from dagster_wc.defs import (
     training,
 )
 from dagster_wc.defs.checks import asset_checks
-from dagster_wc.defs.sensors import expert_config_sensor
+from dagster_wc.defs.sensors import arena_update_job, expert_config_sensor
 from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_executable, dbt_project
 from dagster_wc.resources import ArenaResource
 
@@ -56,6 +56,7 @@ def build_definitions(
     return dg.Definitions(
         assets=[*python_assets, build_warehouse_dbt_assets()],
         asset_checks=asset_checks,
+        jobs=[arena_update_job],
         sensors=[expert_config_sensor],
         resources={
             "arena": ArenaResource(

@@ -27,12 +27,14 @@ class ArenaResource(dg.ConfigurableResource):
         return load_config(self.config_path, home=self.home.root)
 
     @contextmanager
-    def chat_model(self, model: ModelConfig) -> Iterator:
-        """Load one model with the persistent call cache; release it when the stage is done."""
+    def chat_model(self, model: ModelConfig, purpose: str = "llm") -> Iterator:
+        """Load one model with the persistent call cache; release it when the stage is done.
+
+        `purpose` is the asset asking (it names the cache's crash point for fault tests)."""
         from gpu_ops.llm import CallCache, load_model
 
         cache = CallCache(self.home.llm_cache)
-        loaded = load_model(model.to_model_spec(), cache=cache)
+        loaded = load_model(model.to_model_spec(), cache=cache, purpose=purpose)
         try:
             yield loaded
         finally:

@@ -3,6 +3,10 @@
 A Dagster run holds one partition key, so the pipeline is a fixed sequence of steps: each Python
 asset (once, or once per expert partition), then the dbt models of its stage. Runs land in
 `$WC_HOME/dagster`, the same instance `make ui` opens, so every CLI run shows in the UI.
+
+A failing partition does not stop its siblings: the other experts' partitions of the same asset
+still run (and are kept), then the pipeline stops before the next step with a `PipelineError`
+naming every failed partition and its error. A re-run repeats only the failed cells.
 """
 
 from __future__ import annotations
@@ -52,6 +56,33 @@ class Step:
     label: str
     asset_keys: tuple[dg.AssetKey, ...]
     partition_key: str | None = None
+
+
+class PipelineError(RuntimeError):
+    """Steps failed; the message names each failed step (asset and partition) and its error."""
+
+    def __init__(self, failures: list[tuple[str, str]], summary: RunSummary):
+        self.failures = failures
+        self.summary = summary
+        lines = [f"  {label}: {error}" for label, error in failures]
+        super().__init__(
+            f"{len(failures)} step(s) failed; finished steps are kept, a re-run repeats only "
+            "the failed ones:\n" + "\n".join(lines)
+        )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's error (class and message), without the Dagster wrapping."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name in (
+                "DagsterExecutionStepExecutionError",
+                "DagsterUserCodeExecutionError",
+            ):
+                error = error.cause
+            return f"{error.cls_name}: {error.message.strip()}"
+    return "the run failed (see the Dagster UI for its events)"
 
 
 @dataclass
@@ -135,7 +166,10 @@ def run_pipeline(
     )
     steps = plan_steps(config, stages)
     summary = RunSummary()
+    failures: list[tuple[str, str]] = []
     for index, step in enumerate(steps):
+        if failures and not sibling_partition(step, steps[index - 1]):
+            break
         if on_step:
             on_step(index, len(steps), step, "start")
         result = job.execute_in_process(
@@ -143,10 +177,24 @@ def run_pipeline(
             partition_key=step.partition_key,
             asset_selection=list(step.asset_keys),
             tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
-            raise_on_error=True,
+            raise_on_error=False,
         )
-        summary.steps_run.append(step.label)
         summary.run_ids.append(result.run_id)
+        if not result.success:
+            failures.append((step.label, failure_message(result)))
+            continue
+        summary.steps_run.append(step.label)
         if on_step:
             on_step(index, len(steps), step, "done")
+    if failures:
+        raise PipelineError(failures, summary)
     return summary
+
+
+def sibling_partition(step: Step, previous: Step) -> bool:
+    """Another expert's partition of the same asset(s): independent, so it runs after a failure."""
+    return (
+        step.partition_key is not None
+        and previous.partition_key is not None
+        and step.asset_keys == previous.asset_keys
+    )

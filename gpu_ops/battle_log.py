@@ -5,8 +5,10 @@ case- and whitespace-insensitive: 'model_a', 'model_b', 'tie', and 'tie (bothbad
 public Chatbot Arena dumps, which is read as a plain tie (both sides get half a point).
 A malformed row raises InputError naming its 1-based row number (header and blank JSONL lines
 not counted) and the problem (a JSONL line that is not JSON or lacks a column, an empty model
-name, model_a == model_b, an unknown winner), or is dropped and counted when skip_invalid=True.
-A CSV/Parquet file without a required column, or an unreadable file, is always an error. Row order is kept: online Elo depends on it.
+name, model_a == model_b, an unknown winner, a JSONL line that is not UTF-8), or is dropped and
+counted when skip_invalid=True. A CSV/Parquet file without a required column or with a column
+that is not text (lists, structs, undecodable bytes), an unreadable file, and a file with no valid
+battle left are always errors. Row order is kept: online Elo depends on it.
 """
 
 from __future__ import annotations
@@ -30,11 +32,17 @@ WINNER_ALIASES = {
 def _read_jsonl(path: Path) -> pl.DataFrame:
     """JSON Lines, one battle per non-blank line; a bad line becomes a row with a `parse_problem`."""
     rows: list[dict[str, str | None]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
                 continue
             row: dict[str, str | None] = dict.fromkeys((*REQUIRED, "parse_problem"))
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                row["parse_problem"] = f"not valid UTF-8 (byte {error.start}: {error.reason})"
+                rows.append(row)
+                continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
@@ -75,10 +83,20 @@ def _read_table(path: Path) -> pl.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; found {frame.columns}")
-    return frame.select(
-        *(pl.col(c).cast(pl.String) for c in REQUIRED),
-        pl.lit(None, pl.String).alias("parse_problem"),
-    )
+    columns = [_as_strings(frame.get_column(c), path) for c in REQUIRED]
+    return pl.DataFrame(columns).with_columns(pl.lit(None, pl.String).alias("parse_problem"))
+
+
+def _as_strings(column: pl.Series, path: Path) -> pl.Series:
+    """A required column as strings; nested or undecodable values are a file-level error."""
+    if column.dtype.is_nested() or column.dtype == pl.Object:
+        raise InputError(f"{path}: column {column.name!r} holds {column.dtype}, expected strings")
+    try:
+        return column.cast(pl.String)
+    except pl.exceptions.PolarsError as error:
+        raise InputError(
+            f"{path}: column {column.name!r} ({column.dtype}) cannot be read as text: {error}"
+        ) from error
 
 
 def _problems() -> pl.Expr:
@@ -119,6 +137,9 @@ def read_battle_log(path: str | Path, *, skip_invalid: bool = False) -> tuple[pl
         first = bad.row(0, named=True)
         more = f" ({bad.height - 1} more invalid rows)" if bad.height > 1 else ""
         raise InputError(f"{path}: row {first['row']}: {first['problem']}{more}")
+    if bad.height == frame.height:
+        reason = f"all {bad.height} rows are invalid" if bad.height else "no battles in the file"
+        raise InputError(f"{path}: nothing to rate: {reason}")
     battles = frame.filter(pl.col("problem").is_null()).select(
         pl.col("model_a").str.strip_chars(),
         pl.col("model_b").str.strip_chars(),

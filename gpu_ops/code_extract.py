@@ -19,6 +19,8 @@ _FENCE = re.compile(
 _ALIASES = {"python": {"python", "py", "python3", "py3", "ipython", "pycon"}}
 _BARE_START = re.compile(r"^(def |class |import |from \S+ import |async def |@\w)")
 _MAX_ASSERT_LINES = 8
+_MAX_BARE_STARTS = 64  # code-looking lines tried as the start of bare code
+_MAX_PARSES_PER_START = 32
 
 
 def parses(source: str) -> bool:
@@ -35,18 +37,45 @@ def _fenced(response: str) -> list[tuple[str, str]]:
     return [(m.group(2).lower(), m.group(3).rstrip()) for m in _FENCE.finditer(response)]
 
 
+def _syntax_error_line(source: str) -> int | None:
+    """1-based line of the first syntax error, 0 when the line is unknown, None if it parses."""
+    try:
+        ast.parse(source)
+    except SyntaxError as error:
+        return error.lineno or 0
+    except (ValueError, RecursionError, MemoryError):
+        return 0
+    return None
+
+
+def _longest_parsing_run(lines: list[str], start: int) -> str | None:
+    """The longest run of lines from `start` that parses, searched by cutting at the error.
+
+    Each failed parse moves the end to just before the line the error points at (at least one
+    line back), so a long junk text costs a few parses per start instead of one per line.
+    """
+    end = len(lines)
+    for _ in range(_MAX_PARSES_PER_START):
+        if end <= start:
+            return None
+        source = "\n".join(lines[start:end])
+        bad = _syntax_error_line(source)
+        if bad is None:
+            return source.strip() or None
+        end = min(end - 1, start + bad - 1) if bad > 0 else end - 1
+    return None
+
+
 def _bare_code(response: str) -> list[str]:
     text = response.strip()
     if text and parses(text) and any(_BARE_START.match(line) for line in text.splitlines()):
         return [text]
     lines = response.splitlines()
-    for start, line in enumerate(lines):
-        if not _BARE_START.match(line):
-            continue
-        for end in range(len(lines), start, -1):  # longest parsing run from this line
-            candidate = "\n".join(lines[start:end]).strip()
-            if parses(candidate):
-                return [candidate]
+    starts = [i for i, line in enumerate(lines) if _BARE_START.match(line)][:_MAX_BARE_STARTS]
+    for start in starts:
+        candidate = _longest_parsing_run(lines, start)
+        if candidate:
+            return [candidate]
     return []
 
 

@@ -17,8 +17,15 @@ Definitions (the dbt SQL over `instruction_minhash` implements the same ones):
 * confirmed pair: a candidate whose estimated Jaccard (fraction of equal signature slots)
   is >= threshold.
 * group: a connected component of the graph whose edges are confirmed pairs plus exact
-  duplicates. Its survivor is the member with the smallest id (ids sorted ascending), so the
-  result does not depend on row order.
+  duplicates (each row linked to the first row of its text in survivor order). Its survivor is
+  the member that comes first in survivor order: the smallest id.
+* generations (`priority`, the pipeline passes the miner's joined_generation; all 0 by default):
+  the pool grows by generations and an earlier generation's outcome never changes. A row with an
+  edge to any row of an earlier generation is dropped; the remaining rows of one generation
+  form groups among themselves (edges inside the generation only), each keeping its smallest
+  id. A row dropped for an earlier neighbour maps to the first survivor, in (priority, id)
+  order, of its connected component in the whole graph. With one generation this is exactly
+  the component rule above. The result does not depend on row order.
 """
 
 from __future__ import annotations
@@ -261,6 +268,54 @@ def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return out
 
 
+def survivor_ranks(ids: pl.Series, priority: Sequence[int] | None) -> np.ndarray:
+    """Each row's 0-based position in survivor order: by (priority, id), priority absent = 0."""
+    order = pl.DataFrame(
+        {"id": ids, "priority": priority if priority is not None else [0] * ids.len()},
+        schema_overrides={"priority": pl.Int64},
+    ).with_row_index("row")
+    ranked = order.sort(["priority", "id"]).with_row_index("rank").sort("row")
+    return ranked["rank"].to_numpy().astype(np.int64)
+
+
+def _component_labels(edges: np.ndarray, n: int) -> np.ndarray:
+    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _first_by_rank(labels: np.ndarray, rank: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """For each row, the eligible row of lowest rank sharing its label (-1 if there is none)."""
+    n = len(labels)
+    lowest = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(lowest, labels[eligible], rank[eligible])
+    row_of_rank = np.argsort(rank)
+    found = lowest[labels]
+    return np.where(found < n, row_of_rank[np.minimum(found, n - 1)], -1)
+
+
+def survivors_by_generation(
+    edges: np.ndarray, generation: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
+    """Each row's survivor row under the generation rule of the module docstring.
+
+    edges: (m, 2) row pairs that are duplicates; rank: position in (generation, id) order.
+    """
+    n = len(rank)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    source, target = edges[:, 0], edges[:, 1]
+    dropped_early = np.zeros(n, dtype=bool)
+    dropped_early[source[generation[target] < generation[source]]] = True
+    dropped_early[target[generation[source] < generation[target]]] = True
+    inside = (generation[source] == generation[target]) & ~dropped_early[source]
+    inside &= ~dropped_early[target]
+    within = _first_by_rank(_component_labels(edges[inside], n), rank, ~dropped_early)
+    survivor_row = np.where(dropped_early, -1, within)
+    is_survivor = survivor_row == np.arange(n)
+    first_survivor = _first_by_rank(_component_labels(edges, n), rank, is_survivor)
+    return np.where(dropped_early, first_survivor, survivor_row)
+
+
 def find_duplicate_groups(
     ids: Sequence | pl.Series,
     texts: Sequence[str],
@@ -270,12 +325,15 @@ def find_duplicate_groups(
     shingle_size: int = 1,
     seed: int = DEFAULT_SEED,
     signatures: np.ndarray | None = None,
+    priority: Sequence[int] | None = None,
 ) -> pl.DataFrame:
     """One row per input: id, survivor_id, reason ('survivor'|'exact'|'near'), estimated_jaccard.
 
-    See the module docstring for the exact definitions. `reason` is 'exact' when the row's
-    normalized text equals its survivor's, 'near' otherwise (a 'near' row may sit below the
-    threshold against the survivor itself when it joined through another member).
+    See the module docstring for the exact definitions; `priority` is each row's generation
+    (lower = earlier; a later generation never displaces an earlier survivor). `reason` is
+    'exact' when the row's normalized text equals its survivor's, 'near' otherwise (a 'near' row
+    may sit below the threshold against the survivor itself when it joined through another
+    member).
     `estimated_jaccard` is between the row and its survivor. Precomputed `signatures` skip hashing.
     """
     ids = pl.Series("id", ids)
@@ -284,6 +342,8 @@ def find_duplicate_groups(
     if ids.null_count() or ids.n_unique() != ids.len():
         raise InputError("ids must be unique and non-null")
     n = len(texts)
+    if priority is not None and len(priority) != n:
+        raise InputError(f"{len(priority)} priorities for {n} texts")
     if n == 0:
         return pl.DataFrame(
             {"id": ids, "survivor_id": ids, "reason": [], "estimated_jaccard": []},
@@ -294,10 +354,10 @@ def find_duplicate_groups(
             texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed
         )
     exact = normalized_texts(texts)
-    rank = ids.rank("ordinal").to_numpy().astype(np.int64) - 1  # 0 = smallest id
+    rank = survivor_ranks(ids, priority)  # 0 = the row that survives first
 
     # Exact duplicates (equal normalized text, i.e. equal exact_hash): link each row to the
-    # smallest-id row with the same text.
+    # lowest-ranked row with the same text.
     by_text = pl.DataFrame({"row": np.arange(n), "text": exact, "rank": rank})
     rep = by_text.select(pl.col("row").sort_by("rank").first().over("text")).to_series().to_numpy()
     exact_edges = np.stack([np.arange(n), rep], axis=1)[rep != np.arange(n)]
@@ -312,12 +372,10 @@ def find_duplicate_groups(
     confirmed = pairs[estimated_jaccard(signatures, pairs) >= threshold]
 
     edges = np.concatenate([exact_edges, confirmed]).astype(np.int64)
-    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    smallest_rank = np.full(component.max() + 1, n, dtype=np.int64)
-    np.minimum.at(smallest_rank, component, rank)
-    row_of_rank = np.argsort(rank)
-    survivor_row = row_of_rank[smallest_rank[component]]
+    generation = (
+        np.zeros(n, dtype=np.int64) if priority is None else np.asarray(priority, dtype=np.int64)
+    )
+    survivor_row = survivors_by_generation(edges, generation, rank)
 
     jaccard = np.ones(n, dtype=np.float64)
     dropped = np.flatnonzero(survivor_row != np.arange(n))

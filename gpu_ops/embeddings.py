@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.failpoints import failpoint
 from gpu_ops.io_files import read_text_table, write_npy, write_table
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def embed_texts(
             vectors = model(features)["sentence_embedding"].float()
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
             out[rows] = vectors.cpu().numpy()
+            failpoint("embeddings.batch")
     return out
 
 
@@ -114,6 +116,8 @@ def embed_file(
 
     The parquet `model` column holds `model_name`, or the default model's name when it is None.
     """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be positive, got {batch_size}")
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".npy", ".parquet"):
         raise InputError(f"{out_path}: embeddings are written as .npy or .parquet")

@@ -101,7 +101,11 @@ def evaluate_model(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(summary with pass@k, per-sample results) for one model on one benchmark."""
     problems = load_benchmark(benchmark, max_problems)
-    loaded = load_model(model, cache=cache) if isinstance(model, ModelSpec) else model
+    loaded = (
+        load_model(model, cache=cache, purpose="evaluation")
+        if isinstance(model, ModelSpec)
+        else model
+    )
     try:
         completions = generate_completions(
             loaded,

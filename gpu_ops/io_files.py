@@ -140,13 +140,23 @@ def _embeddings_from_parquet(path: Path, column: str | None) -> np.ndarray:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write via a temp file next to `path`; an unwritable path or table is an InputError."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give an output file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write here: {err}") from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write: {err}") from err
+    except pl.exceptions.PolarsError as err:  # e.g. nested or binary columns in a .csv
+        raise InputError(f"{path}: cannot write this table as {path.suffix}: {err}") from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -165,6 +175,13 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
             f"{path}: unsupported output type {path.suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}"
         )
     _atomic_write(path, writers[path.suffix.lower()])
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text atomically."""
+    path = Path(path)
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 

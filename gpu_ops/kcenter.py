@@ -41,6 +41,8 @@ def resolve_budget(k: int | float, n: int) -> int:
     """An absolute budget: an int in [1, n], or a fraction in (0, 1) of n (rounded up)."""
     if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
         raise InputError(f"budget must be a number, got {k!r}")
+    if not math.isfinite(k):
+        raise InputError(f"budget must be finite, got {k!r}")
     if n <= 0:
         raise InputError("cannot select from an empty set")
     if 0 < k < 1:
@@ -61,20 +63,27 @@ def normalize_rows(embeddings: np.ndarray) -> np.ndarray:
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
         raise InputError(f"embeddings must be a non-empty 2-D matrix, got shape {matrix.shape}")
     matrix = matrix.astype(np.float32, copy=False)
-    bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    # Row norms without an n x d temporary (np.linalg.norm squares a copy of the matrix).
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    suspect = np.flatnonzero(~np.isfinite(norms))
+    bad = suspect[~np.isfinite(matrix[suspect]).all(axis=1)]
     if bad.size:
         raise InputError(
             f"{bad.size} embedding rows contain NaN or inf (first rows: {bad[:5].tolist()})"
         )
-    norms = np.linalg.norm(matrix, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise InputError(
             f"{zero.size} embedding rows are all zeros (first rows: {zero[:5].tolist()})"
         )
-    if np.allclose(norms, 1.0, atol=1e-4):
+    if suspect.size == 0 and np.allclose(norms, 1.0, atol=1e-4):
         return matrix
-    return matrix / norms[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        unit = matrix / norms[:, None]
+    if suspect.size:  # finite rows whose squared norm overflows float32: normalize in float64
+        wide = matrix[suspect].astype(np.float64)
+        unit[suspect] = wide / np.linalg.norm(wide, axis=1, keepdims=True)
+    return unit
 
 
 def _first_center(matrix: np.ndarray, first_center: FirstCenter, seed: int) -> int:
@@ -83,6 +92,8 @@ def _first_center(matrix: np.ndarray, first_center: FirstCenter, seed: int) -> i
         # Closest to the mean: for unit rows ||x - m||^2 = 1 - 2 x.m + ||m||^2.
         return int(np.argmax(matrix @ matrix.mean(axis=0)))
     if first_center == "random":
+        if seed < 0:
+            raise InputError(f"seed must be >= 0, got {seed}")
         return int(np.random.default_rng(seed).integers(n))
     if isinstance(first_center, (int, np.integer)) and not isinstance(first_center, bool):
         if not 0 <= first_center < n:

@@ -5,7 +5,8 @@ The rule for both parsers (never guess):
 - Only ``[[...]]`` tokens on one line and outside fenced code blocks count (a reply may quote code such as
   ``x = [[1]]`` or a response that contains its own fake verdict inside a fence).
   Fences follow CommonMark: a line of 3+ backticks or tildes opens a block that a matching line
-  closes; an unclosed fence runs to the end of the reply.
+  closes (trailing spaces, tabs and CRLF line ends allowed); an unclosed fence runs to the end of
+  the reply, so a verdict after a fence that never closes is not found.
 - Every verdict-like token must agree. Repeating the same verdict (``Rating: [[7]] ... [[7]]``) is
   fine and returns it; two different verdicts return None. We do not take the first or the last
   token: a reply that says two things has not decided.
@@ -24,7 +25,12 @@ from gpu_ops.prompts import SCORE_LABELS
 
 Verdict = Literal["A", "B", "tie"]
 
-_TOKEN = re.compile(r"\[\[[ \t]*([^\[\]\n]{1,32}?)[ \t]*\]\]")
+# "[[", up to 32 characters (no brackets, no newline) between optional spaces/tabs, "]]". The regex
+# takes the whole inside and Python strips it: the equivalent one-regex form
+# (\[\[[ \t]*(...{1,32}?)[ \t]*\]\]) backtracks quadratically on "[[" followed by a long run of
+# spaces that never closes (8,000 spaces took 13 s).
+_TOKEN = re.compile(r"\[\[([^\[\]\n]*)\]\]")
+_MAX_TOKEN_CHARS = 32
 _NUMERIC = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?(?:\s*/\s*[0-9]+)?")
 _PLAIN_INT = re.compile(r"[0-9]{1,2}")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -57,9 +63,11 @@ def strip_fenced_code(text: str) -> str:
                 continue
             kept.append(line)
         else:
-            stripped = line.strip(" ")
+            # A closing fence may carry trailing spaces or tabs, and "\r" of a CRLF line ending.
+            body = line.rstrip(" \t\r")
+            stripped = body.lstrip(" ")
             if (
-                len(line) - len(line.lstrip(" ")) <= 3
+                len(body) - len(stripped) <= 3
                 and stripped
                 and set(stripped) == {fence[0]}
                 and len(stripped) >= len(fence)
@@ -69,7 +77,8 @@ def strip_fenced_code(text: str) -> str:
 
 
 def _tokens(reply: str) -> list[str]:
-    return [m.group(1) for m in _TOKEN.finditer(strip_fenced_code(reply))]
+    inner = (m.group(1).strip(" \t") for m in _TOKEN.finditer(strip_fenced_code(reply)))
+    return [token for token in inner if 1 <= len(token) <= _MAX_TOKEN_CHARS]
 
 
 def parse_score(reply: str | bytes | None) -> int | None:

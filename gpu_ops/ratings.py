@@ -499,6 +499,8 @@ def leaderboard(
     if method not in ("bt", "elo", "both"):
         raise InputError(f"method must be 'bt', 'elo' or 'both', got {method!r}")
     frame = _as_polars(battles_or_counts, "battles")
+    if frame.height == 0:
+        raise InputError("nothing to rate: no battles (or pair counts) were given")
     records = expert_records(frame)
     tables = []
     if method in ("bt", "both"):

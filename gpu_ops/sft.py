@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.failpoints import failpoint
 
 LogCallback = Callable[[dict[str, Any]], None]
 
@@ -481,6 +482,7 @@ def _trainer_callbacks(emit: Callable[[dict[str, Any]], None], stop_after: int |
 
         def on_save(self, args, state, control, **kwargs):
             emit({"event": "checkpoint", "step": int(state.global_step)})
+            failpoint("sft.checkpoint")  # the checkpoint is on disk: a crash here must resume
 
     class StopAfter(TrainerCallback):
         """Stops after N optimizer steps, saving a checkpoint there to resume from later."""

@@ -30,7 +30,28 @@ def demo_models_dir() -> Path:
 
     from gpu_ops.demo_experts import build_demo_experts, build_demo_target
 
-    models = Path(os.environ.get("WC_DEMO_MODELS") or Path(__file__).resolve().parents[1] / ".warriorcoder" / "models")
+    models = Path(
+        os.environ.get("WC_DEMO_MODELS")
+        or Path(__file__).resolve().parents[1] / ".warriorcoder" / "models"
+    )
     build_demo_experts(models)
     build_demo_target(models)
     return models
+
+
+@pytest.fixture(scope="session")
+def small_arena_reference(tmp_path_factory: pytest.TempPathFactory, demo_models_dir: Path):
+    """One uninterrupted run of tests/small_arena.py's arena, up to the SFT dataset.
+
+    Returns (config path, home). Tests that change the arena copy the home first.
+    """
+    from dagster_wc.runner import run_pipeline
+    from tests.small_arena import UP_TO_SFT, arena_yaml
+    from warriorcoder.storage import Home
+
+    root = tmp_path_factory.mktemp("small_arena")
+    config = root / "arena.yaml"
+    config.write_text(arena_yaml(demo_models_dir))
+    home = Home.resolve(root / "home")
+    run_pipeline(config, home, stages=UP_TO_SFT)
+    return config, home

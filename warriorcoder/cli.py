@@ -106,15 +106,23 @@ def run(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", "-s", help="run only these stages (repeatable)")
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="only validate the config, run nothing")
+    ] = False,
 ) -> None:
     """Materialize the arena on the local Dagster instance, with a progress display."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from dagster_wc.runner import run_pipeline
     from warriorcoder.config import load_config
 
     home_dir = _home(home)
-    load_config(config, home=home_dir.root)  # fail before any work on a bad config
+    arena = load_config(config, home=home_dir.root)  # fail before any work on a bad config
+    if check:
+        console.print(f"config {config} is valid: {len(arena.experts)} experts")
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dagster_wc.runner import PipelineError, run_pipeline
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -132,7 +140,13 @@ def run(
                 description=f"{step.stage}: {step.label}",
             )
 
-        summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
+        try:
+            summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
+        except PipelineError as error:
+            progress.stop()
+            errors.print("[bold red]error:[/]", end=" ")
+            errors.print(str(error), highlight=False, markup=False)
+            raise typer.Exit(code=1) from None
     console.print(
         f"[green]done:[/] {len(summary.steps_run)} steps; runs are in {home_dir.dagster} (`make ui`)"
     )
@@ -160,9 +174,17 @@ def add_expert(
     ] = True,
 ) -> None:
     """Add an expert to the config, register its partition, and compute only the new cells."""
+    from warriorcoder.config import ConfigError, read_config_data
     from warriorcoder.expert_admin import add_expert_to_config
 
     home_dir = _home(home)
+    data = read_config_data(config, home=home_dir.root)  # unreadable or non-YAML: fail here
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(
+            f"config {config}: the top level must be a mapping, got {type(data).__name__}"
+        )
+    if isinstance(data, dict) and not isinstance(data.get("experts") or [], list):
+        raise ConfigError(f"config {config}: experts must be a list of expert entries")
     entry = add_expert_to_config(
         config,
         slug=slug,
@@ -277,7 +299,9 @@ def embed(
     from gpu_ops.embeddings import embed_file
 
     console.print(
-        embed_file(input, text_field=text_field, out=out, model=model, batch_size=batch_size)
+        embed_file(
+            input, text_field=text_field, out_path=out, model_name=model, batch_size=batch_size
+        )
     )
 
 
@@ -288,12 +312,18 @@ def select(
     k: Annotated[float, typer.Option("-k", help="budget: a count, or a fraction in (0, 1)")],
     out: Annotated[Path, typer.Option(help="selection order (.parquet/.csv)")],
     first_center: Annotated[str, typer.Option(help="medoid | random | a row index")] = "medoid",
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(min=0, help="seed for --first-center random")] = 0,
 ) -> None:
     """Greedy k-center selection: row indices in pick order with the radius after each pick."""
+    import math
+
+    from gpu_ops.errors import InputError
     from gpu_ops.kcenter import select_file
 
-    center: str | int = int(first_center) if first_center.isdigit() else first_center
+    if not math.isfinite(k):
+        raise InputError(f"-k {k}: give a count (integer >= 1) or a fraction in (0, 1)")
+    # isdecimal, not isdigit: int() rejects digits such as '²' that isdigit accepts.
+    center: str | int = int(first_center) if first_center.isdecimal() else first_center
     console.print(select_file(embeddings, k, out, first_center=center, seed=seed))
 
 
@@ -305,7 +335,7 @@ def rate(
     ],
     method: Annotated[str, typer.Option(help="bt | elo | both")] = "both",
     bootstrap: Annotated[int, typer.Option(help="bootstrap rounds for the CIs")] = 100,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(min=0, help="bootstrap seed")] = 0,
     out: Annotated[Path | None, typer.Option(help="write the leaderboard (.csv or .json)")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="skip malformed rows instead of failing")
@@ -314,8 +344,11 @@ def rate(
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
     from gpu_ops.battle_log import read_battle_log
     from gpu_ops.errors import InputError
+    from gpu_ops.io_files import write_table, write_text
     from gpu_ops.ratings import leaderboard as rate_battles
 
+    if out is not None and out.suffix not in (".csv", ".json"):
+        raise InputError(f"--out {out}: use a .csv or .json file name")
     frame, skipped = read_battle_log(battles, skip_invalid=skip_invalid)
     if skipped:
         errors.print(f"skipped {skipped} malformed row(s)")
@@ -323,11 +356,9 @@ def rate(
     print_frame(table, f"ratings of {len(frame)} battles")
     if out is not None:
         if out.suffix == ".csv":
-            table.write_csv(out)
-        elif out.suffix == ".json":
-            out.write_text(json.dumps(table.to_dicts(), indent=2))
+            write_table(table, out)
         else:
-            raise InputError(f"--out {out}: use a .csv or .json file name")
+            write_text(json.dumps(table.to_dicts(), indent=2), out)
         console.print(f"wrote {out}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from warriorcoder.config import ConfigError, parse_config
+from warriorcoder.config import ConfigError, parse_config, read_config_data
 
 
 def add_expert_to_config(
@@ -28,7 +28,12 @@ def add_expert_to_config(
     path = Path(config_path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    read_config_data(path, home)  # every read, encoding, YAML or shape problem: ConfigError
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}  # raw: keeps ${WC_HOME}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must be a mapping at the top level")
+    if not isinstance(data.get("experts") or [], list):
+        raise ConfigError(f"experts: must be a list in {path}")
     entry: dict[str, Any] = {"slug": slug, "model": model, "backend": backend}
     if endpoints:
         entry["endpoints"] = list(endpoints)

@@ -114,7 +114,8 @@ def write_lake_table(
         os.replace(temp_path, target)
     except BaseException as error:
         temp_path.unlink(missing_ok=True)
-        if isinstance(error, OSError):
+        # polars reports an I/O failure inside its Parquet writer (a full disk) as ComputeError
+        if isinstance(error, OSError | pl.exceptions.ComputeError):
             raise StorageError(
                 f"writing lake table {table!r} to {target} failed: {error}"
             ) from error

@@ -41,7 +41,7 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
             top_p=settings.top_p,
             max_new_tokens=settings.max_new_tokens,
         )
-        with arena.chat_model(expert) as model:
+        with arena.chat_model(expert, "responses") as model:
             frame = generate_responses(
                 model, instructions, expert=slug, sampling=sampling, seed=settings.seed
             )
@@ -133,7 +133,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:
-        with arena.chat_model(config.model_by_slug(judge)) as model:
+        with arena.chat_model(config.model_by_slug(judge), "judgments") as model:
             frame = judge_battles(
                 model,
                 battles,

@@ -30,7 +30,7 @@ def instructions_mined(
             MiningSetting(s.setting_id, s.temperature, s.top_p, config.mining.max_new_tokens)
             for s in config.mining.sampling_grid
         ]
-        with arena.chat_model(expert) as model:
+        with arena.chat_model(expert, "instructions_mined") as model:
             frame = mine_instructions(
                 model,
                 expert=expert.slug,

@@ -1,10 +1,10 @@
 """Stage 8: global ratings — Bradley-Terry with bootstrap CIs and the paper's online Elo."""
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from dagster_wc.metadata import markdown_table, png_image
+from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
 from gpu_ops.ratings import leaderboard
 from warriorcoder.storage import write_lake_table
@@ -23,7 +23,7 @@ order by i.selection_rank, v.model_a, v.model_b, v.judge, v.presentation_order
 @dg.asset(
     group_name="ratings",
     kinds={"python", "parquet"},
-    deps=["rating_pair_counts", "battle_votes"],
+    deps=["rating_pair_counts", "battle_votes", "pair_win_matrix"],
 )
 def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """BT (maximum likelihood on pair counts) and online Elo (K=40), both with bootstrap CIs."""
@@ -43,30 +43,15 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
     elo = leaderboard(ordered_battles, method="elo", k=settings.elo_k, **common)
     frame = pl.concat([bt, elo])
     path = write_lake_table(arena.home, "expert_ratings", frame)
+    head_to_head = query(arena.home, "select model, opponent, win_rate from pair_win_matrix")
+    best_first = bt.sort("rating", descending=True)["expert"].to_list()
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "leaderboard": markdown_table(bt.drop("method")),
             "elo": markdown_table(elo.drop("method")),
             "battles_rated": len(ordered_battles),
-            "rating_intervals": ci_plot(bt),
+            "rating_intervals": png_image(rating_intervals_figure(bt)),
+            "win_rate_matrix": png_image(win_rate_heatmap_figure(head_to_head, best_first)),
         }
     )
-
-
-def ci_plot(table: pl.DataFrame) -> dg.MetadataValue:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = table.sort("rating")
-    figure, axis = plt.subplots(figsize=(5, 0.5 + 0.4 * len(rows)))
-    y = np.arange(len(rows))
-    rating = rows["rating"].to_numpy()
-    lower = rating - rows["ci_lower"].to_numpy()
-    upper = rows["ci_upper"].to_numpy() - rating
-    axis.errorbar(rating, y, xerr=[lower, upper], fmt="o", capsize=4)
-    axis.set_yticks(y, rows["expert"].to_list())
-    axis.set_xlabel("Bradley-Terry rating (Elo scale), 95% bootstrap CI")
-    return png_image(figure)

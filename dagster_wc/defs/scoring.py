@@ -37,7 +37,7 @@ def instruction_scores(
             top_p=1.0,
             max_new_tokens=config.scoring.max_new_tokens,
         )
-        with arena.chat_model(config.expert(slug)) as model:
+        with arena.chat_model(config.expert(slug), "instruction_scores") as model:
             frame = score_instructions(
                 model,
                 instructions,

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from gpu_ops.failpoints import failpoint
 from gpu_ops.llm.base import (
     ChatModel,
     Generation,
@@ -116,8 +117,16 @@ class CachedChatModel(ChatModel):
     the cache; greedy and seeded calls and choice_logprobs are cached.
     """
 
-    def __init__(self, model: ChatModel, cache: CallCache, *, batch_size: int | None = None):
+    def __init__(
+        self,
+        model: ChatModel,
+        cache: CallCache,
+        *,
+        batch_size: int | None = None,
+        purpose: str = "llm",
+    ):
         self.model = model
+        self.purpose = purpose  # the stage asking, e.g. "judgments": names its crash point
         self.cache = cache
         self.spec = getattr(model, "spec", None)
         self.batch_size = batch_size or (self.spec.batch_size if self.spec else 16)
@@ -215,6 +224,7 @@ class CachedChatModel(ChatModel):
                 for i, v in zip(batch, encoded, strict=True)
                 if keys[i] is not None
             )
+            failpoint(f"llm.{self.purpose}.committed")
         for i, k in enumerate(keys):  # duplicates of a computed key
             if results[i] is None and k is not None:
                 results[i] = results[seen[k]]

@@ -14,8 +14,13 @@ if TYPE_CHECKING:
 _SMALL_FILE = 64 * 1024 * 1024  # content-hash files up to this size, else name + size + mtime
 
 
-def load_model(spec: ModelSpec, cache: CallCache | None = None) -> ChatModel | CachedChatModel:
-    """Load the backend named by spec.backend; wrap it in a CachedChatModel when cache is given."""
+def load_model(
+    spec: ModelSpec, cache: CallCache | None = None, *, purpose: str = "llm"
+) -> ChatModel | CachedChatModel:
+    """Load the backend named by spec.backend; wrap it in a CachedChatModel when cache is given.
+
+    `purpose` names the stage using the model (e.g. "judgments") for the cache's crash point.
+    """
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"load_model expects a ModelSpec, got {type(spec).__name__}")
     model: ChatModel
@@ -35,7 +40,7 @@ def load_model(spec: ModelSpec, cache: CallCache | None = None) -> ChatModel | C
         return model
     from gpu_ops.llm.cache import CachedChatModel
 
-    return CachedChatModel(model, cache)
+    return CachedChatModel(model, cache, purpose=purpose)
 
 
 def weights_fingerprint(model: str, revision: str | None = None) -> str:

@@ -37,6 +37,7 @@ from gpu_ops.llm.chat_template import (
     template_hash,
 )
 from gpu_ops.llm.loading import model_identity
+from gpu_ops.output_quality import sanitize_for_storage
 
 T = TypeVar("T")
 _MAX_BACKOFF_S = 30.0
@@ -255,10 +256,12 @@ def _check_echo(data: Any) -> None:
 
 
 def _generation(data: dict[str, Any], text: str) -> Generation:
+    """A reply as a Generation; lone surrogates (a JSON `\\udXXX` escape) become U+FFFD, since
+    they have no UTF-8 form and would fail the call cache and every Parquet write after it."""
     choice = data["choices"][0]
     usage = data.get("usage") or {}
     return Generation(
-        text=text,
+        text=sanitize_for_storage(text),
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason="length" if choice.get("finish_reason") == "length" else "stop",

@@ -91,6 +91,7 @@ def test_dbt_tests_become_asset_checks(definitions):
 def test_stage_of_model_prefixes():
     assert stage_of_model("stg_instructions_mined") == "mining"
     assert stage_of_model("dedup_groups") == "dedup"
+    assert stage_of_model("int_instruction_generations") == "dedup"
     assert stage_of_model("rating_pair_counts") == "battles"
     assert stage_of_model("leaderboard") == "ratings"
 

@@ -233,7 +233,7 @@ def test_dbt_unit_tests_pass(fixture_warehouse: Path) -> None:
         warehouse=fixture_warehouse,
         work_dir=root,
     )
-    assert "PASS=7 " in result.stdout
+    assert "PASS=8 " in result.stdout
 
 
 @pytest.mark.slow
@@ -288,12 +288,19 @@ def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
     texts = near_duplicate_corpus()
     ids = [lake.content_id("cross-check", index) for index in range(len(texts))]
     wc_home = tmp_path / "home"
-    lake._write(lake._registry(), wc_home, "expert_registry")
-    mined = lake._mined().head(1).drop("mined_id", "raw_text")
-    mined = pl.concat([mined] * len(texts)).with_columns(
-        mined_id=pl.Series(ids), raw_text=pl.Series(texts)
+    # every third instruction comes from an expert that joined later: it survives only where
+    # its group has no first-generation member
+    registry = lake._registry().with_columns(
+        joined_generation=pl.when(pl.col("expert") == "beta").then(1).otherwise(0)
     )
-    lake._write(mined, wc_home, "instructions_mined", "alpha")
+    lake._write(registry, wc_home, "expert_registry")
+    miners = ["beta" if index % 3 == 0 else "alpha" for index in range(len(texts))]
+    mined = lake._mined().head(1).drop("mined_id", "raw_text", "expert")
+    mined = pl.concat([mined] * len(texts)).with_columns(
+        mined_id=pl.Series(ids), raw_text=pl.Series(texts), expert=pl.Series(miners)
+    )
+    for miner in ("alpha", "beta"):
+        lake._write(mined.filter(pl.col("expert") == miner), wc_home, "instructions_mined", miner)
     lake._write(dedup.minhash_table(ids, texts), wc_home, "instruction_minhash")
     warehouse = wc_home / "warehouse.duckdb"
     run_dbt(
@@ -303,7 +310,11 @@ def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
         work_dir=tmp_path,
     )
 
-    python = dedup.find_duplicate_groups(ids, texts).filter(pl.col("reason") != "survivor")
+    priority = [1 if miner == "beta" else 0 for miner in miners]
+    python = dedup.find_duplicate_groups(ids, texts, priority=priority)
+    by_id_only = dedup.find_duplicate_groups(ids, texts)
+    assert not python["survivor_id"].equals(by_id_only["survivor_id"])  # the priority decides
+    python = python.filter(pl.col("reason") != "survivor")
     expected = dict(zip(python["id"], python["survivor_id"], strict=True))
     groups = query(warehouse, "select instruction_id, survivor_id from dedup_groups")
     assert dict(zip(groups["instruction_id"], groups["survivor_id"], strict=True)) == expected

@@ -83,3 +83,24 @@ def test_doctest_examples_need_expected_output_and_run_in_the_sandbox() -> None:
         )
         result = run_code(program, timeout_s=10)
         assert result.stdout.strip() == expected, result.stderr
+
+
+def test_bare_code_search_stays_linear_on_junk(monkeypatch):
+    """Hundreds of code-looking lines that never parse, and binary junk: a bounded number of
+    parses (the old exhaustive search made one parse per (start, end) line pair)."""
+    from gpu_ops import code_extract
+
+    calls = []
+    real = code_extract._syntax_error_line
+    monkeypatch.setattr(
+        code_extract, "_syntax_error_line", lambda source: calls.append(1) or real(source)
+    )
+    junk = "\n".join(["def f(:"] * 400 + ["\x00\xff" * 50] * 2000)
+    assert extract_code_blocks(junk) == []
+    bound = code_extract._MAX_BARE_STARTS * code_extract._MAX_PARSES_PER_START
+    assert 0 < len(calls) <= bound
+
+
+def test_bare_code_cut_at_the_error_keeps_the_longest_parsing_run():
+    text = "Here:\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\nThat is all, friend.\n"
+    assert extract_code_blocks(text) == ["def add(a, b):\n    return a + b\n\nprint(add(1, 2))"]

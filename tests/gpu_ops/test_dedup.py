@@ -141,6 +141,38 @@ def test_survivor_is_the_smallest_id_not_the_first_row():
     assert groups["survivor_id"].to_list() == ["a", "a", "a"]
 
 
+def test_priority_keeps_the_earliest_generation_before_the_smallest_id():
+    """A newcomer's instruction (priority 1) never displaces an earlier one, exact or near."""
+    rng = random.Random(3)
+    base = random_text(rng, 60)
+    middle = mutate(rng, base, 4)
+    texts = [middle, base, mutate(rng, middle, 4), "Print hello", "print  HELLO"]
+    ids = ["b", "a", "c", "d", "e"]
+    groups = find_duplicate_groups(ids, texts, threshold=0.5, priority=[0, 1, 0, 1, 0])
+    survivors = dict(zip(groups["id"], groups["survivor_id"], strict=True))
+    assert survivors == {"a": "b", "b": "b", "c": "b", "d": "e", "e": "e"}
+    reasons = dict(zip(groups["id"], groups["reason"], strict=True))
+    assert reasons["d"] == "exact" and reasons["e"] == "survivor"
+    with pytest.raises(InputError, match="priorities"):
+        find_duplicate_groups(ids, texts, priority=[0])
+
+
+def test_a_later_bridge_never_merges_two_earlier_groups():
+    """x (generation 1) is a near duplicate of both a and b (generation 0), which are not
+    duplicates of each other: one component, but both earlier survivors stay; x is dropped."""
+    words = [f"w{i}" for i in range(60)]
+    a, b, x = " ".join(words[:40]), " ".join(words[20:]), " ".join(words[10:50])
+    groups = find_duplicate_groups(["x", "a", "b"], [x, a, b], threshold=0.45, priority=[1, 0, 0])
+    assert dict(zip(groups["id"], groups["survivor_id"], strict=True)) == {
+        "x": "a",
+        "a": "a",
+        "b": "b",
+    }
+    # the same rows in one generation collapse to one group, as the component rule says
+    flat = find_duplicate_groups(["x", "a", "b"], [x, a, b], threshold=0.45)
+    assert set(flat["survivor_id"]) == {"a"}
+
+
 def naive_groups(ids: list[int], texts: list[str], threshold: float) -> dict[int, int]:
     """The documented definitions, pair by pair: id -> smallest id of its component."""
     signatures = minhash_signatures(texts)

@@ -128,3 +128,12 @@ def test_select_file_from_npy_and_parquet(tmp_path, points):
         select_file(tmp_path / "sel.parquet", 3, tmp_path / "x.parquet")
     with pytest.raises(InputError, match="unsupported output"):
         select_file(npy, 3, tmp_path / "x.txt")
+
+
+def test_normalize_rows_handles_huge_finite_rows():
+    from gpu_ops.kcenter import normalize_rows
+
+    matrix = np.array([[3e30, 4e30], [3.0, 4.0]], dtype=np.float32)  # 1e61 overflows float32
+    unit = normalize_rows(matrix)
+    assert np.allclose(unit, [[0.6, 0.8], [0.6, 0.8]])
+    assert unit.dtype == np.float32

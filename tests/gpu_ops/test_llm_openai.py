@@ -90,6 +90,10 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 self._send(int(action), b'{"error": "scripted"}')
             elif action == "badjson":
                 self._send(200, b'{"choices": [')
+            elif action == "surrogate":  # a lone surrogate, as JSON can carry it
+                self._send(
+                    200, b'{"choices": [{"text": "ok \\ud800 end", "finish_reason": "stop"}]}'
+                )
             elif self.path == "/v1/completions":
                 self._send(200, json.dumps(_completion(body)).encode())
             elif self.path == "/v1/chat/completions":
@@ -186,6 +190,18 @@ def test_transient_failures_are_retried(server: tuple[str, ServerState], failure
     out = model.generate(["hello"], SamplingParams(seed=1))
     assert out[0].text.startswith("seed=1")
     assert len(state.requests) == 2
+
+
+def test_lone_surrogates_are_replaced_so_the_reply_can_be_stored(
+    server: tuple[str, ServerState], tmp_path
+) -> None:
+    from gpu_ops.llm import CallCache
+
+    url, state = server
+    state.plan = ["surrogate"]
+    model = load_model(_spec(f"{url}/v1"), cache=CallCache(tmp_path / "calls.sqlite"))
+    (out,) = model.generate(["prompt"], [SamplingParams(temperature=0.0, max_new_tokens=8)])
+    assert out.text == "ok \ufffd end"  # cached (UTF-8) without an error
 
 
 def test_persistent_failure_names_status_and_attempts(server: tuple[str, ServerState]) -> None:

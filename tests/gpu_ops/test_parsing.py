@@ -163,3 +163,27 @@ def test_argmax_label_breaks_exact_ties_by_order():
     assert argmax_label({"A": 0.4, "B": 0.4, "Tie": 0.2}, ("Tie", "A", "B")) == "A"
     assert argmax_label({"A": 0.3, "B": 0.3, "Tie": 0.3}, ("Tie", "A", "B")) == "Tie"
     assert argmax_label({"1": 0.1, "9": 0.9}, tuple(str(n) for n in range(1, 11))) == "9"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("```\r\n[[A]]\r\n```\r\nVerdict: [[B]]", "B"),  # CRLF closing fence
+        ("```\n[[A]]\n```\t \nVerdict: [[B]]", "B"),  # trailing tab and space
+        ("```\n[[A]]\n``` x\nVerdict: [[B]]", None),  # text after a fence: not a closing one
+        ("[[\t B \t]]", "B"),
+        ("[[" + "x" * 32 + "]] [[A]]", "A"),  # 32 characters inside is still a token (ignored)
+    ],
+    ids=["crlf", "trailing-tab", "not-closing", "tabs-inside", "long-token"],
+)
+def test_fence_and_token_edges(reply, expected):
+    assert parse_verdict(reply) == expected
+
+
+def test_open_brackets_followed_by_long_blank_runs_parse_in_linear_time():
+    """ "[[" then many spaces without "]]" once backtracked quadratically (8,000 spaces: 13 s)."""
+    blank = "[[" + " \t" * 1_000_000
+    assert parse_verdict(blank) is None
+    assert parse_score(blank + "7") is None
+    assert parse_score("[[" + " " * 1_000_000 + "7 ]]") == 7
+    assert parse_score("[[ " + "1" * 33 + " ]] Rating: [[4]]") == 4  # too long to be a token

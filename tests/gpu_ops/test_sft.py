@@ -197,3 +197,38 @@ def test_subprocess_streams_log_and_crash_is_clear(
     assert "SFT dataset not found" in str(info.value)
     with pytest.raises(InputError, match="lacks keys"):
         run_sft_subprocess({"model_path": "x"})
+
+
+@pytest.mark.slow
+def test_sigkill_after_a_checkpoint_resumes_to_the_uninterrupted_weights(
+    tiny_model_dir: Path, dataset_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training process dies by SIGKILL right after its first checkpoint; the re-run resumes
+    there and ends with the same weights, bit for bit, as a run that was never interrupted."""
+    import torch
+    from safetensors.torch import load_file
+
+    params = {**FAST, "max_steps": 4, "save_steps": 2, "validation_fraction": 0.0}
+
+    def job(out: Path) -> dict:
+        return {
+            "model_path": str(tiny_model_dir),
+            "dataset_path": str(dataset_path),
+            "out_dir": str(out),
+            "params": params,
+        }
+
+    uninterrupted = run_sft_subprocess(job(tmp_path / "straight"))
+    monkeypatch.setenv("WC_FAILPOINTS", "sft.checkpoint=1")
+    with pytest.raises(SFTWorkerError, match="code -9"):
+        run_sft_subprocess(job(tmp_path / "killed"))
+    assert (tmp_path / "killed" / CHECKPOINT_SUBDIR / "checkpoint-2").is_dir()
+    assert not (tmp_path / "killed" / REPORT_FILE).exists()  # nothing claims to be complete
+    monkeypatch.delenv("WC_FAILPOINTS")
+    resumed = run_sft_subprocess(job(tmp_path / "killed"))
+    assert resumed.completed and resumed.steps == uninterrupted.steps == 4
+    assert resumed.resumed_from is not None and resumed.resumed_from.endswith("checkpoint-2")
+    straight = load_file(Path(uninterrupted.output_dir) / "model.safetensors")
+    after_crash = load_file(Path(resumed.output_dir) / "model.safetensors")
+    assert straight.keys() == after_crash.keys()
+    assert all(torch.equal(straight[name], after_crash[name]) for name in straight)

@@ -2,8 +2,10 @@
 --   minhash  the pair shares at least one LSH band hash (same band index); it is a duplicate
 --            when the estimated Jaccard similarity, the share of equal MinHash signature slots,
 --            is >= var('dedup_threshold')
---   exact    both have the same normalized_hash; each row is paired with the smallest id of its
---            hash group (enough for connectivity, avoids n^2 pairs); always a duplicate
+--   exact    both have the same normalized_hash; each row is paired with the first row of its
+--            hash group in survivor order (earliest generation, then smallest id: enough for
+--            connectivity, avoids n^2 pairs, and links a later copy to the earlier one); always
+--            a duplicate
 -- A pair that is both is reported once, with reason 'exact'.
 with clean as (
     select instruction_id, normalized_hash from {{ ref('instructions_clean') }}
@@ -49,14 +51,16 @@ minhash_pairs as (
 hash_groups as (
     select
         instruction_id,
-        min(instruction_id) over (partition by normalized_hash) as first_id
-    from clean
+        first_value(instruction_id) over (
+            partition by normalized_hash order by survivor_order
+        ) as first_id
+    from {{ ref('int_instruction_generations') }}
 ),
 
 exact_pairs as (
     select
-        first_id as instruction_id_a,
-        instruction_id as instruction_id_b
+        least(first_id, instruction_id) as instruction_id_a,
+        greatest(first_id, instruction_id) as instruction_id_b
     from hash_groups
     where instruction_id <> first_id
 ),

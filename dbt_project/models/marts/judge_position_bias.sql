@@ -19,14 +19,16 @@ per_judge as (
     group by judge
 ),
 
+-- A judge has at most one vote per presentation order (the battle_votes key), so count(*) = 2
+-- means both orders and min <> max a flip (cheaper than count(distinct ...) per battle).
 order_pairs as (
     select
         judge,
-        count(distinct winner) > 1 as flipped
+        min(winner) <> max(winner) as flipped
     from votes
     where winner <> 'invalid'
     group by judge, instruction_id, model_a, model_b
-    having count(distinct presentation_order) = 2
+    having count(*) = 2
 ),
 
 flips as (

@@ -11,7 +11,8 @@ renamed as (
         cast(family as varchar) as family,
         cast(roles as varchar[]) as roles,
         cast(enabled as boolean) as enabled,
-        cast(config_hash as varchar) as config_hash
+        cast(config_hash as varchar) as config_hash,
+        cast(joined_generation as integer) as joined_generation
     from source
 )
 
