@@ -225,7 +225,6 @@ def demo_models_dir() -> Path | None:
     """The folder that holds the built demo experts, or None."""
     candidates = [
         os.environ.get("WC_DEMO_MODELS"),
-        "/tmp/demo_home/models",
         str(Path(__file__).resolve().parents[1] / ".warriorcoder" / "models"),
     ]
     for root in filter(None, candidates):
@@ -460,19 +459,31 @@ def summary(result: dict) -> list[tuple[str, str, str, str]]:
         ),
         (
             "arena_scaling",
-            f"wall time of one run, N={biggest['n_experts']}, k={biggest['k']} (tiny models, CPU)",
-            f"{biggest['wall_seconds']} s",
+            f"wall time of one run, N={biggest['n_experts']}, k={biggest['k']} (tiny models, CPU);"
+            " share spent in dbt builds",
+            f"{biggest['wall_seconds']} s; {biggest['seconds'].get('dbt', 0) / biggest['wall_seconds']:.0%}",
             "-",
         ),
     ]
     if result.get("incremental_fraction_of_full") is not None:
         grown = result["incremental"]
+        judging = result["incremental_fraction_by_stage"]["judging"]
         rows.append(
             (
                 "arena_scaling",
-                f"N={grown['from_n']} -> {grown['to_n']}: calls of the increment / full recompute",
-                f"{result['incremental_fraction_of_full']:.2f}",
-                f"judging {result['incremental_judging_fraction_formula']:.2f} (3/(N+1))",
+                f"N={grown['from_n']} -> {grown['to_n']}: calls of the increment / full recompute"
+                " (all stages; judging)",
+                f"{result['incremental_fraction_of_full']:.2f}; {judging:.2f}"
+                + (" (calls exact)" if grown["calls_match_formula"] else " (calls off formula)"),
+                f"judging {result['incremental_judging_fraction_formula']:.2f} = 3/(N+1)",
+            )
+        )
+        rows.append(
+            (
+                "arena_scaling",
+                f"N={grown['from_n']} -> {grown['to_n']}: sandbox runs of the execution judge",
+                f"{grown['sandbox_runs']}",
+                f"{grown['k']} (new expert's responses only)",
             )
         )
     rows.append(

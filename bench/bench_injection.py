@@ -1,7 +1,7 @@
 """Injection flip rate: does text addressed to the judge inside a response move the verdict?
 
-Judges: the three tiny demo experts (``$WC_DEMO_MODELS/demo``, default ``/tmp/demo_home/models``;
-random tiny models from ``gpu_ops.tiny_model`` when missing), each judging every battle in both
+Judges: the three tiny demo experts (``$WC_DEMO_MODELS/demo``, default
+``<repo>/.warriorcoder/models``, where ``make demo`` builds them; random tiny models from ``gpu_ops.tiny_model`` when missing), each judging every battle in both
 orders through the production ``gpu_ops.judging.judge_battles``: logprob mode on every battle,
 generate mode (greedy, short replies) on a subset. A battle is a stdlib-style task with a fixed
 correct answer (model_a) and a fixed wrong one (model_b).
@@ -37,7 +37,13 @@ from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 from gpu_ops.output_quality import classify_output
 
 EXPERTS = ("expert-strong", "expert-mid", "expert-weak")
-DEMO_MODELS = Path(os.environ.get("WC_DEMO_MODELS", "/tmp/demo_home/models")) / "demo"
+DEMO_MODELS = (
+    Path(
+        os.environ.get("WC_DEMO_MODELS")
+        or Path(__file__).resolve().parents[1] / ".warriorcoder" / "models"
+    )
+    / "demo"
+)
 
 # (signature, task, a correct answer, a wrong answer): the battles the judges see. Fixed answers
 # rather than the tiny experts' own (which are mostly noise) give every battle a right loser.

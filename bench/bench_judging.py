@@ -32,7 +32,13 @@ import polars as pl
 from bench.timing import median_timed
 from gpu_ops.judging import build_battles, judge_battles
 from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
-from gpu_ops.prompts import VERDICT_PREFIX, fence_tag, judge_messages, render_with_prefix
+from gpu_ops.prompts import (
+    VERDICT_PREFIX,
+    fence_tag,
+    judge_fence_tag,
+    judge_messages,
+    render_with_prefix,
+)
 from gpu_ops.responding import generate_responses
 from warriorcoder.config import JudgingConfig
 
@@ -140,15 +146,14 @@ def shared_with_any_earlier(prompts: Sequence[Sequence[int]]) -> float:
 
 
 def stable_tag_messages(shown: dict[str, str], tag: str) -> list[dict[str, str]]:
-    """judge_messages with one fence tag per instruction (a proposal, not the project's code).
+    """judge_messages with a tag derived from the instruction and all its responses.
 
-    The project's tag is derived from (instruction, first, second), so it differs for every
-    prompt and sits before the instruction: nothing after the system prompt can be shared.
-    A tag derived from the instruction and all its responses keeps the guarantee (absent from
-    every text shown) and is the same for all prompts of the instruction.
+    The project's tag (`judge_fence_tag`) is the instruction's own when no response contains
+    it (the case measured as "current_prompts"); this variant, kept for comparison with the
+    measurement that motivated it, is per instruction whatever the responses hold.
     """
     messages = judge_messages(shown["instruction"], shown["first"], shown["second"], "logprob")
-    own = fence_tag(shown["instruction"], shown["first"], shown["second"])
+    own = judge_fence_tag(shown["instruction"], shown["first"], shown["second"])
     user = messages[1]["content"]
     if user.count(own) != 6:  # three blocks, a start and an end marker each
         raise ValueError("the fence tag occurs outside the markers")
@@ -241,7 +246,9 @@ def measure(
 ) -> dict[str, Any]:
     """Judge n_battles battles x 2 orders in both modes; see the module docstring.
 
-    ``dirs`` (judge, competitor, competitor slugs -> model dirs) and ``instructions``
+    Every battle is judged once per mode (the mean over all judgments is the figure); the
+    batched vs one-per-pass comparison on the first ``single_battles`` takes medians of
+    ``repeats``. ``dirs`` (judge, competitor, competitor slugs -> model dirs) and ``instructions``
     (instruction_id, instruction) replace the demo experts and corpus, for smoke tests.
     """
     if dirs is None:
@@ -354,6 +361,7 @@ def measure(
 
 
 def run(quick: bool = False) -> dict:
+    """quick: 8 battles, 64 judge tokens (seconds); full: 64 battles, the config's 1024 tokens."""
     if quick:
         return measure(
             n_battles=8,
@@ -407,8 +415,8 @@ def summary(result: dict) -> list[tuple[str, str, str, str]]:
         ),
         (
             "judging",
-            "judge prompt tokens shared with the previous prompt: project order / sorted "
-            "(stable tag: project / sorted)",
+            "judge prompt tokens shared with the previous prompt: battle order / sorted (the "
+            "order judge_battles asks in); all-responses tag: battle order / sorted",
             f"{sharing['current_prompts']['project']['with_previous']} / "
             f"{sharing['current_prompts']['sorted']['with_previous']} "
             f"({sharing['stable_tag_prompts']['project']['with_previous']} / "

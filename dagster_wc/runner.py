@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, prepare_manifest
+from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_vars, prepare_manifest
 from dagster_wc.partitions import sync_expert_partitions
 from warriorcoder.config import ArenaConfig, load_config
 from warriorcoder.storage import Home
@@ -158,7 +158,7 @@ def run_pipeline(
     home.ensure()
     config = load_config(config_path, home=home.root)
     instance = use_local_instance(home)
-    prepare_manifest(home)
+    prepare_manifest(home, dbt_vars(config))
     definitions = build_definitions(config_path, str(home.root))
     job = definitions.resolve_implicit_global_asset_job_def()
     sync_expert_partitions(

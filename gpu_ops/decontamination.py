@@ -16,9 +16,7 @@ hash hits exactly, so scanning is vectorized per text.
 
 from __future__ import annotations
 
-import gzip
 import importlib.resources
-import json
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.io_files import read_jsonl_records
 
 _WORD = re.compile(r"\w+")
 _HASH_BASE = np.uint64(1_000_003)
@@ -86,23 +85,13 @@ def load_benchmark_jsonl(
     if not path.is_file():
         raise InputError(f"benchmark file not found: {path}")
     name = benchmark or path.name.split(".")[0]
-    opener = gzip.open if path.suffix == ".gz" else open
     rows: list[tuple[str, str, str, str]] = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}: line {number + 1} is not valid JSON: {error}") from error
-            if not isinstance(record, dict):
-                raise InputError(f"{path}: line {number + 1} is not a JSON object")
-            task_id = str(record.get("task_id", number))
-            for text_field in text_fields:
-                value = record.get(text_field)
-                if isinstance(value, str) and value.strip():
-                    rows.append((name, task_id, text_field, value))
+    for number, record in read_jsonl_records(path):
+        task_id = str(record.get("task_id", number - 1))
+        for text_field in text_fields:
+            value = record.get(text_field)
+            if isinstance(value, str) and value.strip():
+                rows.append((name, task_id, text_field, value))
     return pl.DataFrame(rows, schema=dict.fromkeys(BENCHMARK_COLUMNS, pl.String), orient="row")
 
 

@@ -8,8 +8,6 @@ program exits cleanly. A completion that hangs, eats memory or kills its process
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.io_files import read_jsonl_records
 from gpu_ops.sandbox import SandboxResult, run_code, run_many
 
 PROBLEM_FIELDS = ("task_id", "prompt", "entry_point", "test")
@@ -35,20 +34,12 @@ _STATUS_KINDS = {
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
     problems = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            missing = [field for field in PROBLEM_FIELDS if not isinstance(row.get(field), str)]
-            if missing:
-                raise InputError(f"{path}:{number}: problem lacks string fields {missing}")
-            problems.append(row)
+    for number, row in read_jsonl_records(path):
+        missing = [field for field in PROBLEM_FIELDS if not isinstance(row.get(field), str)]
+        if missing:
+            raise InputError(f"{path}:{number}: problem lacks string fields {missing}")
+        problems.append(row)
     ids = [p["task_id"] for p in problems]
     if len(set(ids)) != len(ids):
         raise InputError(f"{path}: duplicate task_id values")

@@ -8,11 +8,14 @@ atomic (temp file + rename) so a crashed run never leaves a half-written output.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -30,6 +33,29 @@ class TextTable:
     frame: pl.DataFrame
     ids: pl.Series
     texts: list[str]
+
+
+def read_jsonl_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of every non-blank line of a .jsonl or .jsonl.gz file.
+
+    One reader for benchmark and problem files: a line that is not a JSON object is an
+    InputError naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{number}: not a JSON object")
+            yield number, record
 
 
 def _existing_file(path: str | Path, suffixes: tuple[str, ...]) -> Path:

@@ -253,12 +253,23 @@ def judge_battles(
     shown = _shown(_battles(battles, judge), both_orders)
     if progress:
         progress(0, len(shown))
+    # Ask in prefix order: prompts about one instruction with the same first response follow
+    # each other, so a prefix cache reuses their shared start; rows keep their own order.
+    asking = sorted(
+        range(len(shown)),
+        key=lambda i: (shown[i]["instruction_id"], shown[i]["first"], shown[i]["second"]),
+    )
+    in_prefix_order = [shown[i] for i in asking]
     if not shown:
-        judged = []
+        answers = []
     elif mode == "logprob":
-        judged = _judge_logprob(model, shown)
+        answers = _judge_logprob(model, in_prefix_order)
     else:
-        judged = _judge_generate(model, shown, judge, sampling or DEFAULT_JUDGE_SAMPLING, seed)
+        sampling = sampling or DEFAULT_JUDGE_SAMPLING
+        answers = _judge_generate(model, in_prefix_order, judge, sampling, seed)
+    judged: list[dict] = [{}] * len(shown)
+    for position, answer in zip(asking, answers, strict=True):
+        judged[position] = answer
     if progress:
         progress(len(shown), len(shown))
     rows = [

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from gpu_ops.errors import InputError
 
-PROMPT_VERSION = "wc-prompts-v1"
+PROMPT_VERSION = "wc-prompts-v2"  # v2: judge prompts fence with the instruction's own tag
 
 Message = dict[str, str]
 JudgeMode = Literal["generate", "logprob"]
@@ -59,6 +59,20 @@ def fence_tag(*texts: str) -> str:
         if not any(tag in text for text in texts):
             return tag
     raise InputError("could not find a fence tag absent from the texts")  # needs adversarial input
+
+
+def judge_fence_tag(instruction: str, first: str, second: str) -> str:
+    """The instruction's own tag, unless a response contains it (then one derived from all three).
+
+    Every judge prompt about one instruction then starts with the same tokens (system prompt,
+    instruction block, and for one first response also that block), which a prefix cache (vLLM)
+    computes once. The tag depends on the instruction alone, so it never changes when experts
+    join; a response that contains it still cannot forge a block end.
+    """
+    tag = fence_tag(instruction)
+    if tag in first or tag in second:
+        return fence_tag(instruction, first, second)
+    return tag
 
 
 def fenced(label: str, text: str, tag: str) -> str:
@@ -173,7 +187,7 @@ def judge_messages(
     second = _require_text("second response", second)
     if mode not in _JUDGE_TAIL:
         raise InputError(f"judge mode must be 'generate' or 'logprob', got {mode!r}")
-    tag = fence_tag(instruction, first, second)
+    tag = judge_fence_tag(instruction, first, second)
     body = _JUDGE_BODY.format(
         instruction_block=fenced("USER INSTRUCTION", instruction, tag),
         first_block=fenced("ASSISTANT A'S RESPONSE", first, tag),

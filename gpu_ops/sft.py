@@ -405,6 +405,23 @@ def _save_final_model(trainer: Any, tokenizer: Any, model_dir: Path, params: SFT
     os.replace(tmp, model_dir)
 
 
+def read_finished_report(out_dir: str | Path) -> SFTReport:
+    """The report of a completed SFT run in `out_dir`; InputError when there is none.
+
+    Readers (evaluation) take the model path from here rather than rebuilding it.
+    """
+    path = Path(out_dir) / REPORT_FILE
+    try:
+        report = SFTReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"no finished SFT run in {out_dir}: {REPORT_FILE} is missing") from None
+    except (json.JSONDecodeError, TypeError) as error:
+        raise InputError(f"{path} is not a valid SFT report: {error}") from None
+    if not report.completed:
+        raise InputError(f"the SFT run in {out_dir} did not complete ({report.steps} steps)")
+    return report
+
+
 def _finished_report(out: Path, key: str) -> SFTReport | None:
     path = out / REPORT_FILE
     if not path.is_file() or not (out / MODEL_SUBDIR / "config.json").is_file():

@@ -76,7 +76,9 @@ def battles_to_judge(
             [judge], a, b, families=families, exclude_same_family=config.judging.exclude_same_family
         )
     ]
-    allowed_pairs = pl.DataFrame(allowed, schema=["model_a", "model_b"], orient="row")
+    allowed_pairs = pl.DataFrame(
+        allowed, schema={"model_a": pl.String, "model_b": pl.String}, orient="row"
+    )  # typed: a judge with no pair to judge (two experts, family rules) gets an empty frame
     return battles.join(allowed_pairs, on=["model_a", "model_b"], how="semi")
 
 

@@ -3,10 +3,12 @@
 import dagster as dg
 import polars as pl
 
+from dagster_wc.defs.training import target_sft_dir
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
 from gpu_ops.evaluation import evaluate_model
 from gpu_ops.llm import CallCache
+from gpu_ops.sft import read_finished_report
 from warriorcoder.storage import write_lake_table
 
 
@@ -18,7 +20,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     if target is None:
         raise dg.Failure("the config has no `target` model to evaluate")
     settings = config.evaluation
-    tuned_dir = arena.home.models / "target_sft" / target.slug / "model"
+    tuned_dir = read_finished_report(target_sft_dir(arena, target.slug)).output_dir
     candidates = {
         "base": target.to_model_spec(),
         "sft": target.model_copy(

@@ -39,6 +39,11 @@ def sft_params(sft: SFTConfig) -> dict:
     return params
 
 
+def target_sft_dir(arena: ArenaResource, slug: str) -> Path:
+    """Where the target's SFT run keeps checkpoints, the model and sft_report.json."""
+    return arena.home.models / "target_sft" / slug
+
+
 @dg.asset(group_name="training", kinds={"python", "pytorch"}, deps=["sft_dataset"])
 def target_model_sft(
     context: dg.AssetExecutionContext, arena: ArenaResource
@@ -47,7 +52,7 @@ def target_model_sft(
     target = arena.arena.target
     if target is None:
         raise dg.Failure("the config has no `target` model to train")
-    out_dir = arena.home.models / "target_sft" / target.slug
+    out_dir = target_sft_dir(arena, target.slug)
     job = {
         "model_path": target.model,
         "dataset_path": str(arena.home.sft / "sft_dataset.jsonl"),

@@ -119,8 +119,12 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def prepare_manifest(home: Home | None = None) -> Path:
-    """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself)."""
+def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> Path:
+    """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself).
+
+    Pass the builds' `--vars` (`dbt_vars(config)`): dbt discards its partial parse when the vars,
+    profile or target differ, and every build would re-parse the whole project.
+    """
     home = home or Home.resolve()
     # parse with the same profile path the builds use, so their partial parsing stays valid
     with dbt_environment(home, home.root / "warehouse.building.duckdb"):
@@ -133,6 +137,7 @@ def prepare_manifest(home: Home | None = None) -> Path:
                 str(DBT_PROJECT_DIR),
                 "--profiles-dir",
                 str(DBT_PROJECT_DIR),
+                *(["--vars", vars_json] if vars_json else []),
             ],
             capture_output=True,
             text=True,

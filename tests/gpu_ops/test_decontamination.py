@@ -132,7 +132,7 @@ def test_load_benchmark_jsonl(tmp_path: Path) -> None:
     ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\nnot json\n')
-    with pytest.raises(InputError, match="line 2"):
+    with pytest.raises(InputError, match=r"bad.jsonl:2: not valid JSON"):
         load_benchmark_jsonl(bad)
     with pytest.raises(InputError, match="not found"):
         load_benchmark_jsonl(tmp_path / "missing.jsonl")

@@ -265,3 +265,30 @@ def test_tiny_model_logprob_verdicts_sum_to_one(tiny_model_dir):
     )
     assert set(generated["verdict"]) <= {"first", "second", "tie", "invalid"}
     assert generated["raw_reply"].null_count() == 0
+
+
+def test_prompts_are_asked_in_prefix_order_with_the_instruction_tag():
+    """Prompts about one instruction and one first response are adjacent and share their start
+    up to the second response; the rows still come back in battle order."""
+    battles = pl.DataFrame(
+        {
+            "instruction_id": ["i1", "i2", "i1"],
+            "instruction": ["Reverse a list.", "Sum a list.", "Reverse a list."],
+            "model_a": ["a", "a", "a"],
+            "response_a": ["ra1", "ra2", "ra1"],
+            "model_b": ["b", "b", "c"],
+            "response_b": ["rb1", "rb2", "rc1"],
+        }
+    )
+    model = FakeChatModel(logprob_fn=lambda prompt, choice: 0.0)
+    rows = judge_battles(model, battles, judge="j", mode="logprob")
+    assert rows.select("instruction_id", "model_b", "order").rows()[:2] == [
+        ("i1", "b", "ab"),
+        ("i1", "b", "ba"),
+    ]
+    asked = model.seen_prompts
+    instruction_of = ["Reverse" if "Reverse a list." in p else "Sum" for p in asked]
+    assert instruction_of == ["Reverse"] * 4 + ["Sum"] * 2  # grouped by instruction
+    first_block = [p.split("ASSISTANT B'S RESPONSE")[0] for p in asked[:4]]
+    assert first_block[0] == first_block[1]  # a's answer first, twice: same prefix
+    assert len({p.split("ASSISTANT A'S RESPONSE")[0] for p in asked[:4]}) == 1  # same tag

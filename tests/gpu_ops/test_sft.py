@@ -16,6 +16,7 @@ from gpu_ops.sft import (
     build_trainer,
     is_validation_id,
     load_sft_rows,
+    read_finished_report,
     run_sft_subprocess,
     split_by_instruction,
     train_sft,
@@ -144,6 +145,9 @@ def test_train_sft_learns_saves_reloads_and_skips_rerun(
     assert losses[-1] < losses[0] - 0.3, losses
     assert report.final_eval_loss is not None and report.eval_rows > 0
     assert json.loads((out / REPORT_FILE).read_text())["run_key"] == report.run_key
+    assert read_finished_report(out) == report  # what evaluation reads the model path from
+    with pytest.raises(InputError, match="is missing"):
+        read_finished_report(tmp_path / "never-trained")
     assert any(e["event"] == "log" and "loss" in e for e in events)
 
     from gpu_ops.llm import ModelSpec, SamplingParams, load_model
