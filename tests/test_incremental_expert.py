@@ -25,7 +25,7 @@ import polars as pl
 import pytest
 
 from dagster_wc.runner import run_pipeline
-from tests.small_arena import EXPERTS, K, SAMPLES, UP_TO_SFT, arena_yaml, calls_made
+from tests.small_arena import EXPERTS, SAMPLES, UP_TO_SFT, K, arena_yaml, calls_made
 from warriorcoder.storage import Home, read_lake_table
 from warriorcoder.warehouse import query
 
