@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+import yaml
 
 from gpu_ops import dedup
-from tests.dbt.dbt_runner import run_dbt
+from tests.dbt.dbt_runner import REPO_ROOT, run_dbt
 from tests.fixtures import lake_fixture as lake
 
 
@@ -233,7 +235,16 @@ def test_dbt_unit_tests_pass(fixture_warehouse: Path) -> None:
         warehouse=fixture_warehouse,
         work_dir=root,
     )
-    assert "PASS=8 " in result.stdout
+    declared = sum(
+        len(yaml.safe_load(path.read_text()).get("unit_tests") or [])
+        for path in (REPO_ROOT / "dbt_project" / "models").rglob("*.yml")
+    )
+    summary = re.search(
+        r"PASS=(\d+) WARN=\d+ ERROR=(\d+) SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)", result.stdout
+    )
+    assert summary, result.stdout[-2000:]
+    passed, errors, total = map(int, summary.groups())
+    assert errors == 0 and passed == total == declared >= 9  # every declared unit test ran
 
 
 @pytest.mark.slow
