@@ -28,7 +28,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,8 @@ import numpy as np
 import polars as pl
 
 from bench.timing import MIB, PeakMemory, run_command, timed
+from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 N_EXPERTS = 10
 MARTS = (
     "battle_votes",
@@ -195,14 +193,6 @@ def write_lake(home: Path, instructions: list[str], seed: int) -> None:
             if path.exists():
                 frame = pl.concat([pl.read_parquet(path), frame], how="vertical_relaxed")
             frame.write_parquet(path)
-
-
-def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    found = str(candidate) if candidate.exists() else shutil.which("dbt")
-    if found is None:
-        raise RuntimeError("the dbt command is not installed in this environment")
-    return found
 
 
 def dbt(args: list[str], home: Path, warehouse: Path) -> dict[str, Any]:

@@ -7,8 +7,9 @@ sit where a real crash does the most harm: just after durable progress and befor
 own output is written. Unset (the normal case) a point costs one environment lookup.
 
 Points: `llm.<purpose>.committed` (after a batch of LLM calls is committed to the call cache;
-purpose is the asking asset: instructions_mined, instruction_scores, responses, judgments), `embeddings.batch` (after an embedding batch),
-`sft.checkpoint` (after the SFT trainer saved a checkpoint, in the training process).
+purpose is the asking asset: instructions_mined, instruction_scores, responses, judgments,
+evaluation), `embeddings.batch` (after an embedding batch), `sft.checkpoint` (after the SFT
+trainer saved a checkpoint, in the training process).
 """
 
 from __future__ import annotations

@@ -174,17 +174,9 @@ def add_expert(
     ] = True,
 ) -> None:
     """Add an expert to the config, register its partition, and compute only the new cells."""
-    from warriorcoder.config import ConfigError, read_config_data
     from warriorcoder.expert_admin import add_expert_to_config
 
     home_dir = _home(home)
-    data = read_config_data(config, home=home_dir.root)  # unreadable or non-YAML: fail here
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(
-            f"config {config}: the top level must be a mapping, got {type(data).__name__}"
-        )
-    if isinstance(data, dict) and not isinstance(data.get("experts") or [], list):
-        raise ConfigError(f"config {config}: experts must be a list of expert entries")
     entry = add_expert_to_config(
         config,
         slug=slug,

@@ -26,8 +26,6 @@ def add_expert_to_config(
     The previous file is kept as `<name>.bak` (PyYAML does not keep comments).
     """
     path = Path(config_path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
     read_config_data(path, home)  # every read, encoding, YAML or shape problem: ConfigError
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}  # raw: keeps ${WC_HOME}
     if not isinstance(data, dict):
