@@ -7,24 +7,13 @@ the test process clean and passes WC_HOME / WC_WAREHOUSE_PATH exactly like the d
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
 from tests.fixtures.lake_fixture import write_lake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-
-
-def dbt_executable() -> str:
-    """The `dbt` command of the running interpreter's environment."""
-    candidate = Path(sys.executable).parent / "dbt"
-    found = str(candidate) if candidate.exists() else shutil.which("dbt")
-    if found is None:
-        raise RuntimeError("the dbt command is not installed in this environment")
-    return found
 
 
 def run_dbt(
