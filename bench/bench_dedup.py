@@ -1,4 +1,4 @@
-"""Dedup throughput and quality: gpu_ops.dedup vs datasketch MinHashLSH, in one process.
+"""Dedup throughput and quality: gpu_ops.curation.dedup vs datasketch MinHashLSH, in one process.
 
 Corpus: seeded random documents over a word vocabulary, with planted near-duplicates (copies
 of earlier documents with 2-25% of their words replaced, so true Jaccard ~0.6-0.96).
@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from bench.timing import PeakMemory, median_seconds, median_timed
-from gpu_ops.dedup import find_duplicate_groups, normalize_text
+from gpu_ops.curation.dedup import find_duplicate_groups, normalize_text
 
 THRESHOLD = 0.5
 NUM_PERM = 128

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.timing import PeakMemory, median_seconds
-from gpu_ops.embeddings import embed_texts, load_embedding_model
+from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
 
 SENTENCE_WORDS = (
     "write a python function that sorts list of integers explain how recursion works in rust "

@@ -1,4 +1,4 @@
-"""Judging cost per verdict mode, on the project's own tiny experts, through gpu_ops.judging.
+"""Judging cost per verdict mode, on the project's own tiny experts, through gpu_ops.arena.judging.
 
 The same battles (two competitors' answers to the same instructions, both presentation orders)
 are judged by an uninvolved expert with `judge_battles` in both modes:
@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from bench.timing import median_timed
-from gpu_ops.judging import build_battles, judge_battles
+from gpu_ops.arena.judging import build_battles, judge_battles
 from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 from gpu_ops.prompts import (
     VERDICT_PREFIX,
@@ -39,7 +39,7 @@ from gpu_ops.prompts import (
     judge_messages,
     render_with_prefix,
 )
-from gpu_ops.responding import generate_responses
+from gpu_ops.arena.responding import generate_responses
 from warriorcoder.config import JudgingConfig
 
 DEMO_SLUGS = ("expert-strong", "expert-mid", "expert-weak")  # judge, competitor A, competitor B
@@ -57,7 +57,7 @@ def model_dirs() -> tuple[str, dict[str, Path]]:
     demo = demo_models_dir()
     if demo is not None:
         return "demo experts (strong judges mid vs weak)", {s: demo / s for s in DEMO_SLUGS}
-    from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
+    from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
     root = Path(tempfile.gettempdir()) / "wc_bench_judging_tiny"
     tokenizer = build_tokenizer(root / "tokenizer")
@@ -76,7 +76,7 @@ def load(slug: str, path: Path, max_model_len: int) -> ChatModel:
 
 def bench_instructions(n: int) -> pl.DataFrame:
     """n coding instructions of the demo corpus (the experts' own distribution), fixed order."""
-    from gpu_ops.demo_experts import demo_examples
+    from gpu_ops.demo.experts import demo_examples
 
     frame = demo_examples().sort("example_id").head(n)
     return frame.select(pl.col("example_id").alias("instruction_id"), "instruction")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench.timing import MIB, PeakMemory, median_seconds, timed
-from gpu_ops.kcenter import kcenter_greedy
+from gpu_ops.curation.kcenter import kcenter_greedy
 
 
 def unit_matrix(n: int, d: int, seed: int = 0) -> np.ndarray:

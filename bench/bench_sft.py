@@ -1,6 +1,6 @@
 """SFT throughput on the tiny Llama: tokens/s with and without packing, in one process.
 
-Data: short stdlib examples (gpu_ops.stdlib_corpus) as single-turn chats, so sequence lengths
+Data: short stdlib examples (gpu_ops.demo.stdlib_corpus) as single-turn chats, so sequence lengths
 vary as in real SFT data. Each configuration trains the same random-init model for the same
 number of optimizer steps with `train_sft`; tokens are the non-padding input tokens TRL counts.
 Packing (TRL best-fit-decreasing, padding-free) fills every row, so it should process more real
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import PeakMemory
-from gpu_ops.sft import SFTParams, train_sft
-from gpu_ops.stdlib_corpus import build_stdlib_examples, to_sft_rows
-from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.training.sft import SFTParams, train_sft
+from gpu_ops.demo.stdlib_corpus import build_stdlib_examples, to_sft_rows
+from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
 
 def _train(

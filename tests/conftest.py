@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def demo_models_dir() -> Path:
     """
     import os
 
-    from gpu_ops.demo_experts import build_demo_experts, build_demo_target
+    from gpu_ops.demo.experts import build_demo_experts, build_demo_target
 
     models = Path(
         os.environ.get("WC_DEMO_MODELS")

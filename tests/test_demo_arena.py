@@ -1,7 +1,7 @@
 """The demo arena end to end, and the ground-truth validity test.
 
 The demo experts' quality order is known by construction (expert-strong > expert-mid >
-expert-weak, see gpu_ops.demo_experts). An arena that measures something must recover it: the
+expert-weak, see gpu_ops.demo.experts). An arena that measures something must recover it: the
 Bradley-Terry ranking from the execution judge's votes matches the constructed order, and winner
 selection picks the strong expert's response more often than the weak one's.
 """
@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from dagster_wc.runner import run_pipeline
-from gpu_ops.demo_experts import DEMO_EXPERTS
-from gpu_ops.ratings import leaderboard
+from gpu_ops.demo.experts import DEMO_EXPERTS
+from gpu_ops.arena.ratings import leaderboard
 from warriorcoder.storage import Home
 from warriorcoder.warehouse import query
 

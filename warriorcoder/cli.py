@@ -262,7 +262,7 @@ def dedup(
     shingle_size: Annotated[int, typer.Option(help="words per shingle")] = 1,
 ) -> None:
     """Exact + MinHash-LSH near-duplicate removal on your own file."""
-    from gpu_ops.dedup import dedup_file
+    from gpu_ops.curation.dedup import dedup_file
 
     report = dedup_file(
         input,
@@ -288,7 +288,7 @@ def embed(
     batch_size: int = 64,
 ) -> None:
     """Embed texts (L2-normalized) with a sentence-transformers model."""
-    from gpu_ops.embeddings import embed_file
+    from gpu_ops.curation.embeddings import embed_file
 
     console.print(
         embed_file(
@@ -310,7 +310,7 @@ def select(
     import math
 
     from gpu_ops.errors import InputError
-    from gpu_ops.kcenter import select_file
+    from gpu_ops.curation.kcenter import select_file
 
     if not math.isfinite(k):
         raise InputError(f"-k {k}: give a count (integer >= 1) or a fraction in (0, 1)")
@@ -334,10 +334,10 @@ def rate(
     ] = False,
 ) -> None:
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
-    from gpu_ops.battle_log import read_battle_log
+    from gpu_ops.arena.battle_log import read_battle_log
     from gpu_ops.errors import InputError
     from gpu_ops.io_files import write_table, write_text
-    from gpu_ops.ratings import leaderboard as rate_battles
+    from gpu_ops.arena.ratings import leaderboard as rate_battles
 
     if out is not None and out.suffix not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
@@ -373,7 +373,7 @@ def evaluate(
     home: HomeOption = None,
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
-    from gpu_ops.evaluation import evaluate_model
+    from gpu_ops.evaluation.benchmarks import evaluate_model
     from gpu_ops.llm import CallCache, ModelSpec
 
     home_dir = _home(home).ensure()
@@ -395,7 +395,7 @@ def evaluate(
 @user_errors
 def build_demo_experts_command(home: HomeOption = None, quick: bool = False) -> None:
     """Train the tiny demo experts (and the demo target) from the stdlib, cached under $WC_HOME/models/demo."""
-    from gpu_ops.demo_experts import TARGET_SLUG, build_demo_experts, build_demo_target
+    from gpu_ops.demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
     models = _home(home).ensure().models
     paths = build_demo_experts(models, quick=quick)

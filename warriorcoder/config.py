@@ -175,7 +175,7 @@ class MiningConfig(_Strict):
         return value
 
     def system_prompts(self) -> dict[str, str | None] | None:
-        """The per-language override for `gpu_ops.mining.mine_instructions` (None = the paper's)."""
+        """The per-language override for `gpu_ops.curation.mining.mine_instructions` (None = the paper's)."""
         if self.system_prompt == "paper":
             return None
         if self.system_prompt == "none":

@@ -6,10 +6,10 @@ import polars as pl
 from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
-from gpu_ops.execution_judge import EXECUTION_COLUMNS, score_responses
-from gpu_ops.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
+from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
+from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.llm import SamplingParams
-from gpu_ops.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from dagster_wc.resources import ArenaResource
-from gpu_ops.dedup import minhash_table, optimal_lsh_params
+from gpu_ops.curation.dedup import minhash_table, optimal_lsh_params
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 

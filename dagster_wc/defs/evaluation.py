@@ -6,9 +6,9 @@ import polars as pl
 from dagster_wc.defs.training import target_sft_dir
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
-from gpu_ops.evaluation import evaluate_model
+from gpu_ops.evaluation.benchmarks import evaluate_model
 from gpu_ops.llm import CallCache
-from gpu_ops.sft import read_finished_report
+from gpu_ops.training.sft import read_finished_report
 from warriorcoder.storage import write_lake_table
 
 

@@ -6,7 +6,7 @@ import polars as pl
 from dagster_wc.metadata import cache_metadata, markdown_table
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
-from gpu_ops.mining import MINED_SCHEMA, MiningSetting, mine_instructions
+from gpu_ops.curation.mining import MINED_SCHEMA, MiningSetting, mine_instructions
 from warriorcoder.storage import write_lake_table
 
 

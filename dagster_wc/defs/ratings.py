@@ -6,7 +6,7 @@ import polars as pl
 from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
-from gpu_ops.ratings import leaderboard
+from gpu_ops.arena.ratings import leaderboard
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 

@@ -7,7 +7,7 @@ from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.llm import SamplingParams
-from gpu_ops.scoring import SCORES_SCHEMA, score_instructions
+from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 

@@ -6,8 +6,8 @@ import polars as pl
 
 from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
-from gpu_ops.embeddings import embed_texts, load_embedding_model
-from gpu_ops.kcenter import kcenter_greedy, resolve_budget
+from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
+from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 

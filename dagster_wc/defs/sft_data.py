@@ -5,10 +5,10 @@ import polars as pl
 
 from dagster_wc.metadata import markdown_table, value_counts
 from dagster_wc.resources import ArenaResource
-from gpu_ops.decontamination import decontaminate, load_benchmark_jsonl, load_humaneval_prompts
-from gpu_ops.ratings import ratings_from_leaderboard
-from gpu_ops.sft_export import export_sft_dataset
-from gpu_ops.winners import select_winners
+from gpu_ops.sft_data.decontamination import decontaminate, load_benchmark_jsonl, load_humaneval_prompts
+from gpu_ops.arena.ratings import ratings_from_leaderboard
+from gpu_ops.sft_data.sft_export import export_sft_dataset
+from gpu_ops.sft_data.winners import select_winners
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
-from gpu_ops.sft import run_sft_subprocess
+from gpu_ops.training.sft import run_sft_subprocess
 from warriorcoder.config import SFTConfig
 
 
@@ -18,7 +18,7 @@ def template_text(chat_template: str | None) -> str | None:
 
 
 def sft_params(sft: SFTConfig) -> dict:
-    """The config's SFT section in `gpu_ops.sft.SFTParams` field names."""
+    """The config's SFT section in `gpu_ops.training.sft.SFTParams` field names."""
     params = {
         "learning_rate": sft.learning_rate,
         "warmup_ratio": sft.warmup_ratio,

@@ -36,8 +36,8 @@ from gpu_ops.llm.chat_template import (
     resolve_chat_template,
     template_hash,
 )
-from gpu_ops.llm.loading import model_identity
-from gpu_ops.output_quality import sanitize_for_storage
+from gpu_ops.llm.identity import model_identity
+from gpu_ops.curation.output_quality import sanitize_for_storage
 
 T = TypeVar("T")
 _MAX_BACKOFF_S = 30.0

@@ -26,7 +26,7 @@ from gpu_ops.llm.base import (
     renormalize,
 )
 from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
-from gpu_ops.llm.loading import model_identity
+from gpu_ops.llm.identity import model_identity
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

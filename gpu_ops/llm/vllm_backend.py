@@ -17,7 +17,7 @@ from gpu_ops.llm.base import (
     renormalize,
 )
 from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
-from gpu_ops.llm.loading import model_identity
+from gpu_ops.llm.identity import model_identity
 
 
 class VllmChatModel(ChatModel):

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from gpu_ops import dedup
+from gpu_ops.curation import dedup
 from tests.dbt.dbt_runner import REPO_ROOT, run_dbt
 from tests.fixtures import lake_fixture as lake
 
@@ -295,7 +295,7 @@ def near_duplicate_corpus(seed: int = 0) -> list[str]:
 
 @pytest.mark.slow
 def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
-    """dedup_groups equals gpu_ops.dedup.find_duplicate_groups; unfilled tables stay empty."""
+    """dedup_groups equals gpu_ops.curation.dedup.find_duplicate_groups; unfilled tables stay empty."""
     texts = near_duplicate_corpus()
     ids = [lake.content_id("cross-check", index) for index in range(len(texts))]
     wc_home = tmp_path / "home"

@@ -1,4 +1,4 @@
-"""The response_quality mart counts what gpu_ops.output_quality counts, on a lake of hostile rows."""
+"""The response_quality mart counts what gpu_ops.curation.output_quality counts, on a lake of hostile rows."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from gpu_ops.output_quality import FLAG_NAMES, count_flags, sanitize_for_storage
-from gpu_ops.responding import RESPONSES_SCHEMA
+from gpu_ops.curation.output_quality import FLAG_NAMES, count_flags, sanitize_for_storage
+from gpu_ops.arena.responding import RESPONSES_SCHEMA
 from tests.dbt.dbt_runner import run_dbt
 from warriorcoder.storage import Home, write_lake_table
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gpu_ops.battle_log import read_battle_log
+from gpu_ops.arena.battle_log import read_battle_log
 from gpu_ops.errors import InputError
 
 GOOD = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gpu_ops.decontamination import (
+from gpu_ops.sft_data.decontamination import (
     CONTAMINATION_COLUMNS,
     build_ngram_index,
     decontaminate,

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import rensa
 
-from gpu_ops.dedup import (
+from gpu_ops.curation.dedup import (
     EMPTY_SLOT,
     candidate_pairs,
     dedup_file,

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gpu_ops.demo_experts import (
+from gpu_ops.demo.experts import (
     DEMO_EXPERTS,
     build_demo_experts,
     build_demo_target,

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.execution_judge import (
+from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
     ExecutionScore,
     count_passed,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.humaneval import (
+from gpu_ops.evaluation.humaneval import (
     EVALUATION_COLUMNS,
     check_completion,
     evaluate_completions,

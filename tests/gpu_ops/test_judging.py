@@ -7,7 +7,7 @@ import pytest
 from fakes import FakeChatModel, load_tiny
 
 from gpu_ops.errors import InputError
-from gpu_ops.judging import (
+from gpu_ops.arena.judging import (
     BATTLE_COLUMNS,
     battle_pairs,
     build_battles,

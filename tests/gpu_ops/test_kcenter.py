@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.kcenter import kcenter_greedy, resolve_budget, select_file
+from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget, select_file
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -131,7 +131,7 @@ def test_select_file_from_npy_and_parquet(tmp_path, points):
 
 
 def test_normalize_rows_handles_huge_finite_rows():
-    from gpu_ops.kcenter import normalize_rows
+    from gpu_ops.curation.kcenter import normalize_rows
 
     matrix = np.array([[3e30, 4e30], [3.0, 4.0]], dtype=np.float32)  # 1e61 overflows float32
     unit = normalize_rows(matrix)

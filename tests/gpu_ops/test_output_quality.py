@@ -12,10 +12,10 @@ from fakes import FakeChatModel
 
 from gpu_ops.code_extract import extract_code_blocks, extract_tests
 from gpu_ops.errors import InputError
-from gpu_ops.execution_judge import score_response
-from gpu_ops.judging import judge_battles
+from gpu_ops.arena.execution_judge import score_response
+from gpu_ops.arena.judging import judge_battles
 from gpu_ops.llm import SamplingParams
-from gpu_ops.output_quality import (
+from gpu_ops.curation.output_quality import (
     BLANK_PATTERN,
     CONTROL_PATTERN,
     FLAG_NAMES,
@@ -28,7 +28,7 @@ from gpu_ops.output_quality import (
     sanitize_for_storage,
 )
 from gpu_ops.parsing import parse_score, parse_verdict
-from gpu_ops.responding import generate_responses
+from gpu_ops.arena.responding import generate_responses
 from warriorcoder.storage import Home, read_lake_table, write_lake_table
 
 FENCE = "```"

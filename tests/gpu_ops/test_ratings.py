@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.ratings import (
+from gpu_ops.arena.ratings import (
     LEADERBOARD_COLUMNS,
     bootstrap_bradley_terry,
     bootstrap_online_elo,

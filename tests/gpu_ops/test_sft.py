@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.sft import (
+from gpu_ops.training.sft import (
     CHECKPOINT_SUBDIR,
     REPORT_FILE,
     SFTParams,

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.sft_export import export_sft_dataset, to_chat_messages
+from gpu_ops.sft_data.sft_export import export_sft_dataset, to_chat_messages
 
 ROWS = pl.DataFrame(
     {

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.stdlib_corpus import (
+from gpu_ops.demo.stdlib_corpus import (
     SLICE_NAMES,
     build_stdlib_examples,
     humaneval_ngrams,

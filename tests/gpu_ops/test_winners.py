@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.winners import WINNER_COLUMNS, select_winners
+from gpu_ops.sft_data.winners import WINNER_COLUMNS, select_winners
 
 
 def votes(rows: list[tuple[str, str, str, int, int]]) -> pl.DataFrame:

@@ -6,7 +6,7 @@
 --     edges inside that generation (a chain a~b~c is one group), each keeping its smallest id.
 -- A row dropped for an earlier neighbour maps to the first survivor, in (generation, id) order,
 -- of its component in the whole graph. With one generation this is the plain rule: components,
--- smallest id. Same definition as gpu_ops.dedup.find_duplicate_groups (priority = generation).
+-- smallest id. Same definition as gpu_ops.curation.dedup.find_duplicate_groups (priority = generation).
 -- Components come from min-label propagation in a recursive CTE: each node starts labelled with
 -- its own id, labels flow along edges, a node's label is the smallest id it reaches. That lists
 -- every (node, reachable node) of a group, so its cost grows with the square of the largest

@@ -1,7 +1,7 @@
 -- The kept rows of instructions_cleaned, keyed by instruction_id (= mined_id), with the hash
 -- of the normalized text used for exact deduplication. Normalization: lower case, every run of
 -- whitespace collapsed to one space, trimmed; the hash is md5 of that text (hex). This is
--- gpu_ops.dedup's normalization except NFKC (DuckDB has no NFKC): texts that differ only in
+-- gpu_ops.curation.dedup's normalization except NFKC (DuckDB has no NFKC): texts that differ only in
 -- Unicode compatibility characters (full-width letters, ligatures) or non-ASCII spaces are
 -- exact duplicates there but not here.
 with cleaned as (

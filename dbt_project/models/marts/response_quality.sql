@@ -1,10 +1,10 @@
 -- Quality flags of every response, counted per responder: empty, enormous, truncated, NUL
 -- bytes, undecodable bytes (U+FFFD), control characters, text addressed to the judge, verdict
 -- tokens, and verdict tokens inside fenced code blocks. The definitions mirror
--- gpu_ops/output_quality.py (same regexes; keep the two in step): tests/dbt/
+-- gpu_ops/curation/output_quality.py (same regexes; keep the two in step): tests/dbt/
 -- test_response_quality.py checks that both count the same on hostile rows. Known differences:
 -- - lone surrogates, which Python counts as undecodable, cannot reach the warehouse at all (they
---   have no UTF-8 form; gpu_ops.output_quality.sanitize_for_storage turns them into U+FFFD);
+--   have no UTF-8 form; gpu_ops.curation.output_quality.sanitize_for_storage turns them into U+FFFD);
 -- - RE2's case folding also matches U+017F for s and U+212A (Kelvin) for k, so the injection
 --   flag can fire here on a text that Python's ASCII case folding does not flag.
 -- verdict_in_code walks the lines like gpu_ops.parsing.strip_fenced_code: a line of 3+ backticks

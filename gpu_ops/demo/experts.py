@@ -1,8 +1,8 @@
 """Tiny chat experts whose ranking is known by construction, for demos and the validity test.
 
 No real model weights can be downloaded here, so the arena needs experts built locally. Each one
-is a small Llama (shared tokenizer and chat template from gpu_ops.tiny_model) fine-tuned with the
-project's own `train_sft` on stdlib examples (gpu_ops.stdlib_corpus). They differ on purpose in
+is a small Llama (shared tokenizer and chat template from gpu_ops.demo.tiny_model) fine-tuned with the
+project's own `train_sft` on stdlib examples (gpu_ops.demo.stdlib_corpus). They differ on purpose in
 capacity, training budget and topic slices, so the expected order is known:
 
     expert-strong  rank 1  128 hidden x 2 layers; every slice + the rest of the stdlib; 14 epochs
@@ -37,9 +37,9 @@ from pathlib import Path
 import polars as pl
 
 from gpu_ops.errors import InputError
-from gpu_ops.sft import SFTParams, is_validation_id, train_sft
-from gpu_ops.stdlib_corpus import OTHER_SLICE, SLICE_NAMES, build_stdlib_examples, to_sft_rows
-from gpu_ops.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.training.sft import SFTParams, is_validation_id, train_sft
+from gpu_ops.demo.stdlib_corpus import OTHER_SLICE, SLICE_NAMES, build_stdlib_examples, to_sft_rows
+from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
 HELDOUT_FRACTION = 0.12
 MAX_SOURCE_LINES = 15  # short responses: tiny models can learn to finish them

@@ -1,4 +1,4 @@
-"""Child-process entry for SFT: `python -m gpu_ops.sft_worker JOB.json`.
+"""Child-process entry for SFT: `python -m gpu_ops.training.sft_worker JOB.json`.
 
 Training runs here so its memory (model, optimizer, CUDA context) is released when the process
 exits and never lives in the orchestrator. Progress goes to stdout as JSON lines; the last line is
@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from gpu_ops.sft import SFTParams, train_sft
+from gpu_ops.training.sft import SFTParams, train_sft
 
 
 def _print(record: dict) -> None:
@@ -22,7 +22,7 @@ def _print(record: dict) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m gpu_ops.sft_worker JOB.json", file=sys.stderr)
+        print("usage: python -m gpu_ops.training.sft_worker JOB.json", file=sys.stderr)
         return 2
     try:
         job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))

