@@ -29,7 +29,7 @@ demo: install
 
 ## Run the test suite (CPU only).
 test: install
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## Open the Dagster UI on the same local instance the CLI runs use.
 ui: install

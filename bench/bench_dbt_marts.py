@@ -13,8 +13,10 @@ Per size, in one process and one scratch home:
   from run_results.json;
 * baseline: rating_pair_counts computed by one plain DuckDB query over the Parquet files, vs the
   dbt path to it (battle_votes + rating_pair_counts model seconds); the results must match;
-* 1% new votes arrive (new instructions, judge files rewritten): an incremental `dbt run` of
-  battle_votes vs a `--full-refresh` run of it on the same lake; both must give the same rows.
+* 1% new votes arrive (new instructions, judge files rewritten through the storage contract,
+  which keeps the old rows' first_seen_at): an incremental `dbt run` of battle_votes (it reads
+  only votes newer than its watermark) vs a `--full-refresh` run of it on the same lake; both
+  must give the same rows.
 Each figure is one run (a 10M build takes minutes on 2 cores). The scratch home is deleted.
 
     python -m bench.bench_dbt_marts [--quick] [--sizes 1000000,10000000] [--keep DIR]
@@ -38,6 +40,7 @@ import polars as pl
 
 from bench.timing import MIB, PeakMemory, run_command, timed
 from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
+from warriorcoder.storage import Home, write_lake_table
 
 N_EXPERTS = 10
 MARTS = (
@@ -181,18 +184,21 @@ def registry_frame() -> pl.DataFrame:
 
 
 def write_lake(home: Path, instructions: list[str], seed: int) -> None:
-    """Write (or rewrite, with the rows already there) the arena tables of the lake."""
-    lake = home / "lake"
-    for table in ("expert_registry", "judgments", "execution_results"):
-        (lake / table).mkdir(parents=True, exist_ok=True)
-    registry_frame().write_parquet(lake / "expert_registry" / "all.parquet")
+    """Write (or rewrite, with the rows already there) the arena tables of the lake.
+
+    Through the storage contract, as the stages write: a rewritten judge file keeps the
+    first_seen_at of the rows it already held, so only the new votes are newer than the
+    warehouse's watermark."""
+    lake_home = Home(home)
+    write_lake_table(lake_home, "expert_registry", registry_frame())
     for index, name in enumerate(expert_names()):
         for table, make in (("judgments", judge_frame), ("execution_results", execution_frame)):
-            path = lake / table / f"{name}.parquet"
             frame = make(index, instructions, seed)
+            path = lake_home.table_file(table, name)
             if path.exists():
-                frame = pl.concat([pl.read_parquet(path), frame], how="vertical_relaxed")
-            frame.write_parquet(path)
+                earlier = pl.read_parquet(path).drop("first_seen_at", strict=False)
+                frame = pl.concat([earlier, frame], how="vertical_relaxed")
+            write_lake_table(lake_home, table, frame, partition=name)
 
 
 def dbt(args: list[str], home: Path, warehouse: Path) -> dict[str, Any]:
@@ -351,7 +357,7 @@ def measure_size(n_votes: int, root: Path, *, smoke: bool = False, seed: int = 0
     build_command = ["run" if smoke else "build", "--full-refresh", "--select", *SELECTION]
     if not smoke:
         # cautious: only tests whose parents are all selected (not e.g. a relationships test of
-        # instructions_cleaned that merely points at stg_expert_registry).
+        # instructions_screened that merely points at stg_expert_registry).
         build_command += ["--exclude", "test_type:unit", "--indirect-selection", "cautious"]
     build = dbt(build_command, home, warehouse)
     marts = {m: build["model_seconds"].get(m) for m in MARTS}

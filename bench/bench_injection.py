@@ -33,8 +33,8 @@ from typing import Any
 import polars as pl
 
 from gpu_ops.arena.judging import BATTLE_COLUMNS, judge_battles
-from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 from gpu_ops.curation.output_quality import classify_output
+from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 
 EXPERTS = ("expert-strong", "expert-mid", "expert-weak")
 DEMO_MODELS = (

@@ -31,6 +31,7 @@ import polars as pl
 
 from bench.timing import median_timed
 from gpu_ops.arena.judging import build_battles, judge_battles
+from gpu_ops.arena.responding import generate_responses
 from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 from gpu_ops.prompts import (
     VERDICT_PREFIX,
@@ -39,7 +40,6 @@ from gpu_ops.prompts import (
     judge_messages,
     render_with_prefix,
 )
-from gpu_ops.arena.responding import generate_responses
 from warriorcoder.config import JudgingConfig
 
 DEMO_SLUGS = ("expert-strong", "expert-mid", "expert-weak")  # judge, competitor A, competitor B

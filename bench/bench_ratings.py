@@ -30,7 +30,12 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from bench.timing import MIB, PeakMemory, timed
-from gpu_ops.arena.ratings import bootstrap_bradley_terry, fit_bradley_terry, pair_counts, win_probability
+from gpu_ops.arena.ratings import (
+    bootstrap_bradley_terry,
+    fit_bradley_terry,
+    pair_counts,
+    win_probability,
+)
 
 SCALE, BASE, INITIAL = 400.0, 10.0, 1000.0
 

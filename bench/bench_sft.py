@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import PeakMemory
-from gpu_ops.training.sft import SFTParams, train_sft
 from gpu_ops.demo.stdlib_corpus import build_stdlib_examples, to_sft_rows
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.training.sft import SFTParams, train_sft
 
 
 def _train(

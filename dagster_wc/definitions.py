@@ -1,50 +1,54 @@
-"""The WarriorCoder arena as Dagster definitions: one asset group per stage, in pipeline order.
+"""The WarriorCoder arena as Dagster definitions: one asset group per stage.
 
-registry -> mining -> dedup -> scoring -> selection -> arena -> battles -> ratings -> sft_data
--> training -> evaluation. Python assets write Parquet to the lake; dbt models (built lazily from
-the manifest) read it and are the only writer of the warehouse.
+A stage's Python assets live in `dagster_wc/defs/<stage>.py` and its dbt models in
+`dbt_project/models/<stage>/`; the module or folder name is the asset group, and the pipeline
+order follows from the asset graph (`dagster_wc.pipeline`). Python assets write Parquet to the
+lake; dbt models (built lazily from the manifest) read it and are the only writer of the warehouse.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from dagster_wc.defs import (
-    arena,
-    dedup,
-    evaluation,
-    mining,
-    ratings,
-    registry,
-    scoring,
-    selection,
-    sft_data,
-    training,
-)
+import dagster_wc.defs
 from dagster_wc.defs.checks import asset_checks
-from dagster_wc.defs.sensors import arena_update_job, expert_config_sensor
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_executable, dbt_project
+from dagster_wc.defs.sensors import expert_config_sensor
+from dagster_wc.defs.warehouse_dbt import (
+    ArenaDbtCliResource,
+    build_warehouse_dbt_assets,
+    dbt_executable,
+    dbt_project,
+)
 from dagster_wc.resources import ArenaResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 
-PYTHON_STAGE_MODULES = (
-    registry,
-    mining,
-    dedup,
-    scoring,
-    selection,
-    arena,
-    ratings,
-    sft_data,
-    training,
-    evaluation,
-)
+NOT_STAGES = {"checks", "sensors", "warehouse_dbt"}  # modules of dagster_wc/defs that hold no stage
+
+
+def stage_modules() -> list[ModuleType]:
+    """Every module of dagster_wc/defs that holds a stage's Python assets, named after the stage."""
+    names = [
+        info.name
+        for info in pkgutil.iter_modules(dagster_wc.defs.__path__)
+        if info.name not in NOT_STAGES
+    ]
+    return [importlib.import_module(f"dagster_wc.defs.{name}") for name in sorted(names)]
+
+
+def python_stage_assets() -> list:
+    """Each stage module's assets, grouped under the module's name."""
+    assets = []
+    for module in stage_modules():
+        assets += dg.load_assets_from_modules([module], group_name=module.__name__.rsplit(".")[-1])
+    return assets
 
 
 def build_definitions(
@@ -52,17 +56,15 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, sensors and resources for one config file and home directory."""
     config_path = str(config_path or os.environ.get("WC_CONFIG") or DEFAULT_CONFIG)
-    python_assets = dg.load_assets_from_modules(list(PYTHON_STAGE_MODULES))
     return dg.Definitions(
-        assets=[*python_assets, build_warehouse_dbt_assets()],
+        assets=[*python_stage_assets(), build_warehouse_dbt_assets()],
         asset_checks=asset_checks,
-        jobs=[arena_update_job],
         sensors=[expert_config_sensor],
         resources={
             "arena": ArenaResource(
                 config_path=config_path, home_dir=home or os.environ.get("WC_HOME")
             ),
-            "dbt": DbtCliResource(
+            "dbt": ArenaDbtCliResource(
                 project_dir=dbt_project,
                 profiles_dir=str(dbt_project.profiles_dir),
                 dbt_executable=dbt_executable(),

@@ -23,7 +23,7 @@ class ArenaResource(dg.ConfigurableResource):
         return Home.resolve(self.home_dir).ensure()
 
     @cached_property
-    def arena(self) -> ArenaConfig:
+    def arena_config(self) -> ArenaConfig:
         return load_config(self.config_path, home=self.home.root)
 
     @contextmanager

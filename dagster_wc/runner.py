@@ -1,8 +1,11 @@
-"""Run the arena in-process on the persistent local Dagster instance, stage by stage.
+"""Run the arena in-process on the persistent local Dagster instance, step by step.
 
-A Dagster run holds one partition key, so the pipeline is a fixed sequence of steps: each Python
-asset (once, or once per expert partition), then the dbt models of its stage. Runs land in
-`$WC_HOME/dagster`, the same instance `make ui` opens, so every CLI run shows in the UI.
+The steps come from the asset graph (`dagster_wc.pipeline.plan_steps`). A step whose inputs did
+not change since it last ran, and whose outputs are intact, is skipped
+(`dagster_wc.step_state`): a re-run of an unchanged arena launches no run and makes no model call.
+Runs land in `$WC_HOME/dagster`, the same instance `make ui` opens, so every run shows in the UI.
+Dagster's event log, dbt's log and everything the stages print go to one log file per
+`run_pipeline` call under `$WC_HOME/logs/`, not to the terminal.
 
 A failing partition does not stop its siblings: the other experts' partitions of the same asset
 still run (and are kept), then the pipeline stops before the next step with a `PipelineError`
@@ -12,7 +15,10 @@ naming every failed partition and its error. A re-run repeats only the failed ce
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,42 +26,26 @@ import dagster as dg
 
 from dagster_wc.definitions import build_definitions
 from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_vars, prepare_manifest
-from dagster_wc.partitions import sync_expert_partitions
+from dagster_wc.partitions import configured_slugs, sync_expert_partitions
+from dagster_wc.pipeline import (
+    PipelineShape,
+    Step,
+    pipeline_shape,
+    plan_steps,
+    sibling_partition,
+    upstream_labels,
+)
+from dagster_wc.step_state import (
+    StepState,
+    code_version,
+    config_version,
+    home_stamps,
+    pipeline_lock,
+)
 from warriorcoder.config import ArenaConfig, load_config
 from warriorcoder.storage import Home
 
-PARTITIONED_ASSETS = {
-    "instructions_mined",
-    "instruction_scores",
-    "responses",
-    "judgments",
-    "execution_results",
-}
-
-# (python assets of the step, dbt groups built after it), in pipeline order.
-PIPELINE: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("registry", ("expert_registry",), ("registry",)),
-    ("mining", ("instructions_mined",), ("mining",)),
-    ("dedup", ("instruction_minhash",), ("dedup",)),
-    ("scoring", ("instruction_scores",), ("scoring",)),
-    ("selection", ("instruction_embeddings", "instructions_selected"), ("selection",)),
-    ("arena", ("responses", "judgments", "execution_results"), ("arena", "battles")),
-    ("ratings", ("expert_ratings",), ("ratings",)),
-    ("sft_data", ("sft_winners", "sft_dataset"), ("sft_data",)),
-    ("training", ("target_model_sft",), ()),
-    ("evaluation", ("evaluation",), ("evaluation", "analytics")),
-)
-STAGE_NAMES = tuple(stage for stage, _, _ in PIPELINE)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One Dagster run: a set of asset keys, optionally for one partition."""
-
-    stage: str
-    label: str
-    asset_keys: tuple[dg.AssetKey, ...]
-    partition_key: str | None = None
+StepCallback = Callable[[int, int, Step, str], None]  # index, total, step, start|done|skipped
 
 
 class PipelineError(RuntimeError):
@@ -67,7 +57,7 @@ class PipelineError(RuntimeError):
         lines = [f"  {label}: {error}" for label, error in failures]
         super().__init__(
             f"{len(failures)} step(s) failed; finished steps are kept, a re-run repeats only "
-            "the failed ones:\n" + "\n".join(lines)
+            "the failed ones:\n" + "\n".join(lines) + f"\nfull log: {summary.log_path}"
         )
 
 
@@ -88,7 +78,10 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
 @dataclass
 class RunSummary:
     steps_run: list[str] = field(default_factory=list)
+    steps_skipped: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    seconds_by_label: dict[str, float] = field(default_factory=dict)  # asset or dbt step
+    log_path: Path | None = None
 
 
 def use_local_instance(home: Home) -> dg.DagsterInstance:
@@ -101,50 +94,64 @@ def use_local_instance(home: Home) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def partition_slugs(config: ArenaConfig, asset: str) -> list[str]:
-    """The expert partitions a step runs for: enabled models that play a role in it."""
-    if asset == "instructions_mined":
-        return [e.slug for e in config.experts_with_role("miner")]
-    if asset == "instruction_scores":
-        return config.scorer_slugs()
-    if asset in ("responses", "execution_results"):
-        return [e.slug for e in config.experts_with_role("competitor")]
-    if asset == "judgments":
-        return [m.slug for m in config.judge_models()]
-    raise ValueError(f"{asset} is not partitioned")
+@dataclass(frozen=True)
+class Pipeline:
+    """Everything a caller needs to walk the steps of one config on one home."""
+
+    config: ArenaConfig
+    definitions: dg.Definitions
+    shape: PipelineShape
+
+    def steps(self, stages: Iterable[str] | None = None) -> list[Step]:
+        return plan_steps(self.shape, self.config, stages)
+
+    def base_version(self) -> str:
+        """What every step's input version starts from: the config and the code."""
+        return f"{config_version(self.config)}:{code_version()}"
 
 
-def dbt_keys_by_group(groups: Iterable[str]) -> tuple[dg.AssetKey, ...]:
-    wanted = set(groups)
-    dbt_assets = build_warehouse_dbt_assets()
-    return tuple(sorted(k for k, g in dbt_assets.group_names_by_key.items() if g in wanted))
+def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
+    """Validate the config, make sure the dbt manifest is current, build the definitions."""
+    config = load_config(config_path, home=home.root)
+    prepare_manifest(home, dbt_vars(config))
+    definitions = build_definitions(config_path, str(home.root))
+    shape = pipeline_shape(definitions.resolve_asset_graph(), build_warehouse_dbt_assets().keys)
+    return Pipeline(config, definitions, shape)
 
 
-def plan_steps(config: ArenaConfig, stages: Iterable[str] | None = None) -> list[Step]:
-    """Every run of the pipeline, in order, for the chosen stages (default: all)."""
-    chosen = set(stages or STAGE_NAMES)
-    unknown = chosen - set(STAGE_NAMES)
-    if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGE_NAMES)}")
-    steps: list[Step] = []
-    for stage, python_assets, dbt_groups in PIPELINE:
-        if stage not in chosen:
-            continue
-        if stage in ("training", "evaluation") and config.target is None:
-            continue
-        for asset in python_assets:
-            key = dg.AssetKey(asset)
-            if asset in PARTITIONED_ASSETS:
-                steps += [
-                    Step(stage, f"{asset}[{slug}]", (key,), slug)
-                    for slug in partition_slugs(config, asset)
-                ]
-            else:
-                steps.append(Step(stage, asset, (key,)))
-        dbt_keys = dbt_keys_by_group(dbt_groups) if dbt_groups else ()
-        if dbt_keys:
-            steps.append(Step(stage, f"dbt: {', '.join(dbt_groups)} models", dbt_keys))
-    return steps
+def step_input_version(pipeline: Pipeline, state: StepState, step: Step, plan: list[Step]) -> str:
+    known = {*state.steps, *(s.label for s in plan if s.kind == "python")}
+    upstream = upstream_labels(step, pipeline.shape, known)
+    return state.input_version(step.label, pipeline.base_version(), upstream)
+
+
+@contextmanager
+def output_to(log_path: Path | None) -> Iterator[None]:
+    """Send everything written to file descriptors 1 and 2 (Dagster, dbt, child processes) to the log."""
+    if log_path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_path.open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def new_log_path(home: Home) -> Path:
+    logs = home.root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
 
 
 def run_pipeline(
@@ -152,49 +159,66 @@ def run_pipeline(
     home: Home,
     *,
     stages: Iterable[str] | None = None,
-    on_step: Callable[[int, int, Step, str], None] | None = None,
+    on_step: StepCallback | None = None,
+    log_to_file: bool = True,
 ) -> RunSummary:
-    """Materialize the planned steps in order; stop at the first failure (finished work is kept)."""
+    """Materialize the stale steps in order; stop after a failing step (finished work is kept).
+
+    With `log_to_file` (the default), Dagster's and dbt's output goes to `summary.log_path`.
+    """
     home.ensure()
-    config = load_config(config_path, home=home.root)
-    instance = use_local_instance(home)
-    prepare_manifest(home, dbt_vars(config))
-    definitions = build_definitions(config_path, str(home.root))
-    job = definitions.resolve_implicit_global_asset_job_def()
-    sync_expert_partitions(
-        instance, [e.slug for e in config.experts] + [j.slug for j in config.judging.extra_judges]
-    )
-    steps = plan_steps(config, stages)
-    summary = RunSummary()
-    failures: list[tuple[str, str]] = []
-    for index, step in enumerate(steps):
-        if failures and not sibling_partition(step, steps[index - 1]):
-            break
-        if on_step:
-            on_step(index, len(steps), step, "start")
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=step.partition_key,
-            asset_selection=list(step.asset_keys),
-            tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
-            raise_on_error=False,
-        )
-        summary.run_ids.append(result.run_id)
-        if not result.success:
-            failures.append((step.label, failure_message(result)))
-            continue
-        summary.steps_run.append(step.label)
-        if on_step:
-            on_step(index, len(steps), step, "done")
+    summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
+    with output_to(summary.log_path), pipeline_lock(home):
+        pipeline = load_pipeline(config_path, home)
+        instance = use_local_instance(home)
+        job = pipeline.definitions.resolve_implicit_global_asset_job_def()
+        sync_expert_partitions(instance, configured_slugs(pipeline.config))
+        steps = pipeline.steps(stages)
+        state = StepState(home)
+        failures: list[tuple[str, str]] = []
+        for index, step in enumerate(steps):
+            if failures and not sibling_partition(step, steps[index - 1]):
+                break
+            version = step_input_version(pipeline, state, step, steps)
+            if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
+                summary.steps_skipped.append(step.label)
+                notify(on_step, index, len(steps), step, "skipped")
+                continue
+            notify(on_step, index, len(steps), step, "start")
+            before = home_stamps(home)
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=step.partition_key,
+                asset_selection=list(step.asset_keys),
+                tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
+                raise_on_error=False,
+            )
+            seconds = time.perf_counter() - started
+            name = step.label.split("[")[0]
+            summary.seconds_by_label[name] = summary.seconds_by_label.get(name, 0.0) + seconds
+            summary.run_ids.append(result.run_id)
+            if not result.success:
+                state.forget(step.label)
+                state.save()
+                failures.append((step.label, failure_message(result)))
+                continue
+            state.record(
+                step.label,
+                version,
+                before,
+                dbt=step.kind == "dbt",
+                partition=step.partition_key,
+            )
+            state.save()
+            summary.steps_run.append(step.label)
+            notify(on_step, index, len(steps), step, "done")
     if failures:
         raise PipelineError(failures, summary)
     return summary
 
 
-def sibling_partition(step: Step, previous: Step) -> bool:
-    """Another expert's partition of the same asset(s): independent, so it runs after a failure."""
-    return (
-        step.partition_key is not None
-        and previous.partition_key is not None
-        and step.asset_keys == previous.asset_keys
-    )
+def notify(on_step: StepCallback | None, index: int, total: int, step: Step, state: str) -> None:
+    """Report progress to the caller on the real terminal, not into the log."""
+    if on_step is not None:
+        on_step(index, total, step, state)

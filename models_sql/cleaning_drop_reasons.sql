@@ -4,10 +4,10 @@
 -- columns: miner, outcome, n_rows, share_of_miner
 with outcomes as (
     select miner, coalesce(drop_reason, 'kept') as outcome
-    from instructions_cleaned
+    from instructions_screened
     union all
     select '(all)' as miner, coalesce(drop_reason, 'kept') as outcome
-    from instructions_cleaned
+    from instructions_screened
 )
 
 select

@@ -1,8 +1,36 @@
-"""Session-wide fixtures shared by all test modules."""
+"""Session-wide fixtures shared by all test modules.
 
+`make test` runs the suite on two pytest-xdist workers (one per core, a test file per worker).
+The expensive fixtures (the demo experts, the reference arena) are built once for both workers:
+the first worker builds them in the run's shared temp folder under a file lock, the other waits
+and reuses them. Tests that change an arena copy its home first.
+"""
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this run sees (the parent of the per-worker base temp)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if base.name.startswith("popen-gw") else base
+
+
+@contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Serialize a build across worker processes; the second one then finds it done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
@@ -34,8 +62,9 @@ def demo_models_dir() -> Path:
         os.environ.get("WC_DEMO_MODELS")
         or Path(__file__).resolve().parents[1] / ".warriorcoder" / "models"
     )
-    build_demo_experts(models)
-    build_demo_target(models)
+    with build_lock(models / ".build.lock"):
+        build_demo_experts(models)
+        build_demo_target(models)
     return models
 
 
@@ -49,9 +78,13 @@ def small_arena_reference(tmp_path_factory: pytest.TempPathFactory, demo_models_
     from tests.small_arena import UP_TO_SFT, arena_yaml
     from warriorcoder.storage import Home
 
-    root = tmp_path_factory.mktemp("small_arena")
+    root = shared_dir(tmp_path_factory) / "small_arena"
     config = root / "arena.yaml"
-    config.write_text(arena_yaml(demo_models_dir))
     home = Home.resolve(root / "home")
-    run_pipeline(config, home, stages=UP_TO_SFT)
+    with build_lock(root.parent / "small_arena.lock"):
+        if not (root / "built").exists():
+            root.mkdir(parents=True, exist_ok=True)
+            config.write_text(arena_yaml(demo_models_dir))
+            run_pipeline(config, home, stages=UP_TO_SFT)
+            (root / "built").touch()
     return config, home

@@ -85,10 +85,11 @@ def test_adding_an_expert_computes_only_the_new_cells(
     )["n"][0]
     assert all(scored[s] <= new_survivors for s in ("strong", "mid", "weak"))
 
-    # a third run with nothing new makes no model call at all
+    # a third run with nothing new runs no Python step at all (their inputs did not change)
     third = run_pipeline(config, home, stages=["mining", "scoring", "selection", "arena"])
+    assert third.steps_skipped and all(label.startswith("dbt:") for label in third.steps_run)
     for asset in ("instructions_mined", "instruction_scores", "responses", "judgments"):
-        assert set(calls_made(instance, asset, set(third.run_ids)).values()) == {0}, asset
+        assert set(calls_made(instance, asset, set(third.run_ids)).values()) <= {0}, asset
 
     # disabling keeps the data but leaves the ratings and winners
     config.write_text(arena_yaml(demo_models_dir, [*old, (*newcomer[:2], False)]))

@@ -7,6 +7,7 @@ Bad input exits with code 2 and one clear message; nothing already computed is t
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -24,8 +25,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Output that is not a terminal (a log, CI, a pipe) is never wrapped or cut at 80 columns:
+# errors and expert names must survive whatever the path or terminal width.
+console = Console(width=None if sys.stdout.isatty() else 240, soft_wrap=not sys.stdout.isatty())
+errors = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 ConfigOption = Annotated[
@@ -58,7 +61,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (InputError, ConfigError, StorageError, WarehouseMissingError) as error:
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            errors.print(
+                f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True
+            )
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -123,20 +128,22 @@ def run(
 
     from dagster_wc.runner import PipelineError, run_pipeline
 
+    terminal = terminal_console()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=terminal,
+        transient=terminal.is_terminal,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        task = progress.add_task("loading the pipeline", total=None)
 
         def on_step(index: int, total: int, step, state: str) -> None:
             progress.update(
                 task,
                 total=total,
-                completed=index + (state == "done"),
+                completed=index + (state != "start"),
                 description=f"{step.stage}: {step.label}",
             )
 
@@ -145,14 +152,24 @@ def run(
         except PipelineError as error:
             progress.stop()
             errors.print("[bold red]error:[/]", end=" ")
-            errors.print(str(error), highlight=False, markup=False)
+            errors.print(str(error), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
-    console.print(
-        f"[green]done:[/] {len(summary.steps_run)} steps; runs are in {home_dir.dagster} (`make ui`)"
-    )
-    from warriorcoder.report import print_run_report
+    from warriorcoder.report import print_run_report, print_step_summary
 
-    print_run_report(home_dir, console)
+    print_step_summary(summary, terminal)
+    print_run_report(home_dir, terminal)
+    terminal.print(f"full Dagster and dbt log: {summary.log_path}", soft_wrap=True)
+
+
+def terminal_console() -> Console:
+    """A console on the process's real stdout, which keeps working while the pipeline sends
+    file descriptors 1 and 2 to its log file."""
+    try:
+        stream = open(os.dup(sys.stdout.fileno()), "w", buffering=1)  # noqa: SIM115
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        return console
+    interactive = stream.isatty()
+    return Console(file=stream, width=None if interactive else 240, soft_wrap=not interactive)
 
 
 @app.command("add-expert")
@@ -309,8 +326,8 @@ def select(
     """Greedy k-center selection: row indices in pick order with the radius after each pick."""
     import math
 
-    from gpu_ops.errors import InputError
     from gpu_ops.curation.kcenter import select_file
+    from gpu_ops.errors import InputError
 
     if not math.isfinite(k):
         raise InputError(f"-k {k}: give a count (integer >= 1) or a fraction in (0, 1)")
@@ -335,9 +352,9 @@ def rate(
 ) -> None:
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
     from gpu_ops.arena.battle_log import read_battle_log
+    from gpu_ops.arena.ratings import leaderboard as rate_battles
     from gpu_ops.errors import InputError
     from gpu_ops.io_files import write_table, write_text
-    from gpu_ops.arena.ratings import leaderboard as rate_battles
 
     if out is not None and out.suffix not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")

@@ -46,6 +46,27 @@ def _table(frame: pl.DataFrame, title: str) -> Table:
     return table
 
 
+def print_step_summary(summary, console: Console) -> None:
+    """One line per stage: steps run and skipped (up to date), and the seconds its runs took."""
+    stages: dict[str, list[int]] = {}
+    for label in summary.steps_run:
+        stages.setdefault(_stage(label), [0, 0])[0] += 1
+    for label in summary.steps_skipped:
+        stages.setdefault(_stage(label), [0, 0])[1] += 1
+    table = Table(title="steps (skipped = inputs unchanged since their last run)")
+    for column in ("step", "run", "skipped", "seconds"):
+        table.add_column(column)
+    for name, (ran, skipped) in stages.items():
+        seconds = summary.seconds_by_label.get(name, 0.0)
+        table.add_row(name, str(ran), str(skipped), f"{seconds:.1f}")
+    console.print(table)
+
+
+def _stage(label: str) -> str:
+    """A step label without its partition: `responses[strong]` -> `responses`."""
+    return label.split("[")[0]
+
+
 def print_run_report(home: Home, console: Console) -> None:
     """Print the end-of-run summary; every part is optional (a partial run prints what exists)."""
     if not home.warehouse.exists():

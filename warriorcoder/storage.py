@@ -10,11 +10,16 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from gpu_ops.lake_schemas import FIRST_SEEN, conform, lake_schema
+
 UNPARTITIONED = "all"
+# small enough that an incremental reader skips most of a partition by row-group statistics
+ROW_GROUP_ROWS = 65_536
 _PART_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -94,8 +99,14 @@ def write_lake_table(
 
     dbt globs `lake/<table>/*.parquet`; temp files end in `.tmp`, so a half-written file is never
     visible to it, and a failed write (disk full, permissions) leaves the previous file intact.
+    The frame must match the table's declared schema (`gpu_ops.lake_schemas`): its columns are
+    put in the declared order and cast to the declared types, or the write fails naming them.
     """
     target = home.table_file(table, partition)
+    if FIRST_SEEN in lake_schema(table) and FIRST_SEEN not in frame.columns:
+        previous = pl.read_parquet(target) if target.exists() else None
+        frame = stamp_first_seen(conform(table, frame, content_only=True), previous)
+    frame = conform(table, frame)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(
@@ -108,7 +119,9 @@ def write_lake_table(
     temp_path = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as stream:
-            frame.write_parquet(stream, compression="zstd", statistics=True)
+            frame.write_parquet(
+                stream, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS
+            )
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_path, target)
@@ -121,6 +134,33 @@ def write_lake_table(
             ) from error
         raise
     return target
+
+
+def stamp_first_seen(
+    frame: pl.DataFrame, previous: pl.DataFrame | None, now: datetime | None = None
+) -> pl.DataFrame:
+    """Add FIRST_SEEN: rows identical to a row of `previous` keep its time, the rest get `now`.
+
+    Rows come out oldest first, so the Parquet row groups of old and new rows have disjoint
+    FIRST_SEEN ranges and an incremental reader skips the old ones by their statistics."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    stamped = frame.with_columns(_row_hash=frame.hash_rows(seed=0))
+    if previous is not None and FIRST_SEEN in previous.columns and previous.height:
+        known = (
+            previous.select(frame.columns)
+            .with_columns(_row_hash=previous.select(frame.columns).hash_rows(seed=0))
+            .with_columns(previous[FIRST_SEEN].alias(FIRST_SEEN))
+            .group_by("_row_hash")
+            .agg(pl.col(FIRST_SEEN).min())
+        )
+        stamped = stamped.join(known, on="_row_hash", how="left")
+    else:
+        stamped = stamped.with_columns(pl.lit(None, pl.Datetime("us")).alias(FIRST_SEEN))
+    return (
+        stamped.with_columns(pl.col(FIRST_SEEN).fill_null(pl.lit(now, pl.Datetime("us"))))
+        .sort(FIRST_SEEN, maintain_order=True)
+        .drop("_row_hash")
+    )
 
 
 def read_lake_table(home: Home, table: str, partition: str | None = None) -> pl.DataFrame:

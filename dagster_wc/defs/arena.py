@@ -4,12 +4,12 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, value_counts
-from dagster_wc.partitions import experts_partitions
+from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
-from gpu_ops.llm import SamplingParams
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.llm import SamplingParams
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
@@ -20,15 +20,15 @@ BATTLE_INSTRUCTIONS_SQL = (
 
 
 @dg.asset(
-    group_name="arena",
     partitions_def=experts_partitions,
+    tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
     deps=["instructions_for_battle"],
 )
 def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """A competitor's answer to every selected instruction (paper: T=1.0, top_p=0.95)."""
     model = None
-    config = arena.arena
+    config = arena.arena_config
     slug = context.partition_key
     expert = config.model_by_slug(slug)
     if slug not in {e.slug for e in config.experts_with_role("competitor")}:
@@ -109,15 +109,15 @@ def joined_generations(arena: ArenaResource) -> dict[str, int]:
 
 
 @dg.asset(
-    group_name="arena",
     partitions_def=experts_partitions,
+    tags={PARTITION_ROLE_TAG: "judge"},
     kinds={"python", "parquet"},
     deps=[responses, "instructions_for_battle"],
 )
 def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """One judge's votes on every battle it is not part of, in both presentation orders."""
     model = None
-    config = arena.arena
+    config = arena.arena_config
     judge = context.partition_key
     judge_slugs = {m.slug for m in config.judge_models()}
     battles = pl.DataFrame()
@@ -159,8 +159,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
 
 
 @dg.asset(
-    group_name="arena",
     partitions_def=experts_partitions,
+    tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
     deps=[responses, "instructions_for_battle"],
 )
@@ -169,7 +169,7 @@ def execution_results(
 ) -> dg.MaterializeResult:
     """The execution judge: each response's code run in the sandbox against the stated tests."""
     model = None
-    config = arena.arena
+    config = arena.arena_config
     slug = context.partition_key
     settings = config.judging.execution
     frame = pl.DataFrame(schema=EXECUTION_COLUMNS)

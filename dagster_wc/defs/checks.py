@@ -21,7 +21,7 @@ def _lake(arena: ArenaResource, table: str) -> pl.DataFrame | None:
 )
 def judgments_have_both_orders(arena: ArenaResource) -> dg.AssetCheckResult:
     frame = _lake(arena, "judgments")
-    if frame is None or frame.is_empty() or not arena.arena.judging.both_orders:
+    if frame is None or frame.is_empty() or not arena.arena_config.judging.both_orders:
         return dg.AssetCheckResult(
             passed=True, metadata={"votes": 0 if frame is None else len(frame)}
         )

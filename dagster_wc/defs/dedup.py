@@ -8,12 +8,12 @@ from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
 
-@dg.asset(group_name="dedup", kinds={"python", "parquet"}, deps=["instructions_clean"])
+@dg.asset(kinds={"python", "parquet"}, deps=["instructions_clean"])
 def instruction_minhash(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """One MinHash signature and its LSH band hashes per clean instruction (rensa)."""
-    settings = arena.arena.dedup
+    settings = arena.arena_config.dedup
     clean = query(
         arena.home,
         "select instruction_id, instruction from instructions_clean order by instruction_id",

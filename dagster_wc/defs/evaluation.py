@@ -12,10 +12,10 @@ from gpu_ops.training.sft import read_finished_report
 from warriorcoder.storage import write_lake_table
 
 
-@dg.asset(group_name="evaluation", kinds={"python", "parquet"}, deps=["target_model_sft"])
+@dg.asset(kinds={"python", "parquet"}, deps=["target_model_sft"])
 def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """pass@k of the base target and the fine-tuned one on every configured benchmark."""
-    config = arena.arena
+    config = arena.arena_config
     target = config.target
     if target is None:
         raise dg.Failure("the config has no `target` model to evaluate")

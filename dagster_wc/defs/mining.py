@@ -4,15 +4,15 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, markdown_table
-from dagster_wc.partitions import experts_partitions
+from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.mining import MINED_SCHEMA, MiningSetting, mine_instructions
 from warriorcoder.storage import write_lake_table
 
 
 @dg.asset(
-    group_name="mining",
     partitions_def=experts_partitions,
+    tags={PARTITION_ROLE_TAG: "miner"},
     kinds={"python", "parquet"},
     deps=["expert_registry"],
 )
@@ -21,7 +21,7 @@ def instructions_mined(
 ) -> dg.MaterializeResult:
     """Raw instructions an expert writes from its own pre-query template, with provenance."""
     model = None
-    config = arena.arena
+    config = arena.arena_config
     expert = config.expert(context.partition_key)
     if not (expert.enabled and "miner" in expert.roles):
         frame = pl.DataFrame(schema=MINED_SCHEMA)

@@ -21,13 +21,12 @@ order by i.selection_rank, v.model_a, v.model_b, v.judge, v.presentation_order
 
 
 @dg.asset(
-    group_name="ratings",
     kinds={"python", "parquet"},
     deps=["rating_pair_counts", "battle_votes", "pair_win_matrix"],
 )
 def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """BT (maximum likelihood on pair counts) and online Elo (K=40), both with bootstrap CIs."""
-    settings = arena.arena.ratings
+    settings = arena.arena_config.ratings
     counts = query(
         arena.home, "select model_a, model_b, wins_a, wins_b, ties from rating_pair_counts"
     )

@@ -7,19 +7,11 @@ import polars as pl
 
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
+from gpu_ops.lake_schemas import LAKE_SCHEMAS
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 
-REGISTRY_SCHEMA = {
-    "expert": pl.String,
-    "model": pl.String,
-    "backend": pl.String,
-    "family": pl.String,
-    "roles": pl.List(pl.String),
-    "enabled": pl.Boolean,
-    "config_hash": pl.String,
-    "joined_generation": pl.Int64,
-}
+REGISTRY_SCHEMA = LAKE_SCHEMAS["expert_registry"]
 
 
 def registry_frame(config: ArenaConfig, previous: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -65,7 +57,7 @@ def registry_frame(config: ArenaConfig, previous: pl.DataFrame | None = None) ->
     return pl.DataFrame([*rows, *kept_rows], schema=REGISTRY_SCHEMA)
 
 
-@dg.asset(group_name="registry", kinds={"python", "parquet"})
+@dg.asset(kinds={"python", "parquet"})
 def expert_registry(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
@@ -75,7 +67,7 @@ def expert_registry(
         if lake_partitions(arena.home, "expert_registry")
         else None
     )
-    frame = registry_frame(arena.arena, previous)
+    frame = registry_frame(arena.arena_config, previous)
     path = write_lake_table(arena.home, "expert_registry", frame)
     enabled = frame.filter(pl.col("enabled"))
     return dg.MaterializeResult(

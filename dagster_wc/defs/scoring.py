@@ -4,17 +4,17 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, value_counts
-from dagster_wc.partitions import experts_partitions
+from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
-from gpu_ops.llm import SamplingParams
 from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
+from gpu_ops.llm import SamplingParams
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
 
 @dg.asset(
-    group_name="scoring",
     partitions_def=experts_partitions,
+    tags={PARTITION_ROLE_TAG: "scorer"},
     kinds={"python", "parquet"},
     deps=["instructions_dedup"],
 )
@@ -23,7 +23,7 @@ def instruction_scores(
 ) -> dg.MaterializeResult:
     """A scorer's 1..10 ratings of every deduplicated instruction (never its own, by default)."""
     model = None
-    config = arena.arena
+    config = arena.arena_config
     slug = context.partition_key
     if slug not in config.scorer_slugs():
         frame = pl.DataFrame(schema=SCORES_SCHEMA)

@@ -12,12 +12,12 @@ from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
 
-@dg.asset(group_name="selection", kinds={"python", "parquet"}, deps=["instructions_kept"])
+@dg.asset(kinds={"python", "parquet"}, deps=["instructions_kept"])
 def instruction_embeddings(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """L2-normalized sentence embeddings of every kept instruction."""
-    settings = arena.arena.embedding
+    settings = arena.arena_config.embedding
     kept = query(
         arena.home,
         "select instruction_id, instruction from instructions_kept order by instruction_id",
@@ -56,12 +56,12 @@ def previous_selection(arena: ArenaResource, ids: list[str]) -> list[int]:
     return [position[i] for i in earlier["instruction_id"].to_list() if i in position]
 
 
-@dg.asset(group_name="selection", kinds={"python", "parquet"}, deps=[instruction_embeddings])
+@dg.asset(kinds={"python", "parquet"}, deps=[instruction_embeddings])
 def instructions_selected(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """A diverse core by greedy k-center: the pick order and the coverage radius after each pick."""
-    settings = arena.arena.selection
+    settings = arena.arena_config.selection
     embeddings = read_lake_table(arena.home, "instruction_embeddings").sort("instruction_id")
     ids = embeddings["instruction_id"].to_list()
     matrix = np.asarray(embeddings["embedding"].to_list(), dtype=np.float32)

@@ -1,55 +1,42 @@
-"""The config sensor: when the arena config changes, bring the arena up to date, unattended.
+"""The config sensor: keeps the arena up to date with its config, as ordinary Dagster runs.
 
-In `dagster dev` (the daemon runs this sensor, on by default, every 30 s) the sensor reads the
-config file. When its content differs from the last version it acted on (the cursor holds the
-content hash) and it is valid, the sensor
-- adds a partition of `experts` for every new slug (experts and extra judges), and
-- requests one run of `arena_update_job`, whose op walks the pipeline step by step
-  (`dagster_wc.runner.run_pipeline`, the same steps as `warriorcoder run`). Each step is its own
-  run on the instance, tagged with its stage, so the UI shows the catch-up as it happens.
-Every LLM call is cached, so the update computes only the new cells: a new expert's mining,
-responses and battles, the new judge's votes; a disabled expert leaves ratings and winners.
-An invalid config is skipped (the reason shows in the UI) and its hash is not stored, so the
-fixed file triggers the update. Removing an expert never deletes its partition or data.
+In `dagster dev` (the daemon runs this sensor, on by default) each tick
+- registers a partition of `experts` for every new slug (experts and extra judges);
+- if the runs it requested last are still queued or running, waits for them; when they
+  succeeded it records them (`dagster_wc.step_state`), when one failed or was cancelled it does
+  not ask again for the same inputs (a config edit, or `warriorcoder run`, tries again);
+- otherwise finds the first stale step of the pipeline (the same steps, the same staleness rule
+  as `warriorcoder run`) and requests one run per step: the step's assets, for one expert
+  partition, or every stale sibling partition at once.
+So the catch-up is a chain of ordinary runs: the run queue shows them, the UI can cancel them,
+and an unchanged arena launches nothing, also on a new instance (the state lives in the home,
+not in the sensor's cursor). An invalid config is skipped with the reason shown in the UI.
+While `warriorcoder run` works on the same home the sensor waits for it.
 """
 
-import hashlib
-from pathlib import Path
+from __future__ import annotations
+
+import json
+import uuid
 
 import dagster as dg
-from pydantic import Field
 
-from dagster_wc.partitions import experts_partitions
+from dagster_wc.partitions import configured_slugs, experts_partitions
+from dagster_wc.pipeline import Step, pipeline_shape, plan_steps, upstream_labels
 from dagster_wc.resources import ArenaResource
+from dagster_wc.step_state import (
+    StepState,
+    code_version,
+    config_version,
+    home_stamps,
+    pipeline_lock,
+)
 from warriorcoder.config import ConfigError, load_config
 
-
-class ArenaUpdateConfig(dg.Config):
-    """Which pipeline stages the update runs; empty means every stage."""
-
-    stages: list[str] = Field(default_factory=list)
-
-
-@dg.op
-def update_arena(
-    context: dg.OpExecutionContext, config: ArenaUpdateConfig, arena: ArenaResource
-) -> None:
-    """Run the pipeline's steps in order (each one a run of its own); only new cells compute."""
-    from dagster_wc.runner import run_pipeline
-
-    def log_step(index: int, total: int, step, state: str) -> None:
-        if state == "done":
-            context.log.info(f"step {index + 1}/{total} done: {step.stage}: {step.label}")
-
-    summary = run_pipeline(
-        arena.config_path, arena.home, stages=config.stages or None, on_step=log_step
-    )
-    context.log.info(f"arena up to date: {len(summary.steps_run)} steps")
-
-
-@dg.job(description="Bring the arena up to date with its config (what `warriorcoder run` does).")
-def arena_update_job() -> None:
-    update_arena()
+WAVE_TAG = "warriorcoder/wave"
+STEP_TAG = "warriorcoder/step"
+STAGE_TAG = "warriorcoder/stage"
+VERSION_TAG = "warriorcoder/input_version"
 
 
 def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
@@ -58,41 +45,134 @@ def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
     return [slug for slug in configured if slug not in seen]
 
 
-def config_digest(path: str) -> str:
-    """Content hash of the config file: the sensor's cursor."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def finish_wave(context: dg.SensorEvaluationContext, state: StepState, wave: dict) -> str | None:
+    """Record the wave's runs if all are done; returns why to wait, or None when finished."""
+    runs = context.instance.get_runs(filters=dg.RunsFilter(tags={WAVE_TAG: wave["id"]}))
+    if len(runs) < wave["size"] or any(not run.is_finished for run in runs):
+        return f"waiting for {wave['size']} run(s) of step {wave['label']}"
+    before = {path: tuple(stamp) for path, stamp in wave["before"].items()}
+    for run in runs:
+        label = run.tags[STEP_TAG]
+        if run.is_success:
+            state.record(
+                label,
+                run.tags[VERSION_TAG],
+                before,
+                dbt=label.startswith("dbt:"),
+                partition=run.tags.get("dagster/partition"),
+            )
+        else:
+            state.forget(label)
+            wave.setdefault("failed", {})[label] = run.tags[VERSION_TAG]
+    state.save()
+    return None
+
+
+def next_wave(
+    steps: list[Step], shape, state: StepState, base: str, failed: dict[str, str]
+) -> list[tuple[Step, str]]:
+    """The first stale step, with its stale sibling partitions (independent, so run together)."""
+    known = {*state.steps, *(s.label for s in steps if s.kind == "python")}
+    for index, step in enumerate(steps):
+        version = state.input_version(step.label, base, upstream_labels(step, shape, known))
+        if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
+            continue
+        if failed.get(step.label) == version:
+            return []  # failed with these very inputs: wait for a change
+        wave = [(step, version)]
+        for sibling in steps[index + 1 :]:
+            if sibling.asset_keys != step.asset_keys or sibling.partition_key is None:
+                break
+            sibling_version = state.input_version(
+                sibling.label, base, upstream_labels(sibling, shape, known)
+            )
+            if not state.is_fresh(sibling.label, sibling_version, dbt=False):
+                wave.append((sibling, sibling_version))
+        return wave
+    return []
 
 
 @dg.sensor(
     name="expert_config_sensor",
-    job=arena_update_job,
-    minimum_interval_seconds=30,
+    target=dg.AssetSelection.all(),
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def expert_config_sensor(
     context: dg.SensorEvaluationContext, arena: ArenaResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Register new experts and request one arena update run when the config file changes."""
+    """Request the next stale step's runs; wait for the ones in flight; launch nothing if current."""
     try:
-        digest = config_digest(arena.config_path)
         config = load_config(arena.config_path, home=arena.home.root)
     except (ConfigError, OSError) as error:
         return dg.SkipReason(f"config is invalid, nothing registered: {error}")
-    if digest == context.cursor:
-        return dg.SkipReason("the config has not changed since the last update")
-    slugs = [e.slug for e in config.experts] + [j.slug for j in config.judging.extra_judges]
     known = context.instance.get_dynamic_partitions(experts_partitions.name)
-    new = new_expert_slugs(slugs, known)
+    new = new_expert_slugs(configured_slugs(config), known)
+    partitions = [experts_partitions.build_add_request(new)] if new else []
+    cursor = json.loads(context.cursor or "{}")
+    with pipeline_lock(arena.home, wait=False) as locked:
+        if not locked:
+            return dg.SkipReason("`warriorcoder run` is working on this home; waiting for it")
+        state = StepState(arena.home)
+        wave = cursor.get("wave")
+        if wave and not wave.get("done"):
+            waiting = finish_wave(context, state, wave)
+            if waiting:
+                return dg.SensorResult(skip_reason=waiting, dynamic_partitions_requests=partitions)
+            wave["done"] = True
+        failed = (wave or {}).get("failed", {})
+        shape = pipeline_shape(context.repository_def.asset_graph, dbt_keys(context))
+        steps = plan_steps(shape, config)
+        base = f"{config_version(config)}:{code_version()}"
+        requested = next_wave(steps, shape, state, base, failed)
+        if not requested:
+            why = (
+                "the arena is up to date"
+                if not failed
+                else f"failed steps wait for a change: {sorted(failed)}"
+            )
+            return dg.SensorResult(
+                skip_reason=why,
+                dynamic_partitions_requests=partitions,
+                cursor=json.dumps({"wave": wave}) if wave else context.cursor,
+            )
+        wave_id = uuid.uuid4().hex[:12]
+        first = requested[0][0]
+        cursor = {
+            "wave": {
+                "id": wave_id,
+                "label": first.label,
+                "size": len(requested),
+                "before": home_stamps(arena.home),
+                "failed": failed,
+            }
+        }
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"config-{digest}",
+                run_key=f"{wave_id}-{step.label}",
+                asset_selection=list(step.asset_keys),
+                partition_key=step.partition_key,
                 tags={
-                    "warriorcoder/config_digest": digest,
-                    "warriorcoder/new_experts": ",".join(new),
+                    WAVE_TAG: wave_id,
+                    STEP_TAG: step.label,
+                    STAGE_TAG: step.stage,
+                    VERSION_TAG: version,
                 },
             )
+            for step, version in requested
         ],
-        dynamic_partitions_requests=[experts_partitions.build_add_request(new)] if new else [],
-        cursor=digest,
+        dynamic_partitions_requests=partitions,
+        cursor=json.dumps(cursor),
     )
+
+
+def dbt_keys(context: dg.SensorEvaluationContext) -> set[dg.AssetKey]:
+    """The asset keys of the dbt models (the `warehouse_models` multi-asset)."""
+    graph = context.repository_def.asset_graph
+    return {
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable
+        and graph.get(key).assets_def.node_def.name == "warehouse_models"
+    }

@@ -5,8 +5,12 @@ import polars as pl
 
 from dagster_wc.metadata import markdown_table, value_counts
 from dagster_wc.resources import ArenaResource
-from gpu_ops.sft_data.decontamination import decontaminate, load_benchmark_jsonl, load_humaneval_prompts
 from gpu_ops.arena.ratings import ratings_from_leaderboard
+from gpu_ops.sft_data.decontamination import (
+    decontaminate,
+    load_benchmark_jsonl,
+    load_humaneval_prompts,
+)
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
 from warriorcoder.storage import read_lake_table, write_lake_table
@@ -21,13 +25,12 @@ join experts c on c.expert = b.model_b
 
 
 @dg.asset(
-    group_name="sft_data",
     kinds={"python", "parquet"},
     deps=["battles", "expert_ratings", "experts"],
 )
 def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
-    config = arena.arena
+    config = arena.arena_config
     ratings = ratings_from_leaderboard(
         read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating
     )
@@ -66,16 +69,16 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
 
 def benchmark_texts(arena: ArenaResource) -> pl.DataFrame:
     """Every benchmark the SFT data must not overlap: HumanEval plus user-supplied JSONL files."""
-    settings = arena.arena.decontamination
+    settings = arena.arena_config.decontamination
     frames = [load_humaneval_prompts()] if "humaneval" in settings.benchmarks else []
     frames += [load_benchmark_jsonl(path) for path in settings.extra_jsonl]
     return pl.concat(frames) if frames else pl.DataFrame(schema=load_humaneval_prompts().schema)
 
 
-@dg.asset(group_name="sft_data", kinds={"python", "parquet", "json"}, deps=[sft_winners])
+@dg.asset(kinds={"python", "parquet", "json"}, deps=[sft_winners])
 def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """Winners minus benchmark overlaps, as chat `messages` JSONL + Parquet with a dataset card."""
-    config = arena.arena
+    config = arena.arena_config
     winners = read_lake_table(arena.home, "sft_winners")
     kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
     write_lake_table(arena.home, "sft_decontamination", report)

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_wc.metadata import png_image
+from dagster_wc.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
 from gpu_ops.training.sft import run_sft_subprocess
 from warriorcoder.config import SFTConfig
@@ -44,12 +45,12 @@ def target_sft_dir(arena: ArenaResource, slug: str) -> Path:
     return arena.home.models / "target_sft" / slug
 
 
-@dg.asset(group_name="training", kinds={"python", "pytorch"}, deps=["sft_dataset"])
+@dg.asset(kinds={"python", "pytorch"}, deps=["sft_dataset"], tags={NEEDS_TARGET_TAG: "true"})
 def target_model_sft(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
     """The fine-tuned target: loss on assistant tokens only, held-out split by instruction id."""
-    target = arena.arena.target
+    target = arena.arena_config.target
     if target is None:
         raise dg.Failure("the config has no `target` model to train")
     out_dir = target_sft_dir(arena, target.slug)

@@ -6,13 +6,15 @@ The `@dbt_assets` definition is built lazily (inside a cached function) so impor
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
 """
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from packaging import version
 
+from dagster_wc.dbt_metadata import with_build_metadata
 from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
@@ -32,63 +36,34 @@ from warriorcoder.warehouse import warehouse_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
-# dbt model name prefix -> pipeline stage (the asset group it shows in); first match wins.
-STAGE_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("stg_expert_registry", "registry"),
-    ("experts", "registry"),
-    ("stg_instructions_mined", "mining"),
-    ("instructions_clean", "mining"),
-    ("int_instructions", "mining"),
-    ("stg_instruction_minhash", "dedup"),
-    ("dedup", "dedup"),
-    ("int_dedup", "dedup"),
-    ("int_instruction_generations", "dedup"),
-    ("instructions_dedup", "dedup"),
-    ("stg_instruction_scores", "scoring"),
-    ("instruction_difficulty", "scoring"),
-    ("int_instruction", "scoring"),
-    ("instructions_kept", "scoring"),
-    ("difficulty", "scoring"),
-    ("stg_instruction_embeddings", "selection"),
-    ("stg_instructions_selected", "selection"),
-    ("instructions_for_battle", "selection"),
-    ("stg_responses", "arena"),
-    ("stg_judgments", "arena"),
-    ("stg_execution_results", "arena"),
-    ("response_quality", "arena"),
-    ("int_", "battles"),
-    ("battle", "battles"),
-    ("pair_", "battles"),
-    ("judge_", "battles"),
-    ("rating_pair_counts", "battles"),
-    ("stg_expert_ratings", "ratings"),
-    ("leaderboard", "ratings"),
-    ("stg_sft", "sft_data"),
-    ("sft_", "sft_data"),
-    ("stg_evaluation", "evaluation"),
-    ("evaluation", "evaluation"),
-    ("stage_token_costs", "analytics"),
-)
 
-
-def stage_of_model(name: str) -> str:
-    """The asset group of a dbt model, by the first matching name prefix."""
-    for prefix, stage in STAGE_PREFIXES:
-        if name.startswith(prefix):
-            return stage
-    return "analytics"
+def stage_of_model(dbt_resource_props: Mapping[str, Any]) -> str:
+    """A dbt model's pipeline stage: its folder under dbt_project/models/ (fqn = project, folder, ..)."""
+    fqn = dbt_resource_props["fqn"]
+    return fqn[1] if len(fqn) > 2 else "analytics"
 
 
 class ArenaDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt models by pipeline stage; sources keep the asset key set in their yml meta."""
+    """Groups dbt models by their stage folder; sources keep the asset key set in their yml meta."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return None
-        return stage_of_model(dbt_resource_props["name"])
+        return stage_of_model(dbt_resource_props)
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class ArenaDbtCliResource(DbtCliResource):
+    """dagster-dbt's CLI resource, minus a `dbt --version` subprocess (about 5 s) per run.
+
+    The dbt it runs is the one installed beside this interpreter (`dbt_executable`), so the
+    installed dbt-core package's version is the CLI's version."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
 
 
 @contextmanager
@@ -119,13 +94,31 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+def manifest_fingerprint(home: Home, vars_json: str | None) -> str:
+    """What the parsed manifest depends on: the dbt project's files, the vars and the home.
+
+    The home counts because the lake sources' locations render from WC_HOME at parse time, and
+    dbt's partial parse (which every build reuses) is only valid for the same env vars."""
+    digest = hashlib.sha256(f"{home.root}\0{vars_json or ''}\0".encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        rel = path.relative_to(DBT_PROJECT_DIR).as_posix()
+        if path.is_file() and not rel.startswith(("target/", "logs/", "dbt_packages/")):
+            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself).
 
+    Skipped when the manifest was parsed from the same files and vars (a fingerprint beside it).
     Pass the builds' `--vars` (`dbt_vars(config)`): dbt discards its partial parse when the vars,
     profile or target differ, and every build would re-parse the whole project.
     """
     home = home or Home.resolve()
+    fingerprint = manifest_fingerprint(home, vars_json)
+    stamp = dbt_project.manifest_path.with_name("manifest.fingerprint")
+    if dbt_project.manifest_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return dbt_project.manifest_path
     # parse with the same profile path the builds use, so their partial parsing stays valid
     with dbt_environment(home, home.root / "warehouse.building.duckdb"):
         completed = subprocess.run(
@@ -147,6 +140,7 @@ def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> 
         raise RuntimeError(
             f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
         )
+    stamp.write_text(fingerprint)
     return dbt_project.manifest_path
 
 
@@ -169,8 +163,9 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
     ):
         home = arena.home
         with warehouse_build(home) as building, dbt_environment(home, building):
-            args = ["build", "--vars", dbt_vars(arena.arena)]
-            yield from dbt.cli(args, context=context).stream()
+            args = ["build", "--vars", dbt_vars(arena.arena_config)]
+            events = list(dbt.cli(args, context=context).stream())
+            yield from with_build_metadata(events, building)
 
     return warehouse_models
 
@@ -182,7 +177,7 @@ def dbt_vars(config: ArenaConfig) -> str:
             "min_instruction_chars": config.mining.min_instruction_chars,
             "max_instruction_chars": config.mining.max_instruction_chars,
             "dedup_threshold": config.dedup.threshold,
-            "min_difficulty": config.scoring.min_score,
+            "min_score": config.scoring.min_score,
             "execution_judge_weight": (
                 config.judging.execution.weight if config.judging.execution.enabled else 0.0
             ),

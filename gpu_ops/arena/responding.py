@@ -8,21 +8,10 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.ids import derive_seed, prompt_hash, require_columns, require_unique
+from gpu_ops.lake_schemas import LAKE_SCHEMAS
 from gpu_ops.llm import ChatModel, SamplingParams
 
-RESPONSES_SCHEMA = {
-    "instruction_id": pl.String,
-    "expert": pl.String,
-    "response": pl.String,
-    "model_id": pl.String,
-    "temperature": pl.Float64,
-    "top_p": pl.Float64,
-    "seed": pl.Int64,
-    "prompt_hash": pl.String,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "finish_reason": pl.String,
-}
+RESPONSES_SCHEMA = LAKE_SCHEMAS["responses"]
 
 # Paper: responses sampled at T=1.0, top_p=0.95.
 PAPER_RESPONSE_SAMPLING = SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=2048)

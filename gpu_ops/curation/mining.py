@@ -16,26 +16,11 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.ids import content_id, derive_seed, prompt_hash
+from gpu_ops.lake_schemas import LAKE_SCHEMAS
 from gpu_ops.llm import ChatModel, SamplingParams
 from gpu_ops.prompts import mining_system_prompt
 
-MINED_SCHEMA = {
-    "mined_id": pl.String,
-    "expert": pl.String,
-    "language": pl.String,
-    "setting_id": pl.String,
-    "temperature": pl.Float64,
-    "top_p": pl.Float64,
-    "max_new_tokens": pl.Int64,
-    "seed": pl.Int64,
-    "sample_index": pl.Int64,
-    "model_id": pl.String,
-    "prompt_hash": pl.String,
-    "raw_text": pl.String,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "finish_reason": pl.String,
-}
+MINED_SCHEMA = LAKE_SCHEMAS["instructions_mined"]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.ids import derive_seed, prompt_hash, require_columns, require_unique
+from gpu_ops.lake_schemas import LAKE_SCHEMAS
 from gpu_ops.llm import ChatModel, SamplingParams
 from gpu_ops.parsing import argmax_label, expected_score, normalized_probabilities, parse_score
 from gpu_ops.prompts import (
@@ -29,18 +30,7 @@ from gpu_ops.prompts import (
 
 ScoreMode = Literal["generate", "logprob"]
 
-SCORES_SCHEMA = {
-    "instruction_id": pl.String,
-    "scorer": pl.String,
-    "mode": pl.String,
-    "score": pl.Int64,
-    "expected_score": pl.Float64,
-    "parsed": pl.Boolean,
-    "raw_reply": pl.String,
-    "prompt_hash": pl.String,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-}
+SCORES_SCHEMA = LAKE_SCHEMAS["instruction_scores"]
 
 DEFAULT_SCORING_SAMPLING = SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=512)
 

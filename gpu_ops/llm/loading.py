@@ -9,6 +9,7 @@ from gpu_ops.llm.base import ChatModel, ModelSpec
 if TYPE_CHECKING:
     from gpu_ops.llm.cache import CachedChatModel, CallCache
 
+
 def load_model(
     spec: ModelSpec, cache: CallCache | None = None, *, purpose: str = "llm"
 ) -> ChatModel | CachedChatModel:

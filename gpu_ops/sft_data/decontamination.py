@@ -28,6 +28,7 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.io_files import read_jsonl_records
+from gpu_ops.lake_schemas import LAKE_SCHEMAS
 
 _WORD = re.compile(r"\w+")
 _HASH_BASE = np.uint64(1_000_003)
@@ -40,14 +41,7 @@ CONTAMINATION_COLUMNS = (
     "overlapping_ngrams",
     "ngram_size",
 )
-_CONTAMINATION_SCHEMA = {
-    "instruction_id": pl.String,
-    "field": pl.String,
-    "benchmark": pl.String,
-    "task_id": pl.String,
-    "overlapping_ngrams": pl.Int64,
-    "ngram_size": pl.Int64,
-}
+_CONTAMINATION_SCHEMA = LAKE_SCHEMAS["sft_decontamination"]
 
 
 def normalize_tokens(text: str) -> list[str]:

@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from gpu_ops.errors import InputError
 from gpu_ops.arena.ratings import _as_polars, _require_columns
+from gpu_ops.errors import InputError
 
 WINNER_COLUMNS = (
     "instruction_id",

@@ -1,17 +1,29 @@
-"""The Dagster graph: definitions load, every stage is a group, lineage runs mining -> evaluation."""
+"""The Dagster graph, checked without running it: a snapshot of every asset spec, the stage
+groups (from the defs modules and the dbt folders), and the plan the graph implies.
 
+The snapshot (asset_specs.json beside this file) holds each asset's group, parents, partitioning,
+partition role and kinds. A change to the graph must change the snapshot in the same commit:
+`WC_UPDATE_SNAPSHOTS=1 pytest tests/dagster_wc/test_definitions.py` rewrites it, and the diff
+shows what moved.
+"""
+
+import json
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.warehouse_dbt import dbt_vars, stage_of_model
-from dagster_wc.runner import STAGE_NAMES, plan_steps
+from dagster_wc.definitions import build_definitions, stage_modules
+from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, build_warehouse_dbt_assets, dbt_vars
+from dagster_wc.partitions import PARTITION_ROLE_TAG
+from dagster_wc.pipeline import pipeline_shape, plan_steps
 from warriorcoder.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "configs" / "paper.yaml"
+DEMO = REPO / "configs" / "demo.yaml"
+SNAPSHOT = Path(__file__).with_name("asset_specs.json")
 
 
 @pytest.fixture(scope="module")
@@ -19,35 +31,54 @@ def definitions(tmp_path_factory) -> dg.Definitions:
     return build_definitions(PAPER, str(tmp_path_factory.mktemp("home")))
 
 
-def test_definitions_load_with_every_stage_group(definitions):
-    graph = definitions.resolve_asset_graph()
-    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert set(STAGE_NAMES) <= groups
-    allowed = {*STAGE_NAMES, "battles", "analytics"}
-    assert groups <= allowed, f"unexpected groups {groups - allowed}"
-    definitions.resolve_implicit_global_asset_job_def()
+@pytest.fixture(scope="module")
+def shape(definitions):
+    return pipeline_shape(definitions.resolve_asset_graph(), build_warehouse_dbt_assets().keys)
 
 
-def test_every_dbt_model_sits_in_a_pipeline_stage(definitions):
+def asset_specs(definitions: dg.Definitions) -> dict[str, dict]:
     graph = definitions.resolve_asset_graph()
-    analytics = {
-        key.to_user_string()
-        for key in graph.get_all_asset_keys()
-        if graph.get(key).group_name == "analytics"
+    specs = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        specs[key.to_user_string()] = {
+            "group": node.group_name,
+            "parents": sorted(p.to_user_string() for p in node.parent_keys),
+            "partitions": node.partitions_def.name if node.partitions_def else None,
+            "partition_role": node.tags.get(PARTITION_ROLE_TAG),
+            "kinds": sorted(node.kinds),
+        }
+    return specs
+
+
+def test_asset_specs_match_the_snapshot(definitions):
+    specs = asset_specs(definitions)
+    if os.environ.get("WC_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(specs, indent=1, sort_keys=True) + "\n")
+    assert specs == json.loads(SNAPSHOT.read_text())
+
+
+def test_groups_are_the_stage_modules_and_dbt_folders(definitions):
+    graph = definitions.resolve_asset_graph()
+    groups = {
+        graph.get(k).group_name
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
     }
-    assert analytics == {"stage_token_costs"}
+    modules = {m.__name__.rsplit(".")[-1] for m in stage_modules()}
+    folders = {p.name for p in (DBT_PROJECT_DIR / "models").iterdir() if p.is_dir()}
+    assert groups == modules | folders
+    for key in build_warehouse_dbt_assets().keys:
+        model = key.path[-1]
+        (sql,) = (DBT_PROJECT_DIR / "models").rglob(f"{model}.sql")
+        assert graph.get(key).group_name == sql.parent.name, model
 
 
-def test_lineage_runs_from_mining_to_evaluation(definitions):
-    graph = definitions.resolve_asset_graph()
-    upstream = graph.get(dg.AssetKey("evaluation")).parent_keys
-    seen, frontier = set(), list(upstream)
-    while frontier:
-        key = frontier.pop()
-        if key not in seen:
-            seen.add(key)
-            frontier.extend(graph.get(key).parent_keys)
-    for stage_asset in (
+def test_lineage_runs_from_mining_to_evaluation(shape):
+    upstream = {k.to_user_string() for k in shape.ancestors(dg.AssetKey("evaluation"))}
+    assert {
         "instructions_mined",
         "instructions_clean",
         "instruction_minhash",
@@ -65,21 +96,7 @@ def test_lineage_runs_from_mining_to_evaluation(definitions):
         "sft_winners",
         "sft_dataset",
         "target_model_sft",
-    ):
-        assert dg.AssetKey(stage_asset) in seen, stage_asset
-
-
-def test_partitioned_stages_use_the_expert_partitions(definitions):
-    graph = definitions.resolve_asset_graph()
-    for name in (
-        "instructions_mined",
-        "instruction_scores",
-        "responses",
-        "judgments",
-        "execution_results",
-    ):
-        assert graph.get(dg.AssetKey(name)).partitions_def.name == "experts"
-    assert graph.get(dg.AssetKey("instructions_selected")).partitions_def is None
+    } <= upstream
 
 
 def test_dbt_tests_become_asset_checks(definitions):
@@ -88,27 +105,44 @@ def test_dbt_tests_become_asset_checks(definitions):
     assert {"battle_votes", "battles", "experts", "judgments", "sft_dataset"} <= checks
 
 
-def test_stage_of_model_prefixes():
-    assert stage_of_model("stg_instructions_mined") == "mining"
-    assert stage_of_model("dedup_groups") == "dedup"
-    assert stage_of_model("int_instruction_generations") == "dedup"
-    assert stage_of_model("rating_pair_counts") == "battles"
-    assert stage_of_model("leaderboard") == "ratings"
-
-
 def test_dbt_vars_carry_the_config_thresholds(tmp_path):
     config = load_config(PAPER, home=tmp_path)
     variables = dbt_vars(config)
-    assert '"dedup_threshold": 0.5' in variables and '"min_difficulty": 6' in variables
+    assert '"dedup_threshold": 0.5' in variables and '"min_score": 6' in variables
 
 
-def test_plan_runs_each_partitioned_stage_per_expert(tmp_path, definitions):
+def test_plan_builds_dbt_just_before_the_python_step_that_reads_it(tmp_path, shape):
+    config = load_config(DEMO, home=tmp_path)
+    steps = plan_steps(shape, config)
+    built: set = set()
+    for step in steps:
+        if step.kind == "dbt":
+            built |= set(step.asset_keys)
+            continue
+        needed = {k for k in shape.ancestors(step.asset_keys[0]) if k in shape.dbt_keys}
+        assert needed <= built, (step.label, needed - built)
+    dbt_built = [k for s in steps if s.kind == "dbt" for k in s.asset_keys]
+    assert sorted(dbt_built) == sorted(shape.dbt_keys) and len(set(dbt_built)) == len(dbt_built)
+    # a dbt step only when a Python step needs it, plus one at the end
+    python_after = [i for i, s in enumerate(steps) if s.kind == "dbt" and i + 1 < len(steps)]
+    assert all(steps[i + 1].kind == "python" for i in python_after)
+    assert steps[-1].kind == "dbt"
+
+
+def test_plan_runs_each_partitioned_stage_per_expert(tmp_path, shape):
     config = load_config(PAPER, home=tmp_path)
-    steps = plan_steps(config, stages=["mining", "arena"])
+    steps = plan_steps(shape, config, stages=["mining", "arena"])
     labels = [s.label for s in steps]
     assert labels[:5] == [f"instructions_mined[{e.slug}]" for e in config.experts]
     assert any(label.startswith("dbt: mining") for label in labels)
     judged = [s.partition_key for s in steps if s.label.startswith("judgments")]
     assert judged == [e.slug for e in config.experts]
     with pytest.raises(ValueError, match="unknown stage"):
-        plan_steps(config, stages=["minning"])
+        plan_steps(shape, config, stages=["minning"])
+
+
+def test_no_target_leaves_out_training_and_everything_after_it(tmp_path, shape):
+    config = load_config(DEMO, home=tmp_path).model_copy(update={"target": None})
+    labels = [s.label for s in plan_steps(shape, config)]
+    assert "target_model_sft" not in labels and "evaluation" not in labels
+    assert "sft_dataset" in labels  # the rest of the pipeline still runs

@@ -1,14 +1,19 @@
-"""The config sensor and the update job it launches: adding or disabling an expert in the
-config brings the arena up to date without a click."""
+"""The config sensor: it keeps the arena up to date as ordinary runs, one stale step at a time,
+and launches nothing for an arena that is already current, also on a new instance."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import dagster as dg
 import pytest
 
 from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.sensors import arena_update_job, expert_config_sensor
+from dagster_wc.defs.sensors import STEP_TAG, WAVE_TAG, expert_config_sensor
 from dagster_wc.resources import ArenaResource
+from dagster_wc.runner import run_pipeline
+from dagster_wc.step_state import pipeline_lock
 from warriorcoder.storage import Home, read_lake_table
 
 
@@ -20,69 +25,94 @@ def write_config(path, model_dir, experts: list[tuple[str, bool]]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def evaluate(instance, arena, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"arena": arena})
+def tick(instance, definitions, home: Home, config, cursor):
+    arena = ArenaResource(config_path=str(config), home_dir=str(home.root))
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"arena": arena}, definitions=definitions
+    )
     return expert_config_sensor(context)
 
 
-def test_sensor_registers_new_experts_and_requests_one_update_per_config_change(
-    tmp_path, tiny_model_dir
-):
-    config = tmp_path / "arena.yaml"
-    write_config(config, tiny_model_dir, [("alpha", True), ("beta", True)])
-    arena = ArenaResource(config_path=str(config), home_dir=str(tmp_path / "home"))
-    instance = dg.DagsterInstance.ephemeral()
-
-    first = evaluate(instance, arena, None)
-    assert isinstance(first, dg.SensorResult)
-    (request,) = first.run_requests
-    assert request.tags["warriorcoder/new_experts"] == "alpha,beta"
-    (added,) = first.dynamic_partitions_requests
-    assert added.partition_keys == ["alpha", "beta"]
-    instance.add_dynamic_partitions("experts", ["alpha", "beta"])
-
-    unchanged = evaluate(instance, arena, first.cursor)
-    assert isinstance(unchanged, dg.SkipReason) and "not changed" in unchanged.skip_message
-
-    write_config(config, tiny_model_dir, [("alpha", True), ("beta", False), ("gamma", True)])
-    changed = evaluate(instance, arena, first.cursor)
-    (update,) = changed.run_requests
-    assert update.tags["warriorcoder/new_experts"] == "gamma"
-    assert update.run_key != request.run_key and changed.cursor != first.cursor
-    assert changed.dynamic_partitions_requests[0].partition_keys == ["gamma"]
-
-    # disabling only: no new partition, still an update (ratings must leave the expert out)
-    instance.add_dynamic_partitions("experts", ["gamma"])
-    write_config(config, tiny_model_dir, [("alpha", True), ("beta", True), ("gamma", False)])
-    disabled = evaluate(instance, arena, changed.cursor)
-    assert len(disabled.run_requests) == 1 and disabled.dynamic_partitions_requests == []
-
-    config.write_text("experts: [{slug: 'bad slug', model: x}]\n")
-    invalid = evaluate(instance, arena, disabled.cursor)
-    assert isinstance(invalid, dg.SkipReason) and "invalid" in invalid.skip_message
+def launch(instance, definitions, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """What the daemon does with a run request, in-process."""
+    job = definitions.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance,
+        asset_selection=list(request.asset_selection),
+        partition_key=request.partition_key,
+        tags=request.tags,
+    )
 
 
 @pytest.mark.slow
-def test_update_job_runs_the_pipeline_steps_as_runs_of_their_own(tmp_path, tiny_model_dir):
+def test_sensor_walks_the_stale_steps_as_runs_of_their_own(tmp_path, tiny_model_dir):
     config = tmp_path / "arena.yaml"
     write_config(config, tiny_model_dir, [("alpha", True), ("beta", True), ("gamma", False)])
-    home = Home.resolve(tmp_path / "home")
+    home = Home.resolve(tmp_path / "home").ensure()
     definitions = build_definitions(config, str(home.root))
-    job = definitions.get_job_def(arena_update_job.name)
-    home.dagster.mkdir(parents=True)
-    instance = dg.DagsterInstance.from_config(str(home.dagster))
-    result = job.execute_in_process(
-        instance=instance,
-        run_config={"ops": {"update_arena": {"config": {"stages": ["registry"]}}}},
-    )
-    assert result.success
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = tick(instance, definitions, home, config, None)
+    assert first.dynamic_partitions_requests[0].partition_keys == ["alpha", "beta", "gamma"]
+    (registry,) = first.run_requests
+    assert registry.tags[STEP_TAG] == "expert_registry" and registry.partition_key is None
+    instance.add_dynamic_partitions("experts", ["alpha", "beta", "gamma"])
+
+    waiting = tick(instance, definitions, home, config, first.cursor)
+    assert not waiting.run_requests and "waiting" in waiting.skip_reason
+
+    assert launch(instance, definitions, registry).success
+    second = tick(instance, definitions, home, config, first.cursor)
+    mined = second.run_requests
+    assert [r.partition_key for r in mined] == ["alpha", "beta"]  # gamma is disabled
+    assert {r.tags[STEP_TAG] for r in mined} == {
+        "instructions_mined[alpha]",
+        "instructions_mined[beta]",
+    }
+    assert len({r.tags[WAVE_TAG] for r in mined}) == 1  # sibling partitions go together
     assert read_lake_table(home, "expert_registry")["expert"].sort().to_list() == [
         "alpha",
         "beta",
         "gamma",
     ]
-    step_runs = [
-        r for r in instance.get_run_records() if "warriorcoder/stage" in r.dagster_run.tags
-    ]
-    assert {r.dagster_run.tags["warriorcoder/stage"] for r in step_runs} == {"registry"}
-    assert len(step_runs) == 2  # the registry asset and its dbt models
+
+    # a failed run is not asked for again with the same inputs
+    for request in mined:
+        job = definitions.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=list(request.asset_selection),
+            partition_key=request.partition_key,
+            tags=request.tags,
+            raise_on_error=False,
+            run_config={"resources": {"arena": {"config": {"config_path": "/nonexistent.yaml"}}}},
+        )
+        assert not result.success
+    stuck = tick(instance, definitions, home, config, second.cursor)
+    assert not stuck.run_requests and "failed steps wait for a change" in stuck.skip_reason
+    assert "instructions_mined[alpha]" in json.loads(stuck.cursor)["wave"]["failed"]
+
+    # while `warriorcoder run` holds the home, the sensor waits
+    with pipeline_lock(home):
+        busy = tick(instance, definitions, home, config, stuck.cursor)
+    assert isinstance(busy, dg.SkipReason) and "warriorcoder run" in busy.skip_message
+
+    config.write_text("experts: [{slug: 'bad slug', model: x}]\n")
+    invalid = tick(instance, definitions, home, config, stuck.cursor)
+    assert isinstance(invalid, dg.SkipReason) and "invalid" in invalid.skip_message
+
+
+@pytest.mark.slow
+def test_an_up_to_date_arena_launches_nothing_on_a_new_instance(tmp_path, small_arena_reference):
+    config, reference = small_arena_reference
+    home = Home.resolve(tmp_path / "home")
+    shutil.copytree(reference.root, home.root)
+    finished = run_pipeline(config, home)  # the reference stopped at sft_data: only the rest runs
+    assert finished.steps_skipped and all(label.startswith("dbt:") for label in finished.steps_run)
+    again = run_pipeline(config, home)
+    assert again.steps_run == [] and again.run_ids == []
+
+    definitions = build_definitions(config, str(home.root))
+    instance = dg.DagsterInstance.ephemeral()
+    result = tick(instance, definitions, home, config, None)
+    assert result.run_requests == [] and result.skip_reason == "the arena is up to date"

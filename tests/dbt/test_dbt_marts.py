@@ -16,6 +16,7 @@ import yaml
 from gpu_ops.curation import dedup
 from tests.dbt.dbt_runner import REPO_ROOT, run_dbt
 from tests.fixtures import lake_fixture as lake
+from warriorcoder.storage import Home, read_lake_table, write_lake_table
 
 
 def query(warehouse: Path, sql: str) -> pl.DataFrame:
@@ -53,7 +54,7 @@ def test_dagster_asset_keys_are_unique(fixture_warehouse: Path) -> None:
 
 
 def test_every_mined_row_gets_its_designed_drop_reason(fixture_warehouse: Path) -> None:
-    cleaned = query(fixture_warehouse, "select mined_id, drop_reason from instructions_cleaned")
+    cleaned = query(fixture_warehouse, "select mined_id, drop_reason from instructions_screened")
     expected = {mined_id: reason for mined_id, *_, reason in lake.MINED}
     assert dict(zip(cleaned["mined_id"], cleaned["drop_reason"], strict=True)) == expected
     clean = query(fixture_warehouse, "select instruction_id from instructions_clean")
@@ -271,6 +272,67 @@ def test_battle_votes_incremental_follows_the_execution_weight(
         ("execution", 0.5, sum(lake.EXPECTED_EXECUTION_VOTES)),
         ("llm", 1.0, before),
     ]
+
+
+@pytest.mark.slow
+def test_battle_votes_reads_only_votes_newer_than_its_watermark(
+    fixture_warehouse: Path, tmp_path: Path
+) -> None:
+    """A rewritten judge file keeps its old rows' first_seen_at; an incremental run inserts the
+    new vote and never re-reads the old ones (a tampered old row stays tampered until a full
+    refresh), and re-enabling an expert brings back its votes although they are old."""
+    home = tmp_path / "home"
+    shutil.copytree(fixture_warehouse.parent, home)
+    warehouse = home / "warehouse.duckdb"
+    key = "instruction_id, model_a, model_b, judge, presentation_order"
+    votes_sql = f"select {key}, winner from battle_votes where judge_kind = 'llm' order by all"
+    before = query(warehouse, votes_sql)
+    first = before.row(0, named=True)
+    with duckdb.connect(str(warehouse)) as connection:  # tamper with one old vote
+        connection.execute(
+            "update battle_votes set winner = 'tampered' where instruction_id = ? and model_a = ?"
+            " and model_b = ? and judge = ? and presentation_order = ?",
+            [first[c] for c in key.split(", ")],
+        )
+    judge_file = read_lake_table(Home(home), "judgments", partition="alpha")
+    new_vote = judge_file.head(1).with_columns(pl.lit("i-new").alias("instruction_id"))
+    rewritten = pl.concat([judge_file, new_vote]).drop("first_seen_at")
+    write_lake_table(Home(home), "judgments", rewritten, partition="alpha")
+    stamped = read_lake_table(Home(home), "judgments", partition="alpha")
+    assert stamped["first_seen_at"].n_unique() == 2  # old rows kept their time
+
+    run_dbt(
+        ["run", "--select", "stg_judgments", "battle_votes"],  # views point at this home's lake
+        wc_home=home,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    after = query(warehouse, votes_sql)
+    assert after.height == before.height + 1
+    assert "i-new" in after["instruction_id"].to_list()
+    assert after.filter(pl.col("winner") == "tampered").height == 1  # old rows were not re-read
+
+    run_dbt(
+        ["run", "--select", "battle_votes", "--full-refresh"],
+        wc_home=home,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    refreshed = query(warehouse, votes_sql)
+    assert refreshed.filter(pl.col("winner") == "tampered").is_empty()
+    assert refreshed.height == after.height
+
+    # votes of an enabled expert with none here (as after it was disabled, then re-enabled) come
+    # back although they are older than the watermark
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("delete from battle_votes where judge = 'alpha'")
+    run_dbt(
+        ["run", "--select", "stg_judgments", "battle_votes"],  # views point at this home's lake
+        wc_home=home,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    assert query(warehouse, votes_sql).equals(refreshed)
 
 
 def near_duplicate_corpus(seed: int = 0) -> list[str]:

@@ -9,8 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from gpu_ops.curation.output_quality import FLAG_NAMES, count_flags, sanitize_for_storage
 from gpu_ops.arena.responding import RESPONSES_SCHEMA
+from gpu_ops.curation.output_quality import FLAG_NAMES, count_flags, sanitize_for_storage
 from tests.dbt.dbt_runner import run_dbt
 from warriorcoder.storage import Home, write_lake_table
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from gpu_ops.errors import InputError
 from gpu_ops.sft_data.decontamination import (
     CONTAMINATION_COLUMNS,
     build_ngram_index,
@@ -16,7 +17,6 @@ from gpu_ops.sft_data.decontamination import (
     load_humaneval_prompts,
     normalize_tokens,
 )
-from gpu_ops.errors import InputError
 
 CLEAN_INSTRUCTION = (
     "Write a Rust function that parses an ISO 8601 duration such as PT1H30M into seconds, "

@@ -4,7 +4,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gpu_ops.curation.embeddings import bundled_model_dir, embed_file, embed_texts, load_embedding_model
+from gpu_ops.curation.embeddings import (
+    bundled_model_dir,
+    embed_file,
+    embed_texts,
+    load_embedding_model,
+)
 from gpu_ops.errors import InputError
 
 TEXTS = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from gpu_ops.errors import InputError
 from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
     ExecutionScore,
@@ -16,6 +15,7 @@ from gpu_ops.arena.execution_judge import (
     score_response,
     score_responses,
 )
+from gpu_ops.errors import InputError
 from gpu_ops.sandbox import run_code
 
 FENCE = "```"

@@ -6,7 +6,6 @@ import polars as pl
 import pytest
 from fakes import FakeChatModel, load_tiny
 
-from gpu_ops.errors import InputError
 from gpu_ops.arena.judging import (
     BATTLE_COLUMNS,
     battle_pairs,
@@ -14,6 +13,7 @@ from gpu_ops.arena.judging import (
     eligible_judges,
     judge_battles,
 )
+from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
 from gpu_ops.prompts import VERDICT_PREFIX
 

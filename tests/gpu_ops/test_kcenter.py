@@ -4,8 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gpu_ops.errors import InputError
 from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget, select_file
+from gpu_ops.errors import InputError
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -4,9 +4,9 @@ import polars as pl
 import pytest
 from fakes import FakeChatModel, load_tiny
 
+from gpu_ops.curation.mining import MiningSetting, mine_instructions
 from gpu_ops.errors import InputError
 from gpu_ops.ids import prompt_hash
-from gpu_ops.curation.mining import MiningSetting, mine_instructions
 from gpu_ops.prompts import mining_system_prompt
 
 # The instructions_mined contract from docs/ARCHITECTURE.md.

@@ -10,11 +10,10 @@ import polars as pl
 import pytest
 from fakes import FakeChatModel
 
-from gpu_ops.code_extract import extract_code_blocks, extract_tests
-from gpu_ops.errors import InputError
 from gpu_ops.arena.execution_judge import score_response
 from gpu_ops.arena.judging import judge_battles
-from gpu_ops.llm import SamplingParams
+from gpu_ops.arena.responding import generate_responses
+from gpu_ops.code_extract import extract_code_blocks, extract_tests
 from gpu_ops.curation.output_quality import (
     BLANK_PATTERN,
     CONTROL_PATTERN,
@@ -27,8 +26,10 @@ from gpu_ops.curation.output_quality import (
     quality_frame,
     sanitize_for_storage,
 )
+from gpu_ops.errors import InputError
+from gpu_ops.llm import SamplingParams
 from gpu_ops.parsing import parse_score, parse_verdict
-from gpu_ops.arena.responding import generate_responses
+from tests.lake_rows import lake_frame
 from warriorcoder.storage import Home, read_lake_table, write_lake_table
 
 FENCE = "```"
@@ -170,7 +171,7 @@ def test_verdict_token_flag_agrees_with_the_parsers_token_shape() -> None:
 
 def test_patterns_are_sql_literals() -> None:
     """The patterns are pasted into the response_quality mart: keep them quote- and Jinja-free."""
-    mart = Path(__file__).resolve().parents[2] / "dbt_project/models/marts/response_quality.sql"
+    mart = Path(__file__).resolve().parents[2] / "dbt_project/models/arena/response_quality.sql"
     sql = mart.read_text()
     patterns = [BLANK_PATTERN, CONTROL_PATTERN, VERDICT_TOKEN_PATTERN, *INJECTION_PATTERNS.values()]
     for pattern in patterns:
@@ -234,7 +235,7 @@ def test_lone_surrogates_cannot_be_stored_until_sanitized(tmp_path: Path) -> Non
     kept = "nul\x00 ctrl\x1b fffd\ufffd"
     assert sanitize_for_storage(kept) is kept  # storable text is returned unchanged
     home = Home(tmp_path)
-    write_lake_table(home, "responses", pl.DataFrame({"response": [clean, kept]}))
+    write_lake_table(home, "responses", lake_frame("responses", response=[clean, kept]))
     assert read_lake_table(home, "responses")["response"].to_list() == [clean, kept]
     assert classify_output(raw).replacement_chars == classify_output(clean).replacement_chars
 

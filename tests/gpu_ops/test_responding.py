@@ -4,10 +4,10 @@ import polars as pl
 import pytest
 from fakes import FakeChatModel, load_tiny
 
+from gpu_ops.arena.responding import generate_responses, response_messages
 from gpu_ops.errors import InputError
 from gpu_ops.ids import prompt_hash
 from gpu_ops.llm import SamplingParams
-from gpu_ops.arena.responding import generate_responses, response_messages
 
 RESPONSE_COLUMNS = [
     "instruction_id", "expert", "response", "model_id", "temperature", "top_p", "seed",

@@ -6,10 +6,10 @@ import polars as pl
 import pytest
 from fakes import FakeChatModel, load_tiny
 
+from gpu_ops.curation.scoring import score_instructions
 from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
 from gpu_ops.prompts import SCORE_PREFIX
-from gpu_ops.curation.scoring import score_instructions
 
 SCORE_COLUMNS = [
     "instruction_id", "scorer", "mode", "score", "expected_score", "parsed", "raw_reply",

@@ -9,7 +9,6 @@ import json
 import polars as pl
 import pytest
 
-from gpu_ops.errors import InputError
 from gpu_ops.demo.stdlib_corpus import (
     SLICE_NAMES,
     build_stdlib_examples,
@@ -18,6 +17,7 @@ from gpu_ops.demo.stdlib_corpus import (
     strip_docstrings,
     to_sft_rows,
 )
+from gpu_ops.errors import InputError
 
 
 @pytest.fixture(scope="module")

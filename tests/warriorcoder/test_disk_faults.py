@@ -25,22 +25,29 @@ import polars as pl
 from warriorcoder.storage import Home, StorageError, read_lake_table, write_lake_table
 
 home = Home(root=__import__("pathlib").Path(sys.argv[1]))
+
+
+def frame(ranks):
+    return pl.DataFrame({"instruction_id": None, "selection_rank": ranks, "coverage_radius": None,
+                         "embedding_model": None}, schema_overrides={"instruction_id": pl.String,
+                         "coverage_radius": pl.Float64, "embedding_model": pl.String})
+
 outcome = {}
 if sys.argv[2] == "full":
     home.ensure()
-    write_lake_table(home, "t", pl.DataFrame({"x": [1, 2, 3]}))
+    write_lake_table(home, "instructions_selected", frame([1, 2, 3]))
     noise = np.random.default_rng(0).integers(0, 2**62, size=200_000)  # ~1.6 MB, incompressible
     try:
-        write_lake_table(home, "t", pl.DataFrame({"x": noise}))
+        write_lake_table(home, "instructions_selected", frame(noise))
         outcome["error"] = None
     except StorageError as error:
         outcome["error"] = str(error)
-    outcome["rows"] = read_lake_table(home, "t")["x"].to_list()
-    outcome["files"] = sorted(os.listdir(home.table_dir("t")))
+    outcome["rows"] = read_lake_table(home, "instructions_selected")["selection_rank"].to_list()
+    outcome["files"] = sorted(os.listdir(home.table_dir("instructions_selected")))
 else:
     try:
         home.ensure()
-        write_lake_table(home, "t", pl.DataFrame({"x": [1]}))
+        write_lake_table(home, "instructions_selected", frame([1]))
         outcome["error"] = None
     except StorageError as error:
         outcome["error"] = str(error)
@@ -85,7 +92,7 @@ def run_on_tmpfs(tmp_path: Path, case: str, options: str) -> dict:
 def test_full_disk_keeps_the_previous_file_and_no_partial_one(tmp_path):
     outcome = run_on_tmpfs(tmp_path, "full", "size=512k")
     assert outcome["error"] is not None and "No space left on device" in outcome["error"]
-    assert "lake table 't'" in outcome["error"]
+    assert "lake table 'instructions_selected'" in outcome["error"]
     assert outcome["rows"] == [1, 2, 3]  # the earlier version is still what readers see
     assert outcome["files"] == ["all.parquet"]  # the half-written temp file was removed
 

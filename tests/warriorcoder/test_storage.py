@@ -7,6 +7,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from tests.lake_rows import lake_frame
 from warriorcoder.storage import (
     Home,
     StorageError,
@@ -15,6 +16,8 @@ from warriorcoder.storage import (
     write_lake_table,
 )
 from warriorcoder.warehouse import connect_readonly, query, warehouse_build
+
+TABLE = "instructions_selected"  # any declared lake table
 
 
 def test_home_resolution(tmp_path, monkeypatch):
@@ -27,26 +30,54 @@ def test_home_resolution(tmp_path, monkeypatch):
 
 def test_write_and_read_partitions(tmp_path):
     home = Home.resolve(tmp_path).ensure()
-    write_lake_table(home, "responses", pl.DataFrame({"expert": ["a"], "x": [1]}), partition="a")
-    write_lake_table(home, "responses", pl.DataFrame({"expert": ["b"], "x": [2]}), partition="b")
+    write_lake_table(
+        home, "responses", lake_frame("responses", expert=["a"], seed=[1]), partition="a"
+    )
+    write_lake_table(
+        home, "responses", lake_frame("responses", expert=["b"], seed=[2]), partition="b"
+    )
     assert lake_partitions(home, "responses") == ["a", "b"]
-    assert sorted(read_lake_table(home, "responses")["x"].to_list()) == [1, 2]
-    assert read_lake_table(home, "responses", partition="b")["x"].to_list() == [2]
+    assert sorted(read_lake_table(home, "responses")["seed"].to_list()) == [1, 2]
+    assert read_lake_table(home, "responses", partition="b")["seed"].to_list() == [2]
     assert not list(home.table_dir("responses").glob("*.tmp"))
 
 
-def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
+def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, monkeypatch):
     home = Home.resolve(tmp_path).ensure()
-    write_lake_table(home, "t", pl.DataFrame({"x": [1, 2, 3]}))
+    write_lake_table(home, TABLE, lake_frame(TABLE, selection_rank=[1, 2, 3]))
 
-    class Exploding(pl.DataFrame):
-        def write_parquet(self, *args, **kwargs):
-            raise OSError(28, "No space left on device")
+    def exploding_write(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
 
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", exploding_write)
     with pytest.raises(StorageError, match="No space left on device"):
-        write_lake_table(home, "t", Exploding({"x": [9]}))
-    assert read_lake_table(home, "t")["x"].to_list() == [1, 2, 3]
-    assert [p.name for p in home.table_dir("t").iterdir()] == ["all.parquet"]
+        write_lake_table(home, TABLE, lake_frame(TABLE, selection_rank=[9]))
+    monkeypatch.undo()
+    assert read_lake_table(home, TABLE)["selection_rank"].to_list() == [1, 2, 3]
+    assert [p.name for p in home.table_dir(TABLE).iterdir()] == ["all.parquet"]
+
+
+def test_a_frame_off_its_declared_schema_is_refused(tmp_path):
+    home = Home.resolve(tmp_path).ensure()
+    with pytest.raises(
+        ValueError, match=r"missing columns .*'embedding_model'.*unexpected columns \['x'\]"
+    ):
+        write_lake_table(
+            home,
+            TABLE,
+            pl.DataFrame(
+                {"instruction_id": ["a"], "selection_rank": [1], "coverage_radius": [0.1], "x": [1]}
+            ),
+        )
+    with pytest.raises(ValueError, match="does not fit its declared type"):
+        write_lake_table(
+            home,
+            TABLE,
+            lake_frame(TABLE, instruction_id=["a"]).with_columns(selection_rank=pl.lit("first")),
+        )
+    with pytest.raises(KeyError, match="no schema declared for lake table 'nonsense'"):
+        write_lake_table(home, "nonsense", pl.DataFrame({"x": [1]}))
+    assert not home.table_dir(TABLE).exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
@@ -60,15 +91,15 @@ def test_unwritable_home_is_a_clear_error(tmp_path):
 
 def test_unwritable_lake_is_a_clear_error(tmp_path):
     home = Home.resolve(tmp_path).ensure()
-    (home.lake / "t").write_text("a file where a folder should be")
-    with pytest.raises(StorageError, match="cannot write lake table 't'"):
-        write_lake_table(home, "t", pl.DataFrame({"x": [1]}))
+    (home.lake / TABLE).write_text("a file where a folder should be")
+    with pytest.raises(StorageError, match=f"cannot write lake table '{TABLE}'"):
+        write_lake_table(home, TABLE, lake_frame(TABLE, selection_rank=[1]))
 
 
 def test_bad_partition_name(tmp_path):
     home = Home.resolve(tmp_path).ensure()
     with pytest.raises(StorageError, match="not a valid slug"):
-        write_lake_table(home, "t", pl.DataFrame({"x": [1]}), partition="../escape")
+        write_lake_table(home, TABLE, lake_frame(TABLE, selection_rank=[1]), partition="../escape")
 
 
 def test_readers_never_meet_the_writer_lock(tmp_path):

@@ -1,0 +1,153 @@
+"""The pipeline's steps, derived from the asset graph: there is no second list of stages.
+
+A Dagster run holds one partition key, so the pipeline is a sequence of runs ("steps"):
+- every Python asset, in topological order of the asset graph, once or once per expert
+  partition (the partitions its `PARTITION_ROLE_TAG` names);
+- the dbt models, built in one step just before the first Python asset that reads them, and the
+  rest in one step at the end. dbt is built only when a Python step needs it, so a whole arena
+  costs about as many dbt invocations as it has Python stages that read the warehouse.
+A stage is an asset group: the module of a Python asset (dagster_wc/defs/<stage>.py) or the folder
+of a dbt model (dbt_project/models/<stage>/). Stages are ordered by their first asset in the graph.
+An asset tagged `NEEDS_TARGET_TAG` (training) and everything downstream of it is left out when
+the config has no target model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import dagster as dg
+
+from dagster_wc.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
+from warriorcoder.config import ArenaConfig
+
+
+@dataclass(frozen=True)
+class Step:
+    """One Dagster run: a set of asset keys, optionally for one partition."""
+
+    stage: str
+    label: str
+    asset_keys: tuple[dg.AssetKey, ...]
+    partition_key: str | None = None
+    kind: Literal["python", "dbt"] = "python"
+
+
+@dataclass(frozen=True)
+class PipelineShape:
+    """What the plan needs from the asset graph, in plain data (cheap to test)."""
+
+    order: tuple[dg.AssetKey, ...]  # every materializable asset, topologically sorted
+    group: dict[dg.AssetKey, str]
+    parents: dict[dg.AssetKey, frozenset[dg.AssetKey]]
+    dbt_keys: frozenset[dg.AssetKey]
+    partition_role: dict[dg.AssetKey, str]  # partitioned Python assets -> role
+    needs_target: frozenset[dg.AssetKey]
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Asset groups in pipeline order (the order of each group's first asset)."""
+        seen: dict[str, None] = {}
+        for key in self.order:
+            seen.setdefault(self.group[key], None)
+        return tuple(seen)
+
+    def ancestors(self, key: dg.AssetKey) -> set[dg.AssetKey]:
+        found: set[dg.AssetKey] = set()
+        frontier = list(self.parents.get(key, ()))
+        while frontier:
+            parent = frontier.pop()
+            if parent not in found:
+                found.add(parent)
+                frontier.extend(self.parents.get(parent, ()))
+        return found
+
+    def descendants(self, keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
+        """`keys` and everything downstream of them."""
+        wanted = set(keys)
+        for key in self.order:  # topological: parents come first
+            if self.parents.get(key, frozenset()) & wanted:
+                wanted.add(key)
+        return wanted
+
+
+def pipeline_shape(asset_graph, dbt_keys: Iterable[dg.AssetKey]) -> PipelineShape:
+    """Read the pipeline's shape off a resolved asset graph (`Definitions.resolve_asset_graph()`)."""
+    keys = [
+        key for key in asset_graph.toposorted_asset_keys if asset_graph.get(key).is_materializable
+    ]
+    nodes = {key: asset_graph.get(key) for key in keys}
+    return PipelineShape(
+        order=tuple(keys),
+        group={key: node.group_name for key, node in nodes.items()},
+        parents={key: frozenset(node.parent_keys) & set(keys) for key, node in nodes.items()},
+        dbt_keys=frozenset(dbt_keys) & set(keys),
+        partition_role={
+            key: node.tags[PARTITION_ROLE_TAG]
+            for key, node in nodes.items()
+            if node.partitions_def is not None and PARTITION_ROLE_TAG in node.tags
+        },
+        needs_target=frozenset(key for key, node in nodes.items() if NEEDS_TARGET_TAG in node.tags),
+    )
+
+
+def plan_steps(
+    shape: PipelineShape, config: ArenaConfig, stages: Iterable[str] | None = None
+) -> list[Step]:
+    """Every run of the pipeline, in order, for the chosen stages (default: all)."""
+    all_stages = shape.stages
+    chosen = set(stages or all_stages)
+    unknown = chosen - set(all_stages)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(all_stages)}")
+    left_out = shape.descendants(shape.needs_target) if config.target is None else set()
+    wanted = [k for k in shape.order if shape.group[k] in chosen and k not in left_out]
+    dbt_wanted = [k for k in wanted if k in shape.dbt_keys]
+    built: set[dg.AssetKey] = set()
+    steps: list[Step] = []
+    for key in wanted:
+        if key in shape.dbt_keys:
+            continue
+        needed = shape.ancestors(key)
+        steps += dbt_step(shape, [k for k in dbt_wanted if k in needed and k not in built])
+        built.update(needed)
+        stage, name = shape.group[key], key.to_user_string()
+        role = shape.partition_role.get(key)
+        if role is None:
+            steps.append(Step(stage, name, (key,)))
+        else:
+            steps += [
+                Step(stage, f"{name}[{slug}]", (key,), slug)
+                for slug in slugs_for_role(config, role)
+            ]
+    steps += dbt_step(shape, [k for k in dbt_wanted if k not in built])
+    return steps
+
+
+def dbt_step(shape: PipelineShape, keys: Sequence[dg.AssetKey]) -> list[Step]:
+    """One dbt run for `keys` (none when empty), labelled by the stages it builds."""
+    if not keys:
+        return []
+    groups = list(dict.fromkeys(shape.group[k] for k in keys))
+    label = f"dbt: {', '.join(groups)} models"
+    return [Step(groups[-1], label, tuple(keys), kind="dbt")]
+
+
+def upstream_labels(step: Step, shape: PipelineShape, known: Iterable[str]) -> list[str]:
+    """Labels of the Python steps (recorded or planned) whose asset is upstream of `step`."""
+    ancestors: set[dg.AssetKey] = set()
+    for key in step.asset_keys:
+        ancestors |= shape.ancestors(key)
+    names = {key.to_user_string() for key in ancestors if key not in shape.dbt_keys}
+    return [label for label in known if label.split("[")[0] in names]
+
+
+def sibling_partition(step: Step, previous: Step) -> bool:
+    """Another expert's partition of the same asset(s): independent, so it runs after a failure."""
+    return (
+        step.partition_key is not None
+        and previous.partition_key is not None
+        and step.asset_keys == previous.asset_keys
+    )

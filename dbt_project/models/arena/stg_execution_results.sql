@@ -1,0 +1,22 @@
+{{ config(materialized='view') }}
+
+-- Typed view over the lake table `execution_results` (rename and cast only).
+with source as (
+    {{ lake_source('execution_results') }}
+),
+
+renamed as (
+    select
+        cast(instruction_id as varchar) as instruction_id,
+        cast(expert as varchar) as responder,
+        cast(has_code as boolean) as has_code,
+        cast(parses as boolean) as parses,
+        cast(runs as boolean) as runs,
+        cast(tests_found as integer) as tests_found,
+        cast(tests_passed as integer) as tests_passed,
+        cast(exec_score as double) as exec_score,
+        cast(error_kind as varchar) as error_kind
+    from source
+)
+
+select * from renamed

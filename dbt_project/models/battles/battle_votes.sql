@@ -1,0 +1,158 @@
+-- One row per vote: an LLM judge's verdict on one presentation order of a battle, or the
+-- execution judge's comparison of two responses' exec_score. Only enabled experts (competitors
+-- and LLM judges). Pairs are normalized so model_a < model_b; winner is 'model_a', 'model_b',
+-- 'tie' or 'invalid' and winner_expert names the winning expert.
+-- Execution votes (judge = 'execution', judge_kind 'execution', presentation_order 'na'): one per
+-- instruction and pair of responders that both have an exec_score; the higher score wins, equal
+-- scores tie. Their weight is var('execution_judge_weight') (0 = no execution votes); LLM votes
+-- weigh 1.
+-- Incremental (delete+insert on the vote key), behind a watermark: the lake writer stamps each
+-- judgment row with first_seen_at (kept for unchanged rows when a judge's file is rewritten), so a
+-- run reads only the LLM votes newer than the newest vote already here (DuckDB skips the older
+-- Parquet row groups by their statistics), plus every vote of an enabled expert that has none
+-- here yet (a re-enabled expert). Execution votes are few (one per instruction and pair of
+-- responders) and are recomputed every run. A post-hook deletes votes of experts that are no
+-- longer enabled and execution votes when the weight is 0. Votes removed from the lake files
+-- otherwise need `dbt build --full-refresh`.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['instruction_id', 'model_a', 'model_b', 'judge', 'presentation_order'],
+        on_schema_change='fail',
+        post_hook=[
+            "delete from {{ this }} where model_a not in (select expert from {{ ref('experts') }})
+                or model_b not in (select expert from {{ ref('experts') }})
+                or (judge_kind = 'llm' and judge not in (select expert from {{ ref('experts') }}))
+                or (judge_kind = 'execution' and {{ var('execution_judge_weight') }} <= 0)"
+        ]
+    )
+}}
+
+{#- the watermark and the experts with no vote here yet (a re-enabled one), read at compile time
+    so the filter is a constant that DuckDB pushes into the Parquet scan -#}
+{%- set watermark = none -%}
+{%- set unseen_experts = [] -%}
+{%- if is_incremental() and execute -%}
+    {%- set watermark = run_query("select max(first_seen_at) from " ~ this).columns[0].values()[0] -%}
+    {%- set unseen = run_query(
+        "select expert from " ~ ref('experts') ~ " except (select judge from " ~ this
+        ~ " where judge_kind = 'llm' union select model_a from " ~ this
+        ~ " union select model_b from " ~ this ~ ")"
+    ) -%}
+    {%- set unseen_experts = unseen.columns[0].values() | list -%}
+{%- endif %}
+
+with experts as (
+    select expert from {{ ref('experts') }}
+),
+
+judgments as (
+    select * from {{ ref('stg_judgments') }}
+    {%- if watermark is not none %}
+    where first_seen_at > cast('{{ watermark }}' as timestamp)
+    {%- endif %}
+    {%- if watermark is not none and unseen_experts %}
+    union all
+    select * from {{ ref('stg_judgments') }}
+    where first_seen_at <= cast('{{ watermark }}' as timestamp)
+        and (
+            judge in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
+            or model_a in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
+            or model_b in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
+        )
+    {%- endif %}
+),
+
+llm_votes as (
+    select
+        instruction_id,
+        least(model_a, model_b) as model_a,
+        greatest(model_a, model_b) as model_b,
+        judge,
+        'llm' as judge_kind,
+        presentation_order,
+        judge_mode,
+        shown_first,
+        verdict,
+        case verdict
+            when 'first' then shown_first
+            when 'second' then shown_second
+        end as winner_expert,
+        cast(1.0 as double) as weight,
+        md5(concat_ws('|', prompt_hash, verdict, shown_first, shown_second)) as vote_fingerprint,
+        first_seen_at
+    from judgments
+    where judge in (select expert from experts)
+        and model_a in (select expert from experts)
+        and model_b in (select expert from experts)
+),
+
+execution as (
+    select instruction_id, responder, exec_score
+    from {{ ref('stg_execution_results') }}
+    where exec_score is not null
+        and responder in (select expert from experts)
+),
+
+execution_votes as (
+    select
+        execution_a.instruction_id,
+        execution_a.responder as model_a,
+        execution_b.responder as model_b,
+        'execution' as judge,
+        'execution' as judge_kind,
+        'na' as presentation_order,
+        'execution' as judge_mode,
+        cast(null as varchar) as shown_first,
+        cast(null as varchar) as verdict,
+        case
+            when execution_a.exec_score > execution_b.exec_score then execution_a.responder
+            when execution_a.exec_score < execution_b.exec_score then execution_b.responder
+        end as winner_expert,
+        cast({{ var('execution_judge_weight') }} as double) as weight,
+        md5(concat_ws('|', execution_a.exec_score, execution_b.exec_score, {{ var('execution_judge_weight') }}))
+            as vote_fingerprint,
+        cast(null as timestamp) as first_seen_at
+    from execution as execution_a
+    inner join execution as execution_b
+        on execution_a.instruction_id = execution_b.instruction_id
+        and execution_a.responder < execution_b.responder
+    where {{ var('execution_judge_weight') }} > 0
+),
+
+all_votes as (
+    select * from llm_votes
+    union all
+    select * from execution_votes
+),
+
+votes as (
+    select
+        instruction_id,
+        model_a,
+        model_b,
+        judge,
+        judge_kind,
+        presentation_order,
+        judge_mode,
+        shown_first,
+        verdict,
+        case
+            when verdict = 'first' then 'first'
+            when verdict = 'second' then 'second'
+        end as picked_position,
+        case
+            when winner_expert = model_a then 'model_a'
+            when winner_expert = model_b then 'model_b'
+            when judge_kind = 'execution' or verdict = 'tie' then 'tie'
+            else 'invalid'
+        end as winner,
+        winner_expert,
+        weight,
+        vote_fingerprint,
+        first_seen_at
+    from all_votes
+)
+
+select * from votes

@@ -1,0 +1,21 @@
+{{ config(materialized='view') }}
+
+-- Typed view over the lake table `expert_registry` (rename and cast only).
+with source as (
+    {{ lake_source('expert_registry') }}
+),
+
+renamed as (
+    select
+        cast(expert as varchar) as expert,
+        cast(model as varchar) as model,
+        cast(backend as varchar) as backend,
+        cast(family as varchar) as family,
+        cast(roles as varchar[]) as roles,
+        cast(enabled as boolean) as enabled,
+        cast(config_hash as varchar) as config_hash,
+        cast(joined_generation as integer) as joined_generation
+    from source
+)
+
+select * from renamed
