@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+
 
 def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder every xdist worker of this run sees (the parent of the per-worker base temp)."""
@@ -30,9 +32,6 @@ def build_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
 
 @pytest.fixture(scope="session")
