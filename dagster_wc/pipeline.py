@@ -9,13 +9,15 @@ A Dagster run holds one partition key, so the pipeline is a sequence of runs ("s
 A stage is an asset group: the module of a Python asset (dagster_wc/defs/<stage>.py) or the folder
 of a dbt model (dbt_project/models/<stage>/). Stages are ordered by their first asset in the graph.
 An asset tagged `NEEDS_TARGET_TAG` (training) and everything downstream of it is left out when
-the config has no target model.
+the config has no target model. A dbt test whose models were built in different steps (a
+`relationships` test across stages) cannot run in either; it runs in one last step that selects
+only those asset checks, so every dbt test runs somewhere in a full run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import dagster as dg
@@ -33,6 +35,7 @@ class Step:
     asset_keys: tuple[dg.AssetKey, ...]
     partition_key: str | None = None
     kind: Literal["python", "dbt"] = "python"
+    check_keys: tuple[dg.AssetCheckKey, ...] = ()  # a checks-only step (tests across steps)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class PipelineShape:
     dbt_keys: frozenset[dg.AssetKey]
     partition_role: dict[dg.AssetKey, str]  # partitioned Python assets -> role
     needs_target: frozenset[dg.AssetKey]
+    check_parents: dict[dg.AssetCheckKey, frozenset[dg.AssetKey]] = field(default_factory=dict)
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -73,8 +77,28 @@ class PipelineShape:
         return wanted
 
 
-def pipeline_shape(asset_graph, dbt_keys: Iterable[dg.AssetKey]) -> PipelineShape:
-    """Read the pipeline's shape off a resolved asset graph (`Definitions.resolve_asset_graph()`)."""
+def dbt_check_parents(manifest: dict) -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:
+    """Each dbt generic test's asset check and every model the test reads (from the manifest)."""
+    nodes = manifest["nodes"]
+    found = {}
+    for node in nodes.values():
+        attached = node.get("attached_node")
+        if node["resource_type"] != "test" or attached not in nodes:
+            continue
+        models = [nodes[d]["name"] for d in node["depends_on"]["nodes"] if d.startswith("model.")]
+        key = dg.AssetCheckKey(dg.AssetKey(nodes[attached]["name"]), node["name"])
+        found[key] = frozenset(dg.AssetKey(name) for name in models)
+    return found
+
+
+def pipeline_shape(
+    asset_graph,
+    dbt_keys: Iterable[dg.AssetKey],
+    check_parents: dict[dg.AssetCheckKey, frozenset[dg.AssetKey]] | None = None,
+) -> PipelineShape:
+    """Read the pipeline's shape off a resolved asset graph (`Definitions.resolve_asset_graph()`).
+
+    `check_parents` (`dbt_check_parents(manifest)`) lets the plan find tests across steps."""
     keys = [
         key for key in asset_graph.toposorted_asset_keys if asset_graph.get(key).is_materializable
     ]
@@ -90,6 +114,11 @@ def pipeline_shape(asset_graph, dbt_keys: Iterable[dg.AssetKey]) -> PipelineShap
             if node.partitions_def is not None and PARTITION_ROLE_TAG in node.tags
         },
         needs_target=frozenset(key for key, node in nodes.items() if NEEDS_TARGET_TAG in node.tags),
+        check_parents={
+            key: parents
+            for key, parents in (check_parents or {}).items()
+            if key in asset_graph.asset_check_keys
+        },
     )
 
 
@@ -123,7 +152,30 @@ def plan_steps(
                 for slug in slugs_for_role(config, role)
             ]
     steps += dbt_step(shape, [k for k in dbt_wanted if k not in built])
+    steps += cross_step_tests(shape, [s for s in steps if s.kind == "dbt"])
     return steps
+
+
+def cross_step_tests(shape: PipelineShape, dbt_steps: list[Step]) -> list[Step]:
+    """One checks-only step for the tests whose models were built in different dbt steps."""
+    built = {key for step in dbt_steps for key in step.asset_keys}
+    checks = tuple(
+        sorted(
+            (
+                check
+                for check, parents in shape.check_parents.items()
+                if len(parents) > 1
+                and parents <= built
+                and not any(parents <= set(step.asset_keys) for step in dbt_steps)
+            ),
+            key=lambda check: check.to_user_string(),
+        )
+    )
+    if not checks:
+        return []
+    return [
+        Step(dbt_steps[-1].stage, "dbt: tests across stages", (), kind="dbt", check_keys=checks)
+    ]
 
 
 def dbt_step(shape: PipelineShape, keys: Sequence[dg.AssetKey]) -> list[Step]:

@@ -25,7 +25,12 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, dbt_vars, prepare_manifest
+from dagster_wc.defs.warehouse_dbt import (
+    build_warehouse_dbt_assets,
+    dbt_vars,
+    manifest_check_parents,
+    prepare_manifest,
+)
 from dagster_wc.partitions import configured_slugs, sync_expert_partitions
 from dagster_wc.pipeline import (
     PipelineShape,
@@ -115,7 +120,11 @@ def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
     config = load_config(config_path, home=home.root)
     prepare_manifest(home, dbt_vars(config))
     definitions = build_definitions(config_path, str(home.root))
-    shape = pipeline_shape(definitions.resolve_asset_graph(), build_warehouse_dbt_assets().keys)
+    shape = pipeline_shape(
+        definitions.resolve_asset_graph(),
+        build_warehouse_dbt_assets().keys,
+        manifest_check_parents(),
+    )
     return Pipeline(config, definitions, shape)
 
 
@@ -187,10 +196,15 @@ def run_pipeline(
             notify(on_step, index, len(steps), step, "start")
             before = home_stamps(home)
             started = time.perf_counter()
-            result = job.execute_in_process(
+            step_job = (
+                job.get_subset(asset_selection=set(), asset_check_selection=set(step.check_keys))
+                if step.check_keys
+                else job
+            )
+            result = step_job.execute_in_process(
                 instance=instance,
                 partition_key=step.partition_key,
-                asset_selection=list(step.asset_keys),
+                asset_selection=list(step.asset_keys) if not step.check_keys else None,
                 tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
                 raise_on_error=False,
             )

@@ -31,7 +31,16 @@ from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CODE_ROOTS = ("gpu_ops", "dagster_wc", "warriorcoder", "dbt_project")
+CODE_ROOTS = (
+    "gpu_ops",
+    "dagster_wc",
+    "warriorcoder",
+    "dbt_project/models",
+    "dbt_project/macros",
+    "dbt_project/tests",
+    "dbt_project/dbt_project.yml",
+    "dbt_project/profiles.yml",
+)
 CODE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".jinja", ".json"}
 TRACKED_FOLDERS = ("lake", "sft", "models", "reports")
 STATE_FILE = "pipeline_state.json"
@@ -45,7 +54,8 @@ def code_version(root: Path = REPO_ROOT) -> str:
     """Digest of the project's source (Python, SQL, dbt yml): any edit re-runs every step."""
     digest = hashlib.sha256()
     for top in CODE_ROOTS:
-        for path in sorted((root / top).rglob("*")):
+        paths = [root / top] if (root / top).is_file() else sorted((root / top).rglob("*"))
+        for path in paths:
             if path.suffix not in CODE_SUFFIXES or not path.is_file():
                 continue
             rel = path.relative_to(root).as_posix()

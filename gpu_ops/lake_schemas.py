@@ -16,6 +16,20 @@ import polars as pl
 FIRST_SEEN = "first_seen_at"
 FIRST_SEEN_TYPE = pl.Datetime("us")
 
+# The quality flags of a response (definitions: gpu_ops.curation.output_quality).
+RESPONSE_FLAGS: tuple[str, ...] = (
+    "empty",
+    "enormous",
+    "truncated",
+    "nul_bytes",
+    "replacement_chars",
+    "control_chars",
+    "injection_phrase",
+    "verdict_token",
+    "verdict_in_code",
+    "judge_injection",
+)
+
 LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "expert_registry": {
         "expert": pl.String,
@@ -85,6 +99,8 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "prompt_tokens": pl.Int64,
         "completion_tokens": pl.Int64,
         "finish_reason": pl.String,
+        # gpu_ops.curation.output_quality's flags, computed once when the response is written
+        **{f"flag_{name}": pl.Boolean for name in RESPONSE_FLAGS},
     },
     "judgments": {
         "instruction_id": pl.String,

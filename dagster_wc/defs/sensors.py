@@ -21,6 +21,7 @@ import uuid
 
 import dagster as dg
 
+from dagster_wc.defs.warehouse_dbt import manifest_check_parents
 from dagster_wc.partitions import configured_slugs, experts_partitions
 from dagster_wc.pipeline import Step, pipeline_shape, plan_steps, upstream_labels
 from dagster_wc.resources import ArenaResource
@@ -121,7 +122,9 @@ def expert_config_sensor(
                 return dg.SensorResult(skip_reason=waiting, dynamic_partitions_requests=partitions)
             wave["done"] = True
         failed = (wave or {}).get("failed", {})
-        shape = pipeline_shape(context.repository_def.asset_graph, dbt_keys(context))
+        shape = pipeline_shape(
+            context.repository_def.asset_graph, dbt_keys(context), manifest_check_parents()
+        )
         steps = plan_steps(shape, config)
         base = f"{config_version(config)}:{code_version()}"
         requested = next_wave(steps, shape, state, base, failed)
@@ -152,6 +155,7 @@ def expert_config_sensor(
             dg.RunRequest(
                 run_key=f"{wave_id}-{step.label}",
                 asset_selection=list(step.asset_keys),
+                asset_check_keys=list(step.check_keys) or None,
                 partition_key=step.partition_key,
                 tags={
                     WAVE_TAG: wave_id,

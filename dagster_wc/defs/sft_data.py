@@ -17,7 +17,7 @@ from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
 BATTLE_VOTES_SQL = """
-select b.instruction_id, b.model_a, b.model_b, b.votes_a, b.votes_b
+select b.instruction_id, b.model_a, b.model_b, b.local_score_a, b.votes_a, b.votes_b
 from battles b
 join experts a on a.expert = b.model_a
 join experts c on c.expert = b.model_b

@@ -29,6 +29,7 @@ from dagster_dbt import (
 from packaging import version
 
 from dagster_wc.dbt_metadata import with_build_metadata
+from dagster_wc.pipeline import dbt_check_parents
 from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
@@ -168,6 +169,11 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
             yield from with_build_metadata(events, building)
 
     return warehouse_models
+
+
+def manifest_check_parents() -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:
+    """Every dbt test's asset check and the models it reads, from the parsed manifest."""
+    return dbt_check_parents(json.loads(dbt_project.manifest_path.read_text()))
 
 
 def dbt_vars(config: ArenaConfig) -> str:

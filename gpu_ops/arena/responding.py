@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from gpu_ops.curation.output_quality import with_quality_flags
 from gpu_ops.errors import InputError
 from gpu_ops.ids import derive_seed, prompt_hash, require_columns, require_unique
 from gpu_ops.lake_schemas import LAKE_SCHEMAS
@@ -84,4 +85,7 @@ def generate_responses(
             ids, seeds, conversations, generations, strict=True
         )
     ]
-    return pl.DataFrame(rows, schema=RESPONSES_SCHEMA)
+    frame = pl.DataFrame(
+        rows, schema={k: v for k, v in RESPONSES_SCHEMA.items() if not k.startswith("flag_")}
+    )
+    return with_quality_flags(frame).select(list(RESPONSES_SCHEMA))

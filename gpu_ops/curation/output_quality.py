@@ -3,8 +3,9 @@ text addressed to the judge, and verdict tokens hidden in code blocks.
 
 Why: responses are untrusted model text that is stored, shown to LLM judges and parsed. Nothing
 here changes a response; the flags only count what arrived, so a judge flipped by an injected
-``[[A]]`` or a backend emitting junk becomes visible (mart ``response_quality`` mirrors these
-definitions in SQL over ``stg_responses``; keep the two in step).
+``[[A]]`` or a backend emitting junk becomes visible. This module is the only implementation:
+the responses stage stores each response's flags in the lake (``flag_<name>`` columns, see
+``with_quality_flags``) and the mart ``response_quality`` only counts them.
 
 Definitions (each flag is independent; a None text counts as empty and nothing else):
 
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.lake_schemas import RESPONSE_FLAGS
 from gpu_ops.parsing import strip_fenced_code
 
 MAX_RESPONSE_CHARS = 32_000  # responses are capped at 2048 new tokens (~8k chars) by default
@@ -91,18 +93,7 @@ def _ascii_lower(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
-FLAG_NAMES: tuple[str, ...] = (
-    "empty",
-    "enormous",
-    "truncated",
-    "nul_bytes",
-    "replacement_chars",
-    "control_chars",
-    "injection_phrase",
-    "verdict_token",
-    "verdict_in_code",
-    "judge_injection",
-)
+FLAG_NAMES: tuple[str, ...] = RESPONSE_FLAGS
 
 
 @dataclass(frozen=True)
@@ -180,6 +171,16 @@ def quality_frame(
     ]
     table = pl.DataFrame(flags, schema=dict.fromkeys(FLAG_NAMES, pl.Boolean))
     return pl.concat([responses, table], how="horizontal")
+
+
+def with_quality_flags(
+    responses: pl.DataFrame, *, max_chars: int = MAX_RESPONSE_CHARS
+) -> pl.DataFrame:
+    """``responses`` plus its ``flag_<name>`` columns, as the lake table stores them."""
+    flagged = quality_frame(
+        responses.drop([f"flag_{n}" for n in FLAG_NAMES], strict=False), max_chars=max_chars
+    )
+    return flagged.rename({name: f"flag_{name}" for name in FLAG_NAMES})
 
 
 def count_flags(

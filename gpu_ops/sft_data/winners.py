@@ -4,9 +4,10 @@ For instruction i with competitors C_i, each response A scores
 
     e_i(A) = sum over B in C_i, B != A, of [alpha * P_global(A > B) + (1 - alpha) * x_i(A > B)]
 
-where P_global comes from the ratings (Elo scale) and x_i(A > B) = votes for A / (votes for A +
-votes for B) on instruction i. Tie votes do not enter x. When A and B have no decisive votes on
-i (all ties, or the pair was never judged) x_i(A > B) = 0.5: no local evidence either way.
+where P_global comes from the ratings (Elo scale) and x_i(A > B) is the local score of the pair
+on instruction i. The local score has one implementation, the `battles` mart (votes for A / votes
+for A and B, tie votes left out, null without a decisive vote); this module reads it and only
+takes x_i(A > B) = 0.5 where it is null or the pair was never judged: no local evidence.
 
 Ties in e_i are broken deterministically: higher global rating first, then slug order (a < b).
 """
@@ -36,12 +37,13 @@ WINNER_COLUMNS = (
 _SCORE_DECIMALS = 9  # scores equal to this many decimals count as tied (float sum order noise)
 
 
-def _directed_votes(battles: pl.DataFrame) -> pl.DataFrame:
-    """One row per (instruction, A, B) in both directions with votes for A and for B."""
+def _directed_scores(battles: pl.DataFrame) -> pl.DataFrame:
+    """One row per (instruction, A, B) in both directions: x(A > B) and A's decisive votes."""
     forward = battles.select(
         "instruction_id",
         pl.col("model_a").alias("expert"),
         pl.col("model_b").alias("opponent"),
+        pl.col("local_score_a").alias("x_local"),
         pl.col("votes_a").alias("votes_for"),
         pl.col("votes_b").alias("votes_against"),
     )
@@ -49,14 +51,11 @@ def _directed_votes(battles: pl.DataFrame) -> pl.DataFrame:
         "instruction_id",
         pl.col("model_b").alias("expert"),
         pl.col("model_a").alias("opponent"),
+        (1.0 - pl.col("local_score_a")).alias("x_local"),
         pl.col("votes_b").alias("votes_for"),
         pl.col("votes_a").alias("votes_against"),
     )
-    return (
-        pl.concat([forward, backward])
-        .group_by("instruction_id", "expert", "opponent")
-        .agg(pl.col("votes_for").sum(), pl.col("votes_against").sum())
-    )
+    return pl.concat([forward, backward])
 
 
 def _competitor_frame(
@@ -94,8 +93,9 @@ def select_winners(
 ) -> pl.DataFrame:
     """Pick each instruction's winning response (one row per instruction).
 
-    battles: instruction_id, model_a, model_b, votes_a, votes_b (optional ties, unused by the
-    score); a pair may appear in either orientation or several times (votes add up).
+    battles: the `battles` mart's instruction_id, model_a, model_b, local_score_a (x(A > B),
+    null without a decisive vote), votes_a, votes_b; one row per instruction and pair (either
+    orientation).
     ratings: {expert: global rating} (e.g. the BT leaderboard).
     competitors: {instruction_id: experts that answered it}; default: the experts appearing in
     that instruction's battles. A competitor pair with no battle row gets x = 0.5.
@@ -109,17 +109,31 @@ def select_winners(
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
     frame = _as_polars(battles, "battles")
     _require_columns(
-        frame, ("instruction_id", "model_a", "model_b", "votes_a", "votes_b"), "battles"
+        frame,
+        ("instruction_id", "model_a", "model_b", "local_score_a", "votes_a", "votes_b"),
+        "battles",
     )
     frame = frame.select(
         pl.col("instruction_id").cast(pl.String),
         pl.col("model_a").cast(pl.String),
         pl.col("model_b").cast(pl.String),
+        pl.col("local_score_a").cast(pl.Float64),
         pl.col("votes_a").cast(pl.Float64),
         pl.col("votes_b").cast(pl.Float64),
     )
-    if frame.select(pl.any_horizontal(pl.all().is_null()).any()).item():
-        raise InputError("battles contain nulls")
+    if frame.select(pl.any_horizontal(pl.all().exclude("local_score_a").is_null()).any()).item():
+        raise InputError("battles contain nulls (only local_score_a may be null)")
+    if frame.filter(
+        ~pl.col("local_score_a").is_between(0.0, 1.0) & pl.col("local_score_a").is_not_null()
+    ).height:
+        raise InputError("local_score_a must be in [0, 1]")
+    pair = [
+        "instruction_id",
+        pl.min_horizontal("model_a", "model_b").alias("low"),
+        pl.max_horizontal("model_a", "model_b").alias("high"),
+    ]
+    if frame.select(pair).is_duplicated().any():
+        raise InputError("battles hold a pair twice for one instruction (one row per pair)")
     if frame.filter((pl.col("votes_a") < 0) | (pl.col("votes_b") < 0)).height:
         raise InputError("battle votes must be non-negative")
     if frame.filter(pl.col("model_a") == pl.col("model_b")).height:
@@ -142,7 +156,7 @@ def select_winners(
     pairs = (
         players.join(opponents, on="instruction_id")
         .filter(pl.col("expert") != pl.col("opponent"))
-        .join(_directed_votes(frame), on=["instruction_id", "expert", "opponent"], how="left")
+        .join(_directed_scores(frame), on=["instruction_id", "expert", "opponent"], how="left")
         .with_columns(pl.col("votes_for", "votes_against").fill_null(0.0))
         .with_columns(
             p_global=1.0
@@ -150,9 +164,7 @@ def select_winners(
                 1.0
                 + pl.lit(float(base)).pow((pl.col("opponent_rating") - pl.col("rating")) / scale)
             ),
-            x_local=pl.when(pl.col("votes_for") + pl.col("votes_against") > 0)
-            .then(pl.col("votes_for") / (pl.col("votes_for") + pl.col("votes_against")))
-            .otherwise(0.5),
+            x_local=pl.col("x_local").fill_null(0.5),
         )
     )
     scored = (

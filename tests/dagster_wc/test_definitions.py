@@ -15,7 +15,12 @@ import dagster as dg
 import pytest
 
 from dagster_wc.definitions import build_definitions, stage_modules
-from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, build_warehouse_dbt_assets, dbt_vars
+from dagster_wc.defs.warehouse_dbt import (
+    DBT_PROJECT_DIR,
+    build_warehouse_dbt_assets,
+    dbt_vars,
+    manifest_check_parents,
+)
 from dagster_wc.partitions import PARTITION_ROLE_TAG
 from dagster_wc.pipeline import pipeline_shape, plan_steps
 from warriorcoder.config import load_config
@@ -33,7 +38,11 @@ def definitions(tmp_path_factory) -> dg.Definitions:
 
 @pytest.fixture(scope="module")
 def shape(definitions):
-    return pipeline_shape(definitions.resolve_asset_graph(), build_warehouse_dbt_assets().keys)
+    return pipeline_shape(
+        definitions.resolve_asset_graph(),
+        build_warehouse_dbt_assets().keys,
+        manifest_check_parents(),
+    )
 
 
 def asset_specs(definitions: dg.Definitions) -> dict[str, dict]:
@@ -122,11 +131,17 @@ def test_plan_builds_dbt_just_before_the_python_step_that_reads_it(tmp_path, sha
         needed = {k for k in shape.ancestors(step.asset_keys[0]) if k in shape.dbt_keys}
         assert needed <= built, (step.label, needed - built)
     dbt_built = [k for s in steps if s.kind == "dbt" for k in s.asset_keys]
+    # every dbt test runs somewhere: with its models' step, or in the last, checks-only step
+    across = steps[-1]
+    assert across.label == "dbt: tests across stages" and across.check_keys
+    for check, parents in shape.check_parents.items():
+        in_one_step = any(parents <= set(s.asset_keys) for s in steps if s.kind == "dbt")
+        assert in_one_step or check in across.check_keys, check
     assert sorted(dbt_built) == sorted(shape.dbt_keys) and len(set(dbt_built)) == len(dbt_built)
     # a dbt step only when a Python step needs it, plus one at the end
-    python_after = [i for i, s in enumerate(steps) if s.kind == "dbt" and i + 1 < len(steps)]
-    assert all(steps[i + 1].kind == "python" for i in python_after)
-    assert steps[-1].kind == "dbt"
+    model_steps = [i for i, s in enumerate(steps) if s.kind == "dbt" and s.asset_keys]
+    assert all(steps[i + 1].kind == "python" for i in model_steps[:-1])
+    assert steps[model_steps[-1] + 1] is across
 
 
 def test_plan_runs_each_partitioned_stage_per_expert(tmp_path, shape):

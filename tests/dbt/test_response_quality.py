@@ -10,7 +10,12 @@ import polars as pl
 import pytest
 
 from gpu_ops.arena.responding import RESPONSES_SCHEMA
-from gpu_ops.curation.output_quality import FLAG_NAMES, count_flags, sanitize_for_storage
+from gpu_ops.curation.output_quality import (
+    FLAG_NAMES,
+    count_flags,
+    sanitize_for_storage,
+    with_quality_flags,
+)
 from tests.dbt.dbt_runner import run_dbt
 from warriorcoder.storage import Home, write_lake_table
 
@@ -106,13 +111,15 @@ def quality_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.Dat
                 "finish_reason": [reason for _, reason in rows],
             }
         )
-        frame = frame.with_columns(
-            [
-                pl.lit(None, dtype).alias(c)
-                for c, dtype in RESPONSES_SCHEMA.items()
-                if c not in frame.columns
-            ]
-        ).select(list(RESPONSES_SCHEMA))
+        frame = with_quality_flags(
+            frame.with_columns(
+                [
+                    pl.lit(None, dtype).alias(c)
+                    for c, dtype in RESPONSES_SCHEMA.items()
+                    if c not in frame.columns and not c.startswith("flag_")
+                ]
+            )
+        ).select(list(RESPONSES_SCHEMA))  # as the responses stage stores them
         write_lake_table(home, "responses", frame, partition=expert)
         frames.append(frame)
     warehouse = home.root / "warehouse.duckdb"
@@ -125,7 +132,9 @@ def quality_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.Dat
     return warehouse, pl.concat(frames)
 
 
-def test_mart_counts_equal_the_python_classifier(quality_lake: tuple[Path, pl.DataFrame]) -> None:
+def test_mart_counts_the_flags_the_python_classifier_stored(
+    quality_lake: tuple[Path, pl.DataFrame],
+) -> None:
     warehouse, responses = quality_lake
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         mart = connection.sql("select * from response_quality order by expert").pl()

@@ -5,6 +5,7 @@ import pytest
 from fakes import FakeChatModel, load_tiny
 
 from gpu_ops.arena.responding import generate_responses, response_messages
+from gpu_ops.curation.output_quality import FLAG_NAMES
 from gpu_ops.errors import InputError
 from gpu_ops.ids import prompt_hash
 from gpu_ops.llm import SamplingParams
@@ -12,6 +13,7 @@ from gpu_ops.llm import SamplingParams
 RESPONSE_COLUMNS = [
     "instruction_id", "expert", "response", "model_id", "temperature", "top_p", "seed",
     "prompt_hash", "prompt_tokens", "completion_tokens", "finish_reason",
+    *[f"flag_{name}" for name in FLAG_NAMES],  # each response's quality flags, stored with it
 ]  # fmt: skip
 
 INSTRUCTIONS = pl.DataFrame(

@@ -9,9 +9,14 @@ from gpu_ops.errors import InputError
 from gpu_ops.sft_data.winners import WINNER_COLUMNS, select_winners
 
 
-def votes(rows: list[tuple[str, str, str, int, int]]) -> pl.DataFrame:
+def votes(rows: list[tuple]) -> pl.DataFrame:
+    """Battle rows as the `battles` mart gives them: (id, a, b, votes_a, votes_b, local_score_a).
+
+    local_score_a is written out by hand (the mart owns the rule; tests/dbt checks it)."""
     return pl.DataFrame(
-        rows, schema=["instruction_id", "model_a", "model_b", "votes_a", "votes_b"], orient="row"
+        rows,
+        schema=["instruction_id", "model_a", "model_b", "votes_a", "votes_b", "local_score_a"],
+        orient="row",
     )
 
 
@@ -20,11 +25,11 @@ def test_hand_built_example() -> None:
     ratings = {"a": 1000.0, "b": 1000.0, "c": 600.0}
     battles = votes(
         [
-            ("i1", "a", "b", 1, 3),  # x(a>b) = 1/4, x(b>a) = 3/4
-            ("i1", "a", "c", 0, 2),  # x(a>c) = 0,   x(c>a) = 1
-            ("i1", "b", "c", 2, 0),  # x(b>c) = 1,   x(c>b) = 0
-            ("i2", "a", "b", 0, 0),  # only tie votes: x = 0.5 both ways
-            ("i3", "c", "a", 1, 1),  # reversed orientation: x = 0.5 both ways
+            ("i1", "a", "b", 1, 3, 0.25),  # x(a>b) = 1/4, x(b>a) = 3/4
+            ("i1", "a", "c", 0, 2, 0.0),  # x(a>c) = 0,   x(c>a) = 1
+            ("i1", "b", "c", 2, 0, 1.0),  # x(b>c) = 1,   x(c>b) = 0
+            ("i2", "a", "b", 0, 0, None),  # only tie votes: no local score, x = 0.5 both ways
+            ("i3", "c", "a", 1, 1, 0.5),  # reversed orientation: x = 0.5 both ways
         ]
     )
     got = {
@@ -54,7 +59,7 @@ def test_hand_built_example() -> None:
 
 
 def test_output_columns_and_alpha() -> None:
-    table = select_winners(votes([("i", "a", "b", 1, 0)]), {"a": 1000, "b": 1000}, alpha=0.5)
+    table = select_winners(votes([("i", "a", "b", 1, 0, 1.0)]), {"a": 1000, "b": 1000}, alpha=0.5)
     assert table.columns == list(WINNER_COLUMNS)
     assert table["alpha"].to_list() == [0.5]
 
@@ -65,7 +70,7 @@ def test_tie_break_prefers_higher_rating() -> None:
     p_d = 0.5 + 0.15 / 1.4
     delta = 400 * math.log10(p_d / (1 - p_d))
     ratings = {"a": 1000.0, "d": 1000.0 + delta}
-    table = select_winners(votes([("i", "a", "d", 3, 1)]), ratings)
+    table = select_winners(votes([("i", "a", "d", 3, 1, 0.75)]), ratings)
     row = table.row(0, named=True)
     assert row["winner_score"] == pytest.approx(row["runner_up_score"])
     assert (row["winner"], row["runner_up"]) == ("d", "a")
@@ -74,7 +79,7 @@ def test_tie_break_prefers_higher_rating() -> None:
 def test_explicit_competitors_without_battles_get_half() -> None:
     # e is a competitor on i but was never judged against anyone there: x = 0.5 for its pairs.
     ratings = {"a": 1000.0, "b": 1000.0, "e": 1000.0}
-    battles = votes([("i", "a", "b", 2, 0)])
+    battles = votes([("i", "a", "b", 2, 0, 1.0)])
     table = select_winners(battles, ratings, {"i": ["a", "b", "e"]}, alpha=0.0)
     row = table.row(0, named=True)
     # alpha = 0: e(a) = x(a>b) + x(a>e) = 1 + 0.5; e(e) = 0.5 + 0.5; e(b) = 0 + 0.5.
@@ -83,17 +88,23 @@ def test_explicit_competitors_without_battles_get_half() -> None:
 
 
 def test_single_competitor_has_no_runner_up() -> None:
-    table = select_winners(votes([("i", "a", "b", 1, 0)]), {"a": 1000, "b": 900}, {"j": ["a"]})
+    table = select_winners(votes([("i", "a", "b", 1, 0, 1.0)]), {"a": 1000, "b": 900}, {"j": ["a"]})
     row = table.row(0, named=True)
     assert (row["instruction_id"], row["winner"], row["runner_up"]) == ("j", "a", None)
 
 
 def test_bad_input() -> None:
     with pytest.raises(InputError, match="no global rating"):
-        select_winners(votes([("i", "a", "b", 1, 0)]), {"a": 1000})
+        select_winners(votes([("i", "a", "b", 1, 0, 1.0)]), {"a": 1000})
     with pytest.raises(InputError, match="alpha"):
-        select_winners(votes([("i", "a", "b", 1, 0)]), {"a": 1, "b": 1}, alpha=1.5)
+        select_winners(votes([("i", "a", "b", 1, 0, 1.0)]), {"a": 1, "b": 1}, alpha=1.5)
     with pytest.raises(InputError, match="missing column"):
         select_winners(pl.DataFrame({"instruction_id": ["i"]}), {})
+    with pytest.raises(InputError, match="one row per pair"):
+        select_winners(
+            votes([("i", "a", "b", 1, 0, 1.0), ("i", "b", "a", 0, 1, 0.0)]), {"a": 1, "b": 1}
+        )
+    with pytest.raises(InputError, match=r"local_score_a must be in \[0, 1\]"):
+        select_winners(votes([("i", "a", "b", 1, 0, 1.5)]), {"a": 1, "b": 1})
     with pytest.raises(InputError, match="non-negative"):
-        select_winners(votes([("i", "a", "b", -1, 0)]), {"a": 1, "b": 1})
+        select_winners(votes([("i", "a", "b", -1, 0, 0.0)]), {"a": 1, "b": 1})
