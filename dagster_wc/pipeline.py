@@ -132,8 +132,21 @@ def plan_steps(
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(all_stages)}")
     left_out = shape.descendants(shape.needs_target) if config.target is None else set()
+    # a stage of dbt models only (battles, analytics) has no step of its own to choose: its
+    # models are built whenever a chosen Python step reads them
+    python_groups = {shape.group[k] for k in shape.order if k not in shape.dbt_keys}
+    included = chosen | (set(all_stages) - python_groups)
     wanted = [k for k in shape.order if shape.group[k] in chosen and k not in left_out]
-    dbt_wanted = [k for k in wanted if k in shape.dbt_keys]
+    dbt_wanted = [
+        k
+        for k in shape.order
+        if k in shape.dbt_keys and shape.group[k] in included and k not in left_out
+    ]
+    if stages is not None:  # dbt-only stages that were not chosen: only what a chosen step reads
+        needed_by_chosen = set().union(
+            *(shape.ancestors(k) for k in wanted if k not in shape.dbt_keys)
+        )
+        dbt_wanted = [k for k in dbt_wanted if shape.group[k] in chosen or k in needed_by_chosen]
     built: set[dg.AssetKey] = set()
     steps: list[Step] = []
     for key in wanted:

@@ -130,6 +130,7 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "tests_passed": pl.Int64,
         "exec_score": pl.Float64,
         "error_kind": pl.String,
+        FIRST_SEEN: FIRST_SEEN_TYPE,
     },
     "expert_ratings": {
         "expert": pl.String,

@@ -59,7 +59,7 @@ def test_sensor_walks_the_stale_steps_as_runs_of_their_own(tmp_path, tiny_model_
     instance.add_dynamic_partitions("experts", ["alpha", "beta", "gamma"])
 
     waiting = tick(instance, definitions, home, config, first.cursor)
-    assert not waiting.run_requests and "waiting" in waiting.skip_reason
+    assert not waiting.run_requests and "waiting" in waiting.skip_reason.skip_message
 
     assert launch(instance, definitions, registry).success
     second = tick(instance, definitions, home, config, first.cursor)
@@ -89,7 +89,8 @@ def test_sensor_walks_the_stale_steps_as_runs_of_their_own(tmp_path, tiny_model_
         )
         assert not result.success
     stuck = tick(instance, definitions, home, config, second.cursor)
-    assert not stuck.run_requests and "failed steps wait for a change" in stuck.skip_reason
+    assert not stuck.run_requests
+    assert "failed steps wait for a change" in stuck.skip_reason.skip_message
     assert "instructions_mined[alpha]" in json.loads(stuck.cursor)["wave"]["failed"]
 
     # while `warriorcoder run` holds the home, the sensor waits
@@ -115,4 +116,5 @@ def test_an_up_to_date_arena_launches_nothing_on_a_new_instance(tmp_path, small_
     definitions = build_definitions(config, str(home.root))
     instance = dg.DagsterInstance.ephemeral()
     result = tick(instance, definitions, home, config, None)
-    assert result.run_requests == [] and result.skip_reason == "the arena is up to date"
+    assert result.run_requests == []
+    assert result.skip_reason.skip_message == "the arena is up to date"

@@ -55,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = self.path.strip("/").split("/")[0]
         self.server.requests[behaviour] += 1
         if behaviour == "slow":
-            time.sleep(1.5)
+            time.sleep(6.0)
         if behaviour in ("e500", "e429"):
             self._send(int(behaviour[1:]), b'{"error": "scripted"}')
         elif behaviour == "badjson":
@@ -105,7 +105,7 @@ def test_failing_served_experts_fail_alone(tmp_path, tiny_model_dir, server):
         experts.append(
             f"  - {{slug: served-{name}, model: served-model, backend: openai, endpoints: ['{url}'],"
             f" tokenizer: '{tiny_model_dir}', family: served-{name}, max_retries: {ATTEMPTS},"
-            " request_timeout_s: 0.5}"
+            " request_timeout_s: 2.0}"
         )
     config = tmp_path / "arena.yaml"
     config.write_text(

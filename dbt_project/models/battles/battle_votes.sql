@@ -10,9 +10,10 @@
 -- judgment row with first_seen_at (kept for unchanged rows when a judge's file is rewritten), so a
 -- run reads only the LLM votes newer than the newest vote already here (DuckDB skips the older
 -- Parquet row groups by their statistics), plus every vote of an enabled expert that has none
--- here yet (a re-enabled expert). Execution votes are few (one per instruction and pair of
--- responders) and are recomputed every run. A post-hook deletes votes of experts that are no
--- longer enabled and execution votes when the weight is 0. Votes removed from the lake files
+-- here yet (a re-enabled expert). Execution votes likewise: a pair is recomputed when either
+-- result is newer than the newest execution vote here, and all of them when the execution weight
+-- changed. A post-hook deletes votes of experts that are no longer enabled and execution votes
+-- when the weight is 0 (both only when there is such a vote). Votes removed from the lake files
 -- otherwise need `dbt build --full-refresh`.
 {{
     config(
@@ -20,21 +21,26 @@
         incremental_strategy='delete+insert',
         unique_key=['instruction_id', 'model_a', 'model_b', 'judge', 'presentation_order'],
         on_schema_change='fail',
-        post_hook=[
-            "delete from {{ this }} where model_a not in (select expert from {{ ref('experts') }})
-                or model_b not in (select expert from {{ ref('experts') }})
-                or (judge_kind = 'llm' and judge not in (select expert from {{ ref('experts') }}))
-                or (judge_kind = 'execution' and {{ var('execution_judge_weight') }} <= 0)"
-        ]
+        post_hook=["{{ delete_votes_of_left_experts() }}"]
     )
 }}
 
 {#- the watermark and the experts with no vote here yet (a re-enabled one), read at compile time
     so the filter is a constant that DuckDB pushes into the Parquet scan -#}
 {%- set watermark = none -%}
+{%- set execution_watermark = none -%}
+{%- set execution_weight_changed = false -%}
 {%- set unseen_experts = [] -%}
 {%- if is_incremental() and execute -%}
-    {%- set watermark = run_query("select max(first_seen_at) from " ~ this).columns[0].values()[0] -%}
+    {%- set marks = run_query(
+        "select max(first_seen_at) filter (where judge_kind = 'llm'),"
+        ~ " max(first_seen_at) filter (where judge_kind = 'execution'),"
+        ~ " count(*) filter (where judge_kind = 'execution' and weight <> "
+        ~ var('execution_judge_weight') ~ ") from " ~ this
+    ).rows[0] -%}
+    {%- set watermark = marks[0] -%}
+    {%- set execution_watermark = marks[1] -%}
+    {%- set execution_weight_changed = marks[2] > 0 -%}
     {%- set unseen = run_query(
         "select expert from " ~ ref('experts') ~ " except (select judge from " ~ this
         ~ " where judge_kind = 'llm' union select model_a from " ~ this
@@ -89,7 +95,7 @@ llm_votes as (
 ),
 
 execution as (
-    select instruction_id, responder, exec_score
+    select instruction_id, responder, exec_score, first_seen_at
     from {{ ref('stg_execution_results') }}
     where exec_score is not null
         and responder in (select expert from experts)
@@ -113,12 +119,22 @@ execution_votes as (
         cast({{ var('execution_judge_weight') }} as double) as weight,
         md5(concat_ws('|', execution_a.exec_score, execution_b.exec_score, {{ var('execution_judge_weight') }}))
             as vote_fingerprint,
-        cast(null as timestamp) as first_seen_at
+        greatest(execution_a.first_seen_at, execution_b.first_seen_at) as first_seen_at
     from execution as execution_a
     inner join execution as execution_b
         on execution_a.instruction_id = execution_b.instruction_id
         and execution_a.responder < execution_b.responder
     where {{ var('execution_judge_weight') }} > 0
+    {%- if execution_watermark is not none and not execution_weight_changed %}
+        and (
+            greatest(execution_a.first_seen_at, execution_b.first_seen_at)
+                > cast('{{ execution_watermark }}' as timestamp)
+            {%- if unseen_experts %}
+            or execution_a.responder in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
+            or execution_b.responder in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
+            {%- endif %}
+        )
+    {%- endif %}
 ),
 
 all_votes as (
