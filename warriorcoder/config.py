@@ -274,6 +274,11 @@ class RatingConfig(_Strict):
     scale: Annotated[float, Field(gt=0)] = 400.0
     base: Annotated[float, Field(gt=1)] = 10.0
     bootstrap_rounds: Annotated[int, Field(ge=0)] = 100
+    bootstrap_unit: Literal["instruction", "vote"] = Field(
+        default="instruction",
+        description="what the bootstrap resamples: instructions with all their votes (votes on "
+        "one instruction are correlated) or single votes (too-narrow intervals)",
+    )
     seed: int = 0
     winner_rating: Literal["bt", "elo"] = "bt"
 

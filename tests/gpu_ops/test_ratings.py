@@ -6,7 +6,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gpu_ops.errors import InputError
 from gpu_ops.arena.ratings import (
     LEADERBOARD_COLUMNS,
     bootstrap_bradley_terry,
@@ -18,6 +17,7 @@ from gpu_ops.arena.ratings import (
     record_warnings,
     win_probability,
 )
+from gpu_ops.errors import InputError
 
 
 def battles(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
