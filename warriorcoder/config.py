@@ -211,6 +211,13 @@ class DedupConfig(_Strict):
     shingle_size: Annotated[int, Field(ge=1, le=10)] = 1
 
 
+def _sampling(temperature: float, top_p: float, max_new_tokens: int):
+    """A `gpu_ops.llm.SamplingParams` (imported lazily: config stays light)."""
+    from gpu_ops.llm import SamplingParams
+
+    return SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+
+
 class ScoringConfig(_Strict):
     scorers: Literal["experts"] | tuple[str, ...] = "experts"
     mode: Literal["generate", "logprob"] = "generate"
@@ -218,6 +225,11 @@ class ScoringConfig(_Strict):
     score_own_instructions: bool = False
     max_new_tokens: Annotated[int, Field(ge=1)] = 512
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+    def sampling(self):
+        """What the scoring stage samples with (generate mode)."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class EmbeddingConfig(_Strict):
@@ -245,8 +257,15 @@ class ResponseConfig(_Strict):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     max_new_tokens: Annotated[int, Field(ge=1)] = 2048
+    system_prompt: str | None = Field(
+        default=None, description="system turn before each instruction (None: the model's default)"
+    )
     seed: int = 0
     pairing: Literal["all", "attacker_defender"] = "all"
+
+    def sampling(self):
+        """What every competitor samples its answers with."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class ExecutionJudgeConfig(_Strict):
@@ -263,9 +282,15 @@ class JudgingConfig(_Strict):
     mode: Literal["logprob", "generate"] = "logprob"
     both_orders: bool = True
     max_new_tokens: Annotated[int, Field(ge=1)] = 1024
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     new_expert_judges_existing: Literal["on", "off", "sampled"] = "on"
     sampled_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     execution: ExecutionJudgeConfig = ExecutionJudgeConfig()
+
+    def sampling(self):
+        """What the LLM judges sample their verdicts with (generate mode)."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class RatingConfig(_Strict):
@@ -280,7 +305,11 @@ class RatingConfig(_Strict):
         "one instruction are correlated) or single votes (too-narrow intervals)",
     )
     seed: int = 0
-    winner_rating: Literal["bt", "elo"] = "bt"
+    winner_rating: Literal["bt", "elo", "elo_online"] = Field(
+        default="bt",
+        description="rating behind P_global in winner selection: bt, elo (bootstrap median) or "
+        "elo_online (the single online pass, as the paper's script)",
+    )
 
 
 class WinnerConfig(_Strict):

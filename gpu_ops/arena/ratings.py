@@ -749,13 +749,18 @@ def leaderboard(
 
 
 def ratings_from_leaderboard(table: Any, method: str = "bt") -> dict[str, float]:
-    """{expert: rating} for one method of a leaderboard table (input of winner selection)."""
+    """{expert: rating} for one method of a leaderboard table (input of winner selection).
+
+    `method` is 'bt', 'elo' (Elo's bootstrap median) or 'elo_online' (Elo's single online pass,
+    the number the paper's script computes).
+    """
     frame = _as_polars(table, "leaderboard")
-    _require_columns(frame, ("expert", "method", "rating"), "leaderboard")
-    rows = frame.filter(pl.col("method") == method)
+    column = "rating_online" if method == "elo_online" else "rating"
+    _require_columns(frame, ("expert", "method", column), "leaderboard")
+    rows = frame.filter(pl.col("method") == method.removesuffix("_online"))
     if not rows.height:
         raise InputError(f"leaderboard has no rows for method {method!r}")
-    return dict(zip(rows["expert"].to_list(), rows["rating"].to_list(), strict=True))
+    return dict(zip(rows["expert"].to_list(), rows[column].to_list(), strict=True))
 
 
 def ratings_table(ratings: Mapping[str, float]) -> pl.DataFrame:
