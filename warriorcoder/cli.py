@@ -444,6 +444,13 @@ def evaluate(
         int | None, typer.Option(help="evaluate the first N problems only")
     ] = None,
     max_new_tokens: int = 512,
+    prompt_style: Annotated[
+        str,
+        typer.Option(
+            help="chat (instruction-tuned models) | completion (base models: the raw stub, "
+            "as published base scores are measured)"
+        ),
+    ] = "chat",
     home: HomeOption = None,
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
@@ -461,6 +468,7 @@ def evaluate(
         max_problems=max_problems,
         max_new_tokens=max_new_tokens,
         cache=CallCache(home_dir.llm_cache),
+        prompt_style=prompt_style,  # type: ignore[arg-type]
     )
     print_frame(summary, f"{benchmark}: {model}")
 

@@ -345,6 +345,11 @@ class SFTConfig(_Strict):
     per_device_batch_size: Annotated[int, Field(ge=1)] = 8
     gradient_accumulation_steps: Annotated[int, Field(ge=1)] = 1
     packing: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="auto: bf16 autocast on a bf16 GPU, else fp32; weights and optimizer state "
+        "stay fp32 (master weights) in every case",
+    )
     lora: LoraConfig | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05
     seed: int = 0
@@ -365,6 +370,11 @@ class EvaluationConfig(_Strict):
     max_new_tokens: Annotated[int, Field(ge=1)] = 512
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     max_problems: Annotated[int, Field(ge=1)] | None = None
+    base_prompt_style: Literal["completion", "chat"] = Field(
+        default="completion",
+        description="how the base target is prompted: completion (the raw function stub, as "
+        "published base scores are measured) or chat; the fine-tuned target always gets chat",
+    )
 
 
 class ArenaConfig(_Strict):

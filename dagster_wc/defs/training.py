@@ -33,6 +33,7 @@ def sft_params(sft: SFTConfig) -> dict:
         "per_device_eval_batch_size": sft.per_device_batch_size,
         "gradient_accumulation_steps": sft.gradient_accumulation_steps,
         "packing": sft.packing,
+        "precision": sft.precision,
         "validation_fraction": sft.validation_fraction,
         "seed": sft.seed,
         "use_lora": sft.lora is not None,

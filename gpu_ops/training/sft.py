@@ -37,6 +37,8 @@ LOG_FILE = "train_log.jsonl"
 MODEL_SUBDIR = "model"
 CHECKPOINT_SUBDIR = "checkpoints"
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 # Fields that change how far a run goes or how it is logged, not what it computes.
 _NON_IDENTITY_FIELDS = frozenset({"stop_after_steps", "logging_steps", "save_total_limit"})
 
@@ -67,7 +69,11 @@ class SFTParams:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     chat_template: str | None = None  # Jinja template for base models that have none
-    bf16: bool = True  # only applied on CUDA
+    # "auto": bf16 autocast on a GPU that supports it, else fp32; "bf16": autocast anywhere
+    # (CPU too: slow, used to check the GPU path); "fp32": no autocast. The weights and the
+    # optimizer state are fp32 in every case (fp32 master weights): at lr 1e-5 most updates
+    # of bf16-stored weights would round away.
+    precision: str = "auto"
     gradient_checkpointing: bool = True  # only applied on CUDA
     stop_after_steps: int | None = None  # stop early (checkpoint kept) and continue in a later call
     train_on_prompt: bool = False  # loss on user turns too: only for demo experts that must mine
@@ -88,6 +94,10 @@ class SFTParams:
             (self.save_steps >= 1, "save_steps must be >= 1"),
             (self.eval_steps is None or self.eval_steps >= 1, "eval_steps must be >= 1"),
             (0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)"),
+            (
+                self.precision in PRECISIONS,
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}",
+            ),
             (
                 self.stop_after_steps is None or self.stop_after_steps >= 1,
                 "stop_after_steps must be >= 1",
@@ -305,7 +315,7 @@ def build_trainer(
     hf_logging.disable_progress_bar()
     set_seed(params.seed)
     on_cuda = torch.cuda.is_available()
-    bf16 = params.bf16 and on_cuda and torch.cuda.is_bf16_supported()
+    bf16 = autocast_bf16(params.precision, on_cuda, on_cuda and torch.cuda.is_bf16_supported())
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     if params.chat_template:
         tokenizer.chat_template = params.chat_template
@@ -313,9 +323,9 @@ def build_trainer(
         raise InputError(f"{model_path} has no chat template; set SFTParams.chat_template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_path), dtype=torch.bfloat16 if bf16 else torch.float32
-    )
+    # fp32 master weights always: bf16 training runs as autocast over them (the Trainer's
+    # `bf16=True`), so the optimizer keeps fp32 weights and moments.
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
     max_len = min(
         params.max_seq_len,
         getattr(model.config, "max_position_embeddings", None) or params.max_seq_len,
@@ -355,6 +365,7 @@ def build_trainer(
         assistant_only_loss=loss_mode == "assistant_only",
         completion_only_loss=loss_mode == "completion_only",
         bf16=bf16,
+        use_cpu=bf16 and not on_cuda,  # CPU autocast (precision "bf16" without a GPU)
         gradient_checkpointing=params.gradient_checkpointing and on_cuda,
         include_num_input_tokens_seen="non_padding",
         report_to="none",
@@ -382,6 +393,13 @@ def build_trainer(
         peft_config=peft_config,
     )
     return trainer, tokenizer, loss_mode
+
+
+def autocast_bf16(precision: str, on_cuda: bool, cuda_bf16: bool) -> bool:
+    """Whether training runs under bf16 autocast (see SFTParams.precision)."""
+    if precision == "bf16" and on_cuda and not cuda_bf16:
+        raise InputError("precision 'bf16': this GPU does not support bfloat16; use auto or fp32")
+    return precision == "bf16" or (precision == "auto" and cuda_bf16)
 
 
 def _messages_example(row: dict[str, Any]) -> dict[str, Any]:
