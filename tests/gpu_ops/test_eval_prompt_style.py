@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import FakeChatModel
 
 from gpu_ops.errors import InputError
 from gpu_ops.evaluation.benchmarks import (
@@ -16,7 +17,6 @@ from gpu_ops.evaluation.benchmarks import (
     generate_completions,
 )
 from gpu_ops.llm import SamplingParams
-from tests.gpu_ops.fakes import FakeChatModel
 
 PROBLEMS = [
     {

@@ -92,9 +92,9 @@ def test_recommended_preset_holds_the_projects_changes(recommended, paper):
     # The rest is the paper's.
     for section in ("mining", "dedup", "selection", "responses", "winners", "embedding"):
         assert getattr(recommended, section) == getattr(paper, section), section
-    assert recommended.target.sft.model_copy(
-        update={"validation_fraction": 0.0}
-    ) == paper.target.sft
+    assert (
+        recommended.target.sft.model_copy(update={"validation_fraction": 0.0}) == paper.target.sft
+    )
 
 
 def test_sampling_keys_default_to_the_previous_constants():
