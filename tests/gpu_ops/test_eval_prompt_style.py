@@ -60,7 +60,7 @@ def test_base_model_scores_with_completion_style_not_chat(tmp_path: Path) -> Non
     path = tmp_path / "tiny.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
     model = FakeChatModel(reply_fn=base_model_reply)
-    summary, results = evaluate_model(model, benchmark=str(path), prompt_style="completion")
+    summary, _ = evaluate_model(model, benchmark=str(path), prompt_style="completion")
     assert summary["pass@1"].to_list() == [1.0]
     # Through a chat turn the same base model never sees the bare stub: nothing passes.
     chat_summary, _ = evaluate_model(

@@ -102,7 +102,7 @@ def test_sampling_keys_default_to_the_previous_constants():
     assert (config.judging.sampling().temperature, config.judging.sampling().top_p) == (0.0, 1.0)
     assert config.scoring.sampling().top_p == 1.0
     assert config.responses.system_prompt is None
-    with pytest.raises(ConfigError, match="judging.top_p"):
+    with pytest.raises(ConfigError, match=r"judging\.top_p"):
         parse_config(
             {
                 "experts": [{"slug": "a", "model": "x"}, {"slug": "b", "model": "y"}],
