@@ -350,10 +350,35 @@ class SFTConfig(_Strict):
         description="auto: bf16 autocast on a bf16 GPU, else fp32; weights and optimizer state "
         "stay fp32 (master weights) in every case",
     )
+    num_processes: Annotated[int, Field(ge=1)] = Field(
+        default=1,
+        description="training processes in all (one per GPU); more than 1 runs `accelerate "
+        "launch`. Global batch = per_device_batch_size x gradient_accumulation_steps x this",
+    )
+    num_machines: Annotated[int, Field(ge=1)] = 1
+    accelerate_config: str | None = Field(
+        default=None,
+        description="accelerate YAML (FSDP or DeepSpeed ZeRO-3), e.g. "
+        "configs/accelerate/fsdp_full_shard.yaml; none = DDP",
+    )
     lora: LoraConfig | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05
     seed: int = 0
     max_steps: int = -1
+
+    @model_validator(mode="after")
+    def _machines_divide_processes(self) -> SFTConfig:
+        if self.num_processes % self.num_machines:
+            raise ValueError(
+                f"num_processes ({self.num_processes}, in all) must be a multiple of "
+                f"num_machines ({self.num_machines})"
+            )
+        return self
+
+    @property
+    def global_batch_size(self) -> int:
+        """Sequences per optimizer step over all processes."""
+        return self.per_device_batch_size * self.gradient_accumulation_steps * self.num_processes
 
 
 class TargetConfig(ModelConfig):

@@ -56,7 +56,13 @@ def test_paper_sft_is_the_recipe_with_global_batch_512(paper):
     sft = target.sft
     assert (sft.learning_rate, sft.warmup_ratio, sft.lr_scheduler) == (1e-5, 0.2, "cosine")
     assert (sft.epochs, sft.max_seq_len) == (5, 4096)
-    assert sft.per_device_batch_size * sft.gradient_accumulation_steps == 512
+    assert (sft.per_device_batch_size, sft.gradient_accumulation_steps, sft.num_processes) == (
+        8,
+        8,
+        8,
+    )
+    assert sft.global_batch_size == 512
+    assert (REPO / sft.accelerate_config).is_file() and sft.precision == "auto"
     template = resolve_chat_template(target.chat_template)
     assert "### Instruction:" in template and "<|EOT|>" in template
 
@@ -139,3 +145,12 @@ def test_bundled_deepseek_template_renders_and_marks_the_response(tiny_model_dir
     assert prompt.endswith("### Instruction:\nAdd 1 and 2.\n### Response:\n")
     with pytest.raises(Exception, match="no bundled template 'nope'"):
         resolve_chat_template("bundled:nope")
+
+
+def test_sft_processes_and_machines_are_checked():
+    experts = [{"slug": "a", "model": "x"}, {"slug": "b", "model": "y"}]
+    target = {"slug": "t", "model": "/m/t", "sft": {"num_processes": 12, "num_machines": 8}}
+    with pytest.raises(ConfigError, match="multiple of num_machines"):
+        parse_config({"experts": experts, "target": target})
+    target["sft"] = {"num_processes": 16, "num_machines": 2, "per_device_batch_size": 4}
+    assert parse_config({"experts": experts, "target": target}).target.sft.global_batch_size == 64
