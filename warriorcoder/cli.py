@@ -437,7 +437,11 @@ def evaluate(
         list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")
     ] = None,
     benchmark: Annotated[
-        str, typer.Option(help="humaneval, or a path to a HumanEval-shaped .jsonl")
+        str,
+        typer.Option(
+            help="humaneval; humaneval+:SRC, mbpp:SRC or mbpp+:SRC (SRC a file in EvalPlus or "
+            "MBPP format, or hf:OWNER/NAME); or a HumanEval-shaped .jsonl"
+        ),
     ] = "humaneval",
     samples: Annotated[int, typer.Option(help="samples per problem (pass@k for k <= samples)")] = 1,
     max_problems: Annotated[

