@@ -329,6 +329,21 @@ class DecontaminationConfig(_Strict):
     extra_jsonl: tuple[str, ...] = ()
 
 
+class ExportConfig(_Strict):
+    """The exported SFT dataset: its license and the row-quality filter."""
+
+    license: str = Field(
+        default="other",
+        description="Hub license id for the dataset card; the rows are model outputs, so the "
+        "experts' licenses apply (e.g. llama3.3, qwen, deepseek): 'other' until you decide",
+    )
+    drop_flagged_rows: bool = Field(
+        default=True,
+        description="drop rows with U+FFFD in the text or Python code blocks that do not parse "
+        "(counted in the card either way)",
+    )
+
+
 class LoraConfig(_Strict):
     r: Annotated[int, Field(ge=1)] = 16
     alpha: Annotated[int, Field(ge=1)] = 32
@@ -417,6 +432,7 @@ class ArenaConfig(_Strict):
     ratings: RatingConfig = RatingConfig()
     winners: WinnerConfig = WinnerConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
+    export: ExportConfig = ExportConfig()
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
 
