@@ -305,11 +305,20 @@ class RatingConfig(_Strict):
         "one instruction are correlated) or single votes (too-narrow intervals)",
     )
     seed: int = 0
-    winner_rating: Literal["bt", "elo", "elo_online"] = Field(
-        default="bt",
-        description="rating behind P_global in winner selection: bt, elo (bootstrap median) or "
-        "elo_online (the single online pass, as the paper's script)",
+    winner_rating: Literal["bt", "elo"] = Field(
+        default="bt", description="rating behind P_global in winner selection"
     )
+    elo_winner_value: Literal["median", "online"] = Field(
+        default="median",
+        description="with winner_rating elo: the bootstrap median, or the single online pass in "
+        "the documented battle order (the paper's script)",
+    )
+
+    def winner_method(self) -> str:
+        """The leaderboard rating winner selection reads: 'bt', 'elo' or 'elo_online'."""
+        if self.winner_rating == "elo" and self.elo_winner_value == "online":
+            return "elo_online"
+        return self.winner_rating
 
 
 class WinnerConfig(_Strict):

@@ -35,7 +35,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
     config = arena.arena
     ratings = ratings_from_leaderboard(
-        read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating
+        read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_method()
     )
     battles = query(arena.home, BATTLE_VOTES_SQL)
     winners = select_winners(
@@ -54,7 +54,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     frame = (
         winners.join(texts, on="instruction_id")
         .join(answers, on=["instruction_id", "winner"])
-        .with_columns(rating_method=pl.lit(config.ratings.winner_rating))
+        .with_columns(rating_method=pl.lit(config.ratings.winner_method()))
         .sort("instruction_id")
     )
     path = write_lake_table(arena.home, "sft_winners", frame)
@@ -95,7 +95,7 @@ def card_info(config: ArenaConfig, *, winners: int, dropped: int, quality: dict)
         "settings": {
             "arena": config.name,
             "alpha": config.winners.alpha,
-            "rating_method": config.ratings.winner_rating,
+            "rating_method": config.ratings.winner_method(),
             "pairing": config.responses.pairing,
             "judging": f"{config.judging.mode}, both orders: {config.judging.both_orders}",
             "min_score": config.scoring.min_score,

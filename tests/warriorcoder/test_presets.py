@@ -46,7 +46,8 @@ def test_paper_preset_is_the_papers_method(paper):
     assert (judge.temperature, judge.top_p, judge.max_new_tokens) == (1.0, 0.995, 8192)
     assert paper.judging.mode == "generate" and paper.judging.both_orders is False
     assert paper.judging.execution.enabled is False
-    assert paper.ratings.winner_rating == "elo_online" and paper.ratings.elo_k == 40
+    assert paper.ratings.winner_rating == "elo" and paper.ratings.elo_k == 40
+    assert paper.ratings.winner_method() == "elo_online"
     assert paper.winners.alpha == 0.7
 
 
@@ -91,7 +92,7 @@ def test_every_paper_value_names_its_source():
 
 
 def test_recommended_preset_holds_the_projects_changes(recommended, paper):
-    assert recommended.ratings.winner_rating == "bt"
+    assert recommended.ratings.winner_rating == "bt" and recommended.ratings.winner_method() == "bt"
     assert recommended.judging.both_orders is True and recommended.judging.mode == "logprob"
     assert recommended.judging.execution.enabled is True
     assert recommended.ratings.bootstrap_unit == "instruction"
