@@ -49,8 +49,8 @@ LEADERBOARD_COLUMNS = (
 )
 BootstrapUnit = Literal["instruction", "vote"]
 SCORE_OF = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
-# Rounds x positions held at once by the Elo replay (int64 indices): about 256 MB.
-_ELO_REPLAY_CELLS = 32_000_000
+# Rounds x positions held at once by the Elo replay (int32 indices): at most 256 MB.
+_ELO_REPLAY_CELLS = 64_000_000
 
 
 def win_probability(r_a: Any, r_b: Any, scale: float = 400, base: float = 10) -> Any:
@@ -274,28 +274,29 @@ def _elo_replays(
     """Online Elo over `rounds` resampled, reshuffled battle sequences -> (rounds, n_models).
 
     Rounds are replayed side by side: position t of every round in a chunk is one vectorized
-    step. Cluster resamples differ in length, so shorter rounds are padded with weight-0 battles.
+    step. Cluster resamples differ in length, so shorter rounds are padded with a weight-0
+    battle (index n), which changes nothing.
     """
+    n = len(idx_a)
+    pad_a, pad_b = np.append(idx_a, 0), np.append(idx_b, 0)
+    pad_s, pad_w = np.append(score_a, 0.5), np.append(weight, 0.0)
     out = np.empty((rounds, n_models))
     sequences = _round_sequences(codes, rounds, rng)
     longest = max((len(s) for s in sequences), default=0)
     chunk = max(1, min(rounds, _ELO_REPLAY_CELLS // max(longest, 1)))
     for first in range(0, rounds, chunk):
         batch = sequences[first : first + chunk]
-        picks = np.zeros((len(batch), longest), dtype=np.int64)
-        live = np.zeros((len(batch), longest))
+        picks = np.full((len(batch), longest), n, dtype=np.int32)
         for row, sequence in enumerate(batch):
             picks[row, : len(sequence)] = sequence
-            live[row, : len(sequence)] = 1.0
         ratings = np.full((len(batch), n_models), float(initial))
         lanes = np.arange(len(batch))
-        step_a, step_b = idx_a[picks], idx_b[picks]
-        step_s, step_w = score_a[picks], weight[picks] * live
         for t in range(longest):
-            a, b = step_a[:, t], step_b[:, t]
+            pick = picks[:, t]
+            a, b = pad_a[pick], pad_b[pick]
             r_a, r_b = ratings[lanes, a], ratings[lanes, b]
             expected = 1.0 / (1.0 + np.power(base, (r_b - r_a) / scale))
-            delta = k * step_w[:, t] * (step_s[:, t] - expected)
+            delta = k * pad_w[pick] * (pad_s[pick] - expected)
             ratings[lanes, a] = r_a + delta
             ratings[lanes, b] = r_b - delta
         out[first : first + len(batch)] = ratings
