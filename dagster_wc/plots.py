@@ -24,7 +24,17 @@ def rating_intervals_figure(ratings: pl.DataFrame) -> Figure:
     rating = rows["rating"].to_numpy()
     lower = rating - rows["ci_lower"].to_numpy()
     upper = rows["ci_upper"].to_numpy() - rating
-    axis.errorbar(rating, y, xerr=[lower, upper], fmt="o", capsize=4)
+    # An undefeated (winless) expert's interval is open above (below): draw that side as an arrow.
+    open_upper, open_lower = np.isinf(upper), np.isinf(lower)
+    axis.errorbar(
+        rating,
+        y,
+        xerr=[np.where(open_lower, 0, lower), np.where(open_upper, 0, upper)],
+        fmt="o",
+        capsize=4,
+    )
+    axis.plot(rating[open_upper], y[open_upper], ">", color="C3", markersize=10)
+    axis.plot(rating[open_lower], y[open_lower], "<", color="C3", markersize=10)
     axis.set_yticks(y, rows["expert"].to_list())
     axis.set_xlabel("Bradley-Terry rating (Elo scale), 95% bootstrap CI")
     return figure

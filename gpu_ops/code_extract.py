@@ -79,6 +79,13 @@ def _bare_code(response: str) -> list[str]:
     return []
 
 
+def tagged_blocks(response: str, tags: set[str]) -> list[str]:
+    """Bodies of the fenced blocks whose language tag is one of ``tags`` (lower case)."""
+    if not isinstance(response, str):
+        return []
+    return [body for tag, body in _fenced(response) if tag in tags]
+
+
 def extract_code_blocks(response: str, language: str = "python") -> list[str]:
     """Code blocks in ``response`` for ``language`` (non-empty, in order of appearance)."""
     if not isinstance(response, str):

@@ -340,29 +340,103 @@ def select(
 @user_errors
 def rate(
     battles: Annotated[
-        Path, typer.Argument(help="battle log (.csv/.jsonl/.parquet): model_a, model_b, winner")
+        Path,
+        typer.Argument(
+            help="battle log (.csv/.json/.jsonl/.parquet; a JSON array such as FastChat's "
+            "clean_battle file works): model_a, model_b, winner [, weight, instruction_id, "
+            "tstamp, anony]"
+        ),
     ],
     method: Annotated[str, typer.Option(help="bt | elo | both")] = "both",
-    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds for the CIs")] = 100,
+    bootstrap: Annotated[int, typer.Option(min=0, help="bootstrap rounds for the CIs")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="bootstrap seed")] = 0,
+    k: Annotated[
+        float, typer.Option("--k", min=0.0, help="online Elo K (paper 40; FastChat uses 4)")
+    ] = 40.0,
+    anchor: Annotated[
+        str | None, typer.Option(help="fix this expert's rating at --initial (both methods)")
+    ] = None,
+    initial: Annotated[
+        float, typer.Option(help="starting Elo, and the mean (or anchor) rating")
+    ] = 1000.0,
+    scale: Annotated[float, typer.Option(min=0.0, help="rating points per factor of base")] = 400.0,
+    base: Annotated[float, typer.Option(min=1.0, help="odds base: 400 points = base:1")] = 10.0,
+    bootstrap_unit: Annotated[
+        str,
+        typer.Option(help="instruction (resample instructions with all their votes) | vote"),
+    ] = "instruction",
+    cluster_column: Annotated[
+        str, typer.Option(help="column naming each vote's instruction (e.g. question_id)")
+    ] = "instruction_id",
+    all_battles: Annotated[
+        bool,
+        typer.Option(
+            "--all-battles/--anony-only",
+            help="with an `anony` column, rate every battle instead of anonymous ones only",
+        ),
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="write the leaderboard (.csv or .json)")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="skip malformed rows instead of failing")
     ] = False,
 ) -> None:
-    """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals."""
-    from gpu_ops.arena.battle_log import read_battle_log
+    """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals.
+
+    BT's rating is the maximum-likelihood fit; Elo's is the median over the bootstrap replays,
+    with the single pass in log order in `rating_online`. Rows are rated in `tstamp` order when
+    the log has that column. The bootstrap resamples instructions (all their votes together)
+    when the log names them, else single votes.
+    """
+    import math
+
+    from gpu_ops.arena.battle_log import load_battle_log
+    from gpu_ops.arena.ratings import bootstrap_unit_used, record_warnings
     from gpu_ops.arena.ratings import leaderboard as rate_battles
     from gpu_ops.errors import InputError
     from gpu_ops.io_files import write_table, write_text
 
     if out is not None and out.suffix not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
-    frame, skipped = read_battle_log(battles, skip_invalid=skip_invalid)
-    if skipped:
-        errors.print(f"skipped {skipped} malformed row(s)")
-    table = rate_battles(frame, method=method, bootstrap_rounds=bootstrap, seed=seed)
-    print_frame(table, f"ratings of {len(frame)} battles")
+    if bootstrap_unit not in ("instruction", "vote"):
+        raise InputError(f"--bootstrap-unit {bootstrap_unit!r}: use instruction or vote")
+    for name, value in (("--k", k), ("--initial", initial), ("--scale", scale), ("--base", base)):
+        if not math.isfinite(value):
+            raise InputError(f"{name} {value}: give a finite number")
+    if scale <= 0 or base <= 1:
+        raise InputError(f"--scale must be > 0 and --base > 1 (got {scale:g}, {base:g})")
+    log = load_battle_log(
+        battles,
+        skip_invalid=skip_invalid,
+        anony_only=not all_battles,
+        cluster_column=cluster_column,
+    )
+    frame = log.battles
+    if log.skipped:
+        errors.print(f"skipped {log.skipped} malformed row(s)")
+    if log.named_dropped:
+        errors.print(f"left out {log.named_dropped} non-anonymous battle(s) (see --all-battles)")
+    if log.merged:
+        errors.print(f"merged {log.merged} row(s) that continue the vote on the line before")
+    unit = bootstrap_unit_used(frame, bootstrap_unit)  # type: ignore[arg-type]
+    table = rate_battles(
+        frame,
+        method=method,  # type: ignore[arg-type]
+        bootstrap_rounds=bootstrap,
+        seed=seed,
+        k=k,
+        scale=scale,
+        base=base,
+        initial=initial,
+        anchor=anchor,
+        unit=unit,
+    )
+    for message in record_warnings(table):
+        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    order = "tstamp order" if log.sorted_by_tstamp else "file order"
+    print_frame(
+        table,
+        f"ratings of {len(frame)} battles ({order}; bootstrap over {unit}s, {bootstrap} rounds)",
+    )
     if out is not None:
         if out.suffix == ".csv":
             write_table(table, out)
@@ -380,13 +454,24 @@ def evaluate(
         list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")
     ] = None,
     benchmark: Annotated[
-        str, typer.Option(help="humaneval, or a path to a HumanEval-shaped .jsonl")
+        str,
+        typer.Option(
+            help="humaneval; humaneval+:SRC, mbpp:SRC or mbpp+:SRC (SRC a file in EvalPlus or "
+            "MBPP format, or hf:OWNER/NAME); or a HumanEval-shaped .jsonl"
+        ),
     ] = "humaneval",
     samples: Annotated[int, typer.Option(help="samples per problem (pass@k for k <= samples)")] = 1,
     max_problems: Annotated[
         int | None, typer.Option(help="evaluate the first N problems only")
     ] = None,
     max_new_tokens: int = 512,
+    prompt_style: Annotated[
+        str,
+        typer.Option(
+            help="chat (instruction-tuned models) | completion (base models: the raw stub, "
+            "as published base scores are measured)"
+        ),
+    ] = "chat",
     home: HomeOption = None,
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
@@ -404,6 +489,7 @@ def evaluate(
         max_problems=max_problems,
         max_new_tokens=max_new_tokens,
         cache=CallCache(home_dir.llm_cache),
+        prompt_style=prompt_style,  # type: ignore[arg-type]
     )
     print_frame(summary, f"{benchmark}: {model}")
 

@@ -211,6 +211,13 @@ class DedupConfig(_Strict):
     shingle_size: Annotated[int, Field(ge=1, le=10)] = 1
 
 
+def _sampling(temperature: float, top_p: float, max_new_tokens: int):
+    """A `gpu_ops.llm.SamplingParams` (imported lazily: config stays light)."""
+    from gpu_ops.llm import SamplingParams
+
+    return SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+
+
 class ScoringConfig(_Strict):
     scorers: Literal["experts"] | tuple[str, ...] = "experts"
     mode: Literal["generate", "logprob"] = "generate"
@@ -218,6 +225,11 @@ class ScoringConfig(_Strict):
     score_own_instructions: bool = False
     max_new_tokens: Annotated[int, Field(ge=1)] = 512
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+    def sampling(self):
+        """What the scoring stage samples with (generate mode)."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class EmbeddingConfig(_Strict):
@@ -245,8 +257,15 @@ class ResponseConfig(_Strict):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     max_new_tokens: Annotated[int, Field(ge=1)] = 2048
+    system_prompt: str | None = Field(
+        default=None, description="system turn before each instruction (None: the model's default)"
+    )
     seed: int = 0
     pairing: Literal["all", "attacker_defender"] = "all"
+
+    def sampling(self):
+        """What every competitor samples its answers with."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class ExecutionJudgeConfig(_Strict):
@@ -263,9 +282,15 @@ class JudgingConfig(_Strict):
     mode: Literal["logprob", "generate"] = "logprob"
     both_orders: bool = True
     max_new_tokens: Annotated[int, Field(ge=1)] = 1024
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     new_expert_judges_existing: Literal["on", "off", "sampled"] = "on"
     sampled_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     execution: ExecutionJudgeConfig = ExecutionJudgeConfig()
+
+    def sampling(self):
+        """What the LLM judges sample their verdicts with (generate mode)."""
+        return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
 class RatingConfig(_Strict):
@@ -274,8 +299,26 @@ class RatingConfig(_Strict):
     scale: Annotated[float, Field(gt=0)] = 400.0
     base: Annotated[float, Field(gt=1)] = 10.0
     bootstrap_rounds: Annotated[int, Field(ge=0)] = 100
+    bootstrap_unit: Literal["instruction", "vote"] = Field(
+        default="instruction",
+        description="what the bootstrap resamples: instructions with all their votes (votes on "
+        "one instruction are correlated) or single votes (too-narrow intervals)",
+    )
     seed: int = 0
-    winner_rating: Literal["bt", "elo"] = "bt"
+    winner_rating: Literal["bt", "elo"] = Field(
+        default="bt", description="rating behind P_global in winner selection"
+    )
+    elo_winner_value: Literal["median", "online"] = Field(
+        default="median",
+        description="with winner_rating elo: the bootstrap median, or the single online pass in "
+        "the documented battle order (the paper's script)",
+    )
+
+    def winner_method(self) -> str:
+        """The leaderboard rating winner selection reads: 'bt', 'elo' or 'elo_online'."""
+        if self.winner_rating == "elo" and self.elo_winner_value == "online":
+            return "elo_online"
+        return self.winner_rating
 
 
 class WinnerConfig(_Strict):
@@ -295,6 +338,21 @@ class DecontaminationConfig(_Strict):
     extra_jsonl: tuple[str, ...] = ()
 
 
+class ExportConfig(_Strict):
+    """The exported SFT dataset: its license and the row-quality filter."""
+
+    license: str = Field(
+        default="other",
+        description="Hub license id for the dataset card; the rows are model outputs, so the "
+        "experts' licenses apply (e.g. llama3.3, qwen, deepseek): 'other' until you decide",
+    )
+    drop_flagged_rows: bool = Field(
+        default=True,
+        description="drop rows with U+FFFD in the text or Python code blocks that do not parse "
+        "(counted in the card either way)",
+    )
+
+
 class LoraConfig(_Strict):
     r: Annotated[int, Field(ge=1)] = 16
     alpha: Annotated[int, Field(ge=1)] = 32
@@ -311,10 +369,40 @@ class SFTConfig(_Strict):
     per_device_batch_size: Annotated[int, Field(ge=1)] = 8
     gradient_accumulation_steps: Annotated[int, Field(ge=1)] = 1
     packing: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="auto: bf16 autocast on a bf16 GPU, else fp32; weights and optimizer state "
+        "stay fp32 (master weights) in every case",
+    )
+    num_processes: Annotated[int, Field(ge=1)] = Field(
+        default=1,
+        description="training processes in all (one per GPU); more than 1 runs `accelerate "
+        "launch`. Global batch = per_device_batch_size x gradient_accumulation_steps x this",
+    )
+    num_machines: Annotated[int, Field(ge=1)] = 1
+    accelerate_config: str | None = Field(
+        default=None,
+        description="accelerate YAML (FSDP or DeepSpeed ZeRO-3), e.g. "
+        "configs/accelerate/fsdp_full_shard.yaml; none = DDP",
+    )
     lora: LoraConfig | None = None
     validation_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.05
     seed: int = 0
     max_steps: int = -1
+
+    @model_validator(mode="after")
+    def _machines_divide_processes(self) -> SFTConfig:
+        if self.num_processes % self.num_machines:
+            raise ValueError(
+                f"num_processes ({self.num_processes}, in all) must be a multiple of "
+                f"num_machines ({self.num_machines})"
+            )
+        return self
+
+    @property
+    def global_batch_size(self) -> int:
+        """Sequences per optimizer step over all processes."""
+        return self.per_device_batch_size * self.gradient_accumulation_steps * self.num_processes
 
 
 class TargetConfig(ModelConfig):
@@ -331,6 +419,11 @@ class EvaluationConfig(_Strict):
     max_new_tokens: Annotated[int, Field(ge=1)] = 512
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     max_problems: Annotated[int, Field(ge=1)] | None = None
+    base_prompt_style: Literal["completion", "chat"] = Field(
+        default="completion",
+        description="how the base target is prompted: completion (the raw function stub, as "
+        "published base scores are measured) or chat; the fine-tuned target always gets chat",
+    )
 
 
 class ArenaConfig(_Strict):
@@ -348,6 +441,7 @@ class ArenaConfig(_Strict):
     ratings: RatingConfig = RatingConfig()
     winners: WinnerConfig = WinnerConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
+    export: ExportConfig = ExportConfig()
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
 

@@ -9,7 +9,6 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
-from gpu_ops.llm import SamplingParams
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
@@ -36,14 +35,14 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     else:
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
         settings = config.responses
-        sampling = SamplingParams(
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            max_new_tokens=settings.max_new_tokens,
-        )
         with arena.chat_model(expert, "responses") as model:
             frame = generate_responses(
-                model, instructions, expert=slug, sampling=sampling, seed=settings.seed
+                model,
+                instructions,
+                expert=slug,
+                sampling=settings.sampling(),
+                seed=settings.seed,
+                system_prompt=settings.system_prompt,
             )
     path = write_lake_table(arena.home, "responses", frame, partition=slug)
     return dg.MaterializeResult(
@@ -142,9 +141,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 judge=judge,
                 mode=config.judging.mode,
                 both_orders=config.judging.both_orders,
-                sampling=SamplingParams(
-                    temperature=0.0, max_new_tokens=config.judging.max_new_tokens
-                ),
+                sampling=config.judging.sampling(),
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
     return dg.MaterializeResult(

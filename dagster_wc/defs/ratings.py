@@ -6,13 +6,14 @@ import polars as pl
 from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
-from gpu_ops.arena.ratings import leaderboard
+from gpu_ops.arena.ratings import leaderboard, record_warnings
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
 # The documented, fixed battle order for online Elo: instruction selection order, then pair, judge, order.
+# Both methods read the votes with their weight and instruction (the cluster bootstrap's unit).
 ELO_BATTLES_SQL = """
-select v.model_a, v.model_b, v.winner
+select v.instruction_id, v.model_a, v.model_b, v.winner, v.weight
 from battle_votes v
 join instructions_for_battle i using (instruction_id)
 where v.winner in ('model_a', 'model_b', 'tie') and v.weight > 0
@@ -25,11 +26,9 @@ order by i.selection_rank, v.model_a, v.model_b, v.judge, v.presentation_order
     deps=["rating_pair_counts", "battle_votes", "pair_win_matrix"],
 )
 def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
-    """BT (maximum likelihood on pair counts) and online Elo (K=40), both with bootstrap CIs."""
+    """BT (maximum likelihood on weighted votes) and online Elo (K=40), both with bootstrap CIs
+    over instructions (or votes: `ratings.bootstrap_unit`)."""
     settings = arena.arena_config.ratings
-    counts = query(
-        arena.home, "select model_a, model_b, wins_a, wins_b, ties from rating_pair_counts"
-    )
     ordered_battles = query(arena.home, ELO_BATTLES_SQL)
     common = {
         "bootstrap_rounds": settings.bootstrap_rounds,
@@ -37,10 +36,13 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
         "scale": settings.scale,
         "base": settings.base,
         "initial": settings.initial_rating,
+        "unit": settings.bootstrap_unit,
     }
-    bt = leaderboard(counts, method="bt", **common)
+    bt = leaderboard(ordered_battles, method="bt", **common)
     elo = leaderboard(ordered_battles, method="elo", k=settings.elo_k, **common)
     frame = pl.concat([bt, elo])
+    for message in record_warnings(frame):
+        context.log.warning(message)
     path = write_lake_table(arena.home, "expert_ratings", frame)
     head_to_head = query(arena.home, "select model, opponent, win_rate from pair_win_matrix")
     best_first = bt.sort("rating", descending=True)["expert"].to_list()

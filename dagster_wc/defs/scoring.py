@@ -7,7 +7,6 @@ from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
-from gpu_ops.llm import SamplingParams
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
@@ -32,11 +31,7 @@ def instruction_scores(
             arena.home,
             "select instruction_id, instruction, miner from instructions_dedup order by instruction_id",
         )
-        sampling = SamplingParams(
-            temperature=config.scoring.temperature,
-            top_p=1.0,
-            max_new_tokens=config.scoring.max_new_tokens,
-        )
+        sampling = config.scoring.sampling()
         with arena.chat_model(config.expert(slug), "instruction_scores") as model:
             frame = score_instructions(
                 model,

@@ -11,8 +11,10 @@ from gpu_ops.sft_data.decontamination import (
     load_benchmark_jsonl,
     load_humaneval_prompts,
 )
+from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
+from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
@@ -32,7 +34,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
     config = arena.arena_config
     ratings = ratings_from_leaderboard(
-        read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_rating
+        read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_method()
     )
     battles = query(arena.home, BATTLE_VOTES_SQL)
     winners = select_winners(
@@ -51,7 +53,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     frame = (
         winners.join(texts, on="instruction_id")
         .join(answers, on=["instruction_id", "winner"])
-        .with_columns(rating_method=pl.lit(config.ratings.winner_rating))
+        .with_columns(rating_method=pl.lit(config.ratings.winner_method()))
         .sort("instruction_id")
     )
     path = write_lake_table(arena.home, "sft_winners", frame)
@@ -75,6 +77,32 @@ def benchmark_texts(arena: ArenaResource) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=load_humaneval_prompts().schema)
 
 
+def card_info(config: ArenaConfig, *, winners: int, dropped: int, quality: dict) -> dict:
+    """What the dataset card says about this run: license, decontamination, row quality, settings."""
+    return {
+        "license": config.export.license,
+        "experts": [e.slug for e in config.experts if e.enabled],
+        "judges": [m.slug for m in config.judge_models()]
+        + (["execution"] if config.judging.execution.enabled else []),
+        "decontamination": {
+            "benchmarks": [*config.decontamination.benchmarks, *config.decontamination.extra_jsonl],
+            "ngram_size": config.decontamination.ngram,
+            "winners checked": winners,
+            "rows dropped (benchmark overlap)": dropped,
+        },
+        "row_quality": quality,
+        "settings": {
+            "arena": config.name,
+            "alpha": config.winners.alpha,
+            "rating_method": config.ratings.winner_method(),
+            "pairing": config.responses.pairing,
+            "judging": f"{config.judging.mode}, both orders: {config.judging.both_orders}",
+            "min_score": config.scoring.min_score,
+            "selection_k": config.selection.k,
+        },
+    }
+
+
 @dg.asset(kinds={"python", "parquet", "json"}, deps=[sft_winners])
 def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """Winners minus benchmark overlaps, as chat `messages` JSONL + Parquet with a dataset card."""
@@ -82,22 +110,15 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     winners = read_lake_table(arena.home, "sft_winners")
     kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
     write_lake_table(arena.home, "sft_decontamination", report)
-    card = {
-        "arena": config.name,
-        "experts": [e.slug for e in config.experts if e.enabled],
-        "judges": [m.slug for m in config.judge_models()]
-        + (["execution"] if config.judging.execution.enabled else []),
-        "alpha": config.winners.alpha,
-        "rating_method": config.ratings.winner_rating,
-        "decontamination_ngram": config.decontamination.ngram,
-        "winners": len(winners),
-        "dropped_contaminated": int(report["instruction_id"].n_unique()) if len(report) else 0,
-    }
+    dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
+    kept, quality = filter_flagged(kept, drop=config.export.drop_flagged_rows)
+    card = card_info(config, winners=len(winners), dropped=dropped, quality=quality)
     paths = export_sft_dataset(kept, arena.home.sft, card_info=card)
     return dg.MaterializeResult(
         metadata={
             "rows": len(kept),
-            "dropped_contaminated": card["dropped_contaminated"],
+            "dropped_contaminated": dropped,
+            "row_quality": quality,
             "files": {name: str(path) for name, path in paths.items()},
             "wins_per_expert": value_counts(kept, "winner") if len(kept) else {},
         }

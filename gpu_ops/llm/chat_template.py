@@ -26,10 +26,24 @@ def template_hash(template: str | None, default_system_prompt: str | None) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+BUNDLED_PREFIX = "bundled:"
+BUNDLED_DIR = Path(__file__).with_name("templates")
+
+
+def bundled_template(name: str) -> str:
+    """The text of a chat template shipped with the project (`bundled:deepseek_coder`)."""
+    available = sorted(p.stem for p in BUNDLED_DIR.glob("*.jinja"))
+    if name not in available:
+        raise InputError(f"chat_template: no bundled template {name!r}; bundled: {available}")
+    return (BUNDLED_DIR / f"{name}.jinja").read_text(encoding="utf-8")
+
+
 def resolve_chat_template(value: str | None) -> str | None:
-    """A template override: Jinja text as is, or the text of a `.jinja` file."""
+    """A template override: `bundled:NAME`, Jinja text as is, or the text of a `.jinja` file."""
     if value is None:
         return None
+    if value.startswith(BUNDLED_PREFIX):
+        return bundled_template(value.removeprefix(BUNDLED_PREFIX))
     looks_like_path = value.endswith(".jinja") and "{" not in value
     if looks_like_path:
         path = Path(value).expanduser()

@@ -3,9 +3,11 @@
 Writes three files into one folder, each atomically (temp file + os.replace, all temp files are
 written before any is swapped in):
   sft_dataset.jsonl    one {"messages": [...], "instruction_id", "winner", "miner"} per line
-  sft_dataset.parquet  the same columns (messages as list<struct<role, content>>)
-  README.md            a Hugging Face style dataset card (counts, experts, judges, settings,
-                       decontamination drops)
+  sft_dataset.parquet  the same columns (messages as list<struct<role, content>>), in the
+                       standard Arrow types (string, list: not large_string / large_list), so
+                       it concatenates with ordinary chat datasets without a cast
+  README.md            a Hugging Face style dataset card (license, counts, experts, judges,
+                       decontamination, row-quality filter, settings)
 Both data files load with `datasets.load_dataset("json" | "parquet", data_files=...)`.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gpu_ops.errors import InputError
 
@@ -26,6 +30,17 @@ REQUIRED_COLUMNS = ("instruction_id", "instruction", "response", "winner", "mine
 JSONL_NAME = "sft_dataset.jsonl"
 PARQUET_NAME = "sft_dataset.parquet"
 CARD_NAME = "README.md"
+# The Parquet schema: Arrow's standard (32-bit offset) string and list types, the ones
+# `datasets` uses for ordinary chat data.
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("messages", pa.list_(MESSAGE)),
+        ("instruction_id", pa.string()),
+        ("winner", pa.string()),
+        ("miner", pa.string()),
+    ]
+)
 
 
 def to_chat_messages(
@@ -74,8 +89,9 @@ def _format_value(value: Any, depth: int = 0) -> str:
 def render_dataset_card(rows: pl.DataFrame, card_info: Mapping[str, Any]) -> str:
     """Markdown dataset card: YAML header for the Hub, then counts and the run's settings.
 
-    Known card_info keys: title, description, experts, judges, settings (mapping),
-    decontamination (mapping, e.g. benchmarks / ngram_size / dropped); other keys are listed.
+    Known card_info keys: title, description, license (the Hub license id, default "other"),
+    experts, judges, settings (mapping), decontamination (mapping, e.g. benchmarks / ngram_size
+    / dropped; "not run" when absent), row_quality (mapping of counts); other keys are listed.
     """
     title = card_info.get("title", "WarriorCoder Arena SFT data")
     experts = card_info.get("experts") or sorted(
@@ -83,6 +99,7 @@ def render_dataset_card(rows: pl.DataFrame, card_info: Mapping[str, Any]) -> str
     )
     lines = [
         "---",
+        f"license: {card_info.get('license', 'other')}",
         "configs:",
         "- config_name: default",
         "  data_files:",
@@ -126,12 +143,25 @@ def render_dataset_card(rows: pl.DataFrame, card_info: Mapping[str, Any]) -> str
         "",
         _format_value(card_info.get("decontamination", "not run")),
         "",
+        "## Row quality",
+        "",
+        _format_value(card_info.get("row_quality", "not checked")),
+        "",
         "## Settings",
         "",
-        _format_value(card_info.get("settings", {})),
+        _format_value(card_info.get("settings") or "(none given)"),
         "",
     ]
-    known = {"title", "description", "experts", "judges", "settings", "decontamination"}
+    known = {
+        "title",
+        "description",
+        "license",
+        "experts",
+        "judges",
+        "settings",
+        "decontamination",
+        "row_quality",
+    }
     extra = {key: value for key, value in card_info.items() if key not in known}
     if extra:
         lines += ["## Other", "", _format_value(extra), ""]
@@ -184,16 +214,7 @@ def export_sft_dataset(
         with temps["jsonl"].open("w", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        message = pl.Struct({"role": pl.String, "content": pl.String})
-        pl.DataFrame(
-            records,
-            schema={
-                "messages": pl.List(message),
-                "instruction_id": pl.String,
-                "winner": pl.String,
-                "miner": pl.String,
-            },
-        ).write_parquet(temps["parquet"])
+        pq.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA), temps["parquet"])
         temps["card"].write_text(render_dataset_card(rows, card_info), encoding="utf-8")
         for key, path in targets.items():
             os.chmod(temps[key], 0o644)  # mkstemp files are private; the dataset is not

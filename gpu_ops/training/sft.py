@@ -28,6 +28,7 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.failpoints import failpoint
+from gpu_ops.training.launch import is_main_process, worker_command, world_size
 
 LogCallback = Callable[[dict[str, Any]], None]
 
@@ -37,8 +38,12 @@ LOG_FILE = "train_log.jsonl"
 MODEL_SUBDIR = "model"
 CHECKPOINT_SUBDIR = "checkpoints"
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 # Fields that change how far a run goes or how it is logged, not what it computes.
-_NON_IDENTITY_FIELDS = frozenset({"stop_after_steps", "logging_steps", "save_total_limit"})
+_NON_IDENTITY_FIELDS = frozenset(
+    {"stop_after_steps", "logging_steps", "save_total_limit", "accelerate_config", "num_machines"}
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,20 @@ class SFTParams:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     chat_template: str | None = None  # Jinja template for base models that have none
-    bf16: bool = True  # only applied on CUDA
+    # "auto": bf16 autocast on a GPU that supports it, else fp32; "bf16": autocast anywhere
+    # (CPU too: slow, used to check the GPU path); "fp32": no autocast. The weights and the
+    # optimizer state are fp32 in every case (fp32 master weights): at lr 1e-5 most updates
+    # of bf16-stored weights would round away.
+    precision: str = "auto"
     gradient_checkpointing: bool = True  # only applied on CUDA
     stop_after_steps: int | None = None  # stop early (checkpoint kept) and continue in a later call
     train_on_prompt: bool = False  # loss on user turns too: only for demo experts that must mine
+    # Training processes in all (one per GPU): global batch = per-device batch x accumulation x
+    # num_processes. More than 1 starts the worker under `accelerate launch` (DDP; FSDP or
+    # DeepSpeed ZeRO-3 with `accelerate_config`, an accelerate YAML file).
+    num_processes: int = 1
+    num_machines: int = 1  # > 1: the worker is started on each node by hand (launch.py)
+    accelerate_config: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -88,6 +103,15 @@ class SFTParams:
             (self.save_steps >= 1, "save_steps must be >= 1"),
             (self.eval_steps is None or self.eval_steps >= 1, "eval_steps must be >= 1"),
             (0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)"),
+            (self.num_processes >= 1, "num_processes must be >= 1"),
+            (
+                self.num_machines >= 1 and self.num_processes % self.num_machines == 0,
+                "num_machines must be >= 1 and divide num_processes (processes in all)",
+            ),
+            (
+                self.precision in PRECISIONS,
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}",
+            ),
             (
                 self.stop_after_steps is None or self.stop_after_steps >= 1,
                 "stop_after_steps must be >= 1",
@@ -216,24 +240,36 @@ def train_sft(
     out = Path(out_dir)
     if not Path(dataset_path).is_file():
         raise InputError(f"SFT dataset not found: {dataset_path}")
+    if world_size() != params.num_processes:
+        raise InputError(
+            f"SFT expects {params.num_processes} training process(es) but the launcher started "
+            f"{world_size()}: the global batch would silently change"
+        )
+    main = is_main_process()
+    if not main:
+        log_callback = None  # rank 0 alone logs and writes run files
+
+    def emit(record: dict[str, Any]) -> None:
+        if main:
+            _emit(log_callback, out, record)
+
     data_hash = file_hash(dataset_path)
     key = run_key(model_path, data_hash, params)
     finished = _finished_report(out, key)
     if finished is not None:
-        _emit(log_callback, out, {"event": "skipped", "run_key": key})
+        emit({"event": "skipped", "run_key": key})
         return finished
-    _prepare_run_dir(out, key)
+    if main:
+        _prepare_run_dir(out, key)
     rows = load_sft_rows(dataset_path)
     train_rows, eval_rows = split_by_instruction(rows, params.validation_fraction)
     started = time.perf_counter()
     trainer, tokenizer, loss_mode = build_trainer(model_path, train_rows, eval_rows, out, params)
-    emit = lambda record: _emit(log_callback, out, record)  # noqa: E731
+    trainer.accelerator.wait_for_everyone()  # the run folder is ready on every rank
     for callback in _trainer_callbacks(emit, params.stop_after_steps):
         trainer.add_callback(callback)
     last = _last_checkpoint(out / CHECKPOINT_SUBDIR)
-    _emit(
-        log_callback,
-        out,
+    emit(
         {
             "event": "start",
             "run_key": key,
@@ -274,8 +310,9 @@ def train_sft(
     )
     if completed:
         _save_final_model(trainer, tokenizer, out / MODEL_SUBDIR, params)
-        _atomic_write(out / REPORT_FILE, report.to_json())
-    _emit(log_callback, out, {"event": "end", "completed": completed, "steps": report.steps})
+        if main:
+            _atomic_write(out / REPORT_FILE, report.to_json())
+    emit({"event": "end", "completed": completed, "steps": report.steps})
     return report
 
 
@@ -305,7 +342,7 @@ def build_trainer(
     hf_logging.disable_progress_bar()
     set_seed(params.seed)
     on_cuda = torch.cuda.is_available()
-    bf16 = params.bf16 and on_cuda and torch.cuda.is_bf16_supported()
+    bf16 = autocast_bf16(params.precision, on_cuda, on_cuda and torch.cuda.is_bf16_supported())
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     if params.chat_template:
         tokenizer.chat_template = params.chat_template
@@ -313,9 +350,9 @@ def build_trainer(
         raise InputError(f"{model_path} has no chat template; set SFTParams.chat_template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_path), dtype=torch.bfloat16 if bf16 else torch.float32
-    )
+    # fp32 master weights always: bf16 training runs as autocast over them (the Trainer's
+    # `bf16=True`), so the optimizer keeps fp32 weights and moments.
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
     max_len = min(
         params.max_seq_len,
         getattr(model.config, "max_position_embeddings", None) or params.max_seq_len,
@@ -355,6 +392,8 @@ def build_trainer(
         assistant_only_loss=loss_mode == "assistant_only",
         completion_only_loss=loss_mode == "completion_only",
         bf16=bf16,
+        # CPU autocast (precision "bf16" without a GPU), and several CPU processes (gloo)
+        use_cpu=not on_cuda and (bf16 or params.num_processes > 1),
         gradient_checkpointing=params.gradient_checkpointing and on_cuda,
         include_num_input_tokens_seen="non_padding",
         report_to="none",
@@ -384,6 +423,13 @@ def build_trainer(
     return trainer, tokenizer, loss_mode
 
 
+def autocast_bf16(precision: str, on_cuda: bool, cuda_bf16: bool) -> bool:
+    """Whether training runs under bf16 autocast (see SFTParams.precision)."""
+    if precision == "bf16" and on_cuda and not cuda_bf16:
+        raise InputError("precision 'bf16': this GPU does not support bfloat16; use auto or fp32")
+    return precision == "bf16" or (precision == "auto" and cuda_bf16)
+
+
 def _messages_example(row: dict[str, Any]) -> dict[str, Any]:
     return {"messages": row["messages"]}
 
@@ -393,16 +439,26 @@ def _prompt_completion_example(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save_final_model(trainer: Any, tokenizer: Any, model_dir: Path, params: SFTParams) -> None:
-    """Save a plain HF model dir (LoRA merged) with the tokenizer and its chat template."""
-    model = trainer.model
-    if params.use_lora:
-        model = model.merge_and_unload()
+    """Save a plain HF model dir (LoRA merged) with the tokenizer and its chat template.
+
+    Every rank takes part (FSDP and ZeRO-3 gather the sharded weights); rank 0 writes.
+    """
     tmp = model_dir.with_name(model_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    shutil.rmtree(model_dir, ignore_errors=True)
-    os.replace(tmp, model_dir)
+    main = trainer.accelerator.is_main_process
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    if params.use_lora:
+        if main:
+            trainer.model.merge_and_unload().save_pretrained(str(tmp), safe_serialization=True)
+    else:
+        trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+    if main:
+        tokenizer.save_pretrained(str(tmp))
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp, model_dir)
+    trainer.accelerator.wait_for_everyone()
 
 
 def read_finished_report(out_dir: str | Path) -> SFTReport:
@@ -523,7 +579,8 @@ def run_sft_subprocess(
     python: str | None = None,
     tail_lines: int = 20,
 ) -> SFTReport:
-    """Run train_sft in a child process (`python -m gpu_ops.training.sft_worker JOB.json`).
+    """Run train_sft in a child process (`python -m gpu_ops.training.sft_worker JOB.json`, or
+    `accelerate launch ... -m gpu_ops.training.sft_worker JOB.json` for several processes).
 
     job: {"model_path", "dataset_path", "out_dir", "params": {SFTParams fields}}. The child's
     JSON-lines log is streamed to log_callback. On failure raises SFTWorkerError naming the exit
@@ -540,8 +597,22 @@ def run_sft_subprocess(
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     tail: deque[str] = deque(maxlen=tail_lines)
     report: dict[str, Any] | None = None
+    params = SFTParams(**job.get("params", {}))
+    if params.num_machines > 1 and Path(job["dataset_path"]).is_file():
+        # A multi-node run is started by hand on each node; once it finished, reuse it here.
+        key = run_key(job["model_path"], file_hash(job["dataset_path"]), params)
+        finished = _finished_report(out, key)
+        if finished is not None:
+            return finished
+    command = worker_command(
+        job_path,
+        python or sys.executable,
+        num_processes=params.num_processes,
+        num_machines=params.num_machines,
+        accelerate_config=params.accelerate_config,
+    )
     with subprocess.Popen(
-        [python or sys.executable, "-m", "gpu_ops.training.sft_worker", str(job_path)],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,5 +1,6 @@
 """Child-process entry for SFT: `python -m gpu_ops.training.sft_worker JOB.json`.
 
+Under `accelerate launch` every process runs this; rank 0 alone prints the log and the report.
 Training runs here so its memory (model, optimizer, CUDA context) is released when the process
 exits and never lives in the orchestrator. Progress goes to stdout as JSON lines; the last line is
 {"event": "report", "report": {...}}. Any failure prints an error record and exits non-zero.
@@ -13,6 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from gpu_ops.training.launch import is_main_process
 from gpu_ops.training.sft import SFTParams, train_sft
 
 
@@ -37,7 +39,8 @@ def main(argv: list[str]) -> int:
         traceback.print_exc(file=sys.stdout)
         _print({"event": "error", "type": type(exc).__name__, "message": str(exc)})
         return 1
-    _print({"event": "report", "report": dataclasses.asdict(report)})
+    if is_main_process():  # under `accelerate launch` every rank gets here; one report
+        _print({"event": "report", "report": dataclasses.asdict(report)})
     return 0
 
 

@@ -49,3 +49,17 @@ def test_heatmap_and_intervals_embed_as_png():
     )
     intervals = decoded_png(png_image(rating_intervals_figure(ratings)))
     assert intervals.format == "PNG" and intervals.width > 200
+
+
+def test_intervals_with_open_bounds_still_render():
+    """An undefeated (winless) expert's interval is infinite above (below): drawn as an arrow."""
+    ratings = pl.DataFrame(
+        {
+            "expert": ["champ", "mid", "last"],
+            "rating": [1400.0, 1000.0, 600.0],
+            "ci_lower": [1300.0, 980.0, float("-inf")],
+            "ci_upper": [float("inf"), 1030.0, 700.0],
+        }
+    )
+    intervals = decoded_png(png_image(rating_intervals_figure(ratings)))
+    assert intervals.format == "PNG" and intervals.width > 200

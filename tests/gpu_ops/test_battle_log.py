@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gpu_ops.arena.battle_log import read_battle_log
+from gpu_ops.arena.battle_log import load_battle_log, read_battle_log
 from gpu_ops.errors import InputError
 
 GOOD = [
@@ -97,3 +97,102 @@ def test_unsupported_and_missing_files(tmp_path: Path) -> None:
     other.write_text("x")
     with pytest.raises(InputError, match="unsupported"):
         read_battle_log(other)
+
+
+def fastchat_record(a: str, b: str, winner: str, tstamp: float, anony: bool = True) -> dict:
+    """A clean_battle record as FastChat writes it (nested fields are ignored)."""
+    return {
+        "question_id": f"q{int(tstamp)}",
+        "model_a": a,
+        "model_b": b,
+        "winner": winner,
+        "judge": "arena_user_1",
+        "conversation_a": [{"role": "user", "content": "hi"}],
+        "conversation_b": [{"role": "user", "content": "hi"}],
+        "turn": 1,
+        "anony": anony,
+        "language": "English",
+        "tstamp": tstamp,
+    }
+
+
+def test_fastchat_json_array_in_tstamp_order_anonymous_only(tmp_path: Path) -> None:
+    records = [
+        fastchat_record("alpha", "beta", "model_a", 30.5),
+        fastchat_record("beta", "gamma", "tie (bothbad)", 10.0),
+        fastchat_record("gamma", "alpha", "model_b", 20.0, anony=False),
+        fastchat_record("alpha", "gamma", "tie", 5.0),
+    ]
+    path = tmp_path / "clean_battle_20240101.json"
+    path.write_text(json.dumps(records, indent=1))
+    log = load_battle_log(path)
+    assert log.battles.rows() == [
+        ("alpha", "gamma", "tie"),
+        ("beta", "gamma", "tie"),
+        ("alpha", "beta", "model_a"),
+    ]
+    assert (log.named_dropped, log.sorted_by_tstamp, log.skipped) == (1, True, 0)
+    everything = load_battle_log(path, anony_only=False)
+    assert everything.battles.height == 4 and everything.named_dropped == 0
+    # The same array in a .jsonl file is read as an array too; question_id can be the cluster.
+    same = tmp_path / "battles.jsonl"
+    same.write_text(json.dumps(records))
+    clustered = load_battle_log(same, cluster_column="question_id").battles
+    assert clustered.columns == ["model_a", "model_b", "winner", "instruction_id"]
+    assert clustered["instruction_id"].to_list() == ["q5", "q10", "q30"]
+
+
+def test_weight_and_instruction_columns(tmp_path: Path) -> None:
+    rows = [
+        {
+            "model_a": "a",
+            "model_b": "b",
+            "winner": "model_a",
+            "weight": 1.5,
+            "instruction_id": "i1",
+        },
+        {"model_a": "b", "model_b": "c", "winner": "tie", "weight": 0.25, "instruction_id": "i1"},
+    ]
+    split = [
+        *[dict(rows[0], weight=0.5)] * 3,
+        rows[1],
+    ]
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        whole = load_battle_log(write(tmp_path / f"whole{suffix}", rows))
+        parts = load_battle_log(write(tmp_path / f"parts{suffix}", split))
+        assert whole.battles.columns == ["model_a", "model_b", "winner", "weight", "instruction_id"]
+        assert parts.battles.equals(whole.battles), suffix
+        assert parts.merged == 2 and whole.merged == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("weight", -1, "weight must be a finite number >= 0, got '-1'"),
+        ("weight", "heavy", "weight must be a finite number >= 0, got 'heavy'"),
+        ("weight", "nan", "weight must be a finite number"),
+        ("instruction_id", "", "empty instruction_id"),
+        ("tstamp", "yesterday", "tstamp must be a number"),
+        ("anony", "maybe", "anony must be true or false"),
+    ],
+)
+def test_optional_column_problems_are_named(
+    tmp_path: Path, column: str, value: object, message: str
+) -> None:
+    good_value = {"weight": 1, "instruction_id": "i", "tstamp": 1.0, "anony": True}[column]
+    rows = [dict(r, **{column: good_value}) for r in GOOD]
+    rows[1][column] = value
+    path = write(tmp_path / "log.jsonl", rows)
+    with pytest.raises(InputError, match=f"row 2: {message}"):
+        load_battle_log(path)
+    assert load_battle_log(path, skip_invalid=True).skipped == 1
+
+
+def test_bad_json_array_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "log.json"
+    path.write_text('[{"model_a": "a", "model_b": "b", "winner": "model_a"},')
+    with pytest.raises(InputError, match="not a valid JSON array"):
+        load_battle_log(path)
+    path.write_text('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, 7]')
+    with pytest.raises(InputError, match="row 2: not a JSON object"):
+        load_battle_log(path)

@@ -14,6 +14,7 @@ from gpu_ops.arena.ratings import (
     leaderboard,
     online_elo,
     pair_counts,
+    record_warnings,
     win_probability,
 )
 from gpu_ops.errors import InputError
@@ -107,7 +108,12 @@ def test_elo_bootstrap_is_seeded_and_brackets_spread() -> None:
     again = bootstrap_online_elo(log, rounds=30, seed=7)
     assert first.equals(again)
     assert (first["ci_lower"] < first["ci_upper"]).all()
-    assert first["rating"].to_list() == [online_elo(log)[e] for e in first["expert"]]
+    # The online pass in row order has its own column; `rating` is the bootstrap median.
+    assert first["rating_online"].to_list() == [online_elo(log)[e] for e in first["expert"]]
+    assert first["rating"].to_list() != first["rating_online"].to_list()
+    assert ((first["ci_lower"] <= first["rating"]) & (first["rating"] <= first["ci_upper"])).all()
+    no_rounds = bootstrap_online_elo(log, rounds=0)
+    assert no_rounds["rating"].to_list() == no_rounds["rating_online"].to_list()
 
 
 # ---------------------------------------------------------------- pair counts
@@ -224,9 +230,170 @@ def test_leaderboard_both_methods() -> None:
 
 
 def test_leaderboard_elo_needs_battles_not_counts() -> None:
-    counts = pair_counts(battles([("a", "b", "model_a")]))
+    counts = pair_counts(battles([("a", "b", "model_a"), ("b", "a", "model_a")]))
     assert leaderboard(counts, method="bt", bootstrap_rounds=0)["ci_lower"].is_nan().all()
     with pytest.raises(InputError, match="ordered battles"):
         leaderboard(counts, method="elo")
     with pytest.raises(InputError, match="method"):
         leaderboard(counts, method="glicko")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- weights
+
+
+def weighted(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["model_a", "model_b", "winner", "weight"], orient="row")
+
+
+def split_heavy_rows(log: pl.DataFrame) -> pl.DataFrame:
+    """Each weight-1.5 row written as three consecutive weight-0.5 rows."""
+    rows = []
+    for row in log.iter_rows(named=True):
+        copies = 3 if row["weight"] == 1.5 else 1
+        rows += [dict(row, weight=row["weight"] / copies)] * copies
+    return pl.DataFrame(rows, schema=log.schema)
+
+
+def test_bt_honours_fractional_weights() -> None:
+    # a: 2.5 wins, b: 0.5 wins -> P(a > b) = 5/6 -> gap 400 log10(5); truncation would give inf.
+    log = weighted(
+        [("a", "b", "model_a", 1.5), ("b", "a", "model_b", 1.0), ("a", "b", "model_b", 0.5)]
+    )
+    assert pair_counts(log).to_dicts() == [
+        {"model_a": "a", "model_b": "b", "wins_a": 2.5, "wins_b": 0.5, "ties": 0.0}
+    ]
+    got = fit_bradley_terry(log)
+    assert got["a"] - got["b"] == pytest.approx(400 * math.log10(5), abs=0.01)
+    # Splitting a vote into equal parts changes nothing, fit or bootstrap (same clusters).
+    assert fit_bradley_terry(split_heavy_rows(log)) == pytest.approx(got, abs=1e-6)
+
+
+def test_bt_weights_match_weighted_logistic_regression() -> None:
+    """Independent check: sklearn's weighted logistic regression on the FastChat design."""
+    from sklearn.linear_model import LogisticRegression
+
+    truth = {"a": 1150.0, "b": 1000.0, "c": 900.0, "d": 950.0}
+    log = synthetic_battles(truth, 600, seed=4).with_columns(
+        weight=pl.Series(np.random.default_rng(0).choice([0.25, 1.0, 1.5, 3.0], 600))
+    )
+    names = sorted(truth)
+    x = np.zeros((log.height, len(names)))
+    for row, (a, b) in enumerate(zip(log["model_a"], log["model_b"], strict=True)):
+        x[row, names.index(a)] = math.log(10)
+        x[row, names.index(b)] = -math.log(10)
+    y = (log["winner"] == "model_a").to_numpy().astype(float)
+    model = LogisticRegression(fit_intercept=False, C=1e8, tol=1e-10, max_iter=10_000)
+    model.fit(x, y, sample_weight=log["weight"].to_numpy())
+    expected = 400 * model.coef_[0]
+    expected = expected - expected.mean() + 1000
+    got = fit_bradley_terry(log)
+    assert [got[n] for n in names] == pytest.approx(expected.tolist(), abs=0.05)
+
+
+def test_elo_honours_weights() -> None:
+    half = online_elo(weighted([("x", "y", "model_a", 0.5)]), k=40)
+    assert half == pytest.approx({"x": 1010.0, "y": 990.0})
+    assert online_elo(weighted([("x", "y", "model_a", 0.0)])) == {"x": 1000.0, "y": 1000.0}
+    # Weight w at K equals weight 1 at K * w.
+    log = synthetic_battles({"a": 1100, "b": 1000, "c": 900}, 200, seed=6)
+    doubled = online_elo(log.with_columns(weight=pl.lit(2.0)), k=10)
+    assert doubled == pytest.approx(online_elo(log, k=20))
+
+
+def test_bad_weights_are_named() -> None:
+    with pytest.raises(InputError, match="weight"):
+        online_elo(weighted([("x", "y", "model_a", -1.0)]))
+    with pytest.raises(InputError, match="weight"):
+        fit_bradley_terry(weighted([("x", "y", "model_a", float("nan"))]))
+    with pytest.raises(InputError, match="weight column is not numeric"):
+        pair_counts(battles([("x", "y", "model_a")]).with_columns(weight=pl.lit("heavy")))
+
+
+# ---------------------------------------------------------------- cluster bootstrap
+
+
+def clustered_battles(
+    truth: dict[str, float], instructions: int, judges: int, seed: int
+) -> pl.DataFrame:
+    """Each instruction: one random pair, one outcome drawn from the truth, and `judges`
+    identical votes on it (votes on one instruction are perfectly correlated)."""
+    rng = np.random.default_rng(seed)
+    names = list(truth)
+    true = np.array([truth[m] for m in names])
+    a = rng.integers(0, len(names), instructions)
+    b = (a + rng.integers(1, len(names), instructions)) % len(names)
+    a_wins = rng.random(instructions) < win_probability(true[a], true[b])
+    one_vote = pl.DataFrame(
+        {
+            "instruction_id": [f"i{i}" for i in range(instructions)],
+            "model_a": [names[i] for i in a],
+            "model_b": [names[i] for i in b],
+            "winner": np.where(a_wins, "model_a", "model_b"),
+        }
+    )
+    return pl.concat([one_vote] * judges)
+
+
+def test_cluster_bootstrap_covers_where_vote_bootstrap_under_covers() -> None:
+    truth = {"m1": 1150.0, "m2": 1050.0, "m3": 950.0, "m4": 850.0}
+    covered = {"instruction": 0, "vote": 0}
+    widths = {"instruction": [], "vote": []}
+    total = 0
+    for replication in range(12):
+        log = clustered_battles(truth, instructions=300, judges=9, seed=500 + replication)
+        for unit in ("instruction", "vote"):
+            table = bootstrap_bradley_terry(log, rounds=60, seed=replication, unit=unit)
+            for row in table.iter_rows(named=True):
+                covered[unit] += row["ci_lower"] <= truth[row["expert"]] <= row["ci_upper"]
+                widths[unit].append(row["ci_upper"] - row["ci_lower"])
+        total += len(truth)
+    # 9 identical votes per instruction: vote-level intervals are about 3x too narrow.
+    assert np.mean(widths["instruction"]) / np.mean(widths["vote"]) > 2.5
+    assert covered["instruction"] / total >= 0.85
+    assert covered["vote"] / total <= 0.6
+
+
+def test_elo_cluster_bootstrap_is_wider_on_clustered_votes() -> None:
+    # A small K (FastChat's 4) so that sampling noise, not order noise, sets the width.
+    log = clustered_battles({"a": 1100.0, "b": 1000.0, "c": 900.0}, 200, 6, seed=9)
+    by_instruction = bootstrap_online_elo(log, rounds=40, seed=1, k=4, unit="instruction")
+    by_vote = bootstrap_online_elo(log, rounds=40, seed=1, k=4, unit="vote")
+    width = lambda t: (t["ci_upper"] - t["ci_lower"]).mean()  # noqa: E731
+    assert width(by_instruction) > 1.5 * width(by_vote)
+    # Without an instruction_id each vote is its own cluster: the two units agree.
+    plain = log.drop("instruction_id")
+    assert bootstrap_online_elo(plain, rounds=10, seed=2).equals(
+        bootstrap_online_elo(plain, rounds=10, seed=2, unit="vote")
+    )
+    with pytest.raises(InputError, match="unit"):
+        bootstrap_online_elo(plain, unit="judge")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- records, anchor
+
+
+def test_undefeated_and_winless_are_flagged_with_open_intervals() -> None:
+    log = battles(
+        [("a", "b", "model_a"), ("a", "c", "model_a"), ("b", "c", "model_a"), ("c", "b", "tie")] * 4
+    )
+    table = leaderboard(log, method="both", bootstrap_rounds=20, seed=0)
+    record = dict(zip(table["expert"], table["record"], strict=False))
+    assert record == {"a": "undefeated", "b": None, "c": None}
+    a_rows = table.filter(pl.col("expert") == "a")
+    assert a_rows["ci_upper"].to_list() == [math.inf, math.inf]
+    assert a_rows["ci_lower"].is_finite().all()
+    winless = leaderboard(battles([("a", "b", "model_a"), ("c", "b", "model_a")] * 3), method="bt")
+    b = winless.filter(pl.col("expert") == "b").row(0, named=True)
+    assert (b["record"], b["ci_lower"]) == ("winless", -math.inf)
+    messages = record_warnings(table)
+    assert len(messages) == 1 and "'a' is undefeated" in messages[0] and "8" in messages[0]
+
+
+def test_anchor_applies_to_elo_and_bt() -> None:
+    log = synthetic_battles({"a": 1100, "b": 1000, "c": 900}, 300, seed=8)
+    table = leaderboard(log, method="both", bootstrap_rounds=10, anchor="b", initial=1500)
+    b = table.filter(pl.col("expert") == "b")
+    assert b["rating"].to_list() == pytest.approx([1500, 1500])
+    assert b.filter(pl.col("method") == "elo")["rating_online"].to_list() == pytest.approx([1500])
+    with pytest.raises(InputError, match="anchor"):
+        leaderboard(log, method="elo", anchor="nobody")
