@@ -22,7 +22,7 @@ from gpu_ops.sandbox import MAX_FILE_BYTES, SandboxResult, run_code, run_many, s
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS: list[tuple[str, str, str]] = []
-STRONG = sandbox_capabilities()["isolation"] in ("namespaces", "bwrap")
+STRONG = sandbox_capabilities()["isolation"] in ("full", "namespaces", "bwrap")
 needs_isolation = pytest.mark.skipif(not STRONG, reason="needs namespace isolation")
 
 # Hostile programs print their uid first so the test can look for leftover processes.
