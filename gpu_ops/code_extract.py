@@ -152,6 +152,16 @@ def _doctest_snippet(example: str) -> str:
     )
 
 
+def assert_snippets(text: str) -> list[str]:
+    """Every ``assert`` statement in ``text`` (joined when it spans lines), as source."""
+    return _assert_statements(text or "")
+
+
+def doctest_groups(text: str) -> list[list[str]]:
+    """Every doctest example group in ``text``: its stripped ``>>>``/``...``/output lines."""
+    return [example.splitlines() for example in _doctest_examples(text or "")]
+
+
 def extract_tests(instruction: str, response: str) -> list[str]:
     """Runnable test snippets (asserts, doctest examples) stated in the instruction or response.
 

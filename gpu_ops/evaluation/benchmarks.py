@@ -15,7 +15,12 @@ import polars as pl
 
 from gpu_ops.code_extract import extract_code_blocks
 from gpu_ops.errors import InputError
-from gpu_ops.evaluation.humaneval import evaluate_completions, load_humaneval, load_problems_jsonl, pass_at_k
+from gpu_ops.evaluation.humaneval import (
+    evaluate_completions,
+    load_humaneval,
+    load_problems_jsonl,
+    pass_at_k,
+)
 from gpu_ops.llm import CallCache, ChatModel, ModelSpec, SamplingParams, load_model
 
 EVAL_PROMPT = (

@@ -605,15 +605,35 @@ def run_code(
         return _setup_failure(isolation, error)
 
 
-def run_many(codes: Sequence[str], *, workers: int | None = None, **kwargs) -> list[SandboxResult]:
+def run_many(
+    codes: Sequence[str],
+    *,
+    workers: int | None = None,
+    files_per_run: Sequence[dict[str, str] | None] | None = None,
+    **kwargs,
+) -> list[SandboxResult]:
     """Run several programs concurrently (threads waiting on sandboxed processes), in order.
 
-    One program's failure, whatever it is, is its own result; the others still run."""
+    ``files_per_run`` gives each program its own extra files. One program's failure, whatever
+    it is, is its own result; the others still run."""
     if isinstance(codes, str):
         raise InputError("run_many takes a sequence of programs, not one string")
+    if files_per_run is not None and len(files_per_run) != len(codes):
+        raise InputError(
+            f"files_per_run has {len(files_per_run)} entries for {len(codes)} programs"
+        )
     if not codes:
         return []
     workers = workers or max(1, min(len(codes), os.cpu_count() or 1))
     require_tier(bool(kwargs.get("allow_weak_isolation", False)))  # fail closed before starting
+    files = (
+        list(files_per_run)
+        if files_per_run is not None
+        else [kwargs.pop("files", None)] * len(codes)
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda code: run_code(code, **kwargs), codes))
+        return list(
+            pool.map(
+                lambda job: run_code(job[0], files=job[1], **kwargs), zip(codes, files, strict=True)
+            )
+        )
