@@ -51,13 +51,16 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from gpu_ops.errors import InputError
+        from gpu_ops.sandbox import SandboxUnavailable
         from warriorcoder.config import ConfigError
         from warriorcoder.storage import StorageError
         from warriorcoder.warehouse import WarehouseMissingError
 
         try:
             return command(*args, **kwargs)
-        except (InputError, ConfigError, StorageError, WarehouseMissingError) as error:
+        except (
+            InputError, ConfigError, StorageError, WarehouseMissingError, SandboxUnavailable
+        ) as error:  # fmt: skip
             errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
             raise typer.Exit(code=2) from None
 
@@ -370,6 +373,9 @@ def evaluate(
         int | None, typer.Option(help="evaluate the first N problems only")
     ] = None,
     max_new_tokens: int = 512,
+    allow_weak_isolation: Annotated[
+        bool, typer.Option(help="run completions without the sandbox's full isolation tier")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
@@ -387,6 +393,7 @@ def evaluate(
         max_problems=max_problems,
         max_new_tokens=max_new_tokens,
         cache=CallCache(home_dir.llm_cache),
+        allow_weak_isolation=allow_weak_isolation,
     )
     print_frame(summary, f"{benchmark}: {model}")
 

@@ -254,6 +254,7 @@ class ExecutionJudgeConfig(_Strict):
     weight: Annotated[float, Field(ge=0.0)] = 1.0
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
+    allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
 
 
 class JudgingConfig(_Strict):
@@ -331,6 +332,7 @@ class EvaluationConfig(_Strict):
     max_new_tokens: Annotated[int, Field(ge=1)] = 512
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     max_problems: Annotated[int, Field(ge=1)] | None = None
+    allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
 
 
 class ArenaConfig(_Strict):

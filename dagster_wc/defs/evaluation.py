@@ -41,6 +41,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
                 max_problems=settings.max_problems,
                 timeout_s=settings.timeout_s,
                 cache=cache,
+                allow_weak_isolation=settings.allow_weak_isolation,
             )
             tags = {"model_label": label, "model_path": spec.model, "benchmark": benchmark}
             summaries.append(summary.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))

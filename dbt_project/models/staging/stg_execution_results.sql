@@ -13,7 +13,8 @@ renamed as (
         cast(tests_found as integer) as tests_found,
         cast(tests_passed as integer) as tests_passed,
         cast(exec_score as double) as exec_score,
-        cast(error_kind as varchar) as error_kind
+        cast(error_kind as varchar) as error_kind,
+        cast(isolation as varchar) as isolation
     from source
 )
 
