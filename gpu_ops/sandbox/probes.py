@@ -98,9 +98,14 @@ def runner_program() -> str:
     return CODEC_SOURCE + RUNNER
 
 
+def _refuse(text: str) -> None:
+    raise PlainDataError(f"bare JSON number {text[:20]}")  # floats travel tagged
+
+
 def _record(line: str) -> dict | None:
+    """One JSON record of the runner; None for anything else (a bare float spoils the line)."""
     try:
-        record = json.loads(line, parse_float=lambda _: None, parse_constant=lambda _: None)
+        record = json.loads(line, parse_float=_refuse, parse_constant=_refuse)
     except (ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
