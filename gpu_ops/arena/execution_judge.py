@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from gpu_ops.arena.test_cases import TestCase, case_key, test_cases
+from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox import SandboxResult, run_many
-from gpu_ops.sandbox.probes import Answers, ask_many
+from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 
 EXECUTION_COLUMNS = {
     "instruction_id": pl.String,
@@ -84,8 +84,11 @@ def independent_tests(instruction: str, peer_responses: Sequence[str]) -> list[T
     """The tests that may score a response: the instruction's examples, then those of the other
     competitors' responses (never the response's own), de-duplicated."""
     found: dict[tuple, TestCase] = {}
-    for text in (instruction, *peer_responses):
-        for case in test_cases(text or "", limit=MAX_TESTS_PER_SOURCE):
+    for case in test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE):
+        found.setdefault(case_key(case), case)
+    for peer in peer_responses:
+        api = frozenset(defined_names("\n\n".join(extract_code_blocks(peer or ""))))
+        for case in test_cases(peer or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api):
             found.setdefault(case_key(case), case)
     return list(found.values())[:MAX_TESTS]
 
@@ -176,7 +179,8 @@ def _score_many(
         (plans[i].code, [probe for case in plans[i].tests for probe in case.probes])
         for i in with_tests
     ]
-    answers = ask_many(jobs, **limits) if jobs else []
+    per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
+    answers = ask_many(jobs, seconds_per_probe=per_probe, **limits) if jobs else []
     runs = dict(zip(runnable, results, strict=True))
     tested = dict(zip(with_tests, answers, strict=True))
     return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]

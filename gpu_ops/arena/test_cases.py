@@ -19,7 +19,43 @@ from gpu_ops.arena.trusted_eval import SAFE_NAMES, TrustedEvalError, evaluate, f
 from gpu_ops.code_extract import assert_snippets, doctest_groups
 from gpu_ops.sandbox.probes import Probe
 
+PEER_BUILTINS = frozenset(
+    [
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "dict",
+        "divmod",
+        "enumerate",
+        "filter",
+        "float",
+        "frozenset",
+        "int",
+        "isinstance",
+        "len",
+        "list",
+        "map",
+        "max",
+        "min",
+        "range",
+        "repr",
+        "reversed",
+        "round",
+        "set",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "type",
+        "zip",
+        "True",
+        "False",
+        "None",
+    ]
+)
 MAX_TEST_CHARS = 2_000
+MAX_PEER_EXPONENT = 64
 MAX_PROBES_PER_TEST = 8
 _PLACEHOLDER = "_wc_probe_"
 _TRUSTED_NODES = (
@@ -86,9 +122,59 @@ class _Splitter(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
-def _case(source: str, condition: ast.expr, setup: str, defined: set[str]) -> TestCase | None:
+def defined_names(code: str) -> set[str]:
+    """Top-level functions, classes and assigned names of ``code`` (imports excluded)."""
+    tree = _parse(code, "exec")
+    names: set[str] = set()
+    for node in tree.body if tree is not None else []:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def _within(tree: ast.AST, allowed: frozenset[str] | set[str]) -> bool:
+    """Whether ``tree`` only uses ``allowed`` names (plus names it binds), with no import and no
+    dunder name or attribute."""
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
+            return False
+        name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+        if isinstance(name, str) and name.startswith("__"):
+            return False
+        if isinstance(node, ast.Name) and node.id not in allowed and node.id not in bound:
+            return False
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            exponent = node.right
+            if not (isinstance(exponent, ast.Constant) and type(exponent.value) is int):
+                return False
+            if abs(exponent.value) > MAX_PEER_EXPONENT:  # 10**10**8 runs in C, past any alarm
+                return False
+    return True
+
+
+def _case(
+    source: str,
+    condition: ast.expr,
+    setup: str,
+    defined: set[str],
+    restrict_to: frozenset[str] | None = None,
+) -> TestCase | None:
     if _free_variables(condition) - defined - set(SAFE_NAMES):
         return None
+    if restrict_to is not None:
+        allowed = restrict_to | PEER_BUILTINS | set(SAFE_NAMES) | defined
+        setup_tree = _parse(setup, "exec") if setup else None
+        if not _within(condition, allowed) or (
+            setup and (setup_tree is None or not _within(setup_tree, allowed))
+        ):
+            return None
     splitter = _Splitter()
     rewritten = splitter.visit(condition)
     if not splitter.probes or len(splitter.probes) > MAX_PROBES_PER_TEST:
@@ -97,14 +183,14 @@ def _case(source: str, condition: ast.expr, setup: str, defined: set[str]) -> Te
     return TestCase(source=source, condition=ast.unparse(rewritten), probes=probes)
 
 
-def cases_from_assert(snippet: str) -> TestCase | None:
+def cases_from_assert(snippet: str, restrict_to: frozenset[str] | None = None) -> TestCase | None:
     """The test case of one ``assert`` statement, or None when it cannot be split."""
     if len(snippet) > MAX_TEST_CHARS:
         return None
     tree = _parse(snippet, "exec")
     if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
         return None
-    return _case(snippet, tree.body[0].test, "", set())
+    return _case(snippet, tree.body[0].test, "", set(), restrict_to)
 
 
 def _expected(output: list[str], expression: ast.expr) -> tuple[ast.expr, ast.expr] | None:
@@ -131,7 +217,9 @@ def _expected(output: list[str], expression: ast.expr) -> tuple[ast.expr, ast.ex
     return call, node.body
 
 
-def cases_from_doctest(group: list[str]) -> list[TestCase]:
+def cases_from_doctest(
+    group: list[str], restrict_to: frozenset[str] | None = None
+) -> list[TestCase]:
     """Test cases of one doctest group: each ``>>>`` expression with an expected output, after
     the group's earlier statements (run in the sandbox as the probes' setup)."""
     statements: list[tuple[str, list[str]]] = []  # (source, expected output lines)
@@ -172,17 +260,20 @@ def cases_from_doctest(group: list[str]) -> list[TestCase]:
     return cases
 
 
-def test_cases(text: str, limit: int = 32) -> list[TestCase]:
-    """Every test case stated in ``text`` (asserts, then doctest examples), de-duplicated."""
+def test_cases(
+    text: str, limit: int = 32, restrict_to: frozenset[str] | None = None
+) -> list[TestCase]:
+    """Every test case stated in ``text`` (asserts, then doctest examples), de-duplicated;
+    ``restrict_to``: the names a competitor's tests may use (see the module docstring)."""
     if not isinstance(text, str) or not text:
         return []
     found: dict[tuple, TestCase] = {}
     for snippet in assert_snippets(text):
-        case = cases_from_assert(snippet)
+        case = cases_from_assert(snippet, restrict_to)
         if case is not None:
             found.setdefault(case_key(case), case)
     for group in doctest_groups(text):
-        for case in cases_from_doctest(group):
+        for case in cases_from_doctest(group, restrict_to):
             found.setdefault(case_key(case), case)
     return list(found.values())[:limit]
 

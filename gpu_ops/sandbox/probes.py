@@ -3,7 +3,8 @@
 A ``Probe`` is one question to the code under test: call one of its functions with plain
 arguments, or evaluate one expression on a copy of its globals (after optional setup statements).
 The sandboxed runner answers each probe with plain data (``plain_codec``) on a descriptor saved
-before the code loads; what the code prints goes to /dev/null. The parent decodes the answers
+before the code loads; what the code prints goes to /dev/null; each probe has its own time limit.
+The parent decodes the answers
 and decides, on its side, whether they are right: no expected value is ever inside the sandbox,
 and neither the exit status nor anything printed counts. Whatever the code does to the runner
 (patched builtins, replaced functions, ``os._exit``, hooks, tracers) can only change the answers
@@ -24,6 +25,7 @@ CODEC_SOURCE = (Path(__file__).parent / "plain_codec.py").read_text(encoding="ut
 SOLUTION_FILE = "solution.py"
 PROBES_FILE = "probes.json"
 MAX_RECORDS = 10_000
+MAX_PROBE_SECONDS = 2.0
 
 RUNNER = """
 import os as _os, sys as _sys
@@ -35,7 +37,8 @@ def _emit(record):
     while data:
         data = data[_os.write(_channel, data):]
 with open("probes.json", encoding="utf-8") as _f:
-    _probes = json.load(_f)
+    _job = json.load(_f)
+_probes, _PROBE_SECONDS = _job["probes"], _job["seconds_per_probe"]
 with open("solution.py", encoding="utf-8") as _f:
     _source = _f.read()
 _ns = {"__name__": "solution", "__builtins__": __builtins__}
@@ -45,8 +48,14 @@ except BaseException as _error:
     _emit({"load_error": type(_error).__name__[:60]})
     _os._exit(0)
 _emit({"loaded": True})
+import signal as _signal
+def _expired(signum, frame):
+    raise TimeoutError("probe time limit")
+_signal.signal(_signal.SIGALRM, _expired)
 for _index, _probe in enumerate(_probes):
     _globals = dict(_ns)
+    if _PROBE_SECONDS:
+        _signal.setitimer(_signal.ITIMER_REAL, _PROBE_SECONDS)
     try:
         if _probe["setup"]:
             exec(compile(_probe["setup"], "probe", "exec"), _globals)
@@ -55,9 +64,12 @@ for _index, _probe in enumerate(_probes):
             _value = _globals[_probe["function"]](*_args, **_kwargs)
         else:
             _value = eval(compile(_probe["expression"], "probe", "eval"), _globals)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
         _emit({"i": _index, "value": encode(_value)})
     except BaseException as _error:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
         _emit({"i": _index, "error": type(_error).__name__[:60]})
+    _signal.setitimer(_signal.ITIMER_REAL, 0)
 _os._exit(0)
 """
 
@@ -139,6 +151,12 @@ def parse_answers(result: SandboxResult, count: int) -> Answers:
     return Answers(loaded and load_error is None, load_error, values, errors, result)
 
 
+def per_probe_seconds(timeout_s: float) -> float:
+    """Wall time one probe may take before it is abandoned (SIGALRM) and the next one asked:
+    a probe that hangs costs only its own answer."""
+    return round(min(MAX_PROBE_SECONDS, max(0.2, timeout_s / 4)), 3)
+
+
 def _check_probes(probes: list[Probe]) -> None:
     for probe in probes:
         if bool(probe.function) == bool(probe.expression):
@@ -151,15 +169,26 @@ def _check_probes(probes: list[Probe]) -> None:
 
 
 def ask_many(
-    jobs: list[tuple[str, list[Probe]]], *, workers: int | None = None, **sandbox_kwargs
+    jobs: list[tuple[str, list[Probe]]],
+    *,
+    workers: int | None = None,
+    seconds_per_probe: float | None = None,
+    **sandbox_kwargs,
 ) -> list[Answers]:
     """For each (solution source, probes): run the solution in its own sandbox and collect the
-    answers. Jobs run concurrently; a job that fails in any way only fails its own answers."""
+    answers. Jobs run concurrently; a job that fails in any way only fails its own answers.
+    ``seconds_per_probe`` (None: no limit but the run's) abandons a probe that takes longer."""
     for _, probes in jobs:
         _check_probes(probes)
     runner = runner_program()
+    seconds = 0.0 if seconds_per_probe is None else max(0.01, float(seconds_per_probe))
     files = [
-        {SOLUTION_FILE: source, PROBES_FILE: json.dumps([p.to_json() for p in probes])}
+        {
+            SOLUTION_FILE: source,
+            PROBES_FILE: json.dumps(
+                {"seconds_per_probe": seconds, "probes": [p.to_json() for p in probes]}
+            ),
+        }
         for source, probes in jobs
     ]
     results = run_many([runner] * len(jobs), files_per_run=files, workers=workers, **sandbox_kwargs)

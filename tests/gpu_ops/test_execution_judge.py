@@ -118,8 +118,31 @@ def test_cross_execution_scores_agreement_with_the_other_responses() -> None:
 
 
 def test_independent_tests_exclude_nothing_but_the_response_itself() -> None:
-    tests = independent_tests(INSTRUCTION, ["assert add(0, 0) == 0", "assert add(1, 2) == 3"])
+    peers = [
+        fenced("def add(a, b):\n    return a + b\n\nassert add(0, 0) == 0"),
+        fenced("def add(a, b):\n    return b + a\n\nassert add(1, 2) == 3"),
+    ]
+    tests = independent_tests(INSTRUCTION, peers)
     assert [t.probes[0].expression for t in tests] == ["add(1, 2)", "add(2, 5)", "add(0, 0)"]
+
+
+def test_a_competitor_cannot_sabotage_the_others_with_its_tests() -> None:
+    hostile = fenced(
+        "import os\n\ndef add(a, b):\n    return a + b\n\ndef spin():\n    while True:\n        pass\n\n"
+        "assert add(__import__('os')._exit(0), 1) == 1\n"
+        "assert add(os._exit(0), 1) == 1\n"
+        "assert add(2 ** 10 ** 8, 0) == 1\n"
+        "assert add(1, 1).__class__ == int\n"
+        "assert add(spin(), 1) == 1\n"  # allowed (spin is its API): costs one probe, not the run
+        "assert add(3, 4) == 7\n"
+    )
+    kept = [t.probes[0].expression for t in independent_tests("", [hostile])]
+    assert kept == ["add(spin(), 1)", "add(3, 4)"]
+    honest = fenced(
+        "def add(a, b):\n    return a + b\n\ndef spin():\n    while True:\n        pass"
+    )
+    score = score_response("", honest, peers=[hostile], timeout_s=5, memory_mb=256)
+    assert (score.tests_found, score.tests_passed) == (2, 1)  # the spin probe alone failed
 
 
 def test_score_responses_returns_execution_results_table() -> None:
