@@ -27,7 +27,7 @@ def parses(source: str) -> bool:
     """Whether the source is valid Python (ast only: nothing runs)."""
     try:
         ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: not usable
         return False
     return True
 

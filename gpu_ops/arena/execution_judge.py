@@ -32,7 +32,7 @@ import polars as pl
 from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
-from gpu_ops.sandbox import SandboxResult, run_many
+from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 
 EXECUTION_COLUMNS = {
@@ -94,6 +94,10 @@ def independent_tests(instruction: str, peer_responses: Sequence[str]) -> list[T
 
 
 def _plan(instruction: str, response: str, peers: Sequence[str]) -> _Plan:
+    """What to run and test; every text is made writable first (lone surrogates -> U+FFFD), so
+    the code parsed here is the code the sandbox runs."""
+    instruction, response = safe_text(instruction), safe_text(response)
+    peers = [safe_text(peer) for peer in peers]
     blocks = extract_code_blocks(response)
     code = "\n\n".join(blocks)
     if blocks and not parses(code):  # blocks that only work apart: keep the longest that parses

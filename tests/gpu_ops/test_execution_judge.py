@@ -168,6 +168,29 @@ def test_score_responses_returns_execution_results_table() -> None:
         score_responses(rows.drop("response"))
 
 
+def test_pathological_text_never_aborts_the_batch() -> None:
+    deep = [
+        "-" * 100_000 + "1",
+        "assert add(1, 2) == " + "1+" * 3000 + "1",
+        fenced("def add(a, b):\n    return a + b\n\nassert " + "add(1, 2)+" * 900 + "1 == 3"),
+        fenced("x = " + "(" * 150 + ")" * 150),
+    ]
+    rows = pl.DataFrame(
+        {
+            "instruction_id": ["i"] * (len(deep) + 1),
+            "expert": [f"e{i}" for i in range(len(deep) + 1)],
+            "instruction": [INSTRUCTION] * (len(deep) + 1),
+            "response": [*deep, fenced("def add(a, b):\n    return a + b")],
+        }
+    )
+    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2)
+    assert table.height == len(deep) + 1
+    assert table["exec_score"][-1] == 1.0  # the honest response is still scored
+    # polars cannot even hold a lone surrogate; the str API can, and writes it safely
+    surrogate = fenced("def add(a, b):\n    return a + b  # \ud800")
+    assert score_response(INSTRUCTION, surrogate, timeout_s=5, memory_mb=256).exec_score == 1.0
+
+
 def test_verdict() -> None:
     high = ExecutionScore(True, True, True, 1, 1, 1.0, None, "full")
     low = ExecutionScore(True, True, True, 1, 0, 0.5, "test_failed", "full")
