@@ -167,7 +167,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
 def execution_results(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
-    """The execution judge: each response's code run in the sandbox against the stated tests."""
+    """The execution judge: each response's code run in the sandbox against independent tests
+    (the instruction's examples and the other competitors' tests; never its own)."""
     model = None
     config = arena.arena
     slug = context.partition_key
