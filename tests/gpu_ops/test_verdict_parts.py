@@ -163,3 +163,38 @@ def test_remove_tree_reports_instead_of_raising(caplog: pytest.LogCaptureFixture
     assert remove_tree("/proc/self/fdinfo") is False
     assert remove_tree("/proc/self") is False  # a symlink that cannot be unlinked
     assert "could not remove sandbox run directory /proc/self" in caplog.text
+
+
+def test_cgroup_layout_prefers_delegated_v2_then_v1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpu_ops.sandbox import cgroup
+
+    monkeypatch.setattr(cgroup, "_ROOT", tmp_path)
+    own = {"": "/job", "memory": "/job", "pids": "/"}
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: own)
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids")
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "cgroup.subtree_control").write_text("cpu")  # not delegated
+    (tmp_path / "memory" / "job").mkdir(parents=True)
+    (tmp_path / "memory" / "job" / "memory.limit_in_bytes").write_text("-1")
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "cgroup.procs").write_text("")
+    layout = cgroup._v2_layout(own) or cgroup._v1_layout(own)
+    assert layout == cgroup.CgroupLayout(1, tmp_path / "memory" / "job", tmp_path / "pids")
+    group = cgroup.create_run_cgroup(layout, 64 << 20, 10)
+    assert (group.memory / "memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (group.pids / "pids.max").read_text() == "10"
+    assert group.procs_files == [
+        str(group.memory / "cgroup.procs"),
+        str(group.pids / "cgroup.procs"),
+    ]
+
+    (tmp_path / "job" / "cgroup.subtree_control").write_text("cpu memory pids")
+    layout = cgroup._v2_layout(own)
+    assert layout == cgroup.CgroupLayout(2, tmp_path / "job", tmp_path / "job")
+    group = cgroup.create_run_cgroup(layout, 64 << 20, 10)
+    assert (group.memory / "memory.max").read_text() == str(64 << 20)
+    assert (group.memory / "pids.max").read_text() == "10"
+    (group.memory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.oom_killed(group) is True
