@@ -118,3 +118,18 @@ def test_pass_at_k_matches_the_combinatorial_definition() -> None:
         pass_at_k(3, 4, 1)
     with pytest.raises(InputError):
         pass_at_k(3, 1, 0)
+
+
+def test_hostile_text_in_completions_never_loses_the_batch(problems: list[dict]) -> None:
+    problem = problems[2]  # truncate_number
+    completions = {
+        problem["task_id"]: [
+            "    return number % 1.0  # \ud800 lone surrogate\n",
+            "    return 0.0\0\n",
+            "    x = (" * 120 + "\n",
+            problem["canonical_solution"],
+        ]
+    }
+    table = evaluate_completions(problems, completions, timeout_s=5, workers=2)
+    assert table["passed"].to_list() == [True, False, False, True]
+    assert table["error_kind"].to_list() == [None, "syntax", "syntax", None]
