@@ -295,7 +295,7 @@ def _bwrap_args(run: Path) -> list[str]:
             args += ["--symlink", op[1], target]
         elif kind == "bind" or (kind == "file" and target.startswith("/etc/")):
             args += ["--ro-bind", op[1], target]
-        elif kind == "tmpfs" and target not in ("", "/dev", SANDBOX_WORK):
+        elif kind == "tmpfs" and target not in ("", "/dev", "/dev/shm", SANDBOX_WORK):
             args += ["--tmpfs", target]
     return [
         *args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
