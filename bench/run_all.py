@@ -38,6 +38,7 @@ BENCHMARKS = (
     "sft",
     "judging",
     "injection",
+    "sandbox",
     "dbt_marts",
     "arena_scaling",
 )

@@ -27,7 +27,7 @@ def parses(source: str) -> bool:
     """Whether the source is valid Python (ast only: nothing runs)."""
     try:
         ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: not usable
         return False
     return True
 
@@ -157,6 +157,16 @@ def _doctest_snippet(example: str) -> str:
         + repr(example.splitlines()[0])
         + "\n"
     )
+
+
+def assert_snippets(text: str) -> list[str]:
+    """Every ``assert`` statement in ``text`` (joined when it spans lines), as source."""
+    return _assert_statements(text or "")
+
+
+def doctest_groups(text: str) -> list[list[str]]:
+    """Every doctest example group in ``text``: its stripped ``>>>``/``...``/output lines."""
+    return [example.splitlines() for example in _doctest_examples(text or "")]
 
 
 def extract_tests(instruction: str, response: str) -> list[str]:

@@ -130,12 +130,14 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "tests_passed": pl.Int64,
         "exec_score": pl.Float64,
         "error_kind": pl.String,
+        "isolation": pl.String,
         FIRST_SEEN: FIRST_SEEN_TYPE,
     },
     "expert_ratings": {
         "expert": pl.String,
         "method": pl.String,
         "rating": pl.Float64,
+        "rating_online": pl.Float64,
         "ci_lower": pl.Float64,
         "ci_upper": pl.Float64,
         "games": pl.Float64,
@@ -143,6 +145,7 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "losses": pl.Float64,
         "ties": pl.Float64,
         "win_rate": pl.Float64,
+        "record": pl.String,
     },
     "sft_winners": {
         "instruction_id": pl.String,
@@ -176,6 +179,7 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "sample_index": pl.Int64,
         "passed": pl.Boolean,
         "error_kind": pl.String,
+        "isolation": pl.String,
     },
 }
 

@@ -106,3 +106,19 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, fragment):
     result = runner.invoke(app, [a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
     assert fragment in result.output.lower() or fragment in (result.stderr or "").lower()
+
+
+def test_missing_sandbox_isolation_is_one_red_line_and_exit_2(capsys):
+    import typer
+
+    from gpu_ops.sandbox import SandboxUnavailable
+    from warriorcoder.cli import user_errors
+
+    @user_errors
+    def command() -> None:
+        raise SandboxUnavailable("sandbox isolation 'full' is not available; missing: a cgroup")
+
+    with pytest.raises(typer.Exit) as stopped:
+        command()
+    assert stopped.value.exit_code == 2
+    assert "missing: a cgroup" in capsys.readouterr().err

@@ -54,13 +54,16 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from gpu_ops.errors import InputError
+        from gpu_ops.sandbox import SandboxUnavailable
         from warriorcoder.config import ConfigError
         from warriorcoder.storage import StorageError
         from warriorcoder.warehouse import WarehouseMissingError
 
         try:
             return command(*args, **kwargs)
-        except (InputError, ConfigError, StorageError, WarehouseMissingError) as error:
+        except (
+            InputError, ConfigError, StorageError, WarehouseMissingError, SandboxUnavailable
+        ) as error:  # fmt: skip
             errors.print(
                 f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True
             )
@@ -472,6 +475,9 @@ def evaluate(
             "as published base scores are measured)"
         ),
     ] = "chat",
+    allow_weak_isolation: Annotated[
+        bool, typer.Option(help="run completions without the sandbox's full isolation tier")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
@@ -490,6 +496,7 @@ def evaluate(
         max_new_tokens=max_new_tokens,
         cache=CallCache(home_dir.llm_cache),
         prompt_style=prompt_style,  # type: ignore[arg-type]
+        allow_weak_isolation=allow_weak_isolation,
     )
     print_frame(summary, f"{benchmark}: {model}")
 

@@ -273,6 +273,7 @@ class ExecutionJudgeConfig(_Strict):
     weight: Annotated[float, Field(ge=0.0)] = 1.0
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
+    allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
 
 
 class JudgingConfig(_Strict):
@@ -424,6 +425,7 @@ class EvaluationConfig(_Strict):
         description="how the base target is prompted: completion (the raw function stub, as "
         "published base scores are measured) or chat; the fine-tuned target always gets chat",
     )
+    allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
 
 
 class ArenaConfig(_Strict):

@@ -164,7 +164,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
 def execution_results(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
-    """The execution judge: each response's code run in the sandbox against the stated tests."""
+    """The execution judge: each response's code run in the sandbox against independent tests
+    (the instruction's examples and the other competitors' tests; never its own)."""
     model = None
     config = arena.arena_config
     slug = context.partition_key
@@ -179,8 +180,10 @@ def execution_results(
         if len(rows):
             frame = score_responses(
                 rows.select("instruction_id", "expert", "instruction", "response"),
+                peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
                 timeout_s=settings.timeout_s,
                 memory_mb=settings.memory_mb,
+                allow_weak_isolation=settings.allow_weak_isolation,
             )
     path = write_lake_table(arena.home, "execution_results", frame, partition=slug)
     return dg.MaterializeResult(
@@ -190,5 +193,6 @@ def execution_results(
             "rows": len(frame),
             "mean_exec_score": float(frame["exec_score"].mean() or 0.0) if len(frame) else 0.0,
             "error_kinds": value_counts(frame, "error_kind") if len(frame) else {},
+            "isolation": value_counts(frame, "isolation") if len(frame) else {},
         }
     )

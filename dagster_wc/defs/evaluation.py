@@ -42,6 +42,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
                 timeout_s=settings.timeout_s,
                 cache=cache,
                 prompt_style=settings.base_prompt_style if label == "base" else "chat",
+                allow_weak_isolation=settings.allow_weak_isolation,
             )
             tags = {"model_label": label, "model_path": spec.model, "benchmark": benchmark}
             summaries.append(summary.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))

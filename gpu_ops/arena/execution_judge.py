@@ -1,4 +1,4 @@
-"""Execution-based judging of responses: does the code parse, run, and pass its stated tests?
+"""Execution-based judging of responses: does the code parse, run, and pass independent tests?
 
 Parsing uses ``ast`` in-process (safe: nothing is executed); running happens only in
 ``gpu_ops.sandbox``. Score, in [0, 1]:
@@ -7,24 +7,33 @@ Parsing uses ``ast`` in-process (safe: nothing is executed); running happens onl
     0.1   code found, but it does not parse (an attempt beats no attempt)
     0.25  the code parses
     0.5   the code also runs as a script (exit 0, empty stdin, within the limits)
-    + 0.5 * tests_passed / tests_found   when the instruction or response states tests
+    + 0.5 * tests_passed / tests_found   when there are independent tests
 
-So a script that runs and passes every stated test scores 1.0; without tests the maximum is 0.5.
+Independent tests (the rule): a response's own tests never score that response. Its tests are
+the examples the instruction states, plus the tests every *other* competitor's response states
+for the same instruction (CodeT-style cross-execution: each response is run against the tests
+the others wrote, so the score measures agreement with independent expectations). Without any
+such test the maximum is 0.5, whatever the response asserts about itself.
+
+Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``): the
+sandbox only answers the calls a test makes with plain data; the parent evaluates each assert's
+condition on those answers. Exit status and printed text never count as a passed test.
 A parsing program that crashes as a script (e.g. it waits for input) still earns test credit
-(0.25 + 0.5 * fraction), because the tests import its definitions without running ``__main__``.
+(0.25 + 0.5 * fraction), because probes load its definitions without running ``__main__``.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from gpu_ops.code_extract import extract_code_blocks, extract_tests, parses
+from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
+from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
-from gpu_ops.sandbox import SandboxResult, run_many
+from gpu_ops.sandbox import SandboxResult, run_many, safe_text
+from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 
 EXECUTION_COLUMNS = {
     "instruction_id": pl.String,
@@ -36,41 +45,18 @@ EXECUTION_COLUMNS = {
     "tests_passed": pl.Int64,
     "exec_score": pl.Float64,
     "error_kind": pl.String,
+    "isolation": pl.String,
 }
+MAX_TESTS = 48  # independent tests per response
+MAX_TESTS_PER_SOURCE = 16  # from the instruction, or from one peer response
 _SANDBOX_ERROR_KINDS = {
     "error": "runtime",
     "timeout": "timeout",
     "memory": "memory",
     "killed": "killed",
     "output_limit": "output_limit",
+    "sandbox_error": "sandbox_error",
 }
-
-# The test harness: loads the solution as module `solution` (not __main__, so its main block does
-# not run), then runs each test on a copy of the solution's globals. Results go straight to fd 1
-# through a reference taken before the solution is loaded, tagged with a per-run nonce; the last
-# tagged line per test wins, and os._exit stops atexit hooks or threads from adding more.
-_HARNESS = """\
-import os as _os, sys as _sys, types as _types
-_write = _os.write
-_tag = {tag!r}
-def _report(index, ok):
-    _write(1, ("\\n" + _tag + " " + str(index) + " " + ("pass" if ok else "fail") + "\\n").encode())
-_solution = _types.ModuleType("solution")
-_sys.modules["solution"] = _solution
-try:
-    exec(compile({solution!r}, "solution.py", "exec"), _solution.__dict__)
-except BaseException:
-    _write(1, ("\\n" + _tag + " load-failed\\n").encode())
-    _os._exit(0)
-for _index, _test in enumerate({tests!r}):
-    _namespace = dict(_solution.__dict__)
-    try:
-        exec(compile(_test, "test_" + str(_index) + ".py", "exec"), _namespace)
-        _report(_index, True)
-    except BaseException:
-        _report(_index, False)
-_os._exit(0)
-"""
 
 
 @dataclass(frozen=True)
@@ -84,39 +70,54 @@ class ExecutionScore:
     tests_passed: int
     exec_score: float
     error_kind: str | None
+    isolation: str | None = None
 
 
 @dataclass(frozen=True)
 class _Plan:
     code: str
     parses: bool
-    tests: list[str]
+    tests: list[TestCase]
 
 
-def _plan(instruction: str, response: str) -> _Plan:
+def independent_tests(instruction: str, peer_responses: Sequence[str]) -> list[TestCase]:
+    """The tests that may score a response: the instruction's examples, then those of the other
+    competitors' responses (never the response's own), de-duplicated."""
+    found: dict[tuple, TestCase] = {}
+    for case in test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE):
+        found.setdefault(case_key(case), case)
+    for peer in peer_responses:
+        api = frozenset(defined_names("\n\n".join(extract_code_blocks(peer or ""))))
+        for case in test_cases(peer or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api):
+            found.setdefault(case_key(case), case)
+    return list(found.values())[:MAX_TESTS]
+
+
+def _plan(instruction: str, response: str, peers: Sequence[str]) -> _Plan:
+    """What to run and test; every text is made writable first (lone surrogates -> U+FFFD), so
+    the code parsed here is the code the sandbox runs."""
+    instruction, response = safe_text(instruction), safe_text(response)
+    peers = [safe_text(peer) for peer in peers]
     blocks = extract_code_blocks(response)
     code = "\n\n".join(blocks)
     if blocks and not parses(code):  # blocks that only work apart: keep the longest that parses
         parsing = [block for block in blocks if parses(block)]
         code = max(parsing or blocks, key=len)
-    return _Plan(
-        code=code, parses=bool(code) and parses(code), tests=extract_tests(instruction, response)
-    )
+    code_parses = bool(code) and parses(code)
+    tests = independent_tests(instruction, peers) if code_parses else []
+    return _Plan(code=code, parses=code_parses, tests=tests)
 
 
-def harness_program(solution: str, tests: Sequence[str], tag: str) -> str:
-    """The program that runs ``tests`` against ``solution`` and reports each under ``tag``."""
-    return _HARNESS.format(tag=tag, solution=solution, tests=list(tests))
-
-
-def count_passed(stdout: str, tag: str, found: int) -> int:
-    """Passed tests from a harness run's stdout (a test that never reported counts as failed)."""
-    outcome: dict[int, bool] = {}
-    for line in stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == tag and parts[1].isdigit() and int(parts[1]) < found:
-            outcome[int(parts[1])] = parts[2] == "pass"
-    return sum(outcome.values())
+def count_passed(tests: Sequence[TestCase], answers: Answers) -> int:
+    """Tests whose condition holds on the sandbox's answers (decided here; a probe without an
+    answer fails its test)."""
+    passed, offset = 0, 0
+    for case in tests:
+        indices = range(offset, offset + len(case.probes))
+        offset += len(case.probes)
+        if all(i in answers.values for i in indices):
+            passed += case.passes([answers.values[i] for i in indices])
+    return passed
 
 
 def exec_score(
@@ -131,13 +132,11 @@ def exec_score(
     return base + (0.5 * tests_passed / tests_found if tests_found else 0.0)
 
 
-def _score(
-    plan: _Plan, run: SandboxResult | None, tests: SandboxResult | None, tag: str
-) -> ExecutionScore:
+def _score(plan: _Plan, run: SandboxResult | None, answers: Answers | None) -> ExecutionScore:
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
-    found = len(plan.tests) if plan.parses else 0
-    passed = count_passed(tests.stdout, tag, found) if tests is not None else 0
+    found = len(plan.tests)
+    passed = count_passed(plan.tests, answers) if answers is not None else 0
     if not has_code:
         error_kind = "no_code"
     elif not plan.parses:
@@ -156,51 +155,110 @@ def _score(
         tests_passed=passed,
         exec_score=exec_score(has_code, plan.parses, runs, found, passed),
         error_kind=error_kind,
+        isolation=run.isolation if run is not None else None,
     )
 
 
 def _score_many(
-    pairs: Sequence[tuple[str, str]], *, timeout_s: float, memory_mb: int, workers: int | None
+    items: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    workers: int | None,
+    allow_weak_isolation: bool = False,
 ) -> list[ExecutionScore]:
-    plans = [_plan(instruction, response) for instruction, response in pairs]
-    tag = "__wc_test_" + secrets.token_hex(8)
+    """Score (instruction, response, peer responses) items; one sandbox run per parsing
+    response as a script, one more for the answers to its independent tests."""
+    plans = [_plan(instruction, response, peers) for instruction, response, peers in items]
     runnable = [i for i, plan in enumerate(plans) if plan.parses]
     with_tests = [i for i in runnable if plans[i].tests]
-    programs = [plans[i].code for i in runnable]
-    programs += [harness_program(plans[i].code, plans[i].tests, tag) for i in with_tests]
-    results = run_many(programs, workers=workers, timeout_s=timeout_s, memory_mb=memory_mb)
-    runs = dict(zip(runnable, results[: len(runnable)], strict=True))
-    tests = dict(zip(with_tests, results[len(runnable) :], strict=True))
-    return [_score(plan, runs.get(i), tests.get(i), tag) for i, plan in enumerate(plans)]
+    limits = {
+        "workers": workers,
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "allow_weak_isolation": allow_weak_isolation,
+    }
+    results = run_many([plans[i].code for i in runnable], **limits) if runnable else []
+    jobs = [
+        (plans[i].code, [probe for case in plans[i].tests for probe in case.probes])
+        for i in with_tests
+    ]
+    per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
+    answers = ask_many(jobs, seconds_per_probe=per_probe, **limits) if jobs else []
+    runs = dict(zip(runnable, results, strict=True))
+    tested = dict(zip(with_tests, answers, strict=True))
+    return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
 
 
 def score_response(
-    instruction: str, response: str, *, timeout_s: float = 10, memory_mb: int = 512
+    instruction: str,
+    response: str,
+    *,
+    peers: Sequence[str] = (),
+    timeout_s: float = 10,
+    memory_mb: int = 512,
+    allow_weak_isolation: bool = False,
 ) -> ExecutionScore:
-    """Extract, parse, run and test the code of one response (two sandbox runs at most)."""
+    """Extract, parse, run and test the code of one response against the instruction's examples
+    and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most."""
     return _score_many(
-        [(instruction, response)], timeout_s=timeout_s, memory_mb=memory_mb, workers=1
+        [(instruction, response, peers)],
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        workers=1,
+        allow_weak_isolation=allow_weak_isolation,
     )[0]
 
 
+def _peer_responses(rows: pl.DataFrame, peers: pl.DataFrame) -> list[list[str]]:
+    """For each row: the responses of the other experts to the same instruction."""
+    by_instruction: dict[str, list[tuple[str, str]]] = {}
+    for iid, expert, response in peers.select("instruction_id", "expert", "response").iter_rows():
+        by_instruction.setdefault(iid, []).append((expert, response or ""))
+    return [
+        [text for other, text in sorted(by_instruction.get(iid, [])) if other != expert]
+        for iid, expert in rows.select("instruction_id", "expert").iter_rows()
+    ]
+
+
 def score_responses(
-    rows: pl.DataFrame, *, timeout_s: float = 10, memory_mb: int = 512, workers: int | None = None
+    rows: pl.DataFrame,
+    *,
+    peers: pl.DataFrame | None = None,
+    timeout_s: float = 10,
+    memory_mb: int = 512,
+    workers: int | None = None,
+    allow_weak_isolation: bool = False,
 ) -> pl.DataFrame:
-    """Score every (instruction, response) row; returns the ``execution_results`` columns."""
+    """Score every (instruction, response) row; returns the ``execution_results`` columns.
+
+    ``peers`` (instruction_id, expert, response) are every competitor's responses, the source of
+    cross-execution tests; by default the other rows of ``rows``."""
     needed = {"instruction_id", "expert", "instruction", "response"}
     missing = needed - set(rows.columns)
     if missing:
         raise InputError(
             f"score_responses needs columns {sorted(needed)}; missing {sorted(missing)}"
         )
-    pairs = list(
+    peers = rows if peers is None else peers
+    missing = {"instruction_id", "expert", "response"} - set(peers.columns)
+    if missing:
+        raise InputError(f"score_responses: peers lack columns {sorted(missing)}")
+    items = list(
         zip(
             rows["instruction"].fill_null("").to_list(),
             rows["response"].fill_null("").to_list(),
+            _peer_responses(rows, peers),
             strict=True,
         )
     )
-    scores = _score_many(pairs, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers)
+    scores = _score_many(
+        items,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        workers=workers,
+        allow_weak_isolation=allow_weak_isolation,
+    )
     records = [
         {"instruction_id": iid, "expert": expert, **asdict(score)}
         for iid, expert, score in zip(

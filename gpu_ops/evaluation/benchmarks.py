@@ -141,6 +141,7 @@ def evaluate_model(
     timeout_s: float = 10.0,
     cache: CallCache | None = None,
     prompt_style: PromptStyle = "chat",
+    allow_weak_isolation: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(summary with pass@k, per-sample results) for one model on one benchmark.
 
@@ -165,5 +166,7 @@ def evaluate_model(
         if isinstance(model, ModelSpec):
             loaded.close()
     by_id = {p["task_id"]: p for p in problems}
-    results = evaluate_completions(by_id, completions, timeout_s=timeout_s)
+    results = evaluate_completions(
+        by_id, completions, timeout_s=timeout_s, allow_weak_isolation=allow_weak_isolation
+    )
     return summarize(results, samples), results

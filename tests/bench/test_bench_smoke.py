@@ -159,6 +159,20 @@ def test_dbt_marts_smoke(tmp_path: Path) -> None:
     _check_summary("dbt_marts", result)
 
 
+def test_sandbox_smoke() -> None:
+    from bench import bench_sandbox
+
+    result = bench_sandbox.run(smoke=True)
+    assert _positive(*result["runs_per_s"].values())
+    assert _positive(
+        result["ratio_after_vs_before_sequential"], result["ratio_after_vs_before_workers2"]
+    )
+    assert result["execution_judge"]["responses"] == 8
+    # 2 of 4 bodies right (1.0); the wrong ones fail their own module-level assert: 0.25
+    assert result["execution_judge"]["mean_exec_score"] == 0.625
+    _check_summary("sandbox", result)
+
+
 def test_render_from_saved_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Saved results render into one document; notes survive; absent modules are tolerated."""
     results_dir = tmp_path / "results"

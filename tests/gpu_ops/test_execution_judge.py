@@ -1,4 +1,4 @@
-"""Execution judging: extraction, sandboxed runs, tests, the score and the verdict."""
+"""Execution judging: extraction, sandboxed runs, independent tests, the score and the verdict."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import pytest
 from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
     ExecutionScore,
-    count_passed,
     exec_score,
     execution_verdict,
-    harness_program,
+    independent_tests,
     score_response,
     score_responses,
 )
 from gpu_ops.errors import InputError
-from gpu_ops.sandbox import run_code
+from gpu_ops.sandbox import sandbox_capabilities
 
 FENCE = "```"
 INSTRUCTION = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(2, 5)\n7\n"
@@ -40,7 +39,8 @@ def test_correct_solution_scores_one() -> None:
     score = score_response(
         INSTRUCTION, fenced("def add(a, b):\n    return a + b"), timeout_s=10, memory_mb=256
     )
-    assert score == ExecutionScore(True, True, True, 2, 2, 1.0, None)
+    tier = sandbox_capabilities()["isolation"]
+    assert score == ExecutionScore(True, True, True, 2, 2, 1.0, None, tier)
 
 
 def test_wrong_solution_runs_but_fails_tests() -> None:
@@ -86,14 +86,63 @@ def test_hanging_solution_is_a_timeout() -> None:
     assert (score.runs, score.error_kind, score.exec_score) == (False, "timeout", 0.25)
 
 
-def test_harness_counts_only_its_own_tag() -> None:
-    solution = "def f():\n    return 1\nprint('__fake__ 0 pass', flush=True)"
-    tests = ["assert f() == 1", "assert f() == 2", "while True: pass"]
-    program = harness_program(solution, tests, "__tag__")
-    result = run_code(program, timeout_s=2)
-    assert result.status == "timeout"  # the third test hangs; the first two already reported
-    assert count_passed(result.stdout, "__tag__", 3) == 1
-    assert count_passed(result.stdout, "__fake__", 3) == 1  # why the real tag is a random nonce
+def test_a_response_never_scores_itself() -> None:
+    # A wrong answer with asserts that agree with it: its own tests do not count (used to score
+    # 0.79 here, and 1.0 without instruction tests).
+    wrong = fenced("def add(a, b):\n    return 0\n\nassert add(1, 2) == 0\nassert add(5, 5) == 0")
+    alone = score_response("Write add(a, b).", wrong, timeout_s=5, memory_mb=256)
+    assert (alone.tests_found, alone.tests_passed, alone.exec_score) == (0, 0, 0.5)
+    stated = score_response(INSTRUCTION, wrong, timeout_s=5, memory_mb=256)
+    assert (stated.tests_found, stated.tests_passed, stated.exec_score) == (2, 0, 0.5)
+
+
+def test_cross_execution_scores_agreement_with_the_other_responses() -> None:
+    instruction = "Write double(x) returning twice x."
+    right_a = fenced("def double(x):\n    return 2 * x\n\nassert double(2) == 4")
+    right_b = fenced("def double(x):\n    return x + x\n\nassert double(5) == 10")
+    wrong = fenced("def double(x):\n    return x * x\n\nassert double(2) == 4")
+    rows = pl.DataFrame(
+        {
+            "instruction_id": ["i"] * 3,
+            "expert": ["a", "b", "c"],
+            "instruction": [instruction] * 3,
+            "response": [right_a, right_b, wrong],
+        }
+    )
+    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2)
+    assert table["tests_found"].to_list() == [2, 1, 2]  # b's only peer test is a = c's
+    assert table["tests_passed"].to_list() == [2, 1, 1]
+    assert table["exec_score"].to_list() == [1.0, 1.0, 0.75]
+    only_c = score_responses(rows.filter(pl.col("expert") == "c"), peers=rows, timeout_s=5)
+    assert only_c["exec_score"].to_list() == [0.75]  # peers given apart: same score
+
+
+def test_independent_tests_exclude_nothing_but_the_response_itself() -> None:
+    peers = [
+        fenced("def add(a, b):\n    return a + b\n\nassert add(0, 0) == 0"),
+        fenced("def add(a, b):\n    return b + a\n\nassert add(1, 2) == 3"),
+    ]
+    tests = independent_tests(INSTRUCTION, peers)
+    assert [t.probes[0].expression for t in tests] == ["add(1, 2)", "add(2, 5)", "add(0, 0)"]
+
+
+def test_a_competitor_cannot_sabotage_the_others_with_its_tests() -> None:
+    hostile = fenced(
+        "import os\n\ndef add(a, b):\n    return a + b\n\ndef spin():\n    while True:\n        pass\n\n"
+        "assert add(__import__('os')._exit(0), 1) == 1\n"
+        "assert add(os._exit(0), 1) == 1\n"
+        "assert add(2 ** 10 ** 8, 0) == 1\n"
+        "assert add(1, 1).__class__ == int\n"
+        "assert add(spin(), 1) == 1\n"  # allowed (spin is its API): costs one probe, not the run
+        "assert add(3, 4) == 7\n"
+    )
+    kept = [t.probes[0].expression for t in independent_tests("", [hostile])]
+    assert kept == ["add(spin(), 1)", "add(3, 4)"]
+    honest = fenced(
+        "def add(a, b):\n    return a + b\n\ndef spin():\n    while True:\n        pass"
+    )
+    score = score_response("", honest, peers=[hostile], timeout_s=5, memory_mb=256)
+    assert (score.tests_found, score.tests_passed) == (2, 1)  # the spin probe alone failed
 
 
 def test_score_responses_returns_execution_results_table() -> None:
@@ -113,13 +162,38 @@ def test_score_responses_returns_execution_results_table() -> None:
     assert dict(table.schema) == EXECUTION_COLUMNS
     assert table["exec_score"].to_list() == [1.0, 0.5, 0.0]
     assert table["error_kind"].to_list() == [None, "test_failed", "no_code"]
+    tier = sandbox_capabilities()["isolation"]
+    assert table["isolation"].to_list() == [tier, tier, None]  # nothing ran for "Words."
     with pytest.raises(InputError):
         score_responses(rows.drop("response"))
 
 
+def test_pathological_text_never_aborts_the_batch() -> None:
+    deep = [
+        "-" * 100_000 + "1",
+        "assert add(1, 2) == " + "1+" * 3000 + "1",
+        fenced("def add(a, b):\n    return a + b\n\nassert " + "add(1, 2)+" * 900 + "1 == 3"),
+        fenced("x = " + "(" * 150 + ")" * 150),
+    ]
+    rows = pl.DataFrame(
+        {
+            "instruction_id": ["i"] * (len(deep) + 1),
+            "expert": [f"e{i}" for i in range(len(deep) + 1)],
+            "instruction": [INSTRUCTION] * (len(deep) + 1),
+            "response": [*deep, fenced("def add(a, b):\n    return a + b")],
+        }
+    )
+    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2)
+    assert table.height == len(deep) + 1
+    assert table["exec_score"][-1] == 1.0  # the honest response is still scored
+    # polars cannot even hold a lone surrogate; the str API can, and writes it safely
+    surrogate = fenced("def add(a, b):\n    return a + b  # \ud800")
+    assert score_response(INSTRUCTION, surrogate, timeout_s=5, memory_mb=256).exec_score == 1.0
+
+
 def test_verdict() -> None:
-    high = ExecutionScore(True, True, True, 1, 1, 1.0, None)
-    low = ExecutionScore(True, True, True, 1, 0, 0.5, "test_failed")
+    high = ExecutionScore(True, True, True, 1, 1, 1.0, None, "full")
+    low = ExecutionScore(True, True, True, 1, 0, 0.5, "test_failed", "full")
     assert execution_verdict(high, low) == "A"
     assert execution_verdict(low, high) == "B"
     assert execution_verdict(low, low) == "tie"

@@ -60,8 +60,8 @@ def test_empty_wrong_and_hostile_completions_fail_without_stopping_the_run(
     table = evaluate_completions(problems, completions, timeout_s=2, workers=2)
     assert table["passed"].to_list() == [False, False, False, False, False, True, True, False]
     assert table["error_kind"].to_list() == [
-        "assertion",  # the empty body is just the docstring: returns None
-        "assertion",
+        "wrong_answer",  # the empty body is just the docstring: returns None
+        "wrong_answer",
         "timeout",
         "killed",
         "memory",
@@ -75,7 +75,7 @@ def test_empty_wrong_and_hostile_completions_fail_without_stopping_the_run(
 def test_check_completion_single(problems: list[dict]) -> None:
     problem = problems[2]
     assert check_completion(problem, problem["canonical_solution"], timeout_s=5) == (True, None)
-    assert check_completion(problem, "    return 0.0\n", timeout_s=5) == (False, "assertion")
+    assert check_completion(problem, "    return 0.0\n", timeout_s=5) == (False, "wrong_answer")
 
 
 def test_unknown_task_ids_are_rejected(problems: list[dict]) -> None:
@@ -89,6 +89,7 @@ def test_user_jsonl_in_the_same_shape(tmp_path: Path) -> None:
         "prompt": "def double(x):\n",
         "entry_point": "double",
         "test": "def check(candidate):\n    assert candidate(3) == 6\n",
+        "canonical_solution": "    return x + x\n",
     }
     path = tmp_path / "mine.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
@@ -117,3 +118,18 @@ def test_pass_at_k_matches_the_combinatorial_definition() -> None:
         pass_at_k(3, 4, 1)
     with pytest.raises(InputError):
         pass_at_k(3, 1, 0)
+
+
+def test_hostile_text_in_completions_never_loses_the_batch(problems: list[dict]) -> None:
+    problem = problems[2]  # truncate_number
+    completions = {
+        problem["task_id"]: [
+            "    return number % 1.0  # \ud800 lone surrogate\n",
+            "    return 0.0\0\n",
+            "    x = (" * 120 + "\n",
+            problem["canonical_solution"],
+        ]
+    }
+    table = evaluate_completions(problems, completions, timeout_s=5, workers=2)
+    assert table["passed"].to_list() == [True, False, False, True]
+    assert table["error_kind"].to_list() == [None, "syntax", "syntax", None]

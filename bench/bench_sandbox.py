@@ -1,0 +1,141 @@
+"""Sandbox throughput before and after issue 13 (private root, cgroup, keyring), same process.
+
+"Before" is a frozen copy of the old sandbox (``bench/baseline/sandbox_before.py``: namespaces,
+read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
+(``full`` on the dev box and CI). Both run the same trivial program (``print(6 * 7)``) N times,
+one at a time and with ``run_many(workers=2)``; rounds alternate before/after so load drifts hit
+both alike. Also timed, after only: the execution judge on a batch of responses with tests (two
+sandbox runs per response), to compare with the arena's other stages.
+
+    python -m bench.bench_sandbox            # 40 runs x 3 rounds per configuration (~1 min)
+    python -m bench.bench_sandbox --quick    # 12 runs x 2 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from bench.baseline import sandbox_before
+from gpu_ops import sandbox
+from gpu_ops.arena.execution_judge import score_responses
+
+PROGRAM = "print(6 * 7)\n"
+FENCE = "```"
+
+
+def _rate(run: Callable[[int], list], count: int) -> float:
+    """Runs per second of ``run(count)``, checking every run printed 42."""
+    start = time.perf_counter()
+    results = run(count)
+    elapsed = time.perf_counter() - start
+    bad = [r for r in results if r.status != "ok" or r.stdout.strip() != "42"]
+    if bad:
+        raise RuntimeError(f"a benchmark run failed: {bad[0]}")
+    return count / elapsed
+
+
+def _configurations() -> dict[str, Callable[[int], list]]:
+    kwargs = {"timeout_s": 10, "memory_mb": 256}
+    return {
+        "before_sequential": lambda n: [
+            sandbox_before.run_code(PROGRAM, **kwargs) for _ in range(n)
+        ],
+        "after_sequential": lambda n: [sandbox.run_code(PROGRAM, **kwargs) for _ in range(n)],
+        "before_workers2": lambda n: sandbox_before.run_many([PROGRAM] * n, workers=2, **kwargs),
+        "after_workers2": lambda n: sandbox.run_many([PROGRAM] * n, workers=2, **kwargs),
+    }
+
+
+def _judge_rate(responses: int) -> dict[str, float]:
+    instruction = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(20, 22)\n42\n"
+    bodies = ["return a + b", "return a - b", "return b + a", "return 0"]
+    rows = pl.DataFrame(
+        {
+            "instruction_id": [f"i{i // 4}" for i in range(responses)],
+            "expert": [f"e{i % 4}" for i in range(responses)],
+            "instruction": [instruction] * responses,
+            "response": [
+                f"{FENCE}python\ndef add(a, b):\n    {bodies[i % 4]}\n\nassert add(2, 2) == 4\n{FENCE}"
+                for i in range(responses)
+            ],
+        }
+    )
+    start = time.perf_counter()
+    table = score_responses(rows, timeout_s=10, memory_mb=256, workers=2)
+    elapsed = time.perf_counter() - start
+    return {
+        "responses": responses,
+        "responses_per_s": round(responses / elapsed, 2),
+        "sandbox_runs": 2 * responses,
+        "mean_exec_score": round(float(table["exec_score"].mean()), 3),
+    }
+
+
+def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
+    count, rounds = (4, 1) if smoke else (12, 2) if quick else (40, 3)
+    configurations = _configurations()
+    rates: dict[str, list[float]] = {name: [] for name in configurations}
+    for name in configurations:  # warm up: interpreter pages, tier detection
+        configurations[name](1)
+    for _ in range(rounds):
+        for name, configuration in configurations.items():
+            rates[name].append(_rate(configuration, count))
+    medians = {name: round(statistics.median(values), 2) for name, values in rates.items()}
+    caps = sandbox.sandbox_capabilities()
+    return {
+        "tier_after": caps["isolation"],
+        "cgroup_after": caps["cgroup"],
+        "runs_per_configuration": count,
+        "rounds": rounds,
+        "runs_per_s": medians,
+        "ratio_after_vs_before_sequential": round(
+            medians["after_sequential"] / medians["before_sequential"], 3
+        ),
+        "ratio_after_vs_before_workers2": round(
+            medians["after_workers2"] / medians["before_workers2"], 3
+        ),
+        "execution_judge": _judge_rate(8 if smoke else 24),
+    }
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the summary table: (benchmark, what is compared, result, target)."""
+    rates = result["runs_per_s"]
+    judge = result["execution_judge"]
+    return [
+        (
+            "sandbox (`bench_sandbox`)",
+            f"runs/s of a trivial program, after issue 13 (tier `{result['tier_after']}`: private "
+            "root, cgroup, fresh keyring) vs before (read-only host view), same process",
+            f"sequential {rates['after_sequential']} vs {rates['before_sequential']}: "
+            f"**{result['ratio_after_vs_before_sequential']}x**; 2 workers "
+            f"{rates['after_workers2']} vs {rates['before_workers2']}: "
+            f"**{result['ratio_after_vs_before_workers2']}x**",
+            ">= 0.5x",
+        ),
+        (
+            "execution judge throughput",
+            f"{judge['responses']} responses with independent tests, 2 workers "
+            f"({judge['sandbox_runs']} sandbox runs)",
+            f"**{judge['responses_per_s']} responses/s**",
+            "report",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="12 runs x 2 rounds")
+    args = parser.parse_args()
+    print(json.dumps(run(quick=args.quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()

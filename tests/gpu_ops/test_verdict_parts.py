@@ -1,0 +1,200 @@
+"""The trusted side of verdicts, in-process: plain-data codec, test splitting, the parent's
+interpreter, and run-folder cleanup (no sandbox needed except where a test says so)."""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from gpu_ops.arena.test_cases import cases_from_assert, test_cases
+from gpu_ops.arena.trusted_eval import check
+from gpu_ops.errors import InputError
+from gpu_ops.sandbox.cleanup import remove_tree
+from gpu_ops.sandbox.plain_codec import PlainDataError, dumps, loads, same
+from gpu_ops.sandbox.probes import Answers, Probe, ask_many, parse_answers
+
+
+def test_plain_values_round_trip_with_exact_types() -> None:
+    value = {
+        "a": [1, 2.5, None, True, "x"],
+        (1, "t"): frozenset({1, 2}),
+        "big": 2**80,
+        "nan": [float("nan"), float("inf"), -0.0],
+        "b": b"\x00\xff",
+        "s": {3, 4},
+    }
+    back = loads(dumps(value))
+    assert back.keys() == value.keys()
+    assert type(back[(1, "t")]) is frozenset and back["big"] == 2**80 and back["b"] == b"\x00\xff"
+    assert math.isnan(back["nan"][0]) and back["nan"][1] == math.inf
+    assert type(loads(dumps((1, 2)))) is tuple and type(loads(dumps([1, 2]))) is list
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.5",  # bare float: floats travel tagged
+        "NaN",
+        '{"$": "eval", "v": "1"}',
+        '{"x": 1}',
+        '{"$": "int", "v": "' + "9" * 5000 + '"}',
+        "[" * 5000 + "]" * 5000,
+        '{"$": "set", "v": [[1]]}',  # unhashable set item
+        "not json",
+    ],
+)
+def test_malformed_encodings_are_refused(text: str) -> None:
+    with pytest.raises(PlainDataError):
+        loads(text)
+
+
+def test_objects_that_are_not_plain_data_cannot_be_encoded() -> None:
+    class Sneaky(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = int.__hash__
+
+    for value in (Sneaky(1), object(), [1, Sneaky(2)], {"k": print}):
+        with pytest.raises(PlainDataError):
+            dumps(value)
+
+
+def test_same_is_equality_on_builtins_with_float_tolerance() -> None:
+    assert same(0.1 + 0.2, 0.3) and same([1, (2.0, 3)], [1, (2, 3)])
+    assert not same([1, 2], (1, 2)) and not same({"a": 1}, {"a": 2}) and not same(1.0, "1.0")
+    assert same(float("nan"), float("nan")) and not same(1.0, 1.01)
+
+
+def test_asserts_split_into_probes_and_a_parent_side_condition() -> None:
+    case = cases_from_assert("assert abs(area(2) - 12.566) < 1e-3")
+    assert case is not None and [p.expression for p in case.probes] == ["area(2)"]
+    assert case.passes([12.5664]) and not case.passes([3.0]) and not case.passes(["x"])
+    assert cases_from_assert("assert s.pop() == 1") is None  # needs setup it does not state
+    assert cases_from_assert("assert 1 == 1") is None  # asks the code nothing
+    assert cases_from_assert("x = 1") is None
+    doc = test_cases(">>> x = make(3)\n>>> x * 2\n6\n>>> print(name(1))\none\n")
+    assert [(p.setup, p.expression) for c in doc for p in c.probes] == [
+        ("x = make(3)", "x"),
+        ("", "name(1)"),
+    ]
+    assert doc[0].passes([3]) and doc[1].passes(["one"]) and not doc[1].passes(["two"])
+
+
+def test_the_parent_interpreter_refuses_code_and_guards_sizes() -> None:
+    names = {"v": 3}
+    assert check(ast.parse("v == 3 and sorted([v, 1]) == [1, 3]", mode="eval").body, names)
+    for text in (
+        "__import__('os').system('true')",
+        "v.__class__",
+        "[0] * 10**12 == []",
+        "2 ** 10**9 > 0",
+        "open('/etc/passwd')",
+        "(lambda: 1)()",
+        "[x for x in range(3)]",
+    ):
+        assert check(ast.parse(text, mode="eval").body, names) is False, text
+    with pytest.raises(InputError):
+        check("v == 3", names)  # type: ignore[arg-type]
+
+
+def test_probe_answers_are_parsed_strictly() -> None:
+    from gpu_ops.sandbox import SandboxResult
+
+    stdout = "\n".join(
+        [
+            '{"loaded": true}',
+            '{"i": 0, "value": {"$": "tuple", "v": [1, 2]}}',
+            '{"i": 1, "value": 1.5}',  # untagged float: the line is no answer
+            '{"i": 2, "error": "ZeroDivisionError"}',
+            '{"i": 9, "value": 1}',  # no such probe
+            "garbage",
+        ]
+    )
+    answers = parse_answers(SandboxResult("ok", 0, stdout, "", 0.1, "full"), count=3)
+    assert isinstance(answers, Answers) and answers.loaded
+    assert answers.values == {0: (1, 2)}
+    assert answers.errors == {2: "ZeroDivisionError"}
+    malformed = parse_answers(
+        SandboxResult("ok", 0, '{"i": 0, "value": {"$": "x"}}', "", 0, "full"), 1
+    )
+    assert (malformed.values, malformed.errors, malformed.loaded) == (
+        {},
+        {0: "malformed answer"},
+        False,
+    )
+    with pytest.raises(InputError):
+        ask_many([("x = 1", [Probe("f", (object(),))])])
+    with pytest.raises(InputError):
+        ask_many([("x = 1", [Probe("f", expression="f()")])])
+
+
+def test_remove_tree_handles_depth_links_and_locked_folders(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    top = tmp_path / "run"
+    top.mkdir()
+    folder = os.open(top, os.O_RDONLY)
+    for _ in range(600):  # 12,000 characters deep: more than PATH_MAX allows as one string
+        os.mkdir("d" * 20, dir_fd=folder)
+        inner = os.open("d" * 20, os.O_RDONLY, dir_fd=folder)
+        os.close(folder)
+        folder = inner
+    os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=folder))
+    os.close(folder)
+    (top / "link").symlink_to(outside)
+    (top / "root").symlink_to("/")
+    locked = top / "locked"
+    locked.mkdir()
+    (locked / "f").write_text("x")
+    locked.chmod(0)
+    assert remove_tree(top) is True
+    assert not top.exists() and outside.read_text() == "keep"
+    assert remove_tree(tmp_path / "missing") is True
+    assert remove_tree(outside) is True and not outside.exists()  # a file: unlinked
+
+
+def test_remove_tree_reports_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    # procfs refuses every unlink, even to root: a failure the walk must report, not raise.
+    assert remove_tree("/proc/self/fdinfo") is False
+    assert remove_tree("/proc/self") is False  # a symlink that cannot be unlinked
+    assert "could not remove sandbox run directory /proc/self" in caplog.text
+
+
+def test_cgroup_layout_prefers_delegated_v2_then_v1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpu_ops.sandbox import cgroup
+
+    monkeypatch.setattr(cgroup, "_ROOT", tmp_path)
+    own = {"": "/job", "memory": "/job", "pids": "/"}
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: own)
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids")
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "cgroup.subtree_control").write_text("cpu")  # not delegated
+    (tmp_path / "memory" / "job").mkdir(parents=True)
+    (tmp_path / "memory" / "job" / "memory.limit_in_bytes").write_text("-1")
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "cgroup.procs").write_text("")
+    layout = cgroup._v2_layout(own) or cgroup._v1_layout(own)
+    assert layout == cgroup.CgroupLayout(1, tmp_path / "memory" / "job", tmp_path / "pids")
+    group = cgroup.create_run_cgroup(layout, 64 << 20, 10)
+    assert (group.memory / "memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (group.pids / "pids.max").read_text() == "10"
+    assert group.procs_files == [
+        str(group.memory / "cgroup.procs"),
+        str(group.pids / "cgroup.procs"),
+    ]
+
+    (tmp_path / "job" / "cgroup.subtree_control").write_text("cpu memory pids")
+    layout = cgroup._v2_layout(own)
+    assert layout == cgroup.CgroupLayout(2, tmp_path / "job", tmp_path / "job")
+    group = cgroup.create_run_cgroup(layout, 64 << 20, 10)
+    assert (group.memory / "memory.max").read_text() == str(64 << 20)
+    assert (group.memory / "pids.max").read_text() == "10"
+    (group.memory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.oom_killed(group) is True
