@@ -81,8 +81,12 @@ def test_groups_are_the_stage_modules_and_dbt_folders(definitions):
     assert groups == modules | folders
     for key in build_warehouse_dbt_assets().keys:
         model = key.path[-1]
-        (sql,) = (DBT_PROJECT_DIR / "models").rglob(f"{model}.sql")
-        assert graph.get(key).group_name == sql.parent.name, model
+        (source,) = [
+            path
+            for path in (DBT_PROJECT_DIR / "models").rglob(f"{model}.*")
+            if path.suffix in (".sql", ".py")
+        ]  # a SQL or a Python (dbt) model
+        assert graph.get(key).group_name == source.parent.name, model
 
 
 def test_lineage_runs_from_mining_to_evaluation(shape):

@@ -1,0 +1,31 @@
+"""The house rules that keep the code base navigable: no import cycle, a small gpu_ops top."""
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_import_graph():
+    spec = importlib.util.spec_from_file_location("import_graph", REPO / "scripts/import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_import_cycle_among_the_projects_modules():
+    graph_module = load_import_graph()
+    graph = graph_module.import_graph()
+    assert len(graph) > 50  # the scan found the packages
+    assert graph_module.find_cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    finder = load_import_graph().find_cycles
+    assert finder({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert finder({"a": {"b"}, "b": set()}) == []
+
+
+def test_gpu_ops_keeps_at_most_twelve_modules_at_its_top():
+    top = sorted(p.name for p in (REPO / "gpu_ops").glob("*.py"))
+    assert len(top) <= 12, top
