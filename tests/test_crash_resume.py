@@ -55,8 +55,9 @@ def run_cli(config: Path, home: Home, failpoint: str | None) -> subprocess.Compl
 
 
 def content_hash(frame: pl.DataFrame) -> str:
-    """Order-independent hash of a table's rows (sorted row hashes)."""
-    rows = sorted(frame.hash_rows(seed=0).to_list())
+    """Order-independent hash of a table's rows (sorted row hashes), without the write-time stamp
+    first_seen_at (when a row reached this lake, not what it holds)."""
+    rows = sorted(frame.drop("first_seen_at", strict=False).hash_rows(seed=0).to_list())
     return hashlib.sha256(str(rows).encode()).hexdigest()
 
 

@@ -32,21 +32,11 @@ import polars as pl
 from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
+from gpu_ops.lake_schemas import content_schema
 from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 
-EXECUTION_COLUMNS = {
-    "instruction_id": pl.String,
-    "expert": pl.String,
-    "has_code": pl.Boolean,
-    "parses": pl.Boolean,
-    "runs": pl.Boolean,
-    "tests_found": pl.Int64,
-    "tests_passed": pl.Int64,
-    "exec_score": pl.Float64,
-    "error_kind": pl.String,
-    "isolation": pl.String,
-}
+EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
 MAX_TESTS_PER_SOURCE = 16  # from the instruction, or from one peer response
 _SANDBOX_ERROR_KINDS = {

@@ -16,7 +16,7 @@ import polars as pl
 
 from gpu_ops.errors import InputError
 from gpu_ops.ids import content_id, derive_seed, prompt_hash, require_columns, require_unique
-from gpu_ops.lake_schemas import LAKE_SCHEMAS
+from gpu_ops.lake_schemas import content_schema
 from gpu_ops.llm import ChatModel, SamplingParams
 from gpu_ops.parsing import argmax_label, normalized_probabilities, parse_verdict
 from gpu_ops.prompts import (
@@ -30,7 +30,7 @@ from gpu_ops.prompts import (
 Pairing = Literal["all", "attacker_defender"]
 JudgeMode = Literal["logprob", "generate"]
 
-JUDGMENTS_SCHEMA = LAKE_SCHEMAS["judgments"]
+JUDGMENTS_SCHEMA = content_schema("judgments")  # the stage's columns; storage adds first_seen_at
 
 BATTLE_COLUMNS = ["instruction_id", "instruction", "model_a", "response_a", "model_b", "response_b"]
 DEFAULT_JUDGE_SAMPLING = SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=1024)
