@@ -9,6 +9,7 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.sandbox.result_cache import ExecutionCache
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
@@ -171,6 +172,7 @@ def execution_results(
     slug = context.partition_key
     settings = config.judging.execution
     frame = pl.DataFrame(schema=EXECUTION_COLUMNS)
+    sandbox = {"sandbox_runs": 0, "sandbox_cache_hits": 0, "sandbox_cache_misses": 0}
     if settings.enabled and slug in lake_partitions(arena.home, "responses"):
         answers = read_lake_table(arena.home, "responses", partition=slug)
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
@@ -178,13 +180,23 @@ def execution_results(
             instructions.select("instruction_id", "instruction"), on="instruction_id"
         )
         if len(rows):
-            frame = score_responses(
-                rows.select("instruction_id", "expert", "instruction", "response"),
-                peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
-                timeout_s=settings.timeout_s,
-                memory_mb=settings.memory_mb,
-                allow_weak_isolation=settings.allow_weak_isolation,
-            )
+            cache = ExecutionCache(arena.home.cache / "execution_results.sqlite")
+            try:
+                frame = score_responses(
+                    rows.select("instruction_id", "expert", "instruction", "response"),
+                    peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
+                    timeout_s=settings.timeout_s,
+                    memory_mb=settings.memory_mb,
+                    allow_weak_isolation=settings.allow_weak_isolation,
+                    cache=cache,
+                )
+                sandbox = {
+                    "sandbox_runs": cache.sandbox_runs,
+                    "sandbox_cache_hits": cache.hits,
+                    "sandbox_cache_misses": cache.misses,
+                }
+            finally:
+                cache.close()
     path = write_lake_table(arena.home, "execution_results", frame, partition=slug)
     return dg.MaterializeResult(
         metadata={
@@ -194,5 +206,6 @@ def execution_results(
             "mean_exec_score": float(frame["exec_score"].mean() or 0.0) if len(frame) else 0.0,
             "error_kinds": value_counts(frame, "error_kind") if len(frame) else {},
             "isolation": value_counts(frame, "isolation") if len(frame) else {},
+            **sandbox,
         }
     )

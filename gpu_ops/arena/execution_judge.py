@@ -35,6 +35,7 @@ from gpu_ops.errors import InputError
 from gpu_ops.lake_schemas import content_schema
 from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
+from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_key
 
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
@@ -122,7 +123,9 @@ def exec_score(
     return base + (0.5 * tests_passed / tests_found if tests_found else 0.0)
 
 
-def _score(plan: _Plan, run: SandboxResult | None, answers: Answers | None) -> ExecutionScore:
+def _score(
+    plan: _Plan, run: SandboxResult | ScriptOutcome | None, answers: Answers | None
+) -> ExecutionScore:
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
     found = len(plan.tests)
@@ -156,9 +159,15 @@ def _score_many(
     memory_mb: int,
     workers: int | None,
     allow_weak_isolation: bool = False,
+    cache: ExecutionCache | None = None,
 ) -> list[ExecutionScore]:
     """Score (instruction, response, peer responses) items; one sandbox run per parsing
-    response as a script, one more for the answers to its independent tests."""
+    response as a script, one more for the answers to its independent tests.
+
+    With a `cache`, only what it does not hold runs: a script never run with these limits, and
+    the probes never asked of this code (so a newcomer's tests cost one run per old response,
+    asking only them). `cache.sandbox_runs` counts the runs made."""
+    cache = cache if cache is not None else ExecutionCache()
     plans = [_plan(instruction, response, peers) for instruction, response, peers in items]
     runnable = [i for i, plan in enumerate(plans) if plan.parses]
     with_tests = [i for i in runnable if plans[i].tests]
@@ -168,16 +177,72 @@ def _score_many(
         "memory_mb": memory_mb,
         "allow_weak_isolation": allow_weak_isolation,
     }
-    results = run_many([plans[i].code for i in runnable], **limits) if runnable else []
-    jobs = [
-        (plans[i].code, [probe for case in plans[i].tests for probe in case.probes])
-        for i in with_tests
-    ]
+    key_limits = {"timeout_s": timeout_s, "memory_mb": memory_mb, "weak": allow_weak_isolation}
+    runs = _script_outcomes(plans, runnable, cache, key_limits, limits)
     per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
-    answers = ask_many(jobs, seconds_per_probe=per_probe, **limits) if jobs else []
-    runs = dict(zip(runnable, results, strict=True))
-    tested = dict(zip(with_tests, answers, strict=True))
+    tested = _probe_answers(plans, with_tests, cache, key_limits | {"probe_s": per_probe}, limits)
     return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
+
+
+def _script_outcomes(
+    plans: list[_Plan], runnable: list[int], cache: ExecutionCache, key_limits: dict, limits: dict
+) -> dict[int, ScriptOutcome]:
+    """Each runnable plan's script outcome, from the cache or one sandbox run of the misses."""
+    keys = {i: outcome_key("script", plans[i].code, key_limits) for i in runnable}
+    known = cache.scripts(list(keys.values()))
+    missing = list(dict.fromkeys(keys[i] for i in runnable if keys[i] not in known))
+    code_of = {keys[i]: plans[i].code for i in runnable}
+    results = run_many([code_of[key] for key in missing], **limits) if missing else []
+    fresh = {
+        key: ScriptOutcome(result.status, result.isolation)
+        for key, result in zip(missing, results, strict=True)
+    }
+    cache.put_scripts(fresh)
+    cache.sandbox_runs += len(missing)
+    return {i: known.get(keys[i]) or fresh[keys[i]] for i in runnable}
+
+
+def _probe_answers(
+    plans: list[_Plan], with_tests: list[int], cache: ExecutionCache, key_limits: dict, limits: dict
+) -> dict[int, Answers]:
+    """Each tested plan's answers: cached ones, plus one sandbox run per plan asking the rest."""
+    probes = {i: [probe for case in plans[i].tests for probe in case.probes] for i in with_tests}
+    keys = {
+        i: [outcome_key("probe", plans[i].code, key_limits, p.to_json()) for p in probes[i]]
+        for i in with_tests
+    }
+    known = cache.answers([key for i in with_tests for key in keys[i]])
+    asking = {i: [j for j, key in enumerate(keys[i]) if key not in known] for i in with_tests}
+    jobs = [(i, asking[i]) for i in with_tests if asking[i]]
+    asked = (
+        ask_many(
+            [(plans[i].code, [probes[i][j] for j in wanted]) for i, wanted in jobs],
+            seconds_per_probe=key_limits["probe_s"],
+            **limits,
+        )
+        if jobs
+        else []
+    )
+    cache.sandbox_runs += len(jobs)
+    fresh: dict[str, tuple[str, object]] = {}
+    for (i, wanted), answers in zip(jobs, asked, strict=True):
+        for position, j in enumerate(wanted):
+            if position in answers.values:
+                fresh[keys[i][j]] = ("value", answers.values[position])
+            elif position in answers.errors:
+                fresh[keys[i][j]] = ("error", answers.errors[position])
+    cache.put_answers(fresh)
+    every = known | fresh
+    found: dict[int, Answers] = {}
+    for i in with_tests:
+        values = {
+            j: every[k][1] for j, k in enumerate(keys[i]) if every.get(k, ("",))[0] == "value"
+        }
+        errors = {
+            j: every[k][1] for j, k in enumerate(keys[i]) if every.get(k, ("",))[0] == "error"
+        }
+        found[i] = Answers(True, None, values, errors, None)
+    return found
 
 
 def score_response(
@@ -219,8 +284,11 @@ def score_responses(
     memory_mb: int = 512,
     workers: int | None = None,
     allow_weak_isolation: bool = False,
+    cache: ExecutionCache | None = None,
 ) -> pl.DataFrame:
     """Score every (instruction, response) row; returns the ``execution_results`` columns.
+
+    With a persistent ``cache`` (the arena's), only sandbox work never done before runs.
 
     ``peers`` (instruction_id, expert, response) are every competitor's responses, the source of
     cross-execution tests; by default the other rows of ``rows``."""
@@ -248,6 +316,7 @@ def score_responses(
         memory_mb=memory_mb,
         workers=workers,
         allow_weak_isolation=allow_weak_isolation,
+        cache=cache,
     )
     records = [
         {"instruction_id": iid, "expert": expert, **asdict(score)}

@@ -16,6 +16,7 @@ from gpu_ops.arena.execution_judge import (
 )
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox import sandbox_capabilities
+from gpu_ops.sandbox.result_cache import ExecutionCache
 
 FENCE = "```"
 INSTRUCTION = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(2, 5)\n7\n"
@@ -115,6 +116,54 @@ def test_cross_execution_scores_agreement_with_the_other_responses() -> None:
     assert table["exec_score"].to_list() == [1.0, 1.0, 0.75]
     only_c = score_responses(rows.filter(pl.col("expert") == "c"), peers=rows, timeout_s=5)
     assert only_c["exec_score"].to_list() == [0.75]  # peers given apart: same score
+
+
+def test_a_cache_runs_only_what_it_never_ran(tmp_path, monkeypatch) -> None:
+    """A re-score runs nothing; a newcomer's response costs its own runs plus one run per old
+    response asking only the newcomer's tests; scores equal an uncached scoring."""
+    import gpu_ops.arena.execution_judge as judge
+
+    asked: list[int] = []
+    real_ask = judge.ask_many
+
+    def counting_ask(jobs, **kwargs):
+        asked.extend(len(probes) for _, probes in jobs)
+        return real_ask(jobs, **kwargs)
+
+    monkeypatch.setattr(judge, "ask_many", counting_ask)
+    instruction = "Write double(x) returning twice x."
+    responses = {
+        "a": fenced("def double(x):\n    return 2 * x\n\nassert double(2) == 4"),
+        "b": fenced("def double(x):\n    return x * x\n\nassert double(3) == 9"),
+        "c": fenced("def double(x):\n    return x + x\n\nassert double(5) == 10"),
+    }
+
+    def rows(experts):
+        return pl.DataFrame(
+            {
+                "instruction_id": ["i"] * len(experts),
+                "expert": experts,
+                "instruction": [instruction] * len(experts),
+                "response": [responses[e] for e in experts],
+            }
+        )
+
+    path = tmp_path / "execution.sqlite"
+    first_cache = ExecutionCache(path)
+    first = score_responses(rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=first_cache)
+    assert first_cache.sandbox_runs == 4 and asked == [1, 1]  # 2 scripts + 2 probe runs
+    again_cache = ExecutionCache(path)
+    again = score_responses(rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=again_cache)
+    assert again_cache.sandbox_runs == 0 and again.equals(first)
+
+    asked.clear()
+    grown_cache = ExecutionCache(path)
+    grown = score_responses(rows(["a", "b", "c"]), timeout_s=5, memory_mb=256, cache=grown_cache)
+    # c: its script and its 2 tests; a and b: one run each, asking only c's test
+    assert grown_cache.sandbox_runs == 1 + 3 and sorted(asked) == [1, 1, 2]
+    uncached = score_responses(rows(["a", "b", "c"]), timeout_s=5, memory_mb=256)
+    assert grown.equals(uncached)
+    assert grown["tests_passed"].to_list() == [1, 1, 1]  # b's wrong test fails a and c
 
 
 def test_independent_tests_exclude_nothing_but_the_response_itself() -> None:
