@@ -163,6 +163,7 @@ def execution_frame(expert: int, instructions: list[str], seed: int) -> pl.DataF
             "tests_passed": np.where(has_code, tests_passed, 0).astype(np.int32),
             "exec_score": pl.Series(score).fill_nan(None),
             "error_kind": pl.Series([None] * n, dtype=pl.String),
+            "isolation": pl.Series(["full"] * n, dtype=pl.String),
         }
     )
 

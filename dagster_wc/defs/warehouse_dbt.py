@@ -95,12 +95,9 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def manifest_fingerprint(home: Home, vars_json: str | None) -> str:
-    """What the parsed manifest depends on: the dbt project's files, the vars and the home.
-
-    The home counts because the lake sources' locations render from WC_HOME at parse time, and
-    dbt's partial parse (which every build reuses) is only valid for the same env vars."""
-    digest = hashlib.sha256(f"{home.root}\0{vars_json or ''}\0".encode())
+def project_files_digest() -> str:
+    """Digest of the dbt project's own files (models, macros, tests, yml), not its outputs."""
+    digest = hashlib.sha256()
     for path in sorted(DBT_PROJECT_DIR.rglob("*")):
         rel = path.relative_to(DBT_PROJECT_DIR).as_posix()
         if path.is_file() and not rel.startswith(("target/", "logs/", "dbt_packages/")):
@@ -108,17 +105,28 @@ def manifest_fingerprint(home: Home, vars_json: str | None) -> str:
     return digest.hexdigest()
 
 
+def _stamp_path() -> Path:
+    return dbt_project.manifest_path.with_name("manifest.fingerprint.json")
+
+
+def _read_stamp() -> dict:
+    try:
+        return json.loads(_stamp_path().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself).
 
-    Skipped when the manifest was parsed from the same files and vars (a fingerprint beside it).
-    Pass the builds' `--vars` (`dbt_vars(config)`): dbt discards its partial parse when the vars,
-    profile or target differ, and every build would re-parse the whole project.
+    Skipped when the manifest was parsed from the same project files, vars and home (a stamp
+    beside it). The home counts because the lake sources' locations render from WC_HOME at parse
+    time, and dbt's partial parse, which every build reuses, is only valid for the same env vars
+    and vars: pass the builds' `--vars` (`dbt_vars(config)`).
     """
     home = home or Home.resolve()
-    fingerprint = manifest_fingerprint(home, vars_json)
-    stamp = dbt_project.manifest_path.with_name("manifest.fingerprint")
-    if dbt_project.manifest_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+    stamp = {"files": project_files_digest(), "home": str(home.root), "vars": vars_json or ""}
+    if dbt_project.manifest_path.exists() and _read_stamp() == stamp:
         return dbt_project.manifest_path
     # parse with the same profile path the builds use, so their partial parsing stays valid
     with dbt_environment(home, home.root / "warehouse.building.duckdb"):
@@ -141,14 +149,15 @@ def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> 
         raise RuntimeError(
             f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
         )
-    stamp.write_text(fingerprint)
+    _stamp_path().write_text(json.dumps(stamp))
     return dbt_project.manifest_path
 
 
 @cache
 def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
     """The one `@dbt_assets` definition, built on first use, never at import time."""
-    if not dbt_project.manifest_path.exists() or os.environ.get("DAGSTER_IS_DEV_CLI"):
+    stale = _read_stamp().get("files") != project_files_digest()  # the project was edited
+    if not dbt_project.manifest_path.exists() or stale or os.environ.get("DAGSTER_IS_DEV_CLI"):
         prepare_manifest()  # `dagster dev` always re-parses, so SQL edits show up
 
     @dbt_assets(
