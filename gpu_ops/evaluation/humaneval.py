@@ -10,6 +10,11 @@ builtins, floats to 1e-6). Nothing the completion does decides the verdict: no a
 it, its exit status and output are ignored, the expected values are never in its sandbox and the
 installed data file is not in its mount view. Known limit: a task whose answer is not unique
 (HumanEval/32 ``find_zero``: any root) is held to the canonical solution's answer.
+
+A problem may carry an optional numeric ``atol`` (HumanEval+ / MBPP+ from
+``gpu_ops.evaluation.suites``, EvalPlus's per-task tolerance): its floats are then compared as
+EvalPlus does, to ``atol`` (1e-6 when 0) and a relative 1e-7, instead of the defaults above.
+HumanEval problems have no ``atol`` and keep the defaults.
 """
 
 from __future__ import annotations
@@ -155,7 +160,24 @@ def expected_calls(
     return {p["task_id"]: _reference_cache[_reference_key(p)] for p in problems}
 
 
-def _verdict(answers: Answers, calls: list[Call]) -> tuple[bool, str | None]:
+EVALPLUS_FLOAT_ATOL = 1e-6  # EvalPlus's tolerance for float outputs of tasks with atol 0
+EVALPLUS_FLOAT_RTOL = 1e-7  # np.allclose's default, which EvalPlus uses
+
+
+def float_tolerance(problem: Mapping[str, object]) -> dict[str, float]:
+    """Keyword arguments for ``same``: EvalPlus's per-task ``atol`` when the problem has one,
+    else {} (the harness defaults). Checked here because it decides verdicts."""
+    if problem.get("atol") is None:
+        return {}
+    atol = problem["atol"]
+    if type(atol) not in (int, float) or not math.isfinite(atol) or atol < 0:
+        raise InputError(f"{problem['task_id']}: atol must be a finite number >= 0, got {atol!r}")
+    return {"abs_tol": float(atol) or EVALPLUS_FLOAT_ATOL, "rel_tol": EVALPLUS_FLOAT_RTOL}
+
+
+def _verdict(
+    answers: Answers, calls: list[Call], tolerance: Mapping[str, float]
+) -> tuple[bool, str | None]:
     """(passed, error_kind) decided here, from the answers and the expected values."""
     status = answers.result.status
     if not answers.loaded and status == "ok":
@@ -164,7 +186,7 @@ def _verdict(answers: Answers, calls: list[Call]) -> tuple[bool, str | None]:
     wrong = False
     for index, (_, _, expected) in enumerate(calls):
         if index in answers.values:
-            wrong = wrong or not same(expected, answers.values[index])
+            wrong = wrong or not same(expected, answers.values[index], **tolerance)
         elif status in _STATUS_KINDS:
             return False, _STATUS_KINDS[status]
         elif answers.errors.get(index) == "MemoryError":
@@ -217,6 +239,7 @@ def evaluate_completions(
         for index in range(len(samples))
     ]
     needed = [by_id[task_id] for task_id in completions]
+    tolerances = {task_id: float_tolerance(by_id[task_id]) for task_id in completions}
     expected = expected_calls(needed, workers=workers, allow_weak_isolation=allow_weak_isolation)
     jobs = []
     for task_id, index in keys:
@@ -229,7 +252,7 @@ def evaluate_completions(
         jobs, workers=workers, timeout_s=timeout_s, allow_weak_isolation=allow_weak_isolation
     )
     verdicts = [
-        _verdict(answer, expected[task_id])
+        _verdict(answer, expected[task_id], tolerances[task_id])
         for answer, (task_id, _) in zip(answers, keys, strict=True)
     ]
     return pl.DataFrame(

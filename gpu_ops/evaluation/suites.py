@@ -1,19 +1,28 @@
 """MBPP, HumanEval+ and MBPP+ in the formats EvalPlus and the Hub publish, as HumanEval problems.
 
-Every suite is turned into problems with task_id, prompt, entry_point and test, which
-`gpu_ops.evaluation.humaneval` runs as ``prompt + completion + test + check(entry_point)`` in the
-sandbox. So pass@1 means the same thing on every benchmark.
+Every suite is turned into problems with task_id, prompt, entry_point, test and
+canonical_solution, which `gpu_ops.evaluation.humaneval` evaluates as it does HumanEval: a
+separate sandboxed reference run executes ``check(candidate)`` with the canonical solution and
+records every call to ``candidate`` with its result; the completion only answers those calls and
+the parent compares the values. So every suite's ``check`` must call ``candidate`` (a check that
+never does is refused), and no assert ever runs near the completion. pass@1 means the same thing
+on every benchmark.
 
 Formats, detected from the fields of the first record:
 - ``humaneval``: task_id, prompt, entry_point, test (HumanEval, and `evalplus/humanevalplus` on
-  the Hub, whose `test` already holds the plus inputs).
+  the Hub, whose `test` already holds the plus inputs and calls ``candidate``; the tolerance
+  written inside that test is not read, so floats use the harness default).
 - ``evalplus``: EvalPlus release files (HumanEvalPlus.jsonl, MbppPlus.jsonl): task_id, prompt,
   entry_point, canonical_solution, base_input, plus_input, atol. Expected outputs are not in
-  the file; as in EvalPlus, the test computes them by running the canonical solution on each
-  input (inside the same sandboxed program), and compares with `atol` for floats.
-- ``mbpp``: the original MBPP (task_id, text, code, test_list, test_setup_code).
+  the file; ``check`` calls ``candidate`` once per base and plus input, so the reference run
+  computes them from the canonical solution, as EvalPlus does. The problem keeps the task's
+  ``atol`` field, which the harness uses for float comparisons (EvalPlus's rule: ``atol``, 1e-6
+  when 0, relative 1e-7).
+- ``mbpp``: the original MBPP (task_id, text, code, test_list, test_setup_code): the asserts,
+  which call the function by name, run inside ``check`` with that name bound to ``candidate``.
 - ``mbpp_hub_plus``: `evalplus/mbppplus` on the Hub (task_id, prompt, code, test_list, test): the
-  `test` script runs after the completion.
+  module-level `test` script runs inside ``check``, in a copy of the namespace where the
+  function's name is ``candidate``.
 
 MBPP problems have no function stub: their prompt is the EvalPlus MBPP prompt, a docstring with
 the task text and its first test (which names the function to write).
@@ -119,13 +128,29 @@ def from_mbpp(record: Mapping[str, Any]) -> dict[str, str]:
         raise InputError(f"MBPP task {record.get('task_id')}: empty test_list")
     entry = _entry_point(record["code"], tests)
     setup = (record.get("test_setup_code") or "").strip()
+    # The asserts call the function by name: inside check that name is the candidate, so every
+    # call reaches the harness's recorder (the asserts themselves only run on the reference).
     return {
         "task_id": f"Mbpp/{record['task_id']}",
         "prompt": mbpp_prompt(record["text"], tests[0]),
         "entry_point": entry,
-        "test": (f"{setup}\n\n" if setup else "") + f"def check(candidate):\n{_indented(tests)}\n",
+        "test": (f"{setup}\n\n" if setup else "")
+        + f"def check(candidate):\n    {entry} = candidate\n{_indented(tests)}\n",
         "canonical_solution": record["code"],
     }
+
+
+# The Hub's MBPP+ script calls the function by name at module level; check runs it in a copy of
+# the module namespace where that name is the candidate (its own helpers see the same binding).
+_HUB_SCRIPT_TEST = """
+_SCRIPT = {script!r}
+
+
+def check(candidate):
+    namespace = dict(globals())
+    namespace[{entry!r}] = candidate
+    exec(compile(_SCRIPT, "mbpp_plus_test.py", "exec"), namespace)
+"""
 
 
 def from_mbpp_hub_plus(record: Mapping[str, Any]) -> dict[str, str]:
@@ -135,47 +160,23 @@ def from_mbpp_hub_plus(record: Mapping[str, Any]) -> dict[str, str]:
         "task_id": f"Mbpp/{record['task_id']}",
         "prompt": mbpp_prompt(record["prompt"], tests[0] if tests else ""),
         "entry_point": entry,
-        # The Hub's script calls the function by name at module level, after the completion.
-        "test": f"{record['test']}\n\ndef check(candidate):\n    pass\n",
+        "test": _HUB_SCRIPT_TEST.format(script=str(record["test"]), entry=entry),
         "canonical_solution": record["code"],
     }
 
 
-# The test EvalPlus-format problems get: reference outputs from the canonical solution, run in a
-# namespace of its own, compared on every base and plus input (deep-copied: a solution may
-# mutate its arguments).
+# The test EvalPlus-format problems get: one call to the candidate per base and plus input. The
+# harness's reference run records what the canonical solution returns for each (on deep copies:
+# a solution may mutate its arguments); the parent compares with the problem's `atol`.
 _EVALPLUS_TEST = """
-import copy as _copy
-import math as _math
-
 import json as _json
 
-_REFERENCE_SOURCE = {reference!r}
 _INPUTS = _json.loads({inputs!r})
-_ATOL = {atol!r}
-
-
-def _same(expected, got):
-    if isinstance(expected, float) or isinstance(got, float):
-        if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
-            if _math.isnan(expected) and _math.isnan(got):
-                return True
-            return abs(expected - got) <= max(_ATOL, 1e-6 * abs(expected))
-    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
-        return type(expected) is type(got) and len(expected) == len(got) and all(
-            _same(e, g) for e, g in zip(expected, got)
-        )
-    return expected == got
 
 
 def check(candidate):
-    namespace = {{}}
-    exec(_REFERENCE_SOURCE, namespace)
-    reference = namespace[{entry!r}]
-    for index, arguments in enumerate(_INPUTS):
-        expected = reference(*_copy.deepcopy(arguments))
-        got = candidate(*_copy.deepcopy(arguments))
-        assert _same(expected, got), f"input #{{index}}: expected {{expected!r}}, got {{got!r}}"
+    for arguments in _INPUTS:
+        candidate(*arguments)
 """
 
 
@@ -187,26 +188,24 @@ def _inputs_json(inputs: list[Any], task_id: str) -> str:
         raise InputError(f"{task_id}: test inputs are not JSON values: {error}") from None
 
 
-def from_evalplus(record: Mapping[str, Any]) -> dict[str, str]:
+def from_evalplus(record: Mapping[str, Any]) -> dict[str, Any]:
     task_id = str(record["task_id"])
     prompt, solution, entry = record["prompt"], record["canonical_solution"], record["entry_point"]
-    # HumanEval+ solutions are bodies that continue the prompt; MBPP+ solutions are whole code.
-    reference = solution if _DEF.search(solution) else prompt + solution
+    # The reference run executes prompt + canonical_solution: HumanEval+ solutions are bodies
+    # that continue the prompt, MBPP+ solutions whole code after a docstring prompt; both work.
     inputs = list(record.get("base_input") or []) + list(record.get("plus_input") or [])
     if not inputs:
         raise InputError(f"{task_id}: EvalPlus problem without base_input or plus_input")
-    test = _EVALPLUS_TEST.format(
-        reference=reference,
-        inputs=_inputs_json(inputs, task_id),
-        atol=float(record.get("atol") or 0.0),
-        entry=entry,
-    )
+    atol = record.get("atol") or 0.0
+    if type(atol) not in (int, float):
+        raise InputError(f"{task_id}: atol must be a number, got {atol!r}")
     return {
         "task_id": task_id,
         "prompt": prompt,
         "entry_point": entry,
-        "test": test,
+        "test": _EVALPLUS_TEST.format(inputs=_inputs_json(inputs, task_id)),
         "canonical_solution": solution,
+        "atol": float(atol),
     }
 
 
@@ -224,7 +223,7 @@ _CONVERTERS = {
 }
 
 
-def load_suite(source: str) -> list[dict[str, str]]:
+def load_suite(source: str) -> list[dict[str, Any]]:
     """HumanEval-shaped problems from a local file or `hf:` dataset id in any known format."""
     records = read_records(source)
     if not records:

@@ -117,9 +117,10 @@ def loads(text):
         raise PlainDataError(type(error).__name__ + ": " + str(error)[:100]) from None
 
 
-def same(expected, got, abs_tol=1e-6):
+def same(expected, got, abs_tol=1e-6, rel_tol=1e-9):
     """Equality as an ``==`` assert would decide it on these builtins, with floats compared to
-    ``abs_tol`` (reference and candidate may round differently); list and tuple differ."""
+    ``abs_tol`` / ``rel_tol`` (reference and candidate may round differently; EvalPlus problems
+    bring their own tolerance), inside containers too; list and tuple differ."""
     if isinstance(expected, float) or isinstance(got, float):
         numbers = (int, float)
         if not (isinstance(expected, numbers) and isinstance(got, numbers)):
@@ -128,9 +129,13 @@ def same(expected, got, abs_tol=1e-6):
             return expected == got
         if math.isnan(expected) or math.isnan(got):
             return math.isnan(expected) and math.isnan(got)
-        return math.isclose(expected, got, rel_tol=1e-9, abs_tol=abs_tol)
+        return math.isclose(expected, got, rel_tol=rel_tol, abs_tol=abs_tol)
     if type(expected) in (list, tuple) and type(got) is type(expected):
-        return len(expected) == len(got) and all(map(same, expected, got))
+        return len(expected) == len(got) and all(
+            same(e, g, abs_tol, rel_tol) for e, g in zip(expected, got, strict=True)
+        )
     if type(expected) is dict and type(got) is dict:
-        return expected.keys() == got.keys() and all(same(v, got[k]) for k, v in expected.items())
+        return expected.keys() == got.keys() and all(
+            same(v, got[k], abs_tol, rel_tol) for k, v in expected.items()
+        )
     return expected == got

@@ -11,13 +11,14 @@ import pytest
 
 from gpu_ops.errors import InputError
 from gpu_ops.evaluation.benchmarks import evaluate_model, load_benchmark
-from gpu_ops.evaluation.humaneval import evaluate_completions
+from gpu_ops.evaluation.humaneval import evaluate_completions, float_tolerance
 from gpu_ops.evaluation.suites import detect_format, load_suite, parse_benchmark_spec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evaluation"
 MBPP = FIXTURES / "mbpp_tiny.jsonl"
 MBPP_PLUS = FIXTURES / "MbppPlus_tiny.jsonl"
 HUMANEVAL_PLUS = FIXTURES / "HumanEvalPlus_tiny.jsonl"
+MBPP_PLUS_HUB = FIXTURES / "mbppplus_hub_tiny.jsonl"  # evalplus/mbppplus as the Hub serves it
 
 
 def passed(problems: list[dict], completions: dict[str, str]) -> dict[str, bool]:
@@ -31,6 +32,7 @@ def test_formats_are_detected() -> None:
     assert detect_format(first(MBPP)) == "mbpp"
     assert detect_format(first(MBPP_PLUS)) == "evalplus"
     assert detect_format(first(HUMANEVAL_PLUS)) == "evalplus"
+    assert detect_format(first(MBPP_PLUS_HUB)) == "mbpp_hub_plus"
     with pytest.raises(InputError, match="unknown benchmark format"):
         detect_format({"question": "x"})
 
@@ -48,6 +50,19 @@ def test_mbpp_prompt_names_the_function_and_reference_passes() -> None:
     assert passed(problems, wrong) == {"Mbpp/901": False}
 
 
+def test_hub_mbpp_plus_script_calls_the_candidate() -> None:
+    # The Hub's script calls the function by name at module level; check binds that name to the
+    # candidate, so the reference run records each call and the completion only answers them.
+    problems = load_suite(str(MBPP_PLUS_HUB))
+    assert [(p["task_id"], p["entry_point"]) for p in problems] == [("Mbpp/904", "max_of_list")]
+    assert passed(problems, {"Mbpp/904": "\n" + problems[0]["canonical_solution"] + "\n"}) == {
+        "Mbpp/904": True
+    }
+    # Right on the first input only: the script's later calls must reach the candidate too.
+    first_only = "\ndef max_of_list(values):\n    return values[-1]\n"
+    assert passed(problems, {"Mbpp/904": first_only}) == {"Mbpp/904": False}
+
+
 def test_plus_inputs_catch_what_base_tests_miss() -> None:
     problems = load_suite(str(HUMANEVAL_PLUS))
     assert problems[0]["prompt"].startswith("def clamp(")
@@ -62,6 +77,8 @@ def test_mbpp_plus_uses_atol_for_floats() -> None:
     problems = load_suite(str(MBPP_PLUS))
     by_id = {p["task_id"]: p for p in problems}
     assert by_id["Mbpp/903"]["entry_point"] == "mean_of"
+    # EvalPlus's per-task atol travels with the problem to the parent-side comparison.
+    assert (by_id["Mbpp/903"]["atol"], by_id["Mbpp/901"]["atol"]) == (1e-9, 0.0)
     close = (
         "\ndef mean_of(values):\n    return sum(v for v in values) / float(len(values)) + 1e-12\n"
     )
@@ -72,6 +89,15 @@ def test_mbpp_plus_uses_atol_for_floats() -> None:
         "Mbpp/901": True,
     }
     assert passed(problems, {"Mbpp/903": off}) == {"Mbpp/903": False}
+
+
+def test_float_tolerance_follows_evalplus_and_refuses_bad_values() -> None:
+    assert float_tolerance({"task_id": "HumanEval/0"}) == {}  # HumanEval: harness defaults
+    assert float_tolerance({"task_id": "t", "atol": 0}) == {"abs_tol": 1e-6, "rel_tol": 1e-7}
+    assert float_tolerance({"task_id": "t", "atol": 1e-9}) == {"abs_tol": 1e-9, "rel_tol": 1e-7}
+    for bad in (-1.0, float("nan"), float("inf"), "1e-6", True):
+        with pytest.raises(InputError, match="atol must be"):
+            float_tolerance({"task_id": "t", "atol": bad})
 
 
 def test_benchmark_specs_and_pass_at_1_per_benchmark() -> None:

@@ -610,9 +610,14 @@ def test_hostile_text_is_written_safely() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the process tier's uid drop needs root")
-def test_cleanup_survives_deep_trees_links_and_locked_folders(tmp_path: Path) -> None:
+def test_cleanup_survives_deep_trees_links_and_locked_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The weak tier keeps its scratch folder on the host: the parent must still clean it up.
-    from gpu_ops.sandbox import _execute
+    # The run gets a scratch base of its own (tempfile's tempdir, which _scratch_base reads
+    # first), so sandboxes of other tests or pytest-xdist workers never show up in it.
+    from gpu_ops.sandbox import _execute, _scratch_base
+    from gpu_ops.sandbox.cleanup import remove_tree
 
     keep = tmp_path / "keep.txt"
     keep.write_text("keep me")
@@ -623,10 +628,16 @@ def test_cleanup_survives_deep_trees_links_and_locked_folders(tmp_path: Path) ->
         "os.mkdir('locked'); open('locked/f', 'w').close(); os.chmod('locked', 0)\n"
         "print('built')\n"
     )
-    before = set(Path(tempfile.gettempdir()).glob("wc-sandbox-*"))
-    result = _execute(code, isolation="process", timeout_s=30)
-    assert (result.status, result.stdout) == ("ok", "built\n")
-    assert set(Path(tempfile.gettempdir()).glob("wc-sandbox-*")) <= before
+    base = Path(tempfile.mkdtemp(prefix="wc-cleanup-base-", dir=_scratch_base()))
+    try:
+        base.chmod(0o755)  # world-traversable, as _scratch_base requires
+        monkeypatch.setattr(tempfile, "tempdir", str(base))
+        assert _scratch_base() == str(base)  # the run really uses this base
+        result = _execute(code, isolation="process", timeout_s=30)
+        assert (result.status, result.stdout) == ("ok", "built\n")
+        assert list(base.iterdir()) == []
+    finally:
+        remove_tree(base)  # deep trees too, should the run have left one
     assert keep.read_text() == "keep me"
     record(
         "3000-deep tree + symlinks + mode-000 dir", result, "run folder removed, link target intact"

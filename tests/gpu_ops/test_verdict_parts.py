@@ -68,6 +68,10 @@ def test_same_is_equality_on_builtins_with_float_tolerance() -> None:
     assert same(0.1 + 0.2, 0.3) and same([1, (2.0, 3)], [1, (2, 3)])
     assert not same([1, 2], (1, 2)) and not same({"a": 1}, {"a": 2}) and not same(1.0, "1.0")
     assert same(float("nan"), float("nan")) and not same(1.0, 1.01)
+    # A caller's tolerance holds inside containers too (EvalPlus problems bring their own atol).
+    assert same([1.0, {"k": (2.0,)}], [1.001, {"k": (2.001,)}], abs_tol=1e-2)
+    assert not same([1.5e-9], [0.0], abs_tol=1e-9) and same([1.5e-9], [0.0])
+    assert not same({"k": [1.0]}, {"k": [1.01]}, abs_tol=1e-3)
 
 
 def test_asserts_split_into_probes_and_a_parent_side_condition() -> None:
