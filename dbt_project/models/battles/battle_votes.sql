@@ -20,7 +20,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['instruction_id', 'model_a', 'model_b', 'judge', 'presentation_order'],
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         post_hook=["{{ delete_votes_of_left_experts() }}"]
     )
 }}
@@ -31,7 +31,12 @@
 {%- set execution_watermark = none -%}
 {%- set execution_weight_changed = false -%}
 {%- set unseen_experts = [] -%}
+{%- set stamped = false -%}
 {%- if is_incremental() and execute -%}
+    {#- a table built before the lake had first_seen_at gets the column now, and one full read -#}
+    {%- set stamped = 'first_seen_at' in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+{%- endif -%}
+{%- if stamped -%}
     {%- set marks = run_query(
         "select max(first_seen_at) filter (where judge_kind = 'llm'),"
         ~ " max(first_seen_at) filter (where judge_kind = 'execution'),"
