@@ -8,8 +8,8 @@ from dagster_wc.partitions import experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
-from gpu_ops.llm import SamplingParams
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.llm import SamplingParams
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
@@ -153,6 +153,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
             **cache_metadata(model),
             "votes": len(frame),
             "battles": len(battles),
+            "prompt_tokens": int(frame["prompt_tokens"].sum() or 0),
+            "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "verdicts": value_counts(frame, "verdict") if len(frame) else {},
         }
     )

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gpu_ops.curation.output_quality import sanitize_for_storage
 from gpu_ops.errors import BackendError, InputError
 from gpu_ops.llm.base import (
     ChatModel,
@@ -37,7 +38,6 @@ from gpu_ops.llm.chat_template import (
     template_hash,
 )
 from gpu_ops.llm.identity import model_identity
-from gpu_ops.curation.output_quality import sanitize_for_storage
 
 T = TypeVar("T")
 _MAX_BACKOFF_S = 30.0
