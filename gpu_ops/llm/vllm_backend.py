@@ -8,6 +8,7 @@ the prefix cache (prompt-logprob requests would skip that cache, so they are not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,33 @@ from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
 from gpu_ops.llm.identity import model_identity
 
 
-def check_loadable(spec: ModelSpec) -> None:
-    """Refuse, before any engine starts, a local model directory that vLLM could not load."""
+def check_loadable(spec: ModelSpec, on_cpu: bool) -> None:
+    """Refuse, before any engine starts, a local model that vLLM could not load or run.
+
+    vLLM's CPU attention loads a model with an unsupported head size and only fails at its first
+    forward pass, in the engine process, with a generic error: check it here instead, against
+    the head sizes vLLM's CPU backend declares.
+    """
     path = Path(spec.model)
     if not (path.is_absolute() or path.exists() or spec.model.startswith(".")):
-        return  # a hub id: vLLM resolves (and reports) it
-    if not (path / "config.json").is_file():
+        return  # a hub id: vLLM resolves (and reports) it; the warm-up catches the rest
+    config_path = path / "config.json"
+    if not config_path.is_file():
         raise InputError(f"{spec.slug}: model {spec.model} has no config.json (missing files)")
+    if not on_cpu:
+        return
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    heads = config.get("num_attention_heads")
+    head_dim = config.get("head_dim") or (config["hidden_size"] // heads if heads else None)
+    if head_dim is None:
+        return
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    if not CPUAttentionBackend.supports_head_size(int(head_dim)):
+        raise InputError(
+            f"{spec.slug}: model {spec.model} has head_dim {head_dim}, which vLLM's CPU attention "
+            f"does not support (supported: {CPUAttentionBackend.get_supported_head_sizes()})"
+        )
 
 
 class VllmChatModel(ChatModel):
@@ -45,6 +66,7 @@ class VllmChatModel(ChatModel):
     def __init__(self, spec: ModelSpec):
         try:
             from vllm import LLM
+            from vllm import SamplingParams as VllmSampling
         except ImportError as exc:
             raise InputError(
                 f"{spec.slug}: backend 'vllm' needs the vllm package in this environment "
@@ -55,7 +77,8 @@ class VllmChatModel(ChatModel):
                 f"{spec.slug}: backend 'vllm' takes device auto, cpu or cuda (choose GPUs with "
                 f"CUDA_VISIBLE_DEVICES), got device={spec.device!r}"
             )
-        check_loadable(spec)
+        on_cpu = spec.device == "cpu" or _on_cpu()
+        check_loadable(spec, on_cpu)
         self.spec = spec
         self.tokenizer = load_tokenizer(spec)
         self.renderer = ChatRenderer(
@@ -74,10 +97,16 @@ class VllmChatModel(ChatModel):
             kwargs["max_model_len"] = spec.max_model_len
         if spec.revision:
             kwargs["revision"] = spec.revision
-        if spec.device == "cpu" or _on_cpu():
+        if on_cpu:
             kwargs["enforce_eager"] = True  # no graph capture on CPU: faster start
         try:
             self.llm = LLM(**kwargs)
+            # One token now: a model the engine loads but cannot run fails here, in its step.
+            self.llm.generate(
+                [{"prompt_token_ids": self.encode("warm-up") or [0]}],
+                VllmSampling(max_tokens=1, temperature=0.0),
+                use_tqdm=False,
+            )
         except Exception as exc:  # vLLM raises many types; name the model and the reason
             raise BackendError(
                 f"{spec.slug}: vLLM could not load {spec.model}: {type(exc).__name__}: "

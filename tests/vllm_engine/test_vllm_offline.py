@@ -53,8 +53,11 @@ def test_choice_scores_match_the_transformers_backend(vllm_offline: dict, refere
 def test_greedy_generation_matches_the_transformers_backend(
     vllm_offline: dict, reference: dict
 ) -> None:
-    assert vllm_offline["greedy"] == reference["greedy"]
-    assert vllm_offline["generated_score_replies"] == reference["generated_score_replies"]
+    # Same tokens; vLLM's incremental detokenizer holds back an unfinished UTF-8 sequence at the
+    # end of a reply where transformers' decode writes U+FFFD, hence the rstrip.
+    for key in ("greedy", "generated_score_replies", "generated_verdict_replies"):
+        got = [text.rstrip("\ufffd") for text in vllm_offline[key]]
+        assert got == [text.rstrip("\ufffd") for text in reference[key]], key
 
 
 def test_logprob_judging_reads_each_prompt_once_through_the_prefix_cache(

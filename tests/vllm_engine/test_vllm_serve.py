@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.llm import CallCache, ModelSpec, SamplingParams, load_model
-from tests.vllm_engine.engine import REPO, START_TIMEOUT_S, Server, engine_environ, require_vllm_env
+from tests.vllm_engine.engine import REPO, START_TIMEOUT_S, Server, engine_environ, vllm_cli
 from tests.vllm_engine.stages import SCORE_CHOICES, SCORED_PROMPTS, run_stages
 
 pytestmark = [pytest.mark.vllm_engine, pytest.mark.slow]
@@ -31,12 +31,11 @@ def served_spec(servers: list[Server], model_dir: Path, **kwargs: object) -> Mod
 
 
 def test_serve_flags_of_the_cluster_script_exist_in_the_real_cli() -> None:
-    env = require_vllm_env()
     script = (REPO / "configs" / "cluster" / "vllm_serve.sh").read_text()
     flags = sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", script)))
     assert "--enable-prefix-caching" in flags and "--served-model-name" in flags
     help_text = subprocess.run(
-        [str(env / "bin" / "vllm"), "serve", "--help=all"],
+        vllm_cli("serve", "--help=all"),
         env=engine_environ(), capture_output=True, text=True, timeout=300,
     ).stdout  # fmt: skip
     missing = [f for f in flags if f not in help_text]
