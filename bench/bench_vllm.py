@@ -152,12 +152,18 @@ def run(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         battles_path = Path(tmp) / "battles.json"
         battles(n_battles).write_json(battles_path)
+        reference = measure_backend(
+            "transformers", str(path), str(battles_path), judge_tokens, new_tokens
+        )
         args = [str(path), str(battles_path), str(judge_tokens), str(new_tokens)]
-        reference = measure_backend("transformers", *args)
         out_path = Path(tmp) / "vllm.json"
         environ = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_KVCACHE_SPACE": "1"}
+        # The demo experts declare max_position_embeddings 384 (their training length) while
+        # judge prompts run ~900 tokens: the transformers backend runs them past 384 positions
+        # (same RoPE, nothing refuses), so vLLM is allowed to as well, for the same numbers.
+        environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"
         environ.pop("VIRTUAL_ENV", None)
-        subprocess.run(
+        proc = subprocess.run(
             [
                 str(env / "bin" / "python"),
                 "-m",
@@ -168,10 +174,12 @@ def run(quick: bool = False) -> dict:
             ],
             cwd=REPO,
             env=environ,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=1800,
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the vLLM side failed ({proc.returncode}): {proc.stderr[-3000:]}")
         engine = json.loads(out_path.read_text())
     gap = max(
         abs(a - b) for a, b in zip(engine.pop("p_first"), reference.pop("p_first"), strict=True)

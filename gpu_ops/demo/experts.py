@@ -50,10 +50,14 @@ from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 HELDOUT_FRACTION = 0.12
 MAX_SOURCE_LINES = 15  # short responses: tiny models can learn to finish them
 MAX_SEQ_LEN = 384
+# Positions the config declares (RoPE, no learned positions: the weights do not depend on it).
+# vLLM refuses, and past it computes garbage for, prompts longer than max_position_embeddings;
+# judge prompts are ~900 tokens plus the verdict, so the experts declare more than they train on.
+MAX_POSITIONS = 2048
 VOCAB_SIZE = 2048
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 2  # 2: loss on user turns too (they must be able to mine instructions)
+_VERSION = 3  # 2: loss on user turns too; 3: 64-wide heads, 2048 positions (vLLM can serve them)
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ def _build_expert(
         num_heads=expert.num_heads,
         head_dim=expert.head_dim,
         intermediate_size=expert.intermediate_size,
-        max_position_embeddings=MAX_SEQ_LEN,
+        max_position_embeddings=MAX_POSITIONS,
         seed=expert.seed,
     )
     started = time.perf_counter()
