@@ -42,10 +42,10 @@ from pathlib import Path
 
 import polars as pl
 
-from gpu_ops.errors import InputError
-from gpu_ops.training.sft import SFTParams, is_validation_id, train_sft
 from gpu_ops.demo.stdlib_corpus import OTHER_SLICE, SLICE_NAMES, build_stdlib_examples, to_sft_rows
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.errors import InputError
+from gpu_ops.training.sft import SFTParams, is_validation_id, train_sft
 
 HELDOUT_FRACTION = 0.12
 MAX_SOURCE_LINES = 15  # short responses: tiny models can learn to finish them

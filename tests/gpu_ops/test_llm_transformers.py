@@ -100,8 +100,8 @@ def test_chat_template_override_from_jinja_file(tiny_model_dir: Path, tmp_path: 
 def test_identity_changes_with_the_weights(
     tiny_model_dir: Path, tiny_tokenizer_dir: Path, tmp_path: Path
 ) -> None:
-    from gpu_ops.llm.identity import weights_fingerprint
     from gpu_ops.demo.tiny_model import build_tiny_model
+    from gpu_ops.llm.identity import weights_fingerprint
 
     copy = tmp_path / "model"
     shutil.copytree(tiny_model_dir, copy)
