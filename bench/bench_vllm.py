@@ -42,19 +42,25 @@ def missing() -> str | None:
 
 
 def model_dir() -> tuple[str, Path]:
-    """The demo expert-strong (64-wide heads) if built, else a tiny random 64-wide-head Llama."""
+    """The demo expert-strong if built (version 3), else a tiny random 64-wide-head Llama."""
     from bench.bench_arena_scaling import demo_models_dir
 
     demo = demo_models_dir()
     if demo is not None:
         config = json.loads((demo / "expert-strong" / "config.json").read_text())
-        if config.get("head_dim") == 64:
+        # 64-wide heads and room for judge prompts: builds older than demo build version 3
+        # declare 384 positions, past which vLLM refuses (and miscomputes) prompts.
+        if config.get("head_dim") == 64 and config.get("max_position_embeddings", 0) >= 2048:
             return "demo expert-strong", demo / "expert-strong"
     from gpu_ops.demo.tiny_model import build_tiny_model
 
     root = Path(tempfile.gettempdir()) / "wc_bench_vllm_tiny64"
     return "tiny random llama (128 hidden, 2 heads x 64)", build_tiny_model(
-        root / "model", hidden_size=128, num_heads=2, intermediate_size=256
+        root / "model",
+        hidden_size=128,
+        num_heads=2,
+        intermediate_size=256,
+        max_position_embeddings=2048,
     )
 
 
@@ -158,10 +164,6 @@ def run(quick: bool = False) -> dict:
         args = [str(path), str(battles_path), str(judge_tokens), str(new_tokens)]
         out_path = Path(tmp) / "vllm.json"
         environ = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_KVCACHE_SPACE": "1"}
-        # The demo experts declare max_position_embeddings 384 (their training length) while
-        # judge prompts run ~900 tokens: the transformers backend runs them past 384 positions
-        # (same RoPE, nothing refuses), so vLLM is allowed to as well, for the same numbers.
-        environ["VLLM_ALLOW_LONG_MAX_MODEL_LEN"] = "1"
         environ.pop("VIRTUAL_ENV", None)
         proc = subprocess.run(
             [
