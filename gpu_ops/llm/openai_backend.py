@@ -1,7 +1,9 @@
 """OpenAI-compatible HTTP backend (e.g. `vllm serve`): completions for raw prompts, chat for chat().
 
 Requests run concurrently (a thread pool bounded by spec.max_concurrency). Each request retries
-connect errors, timeouts, HTTP 429/5xx and malformed JSON with exponential backoff and jitter,
+connect errors, timeouts, HTTP 429/5xx, malformed JSON and aborted replies (finish_reason "abort"
+or "error", as vLLM sends for in-flight requests when it shuts down) with exponential backoff and
+jitter,
 moving to the next endpoint on every attempt (round-robin + failover), up to spec.max_retries
 attempts; then a BackendError names the endpoints, what went wrong and the attempt count.
 """
@@ -44,6 +46,9 @@ from gpu_ops.llm.identity import model_identity
 
 T = TypeVar("T")
 _MAX_BACKOFF_S = 30.0
+# Finish reasons of a request the server gave up on (vLLM: "abort" when it shuts down or the
+# request is cancelled, "error" for an internal failure): retried, never stored as an answer.
+_ABORTED = ("abort", "error")
 
 
 class _Retryable(Exception):
@@ -296,6 +301,14 @@ class OpenAIChatModel(ChatModel):
             raise BackendError(f"HTTP {status} at {url} (not retried): {response.text[:500]}")
         try:
             data = response.json()
+            finish = (data.get("choices") or [{}])[0].get("finish_reason")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise _Retryable(
+                "malformed reply", f"{exc}; body starts {response.text[:120]!r}"
+            ) from exc
+        if finish in _ABORTED:  # e.g. vLLM shutting down: a 200 reply with no real answer
+            raise _Retryable("aborted reply", f"finish_reason {finish!r}")
+        try:
             check(data)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise _Retryable(

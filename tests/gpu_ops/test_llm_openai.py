@@ -116,6 +116,10 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 time.sleep(0.6)
             if action in ("500", "429", "400"):
                 self._send(int(action), b'{"error": "scripted"}')
+            elif action == "abort":  # what vLLM sends for in-flight requests when it shuts down
+                self._send(
+                    200, b'{"choices": [{"text": "", "finish_reason": "abort"}], "usage": {}}'
+                )
             elif action == "badjson":
                 self._send(200, b'{"choices": [')
             elif action == "surrogate":  # a lone surrogate, as JSON can carry it
@@ -262,7 +266,7 @@ def test_a_server_without_logprob_token_ids_is_an_error_not_a_guess(
         model.choice_logprobs(["Verdict: [["], ["A]]", "B]]"])
 
 
-@pytest.mark.parametrize("failure", ["500", "429", "badjson", "sleep"])
+@pytest.mark.parametrize("failure", ["500", "429", "badjson", "sleep", "abort"])
 def test_transient_failures_are_retried(server: tuple[str, ServerState], failure: str) -> None:
     url, state = server
     state.plan = [failure]
