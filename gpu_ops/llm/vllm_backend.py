@@ -108,6 +108,7 @@ class VllmChatModel(ChatModel):
                 use_tqdm=False,
             )
         except Exception as exc:  # vLLM raises many types; name the model and the reason
+            self.close()  # an engine that started but cannot run: stop its processes now
             raise BackendError(
                 f"{spec.slug}: vLLM could not load {spec.model}: {type(exc).__name__}: "
                 f"{_root_cause(exc)}"
