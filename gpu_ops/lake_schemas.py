@@ -117,6 +117,7 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "p_tie": pl.Float64,
         "raw_reply": pl.String,
         "prompt_hash": pl.String,
+        "prompt_tokens": pl.Int64,
         "completion_tokens": pl.Int64,
         FIRST_SEEN: FIRST_SEEN_TYPE,
     },

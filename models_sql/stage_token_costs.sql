@@ -1,7 +1,6 @@
 -- title: Stage token costs
 -- description: Tokens spent per LLM stage in pipeline order (mining, scoring, responding,
---   judging), with a per-stage total row (expert = '(all)'). Judging records completion tokens
---   only.
+--   judging), with a per-stage total row (expert = '(all)').
 -- columns: stage, expert, n_calls, prompt_tokens, completion_tokens, total_tokens
 with per_expert as (
     select stage, expert, n_calls, prompt_tokens, completion_tokens, total_tokens

@@ -151,6 +151,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
             **cache_metadata(model),
             "votes": len(frame),
             "battles": len(battles),
+            "prompt_tokens": int(frame["prompt_tokens"].sum() or 0),
+            "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "verdicts": value_counts(frame, "verdict") if len(frame) else {},
         }
     )

@@ -162,7 +162,8 @@ def _judge_logprob(model: ChatModel, shown: list[dict]) -> list[dict]:
     choices = [label + CHOICE_SUFFIX for label in VERDICT_LABELS]
     results = model.choice_logprobs(prompts, choices)
     out = []
-    for prompt, logprobs in zip(prompts, results, strict=True):
+    for prompt, scored in zip(prompts, results, strict=True):
+        logprobs = scored.logprobs
         probs = normalized_probabilities({c: logprobs[c + CHOICE_SUFFIX] for c in VERDICT_LABELS})
         top = argmax_label(probs, _ARGMAX_ORDER)
         out.append(
@@ -173,6 +174,7 @@ def _judge_logprob(model: ChatModel, shown: list[dict]) -> list[dict]:
                 "p_tie": probs["Tie"],
                 "raw_reply": None,
                 "prompt_hash": prompt_hash(prompt),
+                "prompt_tokens": scored.prompt_tokens,
                 "completion_tokens": None,
             }
         )
@@ -206,6 +208,7 @@ def _judge_generate(
             "p_tie": None,
             "raw_reply": g.text,
             "prompt_hash": prompt_hash(messages),
+            "prompt_tokens": g.prompt_tokens,
             "completion_tokens": g.completion_tokens,
         }
         for messages, g in zip(conversations, generations, strict=True)

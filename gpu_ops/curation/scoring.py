@@ -92,8 +92,8 @@ def _score_logprob(model: ChatModel, ids: list[str], texts: list[str]) -> list[d
     choices = [label + CHOICE_SUFFIX for label in SCORE_LABELS]
     results = model.choice_logprobs(prompts, choices)
     rows = []
-    for instruction_id, prompt, logprobs in zip(ids, prompts, results, strict=True):
-        by_label = {label: logprobs[label + CHOICE_SUFFIX] for label in SCORE_LABELS}
+    for instruction_id, prompt, scored in zip(ids, prompts, results, strict=True):
+        by_label = {label: scored.logprobs[label + CHOICE_SUFFIX] for label in SCORE_LABELS}
         probs = normalized_probabilities(by_label)
         rows.append(
             {
@@ -103,7 +103,7 @@ def _score_logprob(model: ChatModel, ids: list[str], texts: list[str]) -> list[d
                 "parsed": True,
                 "raw_reply": None,
                 "prompt_hash": prompt_hash(prompt),
-                "prompt_tokens": None,
+                "prompt_tokens": scored.prompt_tokens,
                 "completion_tokens": None,
             }
         )
@@ -125,8 +125,8 @@ def score_instructions(
 
     Rows mined by ``scorer`` are skipped unless ``skip_own=False`` (then ``miner`` is optional).
     ``sampling`` applies to generate mode (default greedy, 512 tokens); each row's seed is
-    derived from (seed, scorer, instruction_id). Logprob-mode rows have no reply and no token
-    counts. Returns the ``instruction_scores`` columns.
+    derived from (seed, scorer, instruction_id). Logprob-mode rows have no reply and no
+    completion tokens; their prompt_tokens is the rendered prompt's length. Returns the ``instruction_scores`` columns.
     """
     if not isinstance(scorer, str) or not scorer:
         raise InputError(f"scorer must be a non-empty slug, got {scorer!r}")

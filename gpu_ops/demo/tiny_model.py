@@ -100,13 +100,18 @@ def build_tiny_model(
     intermediate_size: int = 128,
     max_position_embeddings: int = 1024,
     seed: int = 0,
+    head_dim: int | None = None,
 ) -> Path:
     """Save a random-init LlamaForCausalLM plus tokenizer as an HF directory; return it.
 
-    Without tokenizer_dir a tokenizer is built in `out_dir/../tiny_tokenizer`. Reused when complete.
+    head_dim None gives hidden_size / num_heads; set it (e.g. 64, what vLLM's CPU attention
+    accepts) to size attention independently of the hidden width. Without tokenizer_dir a
+    tokenizer is built in `out_dir/../tiny_tokenizer`. Reused when complete.
     """
-    if hidden_size % num_heads:
+    if head_dim is None and hidden_size % num_heads:
         raise InputError(f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}")
+    if head_dim is not None and (isinstance(head_dim, bool) or head_dim < 1):
+        raise InputError(f"head_dim must be None or >= 1, got {head_dim!r}")
     for name, value in [
         ("hidden_size", hidden_size),
         ("num_layers", num_layers),
@@ -130,6 +135,8 @@ def build_tiny_model(
         "max_position_embeddings": max_position_embeddings,
         "seed": seed,
     }
+    if head_dim is not None:  # absent by default: earlier builds keep their stamps
+        arch["head_dim"] = head_dim
     params = {
         "kind": "model",
         "version": _BUILD_VERSION,
@@ -210,6 +217,7 @@ def _save_model(
     intermediate_size: int,
     max_position_embeddings: int,
     seed: int,
+    head_dim: int | None = None,
 ) -> None:
     import torch
     from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -222,6 +230,7 @@ def _save_model(
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_heads,
+        head_dim=head_dim if head_dim is not None else hidden_size // num_heads,
         intermediate_size=intermediate_size,
         max_position_embeddings=max_position_embeddings,
         bos_token_id=tokenizer.bos_token_id,

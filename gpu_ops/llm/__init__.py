@@ -4,7 +4,7 @@ Importing this package is cheap: torch, transformers and vllm load only with a b
 """
 
 from gpu_ops.errors import BackendError, InputError
-from gpu_ops.llm.base import ChatModel, Generation, ModelSpec, SamplingParams
+from gpu_ops.llm.base import ChatModel, ChoiceScores, Generation, ModelSpec, SamplingParams
 from gpu_ops.llm.cache import CachedChatModel, CallCache
 from gpu_ops.llm.identity import model_identity
 from gpu_ops.llm.loading import load_model
@@ -14,6 +14,7 @@ __all__ = [
     "CachedChatModel",
     "CallCache",
     "ChatModel",
+    "ChoiceScores",
     "Generation",
     "InputError",
     "ModelSpec",

@@ -155,6 +155,18 @@ class Generation:
     finish_reason: str  # "stop" | "length"
 
 
+@dataclass(frozen=True)
+class ChoiceScores:
+    """The choices' log-probs after one prompt (logsumexp 0) and the prompt's length in tokens.
+
+    prompt_tokens is what the model read for this verdict: judging and scoring record it, so the
+    input side of logprob-mode stages shows in the token costs.
+    """
+
+    logprobs: dict[str, float]
+    prompt_tokens: int
+
+
 def expand_sampling(
     sampling: SamplingParams | Sequence[SamplingParams], n: int
 ) -> list[SamplingParams]:
@@ -181,20 +193,43 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
 
 
 def renormalize(
-    choices: Sequence[str], scores: Sequence[float], n_prompts: int
-) -> list[dict[str, float]]:
+    choices: Sequence[str], scores: Sequence[float], prompt_tokens: Sequence[int]
+) -> list[ChoiceScores]:
     """Per prompt, log-probs over the choices shifted so that their logsumexp is 0.
 
     scores is prompt-major: scores[i * len(choices) + j] belongs to prompt i, choice j.
     """
     out = []
     k = len(choices)
-    for i in range(n_prompts):
+    for i, n_tokens in enumerate(prompt_tokens):
         row = scores[i * k : (i + 1) * k]
         top = max(row)
         total = top + math.log(sum(math.exp(s - top) for s in row))
-        out.append({c: float(s - total) for c, s in zip(choices, row, strict=True)})
+        logprobs = {c: float(s - total) for c, s in zip(choices, row, strict=True)}
+        out.append(ChoiceScores(logprobs=logprobs, prompt_tokens=int(n_tokens)))
     return out
+
+
+def choice_tree(choice_ids: Sequence[Sequence[int]]) -> dict[tuple[int, ...], set[int]]:
+    """Each proper token prefix of the choices -> the tokens that extend it (a trie).
+
+    Scoring every choice needs the next-token distribution at each prefix once: the prompt's own
+    distribution (prefix ()) plus one per longer prefix that several choices may share.
+    """
+    tree: dict[tuple[int, ...], set[int]] = {}
+    for ids in choice_ids:
+        if not ids:
+            raise InputError("a choice encodes to no tokens")
+        for end in range(len(ids)):
+            tree.setdefault(tuple(ids[:end]), set()).add(ids[end])
+    return tree
+
+
+def sum_choice_logprobs(
+    choice_ids: Sequence[Sequence[int]], at: dict[tuple[int, ...], dict[int, float]]
+) -> list[float]:
+    """Each choice's log-prob: the sum over its tokens of log p(token | prompt + earlier tokens)."""
+    return [sum(at[tuple(ids[:t])][ids[t]] for t in range(len(ids))) for ids in choice_ids]
 
 
 def check_choices(choices: Sequence[str]) -> list[str]:
@@ -258,10 +293,12 @@ class ChatModel(ABC):
         return self.generate(prompts, sampling)
 
     @abstractmethod
-    def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str]
-    ) -> list[dict[str, float]]:
-        """Log-probability of each choice continuing each prompt, renormalized over the choices."""
+    def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
+        """Log-probability of each choice continuing each prompt, renormalized over the choices.
+
+        Each prompt is processed once: the choices are read from its next-token distribution and,
+        for choices longer than one token, scored on the prompt's cached state.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (GPU memory, HTTP connections)."""

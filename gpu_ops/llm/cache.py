@@ -19,6 +19,7 @@ from typing import Any
 from gpu_ops.failpoints import failpoint
 from gpu_ops.llm.base import (
     ChatModel,
+    ChoiceScores,
     Generation,
     SamplingParams,
     check_choices,
@@ -177,18 +178,19 @@ class CachedChatModel(ChatModel):
         )
         return [Generation(**r) for r in results]
 
-    def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str]
-    ) -> list[dict[str, float]]:
+    def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
         prompts = check_prompts(prompts)
         choices = check_choices(choices)
-        return self._run(
-            "choice_logprobs",
+        # Kind "choice_scores": entries hold the prompt's token count too (older
+        # "choice_logprobs" entries, plain log-prob dicts, are never read back as these).
+        results = self._run(
+            "choice_scores",
             prompts,
-            lambda p: call_key(self.identity, "choice_logprobs", p, None, choices),
+            lambda p: call_key(self.identity, "choice_scores", p, None, choices),
             lambda batch: self.model.choice_logprobs(batch, choices),
             [True] * len(prompts),
         )
+        return [ChoiceScores(**r) for r in results]
 
     def _run(
         self,
@@ -216,7 +218,7 @@ class CachedChatModel(ChatModel):
             batch = todo[start : start + size]
             outputs = call([items[i] for i in batch])
             self.model_calls += 1
-            encoded = [asdict(o) if isinstance(o, Generation) else o for o in outputs]
+            encoded = [asdict(o) for o in outputs]
             for i, value in zip(batch, encoded, strict=True):
                 results[i] = value
             self.cache.put_many(

@@ -1,7 +1,9 @@
 """OpenAI-compatible HTTP backend (e.g. `vllm serve`): completions for raw prompts, chat for chat().
 
 Requests run concurrently (a thread pool bounded by spec.max_concurrency). Each request retries
-connect errors, timeouts, HTTP 429/5xx and malformed JSON with exponential backoff and jitter,
+connect errors, timeouts, HTTP 429/5xx, malformed JSON and aborted replies (finish_reason "abort"
+or "error", as vLLM sends for in-flight requests when it shuts down) with exponential backoff and
+jitter,
 moving to the next endpoint on every attempt (round-robin + failover), up to spec.max_retries
 attempts; then a BackendError names the endpoints, what went wrong and the attempt count.
 """
@@ -22,14 +24,17 @@ from gpu_ops.curation.output_quality import sanitize_for_storage
 from gpu_ops.errors import BackendError, InputError
 from gpu_ops.llm.base import (
     ChatModel,
+    ChoiceScores,
     Generation,
     ModelSpec,
     SamplingParams,
     check_choices,
     check_conversation,
     check_prompts,
+    choice_tree,
     expand_sampling,
     renormalize,
+    sum_choice_logprobs,
 )
 from gpu_ops.llm.chat_template import (
     ChatRenderer,
@@ -41,6 +46,9 @@ from gpu_ops.llm.identity import model_identity
 
 T = TypeVar("T")
 _MAX_BACKOFF_S = 30.0
+# Finish reasons of a request the server gave up on (vLLM: "abort" when it shuts down or the
+# request is cancelled, "error" for an internal failure): retried, never stored as an answer.
+_ABORTED = ("abort", "error")
 
 
 class _Retryable(Exception):
@@ -58,6 +66,7 @@ class OpenAIChatModel(ChatModel):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         tokenizer = load_tokenizer(spec, required=spec.tokenizer is not None)
+        self.tokenizer = tokenizer
         self.renderer = (
             ChatRenderer(
                 tokenizer, name=spec.slug, default_system_prompt=spec.default_system_prompt
@@ -143,15 +152,73 @@ class OpenAIChatModel(ChatModel):
 
         return self._map(one, list(zip(conversations, params, strict=True)))
 
-    def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str]
-    ) -> list[dict[str, float]]:
-        """Echo prompt+choice with prompt logprobs and sum the logprobs of the choice's tokens."""
+    def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
+        """Choice log-probs, each prompt processed once by the server.
+
+        With a local tokenizer: prompts go as token ids, one max_tokens=1 request per node of the
+        choices' token trie asks for the exact log-probs of the tokens that extend it (vLLM's
+        `logprob_token_ids`), level by level so that the server's prefix cache serves the prompt
+        to every request after the first. Without one (text only): one echo request per choice.
+        """
         prompts = check_prompts(prompts)
         choices = check_choices(choices)
+        if self.tokenizer is None:
+            return self._echo_choice_logprobs(prompts, choices)
+        choice_ids = [self._encode(c) for c in choices]
+        tree = choice_tree(choice_ids)
+        encoded = [self._encode(p) for p in prompts]
+        for i, ids in enumerate(encoded):
+            if not ids:
+                raise InputError(f"{self.spec.slug}: prompt {i} is empty")
+        at: list[dict[tuple[int, ...], dict[int, float]]] = [{} for _ in prompts]
+        prompt_tokens = [len(ids) for ids in encoded]
+        for depth in range(max(len(c) for c in choice_ids)):
+            nodes = [
+                (i, prefix) for i in range(len(prompts)) for prefix in tree if len(prefix) == depth
+            ]
+
+            def one(node: tuple[int, tuple[int, ...]]) -> dict[int, float]:
+                i, prefix = node
+                wanted = sorted(tree[prefix])
+                body = {
+                    "prompt": encoded[i] + list(prefix),
+                    "max_tokens": 1,
+                    "temperature": 0.0,
+                    "logprobs": len(wanted),
+                    "logprob_token_ids": wanted,
+                    "return_tokens_as_token_ids": True,
+                }
+                data = self._post("/v1/completions", body, _check_top_logprobs)
+                return self._token_logprobs(data, wanted)
+
+            for (i, prefix), values in zip(nodes, self._map(one, nodes), strict=True):
+                at[i][prefix] = values
+        scores = [s for nodes in at for s in sum_choice_logprobs(choice_ids, nodes)]
+        return renormalize(choices, scores, prompt_tokens)
+
+    def _token_logprobs(self, data: dict[str, Any], wanted: list[int]) -> dict[int, float]:
+        """`token_id:N` keys of the first top_logprobs entry -> {N: logprob} for the wanted ids."""
+        top = data["choices"][0]["logprobs"]["top_logprobs"][0] or {}
+        found: dict[int, float] = {}
+        for key, value in top.items():
+            if isinstance(key, str) and key.startswith("token_id:"):
+                found[int(key[len("token_id:") :])] = float(value)
+        missing = [t for t in wanted if t not in found]
+        if missing:
+            raise BackendError(
+                f"{self.spec.slug}: the server returned no logprob for choice token(s) {missing}; "
+                "scoring needs vLLM's `logprob_token_ids` and `return_tokens_as_token_ids`"
+            )
+        return {t: found[t] for t in wanted}
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _echo_choice_logprobs(self, prompts: list[str], choices: list[str]) -> list[ChoiceScores]:
+        """Text-only scoring: echo prompt+choice with prompt logprobs, once per choice."""
         pairs = [(p, c) for p in prompts for c in choices]
 
-        def one(pair: tuple[str, str]) -> float:
+        def one(pair: tuple[str, str]) -> tuple[float, int]:
             prompt, choice = pair
             body = {
                 "prompt": prompt + choice,
@@ -164,7 +231,13 @@ class OpenAIChatModel(ChatModel):
             data = self._post("/v1/completions", body, _check_echo)
             return _continuation_logprob(data, len(prompt))
 
-        return renormalize(choices, self._map(one, pairs), len(prompts))
+        results = self._map(one, pairs)
+        k = len(choices)
+        return renormalize(
+            choices,
+            [score for score, _ in results],
+            [results[i * k][1] for i in range(len(prompts))],
+        )
 
     def _sampling_body(self, p: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -228,6 +301,14 @@ class OpenAIChatModel(ChatModel):
             raise BackendError(f"HTTP {status} at {url} (not retried): {response.text[:500]}")
         try:
             data = response.json()
+            finish = (data.get("choices") or [{}])[0].get("finish_reason")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise _Retryable(
+                "malformed reply", f"{exc}; body starts {response.text[:120]!r}"
+            ) from exc
+        if finish in _ABORTED:  # e.g. vLLM shutting down: a 200 reply with no real answer
+            raise _Retryable("aborted reply", f"finish_reason {finish!r}")
+        try:
             check(data)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise _Retryable(
@@ -268,8 +349,14 @@ def _generation(data: dict[str, Any], text: str) -> Generation:
     )
 
 
-def _continuation_logprob(data: dict[str, Any], prompt_chars: int) -> float:
-    """Sum of logprobs of the echoed prompt tokens whose span reaches past the original prompt."""
+def _check_top_logprobs(data: Any) -> None:
+    if not isinstance(data["choices"][0]["logprobs"]["top_logprobs"][0], dict):
+        raise TypeError("choices[0].logprobs.top_logprobs[0] is not an object")
+
+
+def _continuation_logprob(data: dict[str, Any], prompt_chars: int) -> tuple[float, int]:
+    """Sum of logprobs of the echoed tokens whose span reaches past the original prompt, and the
+    number of tokens before them (the prompt's own length in tokens)."""
     logprobs = data["choices"][0]["logprobs"]
     offsets: list[int] = logprobs["text_offset"]
     values: list[float | None] = logprobs["token_logprobs"]
@@ -285,4 +372,4 @@ def _continuation_logprob(data: dict[str, Any], prompt_chars: int) -> float:
             used += 1
     if used == 0:
         raise BackendError("server reply holds no tokens for the choice")
-    return total
+    return total, n_prompt - used

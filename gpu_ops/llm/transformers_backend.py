@@ -7,21 +7,25 @@ requests share its batch (up to floating-point differences from padding).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from gpu_ops.errors import InputError
 from gpu_ops.llm.base import (
     ChatModel,
+    ChoiceScores,
     Generation,
     ModelSpec,
     SamplingParams,
     check_choices,
     check_prompts,
+    choice_tree,
     expand_sampling,
     renormalize,
 )
@@ -82,6 +86,7 @@ class TransformersChatModel(ChatModel):
         self.eos_ids = self._eos_ids()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        self.tokens_fed = 0  # real tokens fed to the model so far (benchmarks, tests)
 
     def _pad_id(self) -> int:
         for candidate in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0):
@@ -161,27 +166,15 @@ class TransformersChatModel(ChatModel):
 
     @torch.inference_mode()
     def _decode_batch(self, rows: list[_Row]) -> None:
-        from transformers import DynamicCache
-
         input_ids, mask = self._left_pad([r.prompt_ids for r in rows])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        try:
-            cache = DynamicCache(config=self.model.config)
-        except TypeError:  # older transformers
-            cache = DynamicCache()
+        cache = self._new_cache()
         temperature = torch.tensor([r.params.temperature for r in rows], device=self.device)
         top_p = torch.tensor([r.params.top_p for r in rows], device=self.device)
         steps = max(r.budget for r in rows)
         for _ in range(steps):
-            out = self.model(
-                input_ids=input_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{self._cache_kwarg: cache},
-            )
-            next_ids = self._sample(out.logits[:, -1, :].float(), rows, temperature, top_p)
+            logits = self._forward(input_ids, mask, positions, cache, logits_to_keep=1)
+            next_ids = self._sample(logits[:, -1, :].float(), rows, temperature, top_p)
             active = False
             for row, token in zip(rows, next_ids, strict=True):
                 if row.finish_reason is None:
@@ -244,45 +237,118 @@ class TransformersChatModel(ChatModel):
 
     # --- scoring -----------------------------------------------------------------------------
     @torch.inference_mode()
-    def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str]
-    ) -> list[dict[str, float]]:
-        """Sum of token log-probs of each full choice after the prompt, renormalized (logsumexp 0)."""
+    def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
+        """Sum of token log-probs of each full choice after the prompt, renormalized (logsumexp 0).
+
+        Each prompt is fed once (batched, with a KV cache); first choice tokens are read from its
+        last position, and the rest of multi-token choices is fed on the cached prompt state.
+        """
         prompts = check_prompts(prompts)
         choices = check_choices(choices)
         choice_ids = [self.encode(c) for c in choices]
-        pairs = [(self.encode(p), c) for p in prompts for c in choice_ids]
-        for i, (ids, c) in enumerate(pairs):
+        choice_tree(choice_ids)  # rejects a choice that encodes to nothing
+        longest = max(len(c) for c in choice_ids)
+        encoded = [self.encode(p) for p in prompts]
+        for i, ids in enumerate(encoded):
             if not ids:
-                raise InputError(f"{self.spec.slug}: prompt {i // len(choices)} is empty")
-            if len(ids) + len(c) > self.max_len:
+                raise InputError(f"{self.spec.slug}: prompt {i} is empty")
+            if len(ids) + longest > self.max_len:
                 raise InputError(
-                    f"{self.spec.slug}: prompt {i // len(choices)} is longer than max_model_len"
+                    f"{self.spec.slug}: prompt {i} has {len(ids)} tokens, with a choice of {longest} "
+                    f"that is longer than max_model_len {self.max_len}"
                 )
         scores: list[float] = []
-        for start in range(0, len(pairs), self.spec.batch_size):
-            scores.extend(self._score_batch(pairs[start : start + self.spec.batch_size]))
-        return renormalize(choices, scores, len(prompts))
+        for start in range(0, len(encoded), self.spec.batch_size):
+            scores.extend(
+                self._score_batch(encoded[start : start + self.spec.batch_size], choice_ids)
+            )
+        return renormalize(choices, scores, [len(ids) for ids in encoded])
 
-    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
-        """One forward pass over prompt+choice rows; sum log-probs of the choice tokens."""
-        input_ids, mask = self._left_pad([p + c for p, c in pairs])
+    def _score_batch(self, prompts: list[list[int]], choice_ids: list[list[int]]) -> list[float]:
+        """Prompt-major scores of every choice after each prompt, feeding each prompt once."""
+        input_ids, mask = self._left_pad(prompts)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        longest = max(len(c) for _, c in pairs)
-        logits = self.model(
+        cache = self._new_cache()
+        logits = self._forward(input_ids, mask, positions, cache, logits_to_keep=1)
+        first = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        scores = [[float(first[i, ids[0]]) for ids in choice_ids] for i in range(len(prompts))]
+        rows = [
+            (i, j) for i in range(len(prompts)) for j, ids in enumerate(choice_ids) if len(ids) > 1
+        ]
+        size = self.spec.batch_size
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            # The last chunk may take the prompt cache itself; earlier ones work on a copy.
+            state = cache if start + size >= len(rows) else copy.deepcopy(cache)
+            for (i, j), value in zip(
+                chunk, self._score_tails(state, mask, positions, chunk, choice_ids), strict=True
+            ):
+                scores[i][j] += value
+        return [s for row in scores for s in row]
+
+    def _score_tails(
+        self,
+        cache: Any,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        rows: list[tuple[int, int]],
+        choice_ids: list[list[int]],
+    ) -> list[float]:
+        """Log-prob of tokens 2.. of choice j after prompt i, for each (i, j), on the prompt cache.
+
+        Rows feed choice[:-1] right-padded: padding sits after every real token, so causal
+        attention keeps it out of the scored positions.
+        """
+        index = torch.tensor([i for i, _ in rows], device=self.device)
+        cache.reorder_cache(index)
+        feeds = [choice_ids[j][:-1] for _, j in rows]
+        width = max(len(f) for f in feeds)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        tail_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, feed in enumerate(feeds):
+            ids[r, : len(feed)] = torch.tensor(feed, dtype=torch.long)
+            tail_mask[r, : len(feed)] = 1
+        ids, tail_mask = ids.to(self.device), tail_mask.to(self.device)
+        full_mask = torch.cat([mask.index_select(0, index), tail_mask], dim=1)
+        tail_positions = (
+            positions.index_select(0, index)[:, -1:] + 1 + torch.arange(width, device=self.device)
+        )
+        logits = self._forward(ids, full_mask, tail_positions, cache, logits_to_keep=width)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # position t predicts token t + 1
+        out = []
+        for r, (_, j) in enumerate(rows):
+            targets = choice_ids[j][1:]
+            out.append(sum(float(logprobs[r, t, token]) for t, token in enumerate(targets)))
+        return out
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        try:
+            return DynamicCache(config=self.model.config)
+        except TypeError:  # older transformers
+            return DynamicCache()
+
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+        *,
+        logits_to_keep: int,
+    ) -> torch.Tensor:
+        """One model call on a KV cache; counts the real (unpadded) tokens it feeds."""
+        self.tokens_fed += int(mask[:, -input_ids.shape[1] :].sum())
+        out = self.model(
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
-            logits_to_keep=longest + 1,
-        ).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)  # position j predicts token j + 1
-        out = []
-        for i, (_, choice) in enumerate(pairs):
-            k = len(choice)
-            targets = input_ids[i, -k:]
-            predicted = logprobs[i, -k - 1 : -1, :]
-            out.append(float(predicted.gather(1, targets.unsqueeze(1)).sum()))
-        return out
+            use_cache=True,
+            logits_to_keep=logits_to_keep,
+            **{self._cache_kwarg: cache},
+        )
+        return out.logits
 
     def close(self) -> None:
         del self.model

@@ -144,6 +144,13 @@ def test_judging_bench_on_the_tiny_model(tiny_model_dir):
     assert 0 < generate["generated_tokens_per_judgment"] <= 4
     assert 0 <= generate["valid_rate"] <= 1
     assert logprob["prompt_tokens_per_judgment"] > 0
+    # one pass per verdict: fed tokens ~ the prompt (plus the tails of multi-token choices)
+    assert 1 <= logprob["tokens_fed_per_judgment"] / logprob["prompt_tokens_per_judgment"] < 1.1
+    assert generate["tokens_fed_per_judgment"] >= generate["prompt_tokens_per_judgment"]
+    before_after = result["choice_scoring_before_after"]
+    assert before_after["one_pass"]["tokens_fed_over_prompt_tokens"] < 1.1
+    assert before_after["per_choice_rows"]["tokens_fed_over_prompt_tokens"] > 3
+    assert before_after["max_abs_logprob_difference"] < 1e-3
     sharing = result["prefix_sharing"]
     assert sharing["prompts"] == 2 * 6 * 2
     for variant in ("current_prompts", "stable_tag_prompts"):

@@ -211,7 +211,7 @@ def test_reporting_marts(fixture_warehouse: Path) -> None:
 def test_stage_token_costs_add_up_per_stage_and_expert(fixture_warehouse: Path) -> None:
     costs = query(fixture_warehouse, "select * from stage_token_costs")
     got = {
-        (r["stage"], r["expert"]): (r["n_calls"], r["completion_tokens"])
+        (r["stage"], r["expert"]): (r["n_calls"], r["prompt_tokens"], r["completion_tokens"])
         for r in costs.iter_rows(named=True)
     }
     frames = {
@@ -222,10 +222,13 @@ def test_stage_token_costs_add_up_per_stage_and_expert(fixture_warehouse: Path) 
     }
     expected = {}
     for stage, (frame, by) in frames.items():
-        totals = frame.group_by(by).agg(pl.len(), pl.col("completion_tokens").sum())
-        for expert, n_calls, tokens in totals.iter_rows():
-            expected[(stage, expert)] = (n_calls, tokens)
+        totals = frame.group_by(by).agg(
+            pl.len(), pl.col("prompt_tokens").sum(), pl.col("completion_tokens").sum()
+        )
+        for expert, n_calls, prompt_tokens, completion_tokens in totals.iter_rows():
+            expected[(stage, expert)] = (n_calls, prompt_tokens, completion_tokens)
     assert got == expected
+    assert all(got[key][1] > 0 for key in got if key[0] == "judging")  # judging's input side
 
 
 def test_dbt_unit_tests_pass(fixture_warehouse: Path) -> None:

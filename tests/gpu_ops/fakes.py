@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gpu_ops.llm import ChatModel, Generation, SamplingParams
+from gpu_ops.llm import ChatModel, ChoiceScores, Generation, SamplingParams
 
 END = "<|end|>"
 WORDS = ("write", "a", "python", "function", "that", "parses", "sorted", "lists", "quickly", "why")
@@ -97,9 +97,7 @@ class FakeChatModel(ChatModel):
         prompts = [self.render_chat(c) for c in conversations]
         return self._complete(prompts, _per_prompt(sampling, len(prompts)))
 
-    def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str]
-    ) -> list[dict[str, float]]:
+    def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
         self.calls.append(("choice_logprobs", len(prompts)))
         self.seen_prompts.extend(prompts)
         out = []
@@ -114,7 +112,12 @@ class FakeChatModel(ChatModel):
             }
             top = max(raw.values())
             log_total = top + math.log(sum(math.exp(v - top) for v in raw.values()))
-            out.append({c: v - log_total for c, v in raw.items()})
+            out.append(
+                ChoiceScores(
+                    logprobs={c: v - log_total for c, v in raw.items()},
+                    prompt_tokens=len(prompt.split()),
+                )
+            )
         return out
 
 

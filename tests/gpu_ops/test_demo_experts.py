@@ -29,8 +29,11 @@ def test_metadata_encodes_a_strict_ranking_by_construction() -> None:
     # A better rank never has less capacity, fewer slices or a smaller budget.
     for better, worse in itertools.pairwise(by_rank):
         assert better.hidden_size * better.num_layers >= worse.hidden_size * worse.num_layers
+        assert better.num_heads * better.head_dim >= worse.num_heads * worse.head_dim
         assert set(better.slices) >= set(worse.slices) or len(better.slices) > len(worse.slices)
         assert better.max_steps == -1 and (worse.max_steps > 0 or better.epochs > worse.epochs)
+    # 64-wide heads: vLLM's CPU attention rejects small ones (head_dim 16 fails).
+    assert {e.head_dim for e in DEMO_EXPERTS} == {64}
 
 
 def test_heldout_examples_are_a_small_disjoint_share() -> None:

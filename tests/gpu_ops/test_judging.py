@@ -15,12 +15,12 @@ from gpu_ops.arena.judging import (
 )
 from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
-from gpu_ops.prompts import VERDICT_PREFIX
+from gpu_ops.prompts import VERDICT_PREFIX, judge_messages
 
 JUDGMENT_COLUMNS = [
     "instruction_id", "judge", "model_a", "model_b", "shown_first", "shown_second", "order",
     "mode", "verdict", "p_first", "p_second", "p_tie", "raw_reply", "prompt_hash",
-    "completion_tokens",
+    "prompt_tokens", "completion_tokens",
 ]  # fmt: skip
 
 BATTLES = pl.DataFrame(
@@ -251,6 +251,18 @@ def test_build_battles_needs_every_response():
         build_battles(INSTRUCTIONS, RESPONSES.head(5))
 
 
+def judge_messages_of(judgment: dict, mode: str) -> list[dict]:
+    """The judge conversation a judgment row was made from (BATTLES' texts, its shown order)."""
+    battle = BATTLES.filter(
+        pl.col("instruction_id") == judgment["instruction_id"],
+        pl.col("model_a") == judgment["model_a"],
+        pl.col("model_b") == judgment["model_b"],
+    ).row(0, named=True)
+    answers = {battle["model_a"]: battle["response_a"], battle["model_b"]: battle["response_b"]}
+    first, second = answers[judgment["shown_first"]], answers[judgment["shown_second"]]
+    return judge_messages(battle["instruction"], first, second, mode)
+
+
 def test_tiny_model_logprob_verdicts_sum_to_one(tiny_model_dir):
     model = load_tiny(tiny_model_dir)
     df = judge_battles(model, BATTLES, judge="tiny", mode="logprob")
@@ -265,6 +277,15 @@ def test_tiny_model_logprob_verdicts_sum_to_one(tiny_model_dir):
     )
     assert set(generated["verdict"]) <= {"first", "second", "tie", "invalid"}
     assert generated["raw_reply"].null_count() == 0
+    # Both modes record the judge prompt's length in the model's own tokens.
+    for mode, frame in (("logprob", df), ("generate", generated)):
+        prompts = [
+            model.render_chat(judge_messages_of(row, mode))
+            + (VERDICT_PREFIX if mode == "logprob" else "")
+            for row in frame.iter_rows(named=True)
+        ]
+        assert frame["prompt_tokens"].to_list() == [len(model.encode(p)) for p in prompts]
+    assert df["completion_tokens"].is_null().all()
 
 
 def test_prompts_are_asked_in_prefix_order_with_the_instruction_tag():

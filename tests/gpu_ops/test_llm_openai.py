@@ -29,8 +29,36 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def token_logprob(context: list[int], token: int) -> float:
+    """The fake server's token model: log p(token | context), deterministic in both."""
+    return -0.1 * ((token * 3 + len(context) + sum(context)) % 11 + 1)
+
+
+def _token_completion(body: dict) -> dict:
+    """A token-id prompt with vLLM's `logprob_token_ids` and `return_tokens_as_token_ids`."""
+    ids = body["prompt"]
+    wanted = body.get("logprob_token_ids") if body.get("honor_token_ids", True) else None
+    top = {f"token_id:{t}": token_logprob(ids, t) for t in (wanted or [0])}
+    return {
+        "choices": [
+            {
+                "text": "",
+                "finish_reason": "length",
+                "logprobs": {
+                    "tokens": ["token_id:0"],
+                    "token_logprobs": [-1.0],
+                    "top_logprobs": [top],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": len(ids), "completion_tokens": 1},
+    }
+
+
 def _completion(body: dict) -> dict:
     prompt = body["prompt"]
+    if isinstance(prompt, list):
+        return _token_completion(body)
     if body.get("echo"):
         offsets = list(range(len(prompt) + 1))
         values = [None] + [char_logprob(c) for c in prompt[1:]] + [-0.5]
@@ -88,6 +116,10 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                 time.sleep(0.6)
             if action in ("500", "429", "400"):
                 self._send(int(action), b'{"error": "scripted"}')
+            elif action == "abort":  # what vLLM sends for in-flight requests when it shuts down
+                self._send(
+                    200, b'{"choices": [{"text": "", "finish_reason": "abort"}], "usage": {}}'
+                )
             elif action == "badjson":
                 self._send(200, b'{"choices": [')
             elif action == "surrogate":  # a lone surrogate, as JSON can carry it
@@ -169,20 +201,72 @@ def test_chat_uses_chat_completions_and_default_system_prompt(
         model.render_prequery("S")  # no local tokenizer for a hub id that is not cached
 
 
-def test_choice_logprobs_score_the_full_continuation(server: tuple[str, ServerState]) -> None:
-    url, _ = server
+def test_choice_logprobs_without_a_tokenizer_echo_each_choice(
+    server: tuple[str, ServerState],
+) -> None:
+    url, state = server
     model = load_model(_spec(url))
     choices = ["A", "B", "Tie"]
     out = model.choice_logprobs(["Verdict: [[", "x"], choices)
     raw = [sum(char_logprob(c) for c in choice) for choice in choices]
     total = math.log(sum(math.exp(r) for r in raw))
-    for row in out:
-        assert math.isclose(sum(math.exp(v) for v in row.values()), 1.0, rel_tol=1e-9)
+    for prompt, row in zip(["Verdict: [[", "x"], out, strict=True):
+        assert math.isclose(sum(math.exp(v) for v in row.logprobs.values()), 1.0, rel_tol=1e-9)
         for choice, r in zip(choices, raw, strict=True):
-            assert row[choice] == pytest.approx(r - total)
+            assert row.logprobs[choice] == pytest.approx(r - total)
+        assert row.prompt_tokens == len(prompt)  # the fake server's tokens are characters
+    assert len(state.requests) == 6 and all(b["echo"] for _, b in state.requests)
 
 
-@pytest.mark.parametrize("failure", ["500", "429", "badjson", "sleep"])
+def test_choice_logprobs_with_a_tokenizer_send_each_prompt_once_per_trie_node(
+    server: tuple[str, ServerState], tiny_tokenizer_dir
+) -> None:
+    """Token-id prompts, exact choice-token logprobs (logprob_token_ids), no echo; the prompt
+    alone first, then prompt + shared choice prefixes (served by the prefix cache)."""
+    from transformers import AutoTokenizer
+
+    url, state = server
+    model = load_model(_spec(url, tokenizer=str(tiny_tokenizer_dir)))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    prompts = ["<|assistant|>\nRating: [[", "x"]
+    choices = [f"{n}]]" for n in range(1, 11)]
+    out = model.choice_logprobs(prompts, choices)
+    for prompt, row in zip(prompts, out, strict=True):
+        ids = encode(prompt)
+        raw = [
+            sum(token_logprob(ids + c[:t], c[t]) for t in range(len(c)))
+            for c in (encode(choice) for choice in choices)
+        ]
+        total = math.log(sum(math.exp(r) for r in raw))
+        assert [row.logprobs[c] for c in choices] == pytest.approx([r - total for r in raw])
+        assert row.prompt_tokens == len(ids)
+    bodies = [b for _, b in state.requests]
+    assert not any(b.get("echo") for b in bodies)
+    nodes = {tuple(encode(c)[:t]) for c in choices for t in range(len(encode(c)))}
+    assert len(bodies) == len(prompts) * len(nodes)
+    # Level by level: every prompt alone first, so later requests find it in the prefix cache.
+    first = sorted(tuple(b["prompt"]) for b in bodies[: len(prompts)])
+    assert first == sorted(tuple(encode(p)) for p in prompts)
+    assert all(b["logprob_token_ids"] and b["max_tokens"] == 1 for b in bodies)
+
+
+def test_a_server_without_logprob_token_ids_is_an_error_not_a_guess(
+    server: tuple[str, ServerState], tiny_tokenizer_dir
+) -> None:
+    url, _ = server
+    model = load_model(_spec(url, tokenizer=str(tiny_tokenizer_dir)))
+    original = model._post
+
+    def ignoring(path: str, body: dict, check):  # a server that drops the vLLM extension
+        return original(path, {**body, "honor_token_ids": False}, check)
+
+    model._post = ignoring
+    with pytest.raises(BackendError, match="no logprob for choice token"):
+        model.choice_logprobs(["Verdict: [["], ["A]]", "B]]"])
+
+
+@pytest.mark.parametrize("failure", ["500", "429", "badjson", "sleep", "abort"])
 def test_transient_failures_are_retried(server: tuple[str, ServerState], failure: str) -> None:
     url, state = server
     state.plan = [failure]

@@ -8,7 +8,7 @@ import pytest
 
 from gpu_ops.errors import InputError
 from gpu_ops.llm import ModelSpec, SamplingParams
-from gpu_ops.llm.base import expand_sampling, renormalize
+from gpu_ops.llm.base import choice_tree, expand_sampling, renormalize, sum_choice_logprobs
 
 
 def test_spec_defaults_and_endpoint_normalization() -> None:
@@ -78,11 +78,26 @@ def test_sampling_normalizes_stop_and_broadcasts() -> None:
 
 
 def test_renormalize_sums_to_one_per_prompt() -> None:
-    out = renormalize(["A", "B", "Tie"], [-1.0, -2.0, -30.0, -5.0, -5.0, -5.0], 2)
+    out = renormalize(["A", "B", "Tie"], [-1.0, -2.0, -30.0, -5.0, -5.0, -5.0], [7, 9])
     for row in out:
-        assert math.isclose(sum(math.exp(v) for v in row.values()), 1.0, rel_tol=1e-12)
-    assert math.isclose(out[1]["A"], math.log(1 / 3))
-    assert out[0]["A"] - out[0]["B"] == pytest.approx(1.0)
+        assert math.isclose(sum(math.exp(v) for v in row.logprobs.values()), 1.0, rel_tol=1e-12)
+    assert math.isclose(out[1].logprobs["A"], math.log(1 / 3))
+    assert out[0].logprobs["A"] - out[0].logprobs["B"] == pytest.approx(1.0)
+    assert [row.prompt_tokens for row in out] == [7, 9]
+
+
+def test_choice_tree_lists_each_shared_prefix_once() -> None:
+    # "1]]" = [1, 9], "10]]" = [1, 0, 9], "2]]" = [2, 9]
+    tree = choice_tree([[1, 9], [1, 0, 9], [2, 9]])
+    assert tree == {(): {1, 2}, (1,): {9, 0}, (1, 0): {9}, (2,): {9}}
+    with pytest.raises(InputError, match="no tokens"):
+        choice_tree([[1], []])
+
+
+def test_sum_choice_logprobs_walks_each_choice_through_the_tree() -> None:
+    at = {(): {1: -0.5, 2: -1.0}, (1,): {9: -0.1, 0: -2.0}, (1, 0): {9: -0.3}, (2,): {9: -0.2}}
+    got = sum_choice_logprobs([[1, 9], [1, 0, 9], [2, 9]], at)
+    assert got == pytest.approx([-0.6, -2.8, -1.2])
 
 
 def test_importing_the_package_loads_no_vllm_and_no_torch() -> None:

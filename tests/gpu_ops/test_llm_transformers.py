@@ -178,23 +178,80 @@ def test_chat_renders_and_generates(model: TransformersChatModel) -> None:
     assert isinstance(via_chat, Generation)
 
 
+def _reference_logprobs(
+    model: TransformersChatModel, prompt: str, choices: list[str]
+) -> list[float]:
+    """Sum of per-token log-probs of each full choice, one prompt+choice forward at a time."""
+    raw = []
+    with torch.no_grad():
+        for choice in choices:
+            ids, c = model.encode(prompt), model.encode(choice)
+            logp = torch.log_softmax(model.model(torch.tensor([ids + c])).logits[0].float(), -1)
+            raw.append(sum(float(logp[len(ids) - 1 + k, t]) for k, t in enumerate(c)))
+    total = math.log(sum(math.exp(r) for r in raw))
+    return [r - total for r in raw]
+
+
 def test_choice_logprobs_are_normalized_and_exact(model: TransformersChatModel) -> None:
     prompts = [model.render_prequery(SYSTEM) + "Verdict: [[", "short"]
     choices = ["A", "B", "Tie"]
     scores = model.choice_logprobs(prompts, choices)
-    for row in scores:
-        assert set(row) == set(choices)
-        assert math.isclose(sum(math.exp(v) for v in row.values()), 1.0, rel_tol=1e-6)
-    # Reference: sum of per-token log-probs of each full choice, one prompt+choice at a time.
-    raw = []
-    with torch.no_grad():
-        for choice in choices:
-            ids, c = model.encode(prompts[0]), model.encode(choice)
-            logp = torch.log_softmax(model.model(torch.tensor([ids + c])).logits[0].float(), -1)
-            raw.append(sum(float(logp[len(ids) - 1 + k, t]) for k, t in enumerate(c)))
-    total = math.log(sum(math.exp(r) for r in raw))
-    for choice, r in zip(choices, raw, strict=True):
-        assert scores[0][choice] == pytest.approx(r - total, abs=1e-4)
+    for prompt, row in zip(prompts, scores, strict=True):
+        assert set(row.logprobs) == set(choices)
+        assert math.isclose(sum(math.exp(v) for v in row.logprobs.values()), 1.0, rel_tol=1e-6)
+        assert row.prompt_tokens == len(model.encode(prompt))
+    reference = _reference_logprobs(model, prompts[0], choices)
+    for choice, r in zip(choices, reference, strict=True):
+        assert scores[0].logprobs[choice] == pytest.approx(r, abs=1e-4)
+
+
+def test_multi_token_choices_on_the_cached_prompt_match_full_forwards(
+    model: TransformersChatModel,
+) -> None:
+    """Choices sharing token prefixes ("1]]" / "10]]"), prompts of different lengths, and more
+    continuation rows than batch_size (several chunks on copies of the prompt cache)."""
+    choices = [f"{n}]]" for n in range(1, 11)] + ["Tie]]"]
+    assert max(len(model.encode(c)) for c in choices) > 1
+    prompts = [
+        model.render_prequery(SYSTEM) + "Rating: [[",
+        "def f(x):\n    return x  # Rating: [[",
+        "x",
+        model.render_chat([{"role": "user", "content": "Sort a list."}]) + "Rating: [[",
+        "Verdict: [[",
+    ]
+    scores = model.choice_logprobs(prompts, choices)
+    for prompt, row in zip(prompts, scores, strict=True):
+        reference = _reference_logprobs(model, prompt, choices)
+        got = [row.logprobs[c] for c in choices]
+        assert got == pytest.approx(reference, abs=1e-4)
+
+
+def test_a_verdict_feeds_its_prompt_once(model: TransformersChatModel) -> None:
+    """Tokens reaching the model (counted by a hook on forward, padding excluded) per verdict are
+    about 1x the prompt: the prompt once plus the tails of multi-token choices."""
+    choices = ["A]]", "B]]", "Tie]]"]
+    prompts = [
+        model.render_chat([{"role": "user", "content": f"Compare answer {i} " * (20 + i)}])
+        + "Verdict: [["
+        for i in range(6)
+    ]
+    prompt_tokens = sum(len(model.encode(p)) for p in prompts)
+    tail_tokens = len(prompts) * sum(len(model.encode(c)) - 1 for c in choices)
+    fed = []
+
+    def count(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        new = kwargs["input_ids"].shape[1]
+        fed.append(int(kwargs["attention_mask"][:, -new:].sum()))
+
+    handle = model.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        before = model.tokens_fed
+        scores = model.choice_logprobs(prompts, choices)
+    finally:
+        handle.remove()
+    assert sum(fed) == prompt_tokens + tail_tokens == model.tokens_fed - before
+    assert sum(fed) / prompt_tokens < 1.1  # was 3.02x with one prompt+choice row per choice
+    assert [s.prompt_tokens for s in scores] == [len(model.encode(p)) for p in prompts]
 
 
 def test_bad_requests_are_rejected(model: TransformersChatModel) -> None:

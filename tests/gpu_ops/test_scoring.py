@@ -9,7 +9,7 @@ from fakes import FakeChatModel, load_tiny
 from gpu_ops.curation.scoring import score_instructions
 from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
-from gpu_ops.prompts import SCORE_PREFIX
+from gpu_ops.prompts import SCORE_PREFIX, scoring_messages
 
 SCORE_COLUMNS = [
     "instruction_id", "scorer", "mode", "score", "expected_score", "parsed", "raw_reply",
@@ -124,3 +124,10 @@ def test_tiny_model_scores_in_both_modes(tiny_model_dir):
     generated = score_instructions(model, INSTRUCTIONS.head(2), scorer="tiny", sampling=sampling)
     assert generated["parsed"].to_list() == generated["score"].is_not_null().to_list()
     assert (generated["completion_tokens"] <= 4).all()
+    rendered = [
+        model.render_chat(scoring_messages(text, "logprob")) + SCORE_PREFIX
+        for text in logprob["instruction_id"].replace_strict(
+            INSTRUCTIONS["instruction_id"], INSTRUCTIONS["instruction"]
+        )
+    ]
+    assert logprob["prompt_tokens"].to_list() == [len(model.encode(p)) for p in rendered]

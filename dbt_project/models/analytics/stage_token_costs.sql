@@ -1,6 +1,6 @@
 -- Tokens spent per LLM stage and expert: mining (miner), scoring (scorer), responding
--- (responder) and judging (judge). Judgments record completion tokens only, so their
--- prompt_tokens is null. All experts, enabled or not: tokens were spent either way.
+-- (responder) and judging (judge). Logprob-mode scores and verdicts read a prompt and generate
+-- nothing (completion_tokens null). All experts, enabled or not: tokens were spent either way.
 with mining as (
     select 'mining' as stage, miner as expert, prompt_tokens, completion_tokens
     from {{ ref('stg_instructions_mined') }}
@@ -17,7 +17,7 @@ responding as (
 ),
 
 judging as (
-    select 'judging' as stage, judge as expert, cast(null as bigint) as prompt_tokens, completion_tokens
+    select 'judging' as stage, judge as expert, prompt_tokens, completion_tokens
     from {{ ref('stg_judgments') }}
 ),
 

@@ -21,6 +21,7 @@ renamed as (
         cast(p_tie as double) as p_tie,
         cast(raw_reply as varchar) as raw_reply,
         cast(prompt_hash as varchar) as prompt_hash,
+        cast(prompt_tokens as bigint) as prompt_tokens,
         cast(completion_tokens as bigint) as completion_tokens,
         first_seen_at
     from source
