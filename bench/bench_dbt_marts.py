@@ -114,6 +114,7 @@ def judge_frame(judge: int, instructions: list[str], seed: int) -> pl.DataFrame:
             if logprob
             else pl.repeat(None, n_rows, dtype=pl.Float64, eager=True),
             "raw_reply": replies.gather(verdict),
+            "prompt_tokens": rng.integers(600, 1200, n_rows),
             "completion_tokens": rng.integers(1, 40, n_rows),
         }
     )
@@ -140,6 +141,7 @@ def judge_frame(judge: int, instructions: list[str], seed: int) -> pl.DataFrame:
         "p_tie",
         "raw_reply",
         "prompt_hash",
+        "prompt_tokens",
         "completion_tokens",
     )
 
