@@ -10,14 +10,16 @@ A stage is an asset group: the module of a Python asset (dagster_wc/defs/<stage>
 of a dbt model (dbt_project/models/<stage>/). Stages are ordered by their first asset in the graph.
 An asset tagged `NEEDS_TARGET_TAG` (training) and everything downstream of it is left out when
 the config has no target model. A dbt test whose models were built in different steps (a
-`relationships` test across stages) cannot run in either; it runs in one last step that selects
-only those asset checks, so every dbt test runs somewhere in a full run.
+`relationships` test across stages) cannot run in either; the last dbt build selects those asset
+checks too, so every dbt test runs somewhere in a full run. When a Python step needs a dbt build,
+the build takes every model that can be built at that point, so a whole arena costs few dbt
+invocations (each costs seconds of start-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import dagster as dg
@@ -147,14 +149,20 @@ def plan_steps(
             *(shape.ancestors(k) for k in wanted if k not in shape.dbt_keys)
         )
         dbt_wanted = [k for k in dbt_wanted if shape.group[k] in chosen or k in needed_by_chosen]
+    python_wanted = {k for k in wanted if k not in shape.dbt_keys}
+    python_before = {k: shape.ancestors(k) & python_wanted for k in dbt_wanted}
     built: set[dg.AssetKey] = set()
+    planned: set[dg.AssetKey] = set()
     steps: list[Step] = []
     for key in wanted:
         if key in shape.dbt_keys:
             continue
-        needed = shape.ancestors(key)
-        steps += dbt_step(shape, [k for k in dbt_wanted if k in needed and k not in built])
-        built.update(needed)
+        if any(k in shape.ancestors(key) and k not in built for k in dbt_wanted):
+            # build every model that can be built now, not only the ones this step reads:
+            # fewer, larger dbt invocations (each costs seconds of start-up)
+            batch = [k for k in dbt_wanted if k not in built and python_before[k] <= planned]
+            steps += dbt_step(shape, batch)
+            built.update(batch)
         stage, name = shape.group[key], key.to_user_string()
         role = shape.partition_role.get(key)
         if role is None:
@@ -164,31 +172,35 @@ def plan_steps(
                 Step(stage, f"{name}[{slug}]", (key,), slug)
                 for slug in slugs_for_role(config, role)
             ]
+        planned.add(key)
     steps += dbt_step(shape, [k for k in dbt_wanted if k not in built])
-    steps += cross_step_tests(shape, [s for s in steps if s.kind == "dbt"])
-    return steps
+    return with_cross_step_tests(shape, steps)
 
 
-def cross_step_tests(shape: PipelineShape, dbt_steps: list[Step]) -> list[Step]:
-    """One checks-only step for the tests whose models were built in different dbt steps."""
+def with_cross_step_tests(shape: PipelineShape, steps: list[Step]) -> list[Step]:
+    """The plan, its last dbt build also running the tests whose models were built in different
+    dbt steps (its own models' tests stay selected too); a checks-only step if none is last."""
+    dbt_steps = [s for s in steps if s.kind == "dbt"]
     built = {key for step in dbt_steps for key in step.asset_keys}
-    checks = tuple(
-        sorted(
-            (
-                check
-                for check, parents in shape.check_parents.items()
-                if len(parents) > 1
-                and parents <= built
-                and not any(parents <= set(step.asset_keys) for step in dbt_steps)
-            ),
-            key=lambda check: check.to_user_string(),
-        )
-    )
-    if not checks:
-        return []
-    return [
-        Step(dbt_steps[-1].stage, "dbt: tests across stages", (), kind="dbt", check_keys=checks)
+    across = [
+        check
+        for check, parents in shape.check_parents.items()
+        if len(parents) > 1
+        and parents <= built
+        and not any(parents <= set(step.asset_keys) for step in dbt_steps)
     ]
+    if not across:
+        return steps
+    last = steps[-1]
+    if last.kind == "dbt" and last.asset_keys:
+        own = [c for c in shape.check_parents if c.asset_key in set(last.asset_keys)]
+        checks = tuple(sorted({*own, *across}, key=lambda c: c.to_user_string()))
+        return [
+            *steps[:-1],
+            replace(last, check_keys=checks, label=f"{last.label} + tests across stages"),
+        ]
+    checks = tuple(sorted(across, key=lambda c: c.to_user_string()))
+    return [*steps, Step(last.stage, "dbt: tests across stages", (), kind="dbt", check_keys=checks)]
 
 
 def dbt_step(shape: PipelineShape, keys: Sequence[dg.AssetKey]) -> list[Step]:

@@ -197,7 +197,10 @@ def run_pipeline(
             before = home_stamps(home)
             started = time.perf_counter()
             step_job = (
-                job.get_subset(asset_selection=set(), asset_check_selection=set(step.check_keys))
+                job.get_subset(
+                    asset_selection=set(step.asset_keys),
+                    asset_check_selection=set(step.check_keys),
+                )
                 if step.check_keys
                 else job
             )
