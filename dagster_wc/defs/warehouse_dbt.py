@@ -6,12 +6,15 @@ The `@dbt_assets` definition is built lazily (inside a cached function) so impor
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
 """
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, cached_property
@@ -132,29 +135,65 @@ def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> 
     stamp = {"files": project_files_digest(), "home": str(home.root), "vars": vars_json or ""}
     if dbt_project.manifest_path.exists() and _read_stamp() == stamp:
         return dbt_project.manifest_path
-    # parse with the same profile path the builds use, so their partial parsing stays valid
-    with dbt_environment(home, home.root / "warehouse.building.duckdb"):
-        completed = subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                *(["--vars", vars_json] if vars_json else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if completed.returncode != 0 or not dbt_project.manifest_path.exists():
-        raise RuntimeError(
-            f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
-        )
-    _stamp_path().write_text(json.dumps(stamp))
+    target = dbt_project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    # Several processes (pytest workers, `dagster dev`, a CLI run) may parse at once: one parses
+    # at a time, into a folder of its own, and the results are renamed into place, so a reader
+    # never meets a half-written manifest.
+    with (target / ".parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if dbt_project.manifest_path.exists() and _read_stamp() == stamp:
+                return dbt_project.manifest_path
+            _parse_into_target(home, vars_json, target)
+            _write_atomically(_stamp_path(), json.dumps(stamp))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return dbt_project.manifest_path
+
+
+def _parse_into_target(home: Home, vars_json: str | None, target: Path) -> None:
+    """`dbt parse` in a scratch target folder (seeded with the last partial parse), then rename
+    its manifest and partial parse into `target`."""
+    work = Path(tempfile.mkdtemp(dir=target, prefix=".parse-"))
+    try:
+        partial = target / "partial_parse.msgpack"
+        if partial.exists():
+            shutil.copy2(partial, work / partial.name)
+        # parse with the same profile path the builds use, so their partial parsing stays valid
+        with dbt_environment(home, home.root / "warehouse.building.duckdb"):
+            completed = subprocess.run(
+                [
+                    dbt_executable(),
+                    "parse",
+                    "--quiet",
+                    "--project-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--profiles-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--target-path",
+                    str(work),
+                    *(["--vars", vars_json] if vars_json else []),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if completed.returncode != 0 or not (work / "manifest.json").exists():
+            raise RuntimeError(
+                f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
+            )
+        if (work / partial.name).exists():
+            os.replace(work / partial.name, partial)
+        os.replace(work / "manifest.json", dbt_project.manifest_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 @cache
