@@ -38,12 +38,10 @@ from dagster_wc.pipeline import (
     pipeline_shape,
     plan_steps,
     sibling_partition,
-    upstream_labels,
 )
 from dagster_wc.step_state import (
     StepState,
-    code_version,
-    config_version,
+    base_version,
     home_stamps,
     pipeline_lock,
 )
@@ -110,10 +108,6 @@ class Pipeline:
     def steps(self, stages: Iterable[str] | None = None) -> list[Step]:
         return plan_steps(self.shape, self.config, stages)
 
-    def base_version(self) -> str:
-        """What every step's input version starts from: the config and the code."""
-        return f"{config_version(self.config)}:{code_version()}"
-
 
 def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
     """Validate the config, make sure the dbt manifest is current, build the definitions."""
@@ -126,12 +120,6 @@ def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
         manifest_check_parents(),
     )
     return Pipeline(config, definitions, shape)
-
-
-def step_input_version(pipeline: Pipeline, state: StepState, step: Step, plan: list[Step]) -> str:
-    known = {*state.steps, *(s.label for s in plan if s.kind == "python")}
-    upstream = upstream_labels(step, pipeline.shape, known)
-    return state.input_version(step.label, pipeline.base_version(), upstream)
 
 
 @contextmanager
@@ -184,11 +172,12 @@ def run_pipeline(
         sync_expert_partitions(instance, configured_slugs(pipeline.config))
         steps = pipeline.steps(stages)
         state = StepState(home)
+        base = base_version(pipeline.config)
         failures: list[tuple[str, str]] = []
         for index, step in enumerate(steps):
             if failures and not sibling_partition(step, steps[index - 1]):
                 break
-            version = step_input_version(pipeline, state, step, steps)
+            version = state.step_version(step, pipeline.shape, steps, base)
             if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
                 summary.steps_skipped.append(step.label)
                 notify(on_step, index, len(steps), step, "skipped")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from dagster_wc.pipeline import PipelineShape, Step, upstream_labels
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
 
@@ -78,6 +79,11 @@ def config_version(config: ArenaConfig) -> str:
                 stat = path.stat()
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()[:16]
+
+
+def base_version(config: ArenaConfig) -> str:
+    """What every step's input version starts from: the config (with its model files) and code."""
+    return f"{config_version(config)}:{code_version()}"
 
 
 def home_stamps(home: Home) -> dict[str, Stamp]:
@@ -182,6 +188,12 @@ class StepState:
             for rel in sorted(record.outputs):
                 digest.update(f"{rel}={self.digest(rel)}\0".encode())
         return digest.hexdigest()[:16]
+
+    def step_version(self, step: Step, shape: PipelineShape, plan: list[Step], base: str) -> str:
+        """`step`'s input version: `base` and the outputs of the Python steps upstream of it
+        (recorded ones, and the plan's own, which may not have run yet)."""
+        known = {*self.steps, *(s.label for s in plan if s.kind == "python")}
+        return self.input_version(step.label, base, upstream_labels(step, shape, known))
 
     def is_fresh(self, label: str, input_version: str, *, dbt: bool) -> bool:
         record = self.steps.get(label)

@@ -21,14 +21,13 @@ import uuid
 
 import dagster as dg
 
-from dagster_wc.defs.warehouse_dbt import manifest_check_parents
+from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, manifest_check_parents
 from dagster_wc.partitions import configured_slugs, experts_partitions
-from dagster_wc.pipeline import Step, pipeline_shape, plan_steps, upstream_labels
+from dagster_wc.pipeline import PipelineShape, Step, pipeline_shape, plan_steps
 from dagster_wc.resources import ArenaResource
 from dagster_wc.step_state import (
     StepState,
-    code_version,
-    config_version,
+    base_version,
     home_stamps,
     pipeline_lock,
 )
@@ -70,12 +69,11 @@ def finish_wave(context: dg.SensorEvaluationContext, state: StepState, wave: dic
 
 
 def next_wave(
-    steps: list[Step], shape, state: StepState, base: str, failed: dict[str, str]
+    steps: list[Step], shape: PipelineShape, state: StepState, base: str, failed: dict[str, str]
 ) -> list[tuple[Step, str]]:
     """The first stale step, with its stale sibling partitions (independent, so run together)."""
-    known = {*state.steps, *(s.label for s in steps if s.kind == "python")}
     for index, step in enumerate(steps):
-        version = state.input_version(step.label, base, upstream_labels(step, shape, known))
+        version = state.step_version(step, shape, steps, base)
         if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
             continue
         if failed.get(step.label) == version:
@@ -84,9 +82,7 @@ def next_wave(
         for sibling in steps[index + 1 :]:
             if sibling.asset_keys != step.asset_keys or sibling.partition_key is None:
                 break
-            sibling_version = state.input_version(
-                sibling.label, base, upstream_labels(sibling, shape, known)
-            )
+            sibling_version = state.step_version(sibling, shape, steps, base)
             if not state.is_fresh(sibling.label, sibling_version, dbt=False):
                 wave.append((sibling, sibling_version))
         return wave
@@ -123,11 +119,12 @@ def expert_config_sensor(
             wave["done"] = True
         failed = (wave or {}).get("failed", {})
         shape = pipeline_shape(
-            context.repository_def.asset_graph, dbt_keys(context), manifest_check_parents()
+            context.repository_def.asset_graph,
+            build_warehouse_dbt_assets().keys,
+            manifest_check_parents(),
         )
         steps = plan_steps(shape, config)
-        base = f"{config_version(config)}:{code_version()}"
-        requested = next_wave(steps, shape, state, base, failed)
+        requested = next_wave(steps, shape, state, base_version(config), failed)
         if not requested:
             why = (
                 "the arena is up to date"
@@ -169,14 +166,3 @@ def expert_config_sensor(
         dynamic_partitions_requests=partitions,
         cursor=json.dumps(cursor),
     )
-
-
-def dbt_keys(context: dg.SensorEvaluationContext) -> set[dg.AssetKey]:
-    """The asset keys of the dbt models (the `warehouse_models` multi-asset)."""
-    graph = context.repository_def.asset_graph
-    return {
-        key
-        for key in graph.get_all_asset_keys()
-        if graph.get(key).is_materializable
-        and graph.get(key).assets_def.node_def.name == "warehouse_models"
-    }
