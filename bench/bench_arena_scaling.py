@@ -43,7 +43,7 @@ LLM_ASSETS = {
 }
 CALL_STAGES = ("mining", "scoring", "responses", "judging")
 SETTINGS = ((0.7, 0.95), (0.9, 0.98))  # L = 1 language (python), S = 2 settings
-DEMO_SLUGS = ("expert-strong", "expert-mid", "expert-weak")
+DEMO_SLUGS = ("expert-text", "expert-lists", "expert-numbers")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from gpu_ops.arena.judging import BATTLE_COLUMNS, judge_battles
 from gpu_ops.curation.output_quality import classify_output
 from gpu_ops.llm import ChatModel, ModelSpec, SamplingParams, load_model
 
-EXPERTS = ("expert-strong", "expert-mid", "expert-weak")
+EXPERTS = ("expert-text", "expert-lists", "expert-numbers")
 DEMO_MODELS = (
     Path(
         os.environ.get("WC_DEMO_MODELS")

@@ -44,7 +44,7 @@ from gpu_ops.prompts import (
 )
 from warriorcoder.config import JudgingConfig
 
-DEMO_SLUGS = ("expert-strong", "expert-mid", "expert-weak")  # judge, competitor A, competitor B
+DEMO_SLUGS = ("expert-text", "expert-lists", "expert-numbers")  # judge, competitor A, competitor B
 JUDGE_MAX_NEW_TOKENS = JudgingConfig().max_new_tokens  # generate-mode default (1024)
 RESPONSE_MAX_NEW_TOKENS = 192  # configs/demo.yaml responses.max_new_tokens
 
@@ -58,7 +58,7 @@ def model_dirs() -> tuple[str, dict[str, Path]]:
 
     demo = demo_models_dir()
     if demo is not None:
-        return "demo experts (strong judges mid vs weak)", {s: demo / s for s in DEMO_SLUGS}
+        return "demo experts (text judges lists vs numbers)", {s: demo / s for s in DEMO_SLUGS}
     from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 
     root = Path(tempfile.gettempdir()) / "wc_bench_judging_tiny"
@@ -78,9 +78,9 @@ def load(slug: str, path: Path, max_model_len: int) -> ChatModel:
 
 def bench_instructions(n: int) -> pl.DataFrame:
     """n coding instructions of the demo corpus (the experts' own distribution), fixed order."""
-    from gpu_ops.demo.experts import demo_examples
+    from gpu_ops.demo.world import example_frame
 
-    frame = demo_examples().sort("example_id").head(n)
+    frame = example_frame().sort("example_id").head(n)
     return frame.select(pl.col("example_id").alias("instruction_id"), "instruction")
 
 

@@ -1,7 +1,7 @@
 """SFT throughput on the tiny Llama: tokens/s with and without packing, in one process.
 
-Data: short stdlib examples (gpu_ops.demo.stdlib_corpus) as single-turn chats, so sequence lengths
-vary as in real SFT data. Each configuration trains the same random-init model for the same
+Data: demo-world tasks (gpu_ops.demo.world) as single-turn chats; two- and three-step tasks give
+sequence lengths that vary as in real SFT data. Each configuration trains the same random-init model for the same
 number of optimizer steps with `train_sft`; tokens are the non-padding input tokens TRL counts.
 Packing (TRL best-fit-decreasing, padding-free) fills every row, so it should process more real
 tokens per second than padded batches. The baseline is the unpacked run.
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import PeakMemory
-from gpu_ops.demo.stdlib_corpus import build_stdlib_examples, to_sft_rows
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+from gpu_ops.demo.world import example_frame, sft_rows
 from gpu_ops.training.sft import SFTParams, train_sft
 
 
@@ -57,7 +57,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
         model = build_tiny_model(
             root / "model", tokenizer_dir=tokenizer, max_position_embeddings=512
         )
-        rows = to_sft_rows(build_stdlib_examples(max_source_lines=25))
+        rows = sft_rows(example_frame())
         dataset = root / "data.jsonl"
         dataset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         padded = _train(model, dataset, root / "padded", packing=False, steps=steps)

@@ -5,7 +5,7 @@ the same model and the same inputs, in one run:
 - the prefix-cache hit rate of vLLM during judging (prompt tokens served from the cache);
 - how far the two backends' logprob verdicts differ, and the engine's start time.
 
-The model is the built demo expert-strong (64-wide heads) when present, else a tiny random
+The model is the built demo expert-text (64-wide heads) when present, else a tiny random
 Llama with 64-wide heads. The vLLM side runs this module in the vLLM env (`make vllm-env`):
 
     python -m bench.bench_vllm [--quick]
@@ -42,16 +42,16 @@ def missing() -> str | None:
 
 
 def model_dir() -> tuple[str, Path]:
-    """The demo expert-strong if built (version 3), else a tiny random 64-wide-head Llama."""
+    """The demo expert-text if built (version 4), else a tiny random 64-wide-head Llama."""
     from bench.bench_arena_scaling import demo_models_dir
 
     demo = demo_models_dir()
     if demo is not None:
-        config = json.loads((demo / "expert-strong" / "config.json").read_text())
+        config = json.loads((demo / "expert-text" / "config.json").read_text())
         # 64-wide heads and room for judge prompts: builds older than demo build version 3
         # declare 384 positions, past which vLLM refuses (and miscomputes) prompts.
         if config.get("head_dim") == 64 and config.get("max_position_embeddings", 0) >= 2048:
-            return "demo expert-strong", demo / "expert-strong"
+            return "demo expert-text", demo / "expert-text"
     from gpu_ops.demo.tiny_model import build_tiny_model
 
     root = Path(tempfile.gettempdir()) / "wc_bench_vllm_tiny64"
@@ -67,9 +67,9 @@ def model_dir() -> tuple[str, Path]:
 def battles(n: int) -> pl.DataFrame:
     """n battles from the demo corpus: each instruction's own reference answer against the next
     example's (realistic lengths; the verdicts themselves do not matter here)."""
-    from gpu_ops.demo.experts import demo_examples
+    from gpu_ops.demo.world import example_frame
 
-    frame = demo_examples().sort("example_id").head(n + 1)
+    frame = example_frame().sort("example_id").head(n + 1)
     return pl.DataFrame(
         {
             "instruction_id": frame["example_id"].head(n),

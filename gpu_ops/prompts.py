@@ -176,11 +176,17 @@ _JUDGE_TAIL = {
 
 
 def judge_messages(
-    instruction: str, first: str, second: str, mode: JudgeMode = "generate"
+    instruction: str,
+    first: str,
+    second: str,
+    mode: JudgeMode = "generate",
+    *,
+    system: bool = True,
 ) -> list[Message]:
     """The judge conversation: ``first`` is shown as assistant A, ``second`` as assistant B.
 
-    Model names never appear; positions are the only labels.
+    Model names never appear; positions are the only labels. ``system=False`` leaves out the
+    JUDGE_SYSTEM turn (for models that never saw a system turn, such as the demo's tiny experts).
     """
     instruction = _require_text("instruction", instruction)
     first = _require_text("first response", first)
@@ -193,7 +199,5 @@ def judge_messages(
         first_block=fenced("ASSISTANT A'S RESPONSE", first, tag),
         second_block=fenced("ASSISTANT B'S RESPONSE", second, tag),
     )
-    return [
-        {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": body + _JUDGE_TAIL[mode]},
-    ]
+    user = {"role": "user", "content": body + _JUDGE_TAIL[mode]}
+    return [{"role": "system", "content": JUDGE_SYSTEM}, user] if system else [user]

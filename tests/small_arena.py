@@ -15,9 +15,9 @@ import dagster as dg
 K = 6
 SAMPLES = 4
 EXPERTS = (
-    ("strong", "expert-strong", True),
-    ("mid", "expert-mid", True),
-    ("weak", "expert-weak", True),
+    ("text", "expert-text", True),
+    ("lists", "expert-lists", True),
+    ("numbers", "expert-numbers", True),
 )
 UP_TO_SFT = ["registry", "mining", "dedup", "scoring", "selection", "arena", "ratings", "sft_data"]
 LAKE_TABLES = (

@@ -77,7 +77,7 @@ def test_sigkilled_runs_resume_to_the_reference_tables(tmp_path, small_arena_ref
     # 1. killed after the second expert's mining batch is committed, before its table is written
     killed = run_cli(config, home, "llm.instructions_mined.committed=2")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert lake_partitions(home, "instructions_mined") == ["strong"]
+    assert lake_partitions(home, "instructions_mined") == ["text"]
     assert len(cached_call_keys(home.llm_cache)) == 2 * SAMPLES
 
     # 2. resumes mining (the killed expert's calls are cache hits), killed mid-embedding
@@ -86,9 +86,9 @@ def test_sigkilled_runs_resume_to_the_reference_tables(tmp_path, small_arena_ref
     killed = run_cli(config, home, "embeddings.batch=1")
     assert killed.returncode == -9, killed.stderr[-2000:]
     mined = calls_made(instance, "instructions_mined", runs_since(instance, known))
-    # strong's table was written before the crash: its step is up to date and skipped; mid's
+    # text's table was written before the crash: its step is up to date and skipped; lists'
     # calls were all committed (cache hits); only the expert never mined asks the model
-    assert mined == {"mid": 0, "weak": SAMPLES}
+    assert mined == {"lists": 0, "numbers": SAMPLES}
     assert lake_partitions(home, "instruction_scores")  # scoring finished before the crash
     assert lake_partitions(home, "instruction_embeddings") == []
 
@@ -96,7 +96,7 @@ def test_sigkilled_runs_resume_to_the_reference_tables(tmp_path, small_arena_ref
     known |= runs_since(instance, known)
     killed = run_cli(config, home, "llm.judgments.committed=2")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert lake_partitions(home, "judgments") == ["strong"]
+    assert lake_partitions(home, "judgments") == ["text"]
 
     # 4. no crash point: finishes, repeating none of the committed calls
     known |= runs_since(instance, known)
@@ -105,8 +105,8 @@ def test_sigkilled_runs_resume_to_the_reference_tables(tmp_path, small_arena_ref
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     final_runs = runs_since(instance, known)
     judged = calls_made(instance, "judgments", final_runs)
-    assert reference_judged["weak"] > 0
-    assert judged == {"mid": 0, "weak": reference_judged["weak"]}  # strong's step is skipped
+    assert reference_judged["numbers"] > 0
+    assert judged == {"lists": 0, "numbers": reference_judged["numbers"]}  # text's step is skipped
     after = cached_call_keys(home.llm_cache)
     made_in_final = sum(
         sum(calls_made(instance, asset, final_runs).values())

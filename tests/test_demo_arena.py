@@ -1,11 +1,13 @@
-"""The demo arena end to end, and the ground-truth validity test.
+"""The demo arena end to end, and the ground-truth test of the arena's effect.
 
-The demo experts' quality order is known by construction (expert-strong > expert-mid >
-expert-weak, see gpu_ops.demo.experts). An arena that measures something must recover it: the
-Bradley-Terry ranking from the execution judge's votes matches the constructed order, and winner
-selection picks the strong expert's response more often than the weak one's.
+The demo experts are complementary by construction (gpu_ops.demo.experts): each writes one family
+of the demo world well. An arena that measures something must pick, per instruction, the expert
+that can solve it, so the target fine-tuned on its winners must beat the target fine-tuned on
+any single expert's answers, or on a random expert's, on held-out compositions. The margins are
+chosen from the spread of the effect over seeds (docs/DEMO.md, "How sure is the effect").
 """
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -13,13 +15,11 @@ import polars as pl
 import pytest
 
 from dagster_wc.runner import run_pipeline
-from gpu_ops.arena.ratings import leaderboard
-from gpu_ops.demo.experts import DEMO_EXPERTS
+from gpu_ops.demo.world import parse_instruction
 from warriorcoder.storage import Home
 from warriorcoder.warehouse import query
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED_ORDER = [e.slug for e in sorted(DEMO_EXPERTS, key=lambda e: e.expected_rank)]
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_every_stage_produced_rows(demo_run):
         )
     }
     assert all(n > 0 for n in counts.values()), counts
-    assert counts["instructions_for_battle"] <= 40
+    assert counts["instructions_for_battle"] <= 240
     reasons = query(home, "select drop_reason, count(*) as n from instructions_screened group by 1")
     assert (
         reasons["drop_reason"].null_count() == 1
@@ -86,23 +86,39 @@ def test_both_orders_and_uninvolved_judges(demo_run):
     assert orders["n"][0] == 0
 
 
-def test_ground_truth_order_is_recovered_by_the_execution_judge(demo_run):
+# Margins of the ground-truth test, from the spread over seeds (docs/DEMO.md). The issue's targets
+# (0.05, 0.05, 0.10) are what the demo must show; a test run must clear them with the smallest
+# margin seen across seeds minus twice the seed standard deviation, floored at the target.
+ARENA_OVER_BEST_SINGLE = 0.05
+ARENA_OVER_RANDOM = 0.05
+ARENA_OVER_BASE = 0.10
+MIN_JUDGE_AGREEMENT = 0.70
+
+
+def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
     _, home, _ = demo_run
-    votes = query(
-        home,
-        "select model_a, model_b, winner from battle_votes where judge = 'execution' and winner != 'invalid'",
-    )
-    assert len(votes) >= 60
-    board = leaderboard(votes, method="bt", bootstrap_rounds=50, seed=0)
-    assert board["expert"].to_list() == EXPECTED_ORDER, board
+    report = json.loads((home.reports / "demo_effect.json").read_text())
+    scores = report["pass_at_1"]
+    assert report["n_tasks"] >= 50
+    assert scores["arena"] >= scores["best_single_expert"] + ARENA_OVER_BEST_SINGLE, report
+    assert scores["arena"] >= scores["random_expert"] + ARENA_OVER_RANDOM, report
+    assert scores["arena"] >= scores["base"] + ARENA_OVER_BASE, report
+    agreement = sorted(report["judge_agreement_with_execution"].values())
+    assert len(agreement) == 3 and agreement[1] >= MIN_JUDGE_AGREEMENT, report["judges"]
+    assert (home.reports / "demo_effect.png").stat().st_size > 1000
 
 
-def test_winner_selection_prefers_the_stronger_expert(demo_run):
+def test_winners_come_from_the_expert_of_each_instructions_family(demo_run):
     _, home, _ = demo_run
     winners = pl.read_parquet(home.lake / "sft_winners" / "all.parquet")
-    wins = winners["winner"].value_counts()
-    count = dict(zip(wins["winner"], wins["count"], strict=True))
-    assert count.get("expert-strong", 0) > count.get("expert-weak", 0)
+    families = [parse_instruction(text) for text in winners["instruction"]]
+    own = [
+        winner == f"expert-{parsed[0]}"
+        for winner, parsed in zip(winners["winner"], families, strict=True)
+        if parsed is not None
+    ]
+    assert len(own) >= 100
+    assert sum(own) / len(own) > 0.6
 
 
 def test_sft_dataset_and_evaluation(demo_run):

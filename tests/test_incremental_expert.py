@@ -9,10 +9,10 @@ continues from the earlier order, so the selection is unchanged), N old experts 
   pairs (judging.new_expert_judges_existing: on): 2k * C(N, 2).
 Disabling an expert afterwards removes it from the ratings without deleting its data.
 
-The newcomer runs the strong demo model under a new slug: its own seeds make its mining and
+The newcomer runs the expert-text demo model under a new slug: its own seeds make its mining and
 response calls new, and it mines near duplicates of earlier instructions, which dedup resolves in
-favour of the earlier generation (so earlier picks stay). As a judge it shares the strong expert's
-weights, and the call cache is keyed by the model, not the slug: a judge prompt the strong expert
+favour of the earlier generation (so earlier picks stay). As a judge it shares expert-text's
+weights, and the call cache is keyed by the model, not the slug: a judge prompt expert-text
 already answered is a cache hit for the newcomer. So the judging calls are counted per model: the
 distinct judge prompts of that model's new votes that none of its judges had answered before.
 """
@@ -44,7 +44,7 @@ def test_adding_an_expert_computes_only_the_new_cells(
     selected_before = read_lake_table(home, "instructions_selected")["instruction_id"].to_list()
     assert len(selected_before) == K
 
-    newcomer = ("newcomer", "expert-strong", True)
+    newcomer = ("newcomer", "expert-text", True)
     config.write_text(arena_yaml(demo_models_dir, [*old, newcomer]))
     second = run_pipeline(config, home, stages=UP_TO_SFT)
     instance = dg.DagsterInstance.from_config(str(home.dagster))
@@ -56,9 +56,9 @@ def test_adding_an_expert_computes_only_the_new_cells(
         == selected_before
     )
     mined = calls_made(instance, "instructions_mined", runs)
-    assert mined == {"strong": 0, "mid": 0, "weak": 0, "newcomer": SAMPLES}
+    assert mined == {"text": 0, "lists": 0, "numbers": 0, "newcomer": SAMPLES}
     answered = calls_made(instance, "responses", runs)
-    assert answered == {"strong": 0, "mid": 0, "weak": 0, "newcomer": K}
+    assert answered == {"text": 0, "lists": 0, "numbers": 0, "newcomer": K}
     judged = calls_made(instance, "judgments", runs)
     votes = read_lake_table(home, "judgments")
     new_votes = votes.join(
@@ -83,7 +83,7 @@ def test_adding_an_expert_computes_only_the_new_cells(
     new_survivors = query(
         home, "select count(*) as n from instructions_dedup where miner = 'newcomer'"
     )["n"][0]
-    assert all(scored[s] <= new_survivors for s in ("strong", "mid", "weak"))
+    assert all(scored[s] <= new_survivors for s in ("text", "lists", "numbers"))
 
     # a third run with nothing new runs no Python step at all (their inputs did not change)
     third = run_pipeline(config, home, stages=["mining", "scoring", "selection", "arena"])
@@ -95,7 +95,7 @@ def test_adding_an_expert_computes_only_the_new_cells(
     config.write_text(arena_yaml(demo_models_dir, [*old, (*newcomer[:2], False)]))
     run_pipeline(config, home, stages=["registry", "arena", "ratings", "sft_data"])
     rated = set(read_lake_table(home, "expert_ratings")["expert"].to_list())
-    assert "newcomer" not in rated and rated == {"strong", "mid", "weak"}
+    assert "newcomer" not in rated and rated == {"text", "lists", "numbers"}
     assert "newcomer" in read_lake_table(home, "responses")["expert"].to_list()
     winners = pl.read_parquet(home.lake / "sft_winners" / "all.parquet")
     assert "newcomer" not in winners["winner"].to_list()

@@ -504,7 +504,7 @@ def evaluate(
 @app.command("build-demo-experts")
 @user_errors
 def build_demo_experts_command(home: HomeOption = None, quick: bool = False) -> None:
-    """Train the tiny demo experts (and the demo target) from the stdlib, cached under $WC_HOME/models/demo."""
+    """Train the tiny demo experts (and the demo target) on the demo world, cached under $WC_HOME/models/demo."""
     from gpu_ops.demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
     models = _home(home).ensure().models

@@ -274,6 +274,11 @@ class ExecutionJudgeConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
     allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
+    hidden_tests: Literal["demo-world"] | None = Field(
+        default=None,
+        description="where each instruction's hidden tests come from: `demo-world` (the demo "
+        "world's tests for instructions in its phrasing); None: stated and peer tests only",
+    )
 
 
 class JudgingConfig(_Strict):
@@ -282,6 +287,11 @@ class JudgingConfig(_Strict):
     extra_judges: tuple[ModelConfig, ...] = ()
     mode: Literal["logprob", "generate"] = "logprob"
     both_orders: bool = True
+    system_prompt: Literal["paper", "none"] = Field(
+        default="paper",
+        description="the judge's system turn: `paper` (JUDGE_SYSTEM) or `none` (for models that "
+        "never saw a system turn, such as the demo's tiny experts)",
+    )
     max_new_tokens: Annotated[int, Field(ge=1)] = 1024
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
@@ -426,6 +436,14 @@ class EvaluationConfig(_Strict):
         "published base scores are measured) or chat; the fine-tuned target always gets chat",
     )
     allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
+    compare_conditions: bool = Field(
+        default=False,
+        description="the paper's comparison (asset `demo_effect`): also fine-tune the target on "
+        "the same instructions answered by each single expert and by a random expert per "
+        "instruction, with the same budget, and compare pass@1 on the first benchmark "
+        "(trains the target 1 + experts + 1 more times; on in the demo)",
+    )
+    condition_seed: int = 0  # which expert the random-expert condition draws per instruction
 
 
 class ArenaConfig(_Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 from rich.console import Console
 from rich.table import Table
@@ -67,6 +69,26 @@ def _stage(label: str) -> str:
     return label.split("[")[0]
 
 
+def print_demo_effect(home: Home, console: Console) -> None:
+    """The paper's comparison (asset `demo_effect`), when this run made it."""
+    path = home.reports / "demo_effect.json"
+    if not path.is_file():
+        return
+    from gpu_ops.evaluation.conditions import effect_table
+
+    report = json.loads(path.read_text(encoding="utf-8"))
+    title = (
+        f"the arena's effect: pass@1 of the target on {report['n_tasks']} held-out tasks, "
+        f"{report['train_rows_per_condition']} SFT rows per condition"
+    )
+    console.print(_table(effect_table(report), title))
+    judges = pl.DataFrame(report["judges"]).select(
+        "judge", "agreement_with_execution", "first_pick_share", "flip_rate"
+    )
+    console.print(_table(judges, "LLM judges against the execution judge"))
+    console.print(f"report: {path}  chart: {path.with_suffix('.png')}")
+
+
 def print_run_report(home: Home, console: Console) -> None:
     """Print the end-of-run summary; every part is optional (a partial run prints what exists)."""
     if not home.warehouse.exists():
@@ -84,5 +106,6 @@ def print_run_report(home: Home, console: Console) -> None:
         console.print(f"SFT rows: {pl.read_parquet(sft_file).height}  ->  {home.sft}")
     if table_exists(home, "evaluation_summary"):
         console.print(_table(query(home, "select * from evaluation_summary"), "evaluation"))
+    print_demo_effect(home, console)
     console.print(f"warehouse: {home.warehouse}  (read-only: `duckdb -readonly {home.warehouse}`)")
     console.print(f"lake: {home.lake}   reports: {home.reports}   UI: `make ui`")

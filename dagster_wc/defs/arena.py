@@ -6,7 +6,11 @@ import polars as pl
 from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
-from gpu_ops.arena.execution_judge import EXECUTION_COLUMNS, score_responses
+from gpu_ops.arena.execution_judge import (
+    EXECUTION_COLUMNS,
+    hidden_tests_source,
+    score_responses,
+)
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
 from gpu_ops.sandbox.result_cache import ExecutionCache
@@ -143,6 +147,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 mode=config.judging.mode,
                 both_orders=config.judging.both_orders,
                 sampling=config.judging.sampling(),
+                system_prompt=config.judging.system_prompt == "paper",
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
     return dg.MaterializeResult(
@@ -191,6 +196,7 @@ def execution_results(
                     memory_mb=settings.memory_mb,
                     allow_weak_isolation=settings.allow_weak_isolation,
                     cache=cache,
+                    hidden_tests=hidden_tests_source(settings.hidden_tests),
                 )
                 sandbox = {
                     "sandbox_runs": cache.sandbox_runs,

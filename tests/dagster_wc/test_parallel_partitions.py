@@ -24,7 +24,7 @@ from tests.small_arena import K, calls_made
 from warriorcoder.storage import Home, read_lake_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-EXPERTS = ("strong", "mid")
+EXPERTS = ("text", "lists")
 
 
 def materialize(selection: str, partition: str | None, env: dict[str, str]) -> subprocess.Popen:

@@ -1,0 +1,85 @@
+"""The demo world: compositions, phrasing that reads back, hidden tests, the held-out split."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gpu_ops.demo import world
+from gpu_ops.evaluation.benchmarks import load_benchmark
+from gpu_ops.evaluation.humaneval import evaluate_completions
+
+
+def test_every_task_reads_back_to_its_composition() -> None:
+    tasks = world.all_tasks(seed=3)
+    assert len(tasks) > 4000
+    assert all(world.parse_instruction(t.instruction) == (t.family, t.steps) for t in tasks)
+    assert {t.family for t in tasks} == {"text", "lists", "numbers"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Write a Python function solve(s) that takes a string s. Return the result.",
+        # a list step on a string
+        "Write a Python function solve(s) that takes a string s. Reverse it, then double every "
+        "number. Return the result.",
+        # the wrong variable for the family
+        "Implement solve(n) for a string s: reverse it, then convert it to uppercase, and return "
+        "the result.",
+        "Write a Python function solve(n) that takes an integer n. Square it. Return the result.",
+        "Tell me a joke.",
+    ],
+)
+def test_text_outside_the_world_gets_no_tests(text: str) -> None:
+    assert world.parse_instruction(text) is None
+    assert world.world_tests(text) == []
+
+
+def test_hidden_tests_are_the_reference_run_on_fixed_inputs() -> None:
+    tests = world.test_asserts("text", ("reverse", "upper"))
+    assert tests[0] == "assert solve('hello world') == 'DLROW OLLEH'"
+    assert len(tests) == len(world.FAMILY_BY_NAME["text"].inputs)
+    assert world.test_asserts("numbers", ("add_three", "square"))[0] == "assert solve(17) == 400"
+
+
+def test_reference_answer_comments_every_step_in_the_instructions_words() -> None:
+    task = world.make_task("lists", ("evens", "sort_desc"), random.Random(0))
+    code = world.reference_code(task.family, task.steps, task.phrases)
+    lines = code.splitlines()
+    assert lines[0] == "def solve(xs):" and lines[-1] == "    return xs"
+    assert [line.strip("# ").strip() for line in lines[1:-1:2]] == list(task.phrases)
+    assert all(phrase in task.instruction.lower() for phrase in task.phrases)
+
+
+def test_wrong_answers_fail_the_hidden_tests() -> None:
+    rng = random.Random(0)
+    tasks = world.training_tasks()
+    drawn = [(task, world.wrong_answer(task, rng)) for task in rng.sample(tasks, 200)]
+    wrong = [(task, answer) for task, answer in drawn if answer is not None]
+    assert len(wrong) > 150
+    assert all(answer != task.response for task, answer in wrong)
+
+
+def test_benchmark_is_held_out_balanced_and_never_in_training() -> None:
+    problems = world.benchmark_problems(60)
+    assert len(problems) == 60
+    assert {p["family"] for p in problems} == {"text", "lists", "numbers"}
+    training_keys = {t.key for t in world.training_tasks()}
+    for problem in problems:
+        assert world.is_benchmark_instruction(problem["instruction"])
+        assert problem["task_id"].removeprefix("world/") not in training_keys
+    assert not any(world.is_benchmark_instruction(t.instruction) for t in world.training_tasks())
+
+
+def test_benchmark_loads_by_name_and_its_canonical_solutions_pass_in_the_sandbox() -> None:
+    problems = load_benchmark("demo-world", max_problems=6)
+    assert len(problems) == 6
+    completions = {p["task_id"]: [p["canonical_solution"]] for p in problems}
+    wrong = {p["task_id"]: ["def solve(x):\n    return x\n"] for p in problems}
+    passed = evaluate_completions(problems, completions, allow_weak_isolation=True)
+    assert passed["passed"].all()
+    failed = evaluate_completions(problems, wrong, allow_weak_isolation=True)
+    assert not failed["passed"].any()
