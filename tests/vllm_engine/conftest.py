@@ -1,14 +1,34 @@
 """Session fixtures of the real-engine tests: one tiny 64-wide-head model, one in-process engine
-run, two `vllm serve` servers; each built or started once per test session."""
+run, two `vllm serve` servers; each built or started once per test session.
+
+`make test` runs these tests in their own pytest process (no xdist: one engine per fixture for
+the whole run) with WC_REQUIRE_VLLM=1, under which a skipped `vllm_engine` test fails instead:
+there, the vLLM env is installed first, so a skip would only hide a broken setup.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.vllm_engine.engine import Server, require_vllm_env, run_driver
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under WC_REQUIRE_VLLM=1, a `vllm_engine` test that skips is reported as failed."""
+    report: pytest.TestReport = yield
+    required = os.environ.get("WC_REQUIRE_VLLM") == "1"
+    if required and report.skipped and item.get_closest_marker("vllm_engine") is not None:
+        reason = call.excinfo.exconly() if call.excinfo is not None else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but WC_REQUIRE_VLLM=1 (make test) forbids it: {reason}"
+    return report
 
 
 @pytest.fixture(scope="session")
