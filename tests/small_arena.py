@@ -46,9 +46,11 @@ def arena_yaml(models: Path, experts=EXPERTS) -> str:
     lines += [
         "mining: {languages: [python], sampling_grid: [{temperature: 0.7, top_p: 0.95}],",
         f"         samples_per_setting: {SAMPLES}, max_new_tokens: 64, system_prompt: none}}",
+        # world instructions share most words: the demo's dedup settings (configs/demo.yaml)
+        "dedup: {threshold: 0.7, shingle_size: 3}",
         "scoring: {mode: logprob, min_score: 1}",
         f"selection: {{k: {K}}}",
-        "responses: {temperature: 0.7, top_p: 0.95, max_new_tokens: 48}",
+        "responses: {temperature: 0.7, top_p: 0.95, max_new_tokens: 80}",
         "judging: {mode: logprob, execution: {enabled: true, timeout_s: 5}}",
         "ratings: {bootstrap_rounds: 20}",
     ]

@@ -93,7 +93,10 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     config = arena.arena_config
     settings = config.evaluation
     target = config.target
+    report_path = arena.home.reports / "demo_effect.json"
     if target is None or not settings.compare_conditions:
+        for stale in (report_path, report_path.with_suffix(".png")):  # from an earlier config
+            stale.unlink(missing_ok=True)
         return dg.MaterializeResult(metadata={"enabled": False})
     benchmark = [*settings.benchmarks, *settings.extra_jsonl][0]
     arena_rows = load_sft_rows(arena.home.sft / "sft_dataset.jsonl")
@@ -142,7 +145,8 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             "judge", "agreement_with_execution", "first_pick_share", "flip_rate", "shared_battles"
         ).sort("judge"),
     )
-    path = arena.home.reports / "demo_effect.json"
+    path = report_path
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     chart = effect_chart(report)
     chart.savefig(path.with_suffix(".png"), dpi=110, bbox_inches="tight")
