@@ -280,7 +280,6 @@ def dbt_vars(config: ArenaConfig) -> str:
         {
             "min_instruction_chars": config.mining.min_instruction_chars,
             "max_instruction_chars": config.mining.max_instruction_chars,
-            "dedup_threshold": config.dedup.threshold,
             "min_score": config.scoring.min_score,
             "execution_judge_weight": (
                 config.judging.execution.weight if config.judging.execution.enabled else 0.0
