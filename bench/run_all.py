@@ -42,6 +42,7 @@ BENCHMARKS = (
     "sandbox",
     "dbt_marts",
     "arena_scaling",
+    "fresh_arena",
 )
 VERSIONS = (
     "torch",

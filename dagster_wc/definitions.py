@@ -20,10 +20,9 @@ import dagster_wc.defs
 from dagster_wc.defs.checks import asset_checks
 from dagster_wc.defs.sensors import expert_config_sensor
 from dagster_wc.defs.warehouse_dbt import (
-    ArenaDbtCliResource,
+    DBT_PROJECT_DIR,
+    ArenaDbtResource,
     build_warehouse_dbt_assets,
-    dbt_executable,
-    dbt_project,
 )
 from dagster_wc.resources import ArenaResource
 
@@ -64,11 +63,7 @@ def build_definitions(
             "arena": ArenaResource(
                 config_path=config_path, home_dir=home or os.environ.get("WC_HOME")
             ),
-            "dbt": ArenaDbtCliResource(
-                project_dir=dbt_project,
-                profiles_dir=str(dbt_project.profiles_dir),
-                dbt_executable=dbt_executable(),
-            ),
+            "dbt": ArenaDbtResource(project_dir=str(DBT_PROJECT_DIR)),
         },
     )
 

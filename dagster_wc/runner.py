@@ -31,6 +31,7 @@ from dagster_wc.defs.warehouse_dbt import (
     manifest_check_parents,
     prepare_manifest,
 )
+from dagster_wc.instance import use_local_instance
 from dagster_wc.partitions import configured_slugs, sync_expert_partitions
 from dagster_wc.pipeline import (
     PipelineShape,
@@ -85,16 +86,6 @@ class RunSummary:
     run_ids: list[str] = field(default_factory=list)
     seconds_by_label: dict[str, float] = field(default_factory=dict)  # asset or dbt step
     log_path: Path | None = None
-
-
-def use_local_instance(home: Home) -> dg.DagsterInstance:
-    """The persistent instance under $WC_HOME/dagster (what `make ui` opens too)."""
-    home.dagster.mkdir(parents=True, exist_ok=True)
-    settings = home.dagster / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home.dagster)
-    return dg.DagsterInstance.get()
 
 
 @dataclass(frozen=True)
@@ -165,9 +156,8 @@ def run_pipeline(
     """
     home.ensure()
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
-    with output_to(summary.log_path), pipeline_lock(home):
+    with output_to(summary.log_path), pipeline_lock(home), use_local_instance(home) as instance:
         pipeline = load_pipeline(config_path, home)
-        instance = use_local_instance(home)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
         sync_expert_partitions(instance, configured_slugs(pipeline.config))
         steps = pipeline.steps(stages)

@@ -58,11 +58,13 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "completion_tokens": pl.Int64,
         "finish_reason": pl.String,
     },
-    "instruction_minhash": {
+    # gpu_ops.curation.dedup.survivors_table: the dedup groups, computed once, in Python
+    "instruction_survivors": {
         "instruction_id": pl.String,
-        "exact_hash": pl.String,
-        "signature": pl.List(pl.UInt32),
-        "band_hashes": pl.List(pl.UInt64),
+        "survivor_id": pl.String,
+        "reason": pl.String,
+        "estimated_jaccard": pl.Float64,
+        "generation": pl.Int64,
     },
     "instruction_scores": {
         "instruction_id": pl.String,

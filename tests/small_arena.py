@@ -23,7 +23,7 @@ UP_TO_SFT = ["registry", "mining", "dedup", "scoring", "selection", "arena", "ra
 LAKE_TABLES = (
     "expert_registry",
     "instructions_mined",
-    "instruction_minhash",
+    "instruction_survivors",
     "instruction_scores",
     "instruction_embeddings",
     "instructions_selected",

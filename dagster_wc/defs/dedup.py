@@ -1,36 +1,52 @@
-"""Stage 2: MinHash signatures and LSH band hashes; dbt groups the duplicates."""
+"""Stage 2: exact and near-duplicate groups, computed once in Python; dbt's dedup marts read them."""
 
 import dagster as dg
 
 from dagster_wc.resources import ArenaResource
-from gpu_ops.curation.dedup import minhash_table, optimal_lsh_params
+from gpu_ops.curation.dedup import optimal_lsh_params, survivors_table
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
+# each clean instruction with its miner's generation (0 for a miner the registry does not know)
+CLEAN_WITH_GENERATION = """
+select
+    clean.instruction_id,
+    clean.instruction,
+    coalesce(registry.joined_generation, 0) as generation
+from instructions_clean as clean
+left join stg_expert_registry as registry on clean.miner = registry.expert
+order by clean.instruction_id
+"""
 
-@dg.asset(kinds={"python", "parquet"}, deps=["instructions_clean"])
-def instruction_minhash(
+
+@dg.asset(kinds={"python", "parquet"}, deps=["instructions_clean", "stg_expert_registry"])
+def instruction_survivors(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
-    """One MinHash signature and its LSH band hashes per clean instruction (rensa)."""
+    """Each clean instruction and the one that survives for its duplicate group (MinHash-LSH with
+    rensa, exact copies, connected components; an expert joining later never displaces an
+    instruction of an earlier generation)."""
     settings = arena.arena_config.dedup
-    clean = query(
-        arena.home,
-        "select instruction_id, instruction from instructions_clean order by instruction_id",
-    )
-    frame = minhash_table(
+    clean = query(arena.home, CLEAN_WITH_GENERATION)
+    frame = survivors_table(
         clean["instruction_id"],
         clean["instruction"].to_list(),
+        clean["generation"].to_list(),
         threshold=settings.threshold,
         num_perm=settings.num_perm,
         shingle_size=settings.shingle_size,
     )
-    path = write_lake_table(arena.home, "instruction_minhash", frame)
+    path = write_lake_table(arena.home, "instruction_survivors", frame)
     bands, rows_per_band = optimal_lsh_params(settings.threshold, settings.num_perm)
+    reasons = frame["reason"].value_counts()
+    count = dict(zip(reasons["reason"], reasons["count"], strict=True))
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(frame),
+            "survivors": count.get("survivor", 0),
+            "dropped_exact": count.get("exact", 0),
+            "dropped_near": count.get("near", 0),
             "num_perm": settings.num_perm,
             "lsh_bands": bands,
             "rows_per_band": rows_per_band,

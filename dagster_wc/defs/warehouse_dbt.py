@@ -1,23 +1,25 @@
 """The dbt project as Dagster assets: every staging view, intermediate model and mart.
 
-dbt is the only writer of the warehouse. Each dbt invocation writes a copy of the warehouse and
+dbt is the only writer of the warehouse. Each dbt build writes a copy of the warehouse and
 swaps it in (`warriorcoder.warehouse.warehouse_build`), so readers never meet a lock.
+dbt runs inside the step's process (`dagster_wc.dbt_inprocess`): the project is parsed once per
+process, home and vars, and each build reuses that parsed manifest, so a build costs dbt's own
+work rather than a dbt process start (about 3.4 s each). The results become the same asset
+events as dagster-dbt's CLI resource gives (materializations, asset checks), plus row counts.
 The `@dbt_assets` definition is built lazily (inside a cached function) so importing this module
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
 """
 
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,11 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
     dbt_assets,
 )
-from packaging import version
 
+from dagster_wc.dbt_inprocess import DbtBuildError, common_args, invoke, parse
 from dagster_wc.dbt_metadata import with_build_metadata
 from dagster_wc.pipeline import dbt_check_parents
 from dagster_wc.resources import ArenaResource
@@ -39,6 +40,7 @@ from warriorcoder.storage import Home
 from warriorcoder.warehouse import warehouse_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+KEPT_MANIFESTS = 4  # parsed manifests kept per process (a test worker meets many homes)
 
 
 def stage_of_model(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -57,21 +59,6 @@ class ArenaDbtTranslator(DagsterDbtTranslator):
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-
-
-class ArenaDbtCliResource(DbtCliResource):
-    """dagster-dbt's CLI resource, minus two per-run costs this project does not need:
-    a `dbt --version` subprocess (the dbt it runs is the one installed beside this interpreter,
-    `dbt_executable`, so the installed dbt-core's version is the CLI's), and an in-process dbt
-    adapter with every macro loaded, which dagster-dbt only uses to fetch row counts and column
-    metadata (this project reads row counts itself, `dagster_wc.dbt_metadata`)."""
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):
-        return None
 
 
 @contextmanager
@@ -97,7 +84,7 @@ def dbt_environment(home: Home, warehouse_path: Path | None = None) -> Iterator[
 
 
 def dbt_executable() -> str:
-    """The dbt next to this interpreter (the venv's), so a non-activated venv works too."""
+    """The dbt next to this interpreter (the venv's), for tests and benchmarks that run dbt apart."""
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
 
@@ -123,77 +110,137 @@ def _read_stamp() -> dict:
         return {}
 
 
+def _stamp(home: Home, vars_json: str | None) -> dict:
+    """What a parse depends on. The home counts because the lake sources' locations render from
+    WC_HOME at parse time; the vars because a parse is only valid for the vars it saw."""
+    return {"files": project_files_digest(), "home": str(home.root), "vars": vars_json or ""}
+
+
+_parsed: dict[str, Any] = {}  # stamp (as JSON) -> the dbt Manifest object parsed in this process
+
+
 def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself).
 
     Skipped when the manifest was parsed from the same project files, vars and home (a stamp
-    beside it). The home counts because the lake sources' locations render from WC_HOME at parse
-    time, and dbt's partial parse, which every build reuses, is only valid for the same env vars
-    and vars: pass the builds' `--vars` (`dbt_vars(config)`).
+    beside it); pass the builds' `--vars` (`dbt_vars(config)`).
     """
     home = home or Home.resolve()
-    stamp = {"files": project_files_digest(), "home": str(home.root), "vars": vars_json or ""}
-    if dbt_project.manifest_path.exists() and _read_stamp() == stamp:
-        return dbt_project.manifest_path
-    target = dbt_project.manifest_path.parent
-    target.mkdir(parents=True, exist_ok=True)
-    # Several processes (pytest workers, `dagster dev`, a CLI run) may parse at once: one parses
-    # at a time, into a folder of its own, and the results are renamed into place, so a reader
-    # never meets a half-written manifest.
-    with (target / ".parse.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if dbt_project.manifest_path.exists() and _read_stamp() == stamp:
-                return dbt_project.manifest_path
-            _parse_into_target(home, vars_json, target)
-            _write_atomically(_stamp_path(), json.dumps(stamp))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    stamp = _stamp(home, vars_json)
+    if not (dbt_project.manifest_path.exists() and _read_stamp() == stamp):
+        _parse_and_keep(home, vars_json, stamp, skip_if_current=True)
     return dbt_project.manifest_path
 
 
-def _parse_into_target(home: Home, vars_json: str | None, target: Path) -> None:
-    """`dbt parse` in a scratch target folder (seeded with the last partial parse), then rename
-    its manifest and partial parse into `target`."""
-    work = Path(tempfile.mkdtemp(dir=target, prefix=".parse-"))
-    try:
-        partial = target / "partial_parse.msgpack"
-        if partial.exists():
-            shutil.copy2(partial, work / partial.name)
-        # parse with the same profile path the builds use, so their partial parsing stays valid
-        with dbt_environment(home, home.root / "warehouse.building.duckdb"):
-            completed = subprocess.run(
-                [
-                    dbt_executable(),
-                    "parse",
-                    "--quiet",
-                    "--project-dir",
-                    str(DBT_PROJECT_DIR),
-                    "--profiles-dir",
-                    str(DBT_PROJECT_DIR),
-                    "--target-path",
-                    str(work),
-                    *(["--vars", vars_json] if vars_json else []),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        if completed.returncode != 0 or not (work / "manifest.json").exists():
-            raise RuntimeError(
-                f"dbt parse failed ({completed.returncode}):\n{completed.stdout[-3000:]}{completed.stderr[-2000:]}"
-            )
-        if (work / partial.name).exists():
-            os.replace(work / partial.name, partial)
-        os.replace(work / "manifest.json", dbt_project.manifest_path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def parsed_manifest(home: Home, vars_json: str) -> Any:
+    """The dbt Manifest object for this home and vars, parsed at most once per process."""
+    stamp = _stamp(home, vars_json)
+    key = json.dumps(stamp, sort_keys=True)
+    if key not in _parsed:
+        _parse_and_keep(home, vars_json, stamp, skip_if_current=False)
+    return _parsed[key]
+
+
+def _parse_and_keep(home: Home, vars_json: str | None, stamp: dict, *, skip_if_current: bool):
+    """Parse in this process and keep the Manifest object.
+
+    Several processes (pytest workers, `dagster dev`, a CLI run) may parse at once: one parses at
+    a time, into a folder of its own (seeded with the last partial parse), and the results are
+    renamed into target/, so a reader never meets a half-written manifest.
+    """
+    target = dbt_project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if skip_if_current and dbt_project.manifest_path.exists() and _read_stamp() == stamp:
+                return
+            work = Path(tempfile.mkdtemp(dir=target, prefix=".parse-"))
+            try:
+                partial = target / "partial_parse.msgpack"
+                if partial.exists():
+                    shutil.copy2(partial, work / partial.name)
+                # parse with the profile path the builds use, so partial parsing stays valid
+                with dbt_environment(home, home.root / "warehouse.building.duckdb"):
+                    manifest = parse(DBT_PROJECT_DIR, work, vars_json)
+                if (work / partial.name).exists():
+                    os.replace(work / partial.name, partial)
+                os.replace(work / "manifest.json", dbt_project.manifest_path)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            _write_atomically(_stamp_path(), json.dumps(stamp))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    while len(_parsed) >= KEPT_MANIFESTS:
+        _parsed.pop(next(iter(_parsed)))
+    _parsed[json.dumps(stamp, sort_keys=True)] = manifest
 
 
 def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+class ArenaDbtResource(dg.ConfigurableResource):
+    """Runs `dbt build` in this process for the models and checks a step selected."""
+
+    project_dir: str
+
+    def build(self, context: dg.AssetExecutionContext, home: Home, vars_json: str) -> list:
+        """dagster-dbt's asset events for one build; raises `DbtBuildError` naming what failed.
+
+        The selection is dagster-dbt's own for the step's subset (its selected models, and the
+        tests of selected checks whose model another step built); the caller has set the
+        environment (`dbt_environment`).
+        """
+        from dagster_dbt.asset_utils import (
+            DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+            DAGSTER_DBT_SELECT_METADATA_KEY,
+            DAGSTER_DBT_SELECTOR_METADATA_KEY,
+            get_manifest_and_translator_from_dbt_assets,
+            get_subset_selection_for_context,
+        )
+        from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+        manifest_object = parsed_manifest(home, vars_json)
+        manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
+            [context.assets_def]
+        )
+        tags = context.op.tags
+        selection, indirect = get_subset_selection_for_context(
+            context=context,
+            manifest=manifest,
+            select=tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+            exclude=tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+            selector=tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+            dagster_dbt_translator=translator,
+            current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
+        )
+        target = Path(tempfile.mkdtemp(dir=dbt_project.manifest_path.parent, prefix=".build-"))
+        try:
+            args = [
+                "build",
+                "--no-write-json",
+                *common_args(Path(self.project_dir), target, vars_json),
+                *selection,
+                *(["--indirect-selection", indirect] if indirect else []),
+            ]
+            done = invoke(args, manifest_object)
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+        if not done.success:
+            raise DbtBuildError(done.failure_message("build"))
+        events = []
+        for raw in done.result_events:
+            message = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
+            events += message.to_default_asset_events(
+                manifest=manifest,
+                dagster_dbt_translator=translator,
+                context=context,
+                project=project,
+            )
+        return events
 
 
 @cache
@@ -212,12 +259,11 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
         name="warehouse_models",
     )
     def warehouse_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, arena: ArenaResource
+        context: dg.AssetExecutionContext, dbt: ArenaDbtResource, arena: ArenaResource
     ):
         home = arena.home
         with warehouse_build(home) as building, dbt_environment(home, building):
-            args = ["build", "--vars", dbt_vars(arena.arena_config)]
-            events = list(dbt.cli(args, context=context).stream())
+            events = dbt.build(context, home, dbt_vars(arena.arena_config))
             yield from with_build_metadata(events, building)
 
     return warehouse_models
@@ -234,7 +280,6 @@ def dbt_vars(config: ArenaConfig) -> str:
         {
             "min_instruction_chars": config.mining.min_instruction_chars,
             "max_instruction_chars": config.mining.max_instruction_chars,
-            "dedup_threshold": config.dedup.threshold,
             "min_score": config.scoring.min_score,
             "execution_judge_weight": (
                 config.judging.execution.weight if config.judging.execution.enabled else 0.0

@@ -2,7 +2,9 @@
 
 The paper's setting: word-level tokens, 128 permutations, Jaccard threshold 0.5.
 
-Definitions (the dbt SQL over `instruction_minhash` implements the same ones):
+This module is the only implementation of these rules: the pipeline's dedup stage writes
+`find_duplicate_groups`'s result as the lake table `instruction_survivors` (`survivors_table`),
+and dbt's dedup marts only read it. Definitions:
 
 * normalized text: NFKC, lower case, runs of whitespace collapsed to one space, stripped.
 * exact duplicates: equal `exact_hash` (blake2b of the normalized text).
@@ -396,43 +398,34 @@ def find_duplicate_groups(
     )
 
 
-def minhash_table(
+def survivors_table(
     ids: Sequence | pl.Series,
     texts: Sequence[str],
+    generations: Sequence[int],
     *,
-    id_column: str = "instruction_id",
     threshold: float = DEFAULT_THRESHOLD,
     num_perm: int = DEFAULT_NUM_PERM,
     shingle_size: int = 1,
     seed: int = DEFAULT_SEED,
 ) -> pl.DataFrame:
-    """The `instruction_minhash` lake table: id, exact_hash, signature, band_hashes.
+    """The pipeline's `instruction_survivors` lake table: `find_duplicate_groups` with each
+    instruction's generation as its priority.
 
-    signature is list<uint32>, band_hashes list<uint64> (list position = band index). Texts
-    without tokens get an empty band_hashes list, so SQL never pairs them as near duplicates.
-    exact_hash is here because SQL cannot reproduce the NFKC normalization.
+    One row per instruction: instruction_id, survivor_id (itself when it survives), reason
+    ('survivor', 'exact', 'near'), estimated_jaccard (to its survivor) and generation. dbt's
+    dedup marts read it; they never regroup.
     """
-    signatures = minhash_signatures(texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed)
-    bands, rows_per_band = optimal_lsh_params(threshold, num_perm)
-    band_hashes = lsh_band_hashes(signatures, num_bands=bands, rows_per_band=rows_per_band)
-    has_tokens = ~(signatures == EMPTY_SLOT).all(axis=1)
-    band_lists = pl.Series("band_hashes", band_hashes, dtype=pl.Array(pl.UInt64, bands)).cast(
-        pl.List(pl.UInt64)
+    groups = find_duplicate_groups(
+        ids,
+        texts,
+        threshold=threshold,
+        num_perm=num_perm,
+        shingle_size=shingle_size,
+        seed=seed,
+        priority=generations,
     )
-    band_lists = pl.select(
-        pl.when(pl.Series(has_tokens))
-        .then(band_lists)
-        .otherwise(pl.lit([], dtype=pl.List(pl.UInt64)))
-    ).to_series()
-    return pl.DataFrame(
-        {
-            id_column: pl.Series(ids),
-            "exact_hash": exact_hashes(texts),
-            "signature": pl.Series(signatures, dtype=pl.Array(pl.UInt32, num_perm)).cast(
-                pl.List(pl.UInt32)
-            ),
-            "band_hashes": band_lists,
-        }
+    return groups.rename({"id": "instruction_id"}).with_columns(
+        generation=pl.Series(list(generations), dtype=pl.Int64)
     )
 
 

@@ -94,7 +94,7 @@ def test_lineage_runs_from_mining_to_evaluation(shape):
     assert {
         "instructions_mined",
         "instructions_clean",
-        "instruction_minhash",
+        "instruction_survivors",
         "dedup_groups",
         "instruction_scores",
         "instructions_kept",
@@ -121,7 +121,8 @@ def test_dbt_tests_become_asset_checks(definitions):
 def test_dbt_vars_carry_the_config_thresholds(tmp_path):
     config = load_config(PAPER, home=tmp_path)
     variables = dbt_vars(config)
-    assert '"dedup_threshold": 0.5' in variables and '"min_score": 6' in variables
+    assert '"min_instruction_chars": 16' in variables and '"min_score": 6' in variables
+    assert "dedup" not in variables  # dedup groups are computed in Python, not in dbt
 
 
 def test_plan_builds_dbt_just_before_the_python_step_that_reads_it(tmp_path, shape):

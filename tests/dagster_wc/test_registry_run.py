@@ -1,10 +1,16 @@
-"""The first real flow: config -> expert_registry (Python, lake) -> experts (dbt, warehouse)."""
+"""The first real flow: config -> expert_registry (Python, lake) -> experts (dbt, warehouse).
 
+dbt runs inside the step's process; a failing dbt test fails the step with the test named, and
+the warehouse stays the last good one.
+"""
+
+import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_wc.runner import run_pipeline
-from warriorcoder.storage import Home, read_lake_table
+from dagster_wc.instance import use_local_instance
+from dagster_wc.runner import failure_message, load_pipeline, run_pipeline
+from warriorcoder.storage import Home, read_lake_table, write_lake_table
 from warriorcoder.warehouse import connect_readonly, query
 
 
@@ -40,11 +46,38 @@ def test_registry_flows_into_the_experts_mart(tmp_path, config_file):
             == second.execute("select count(*) from experts").fetchone()
         )
     assert not (home.root / "warehouse.building.duckdb").exists()
-    # the runs landed on the persistent instance the UI opens
+    # the runs landed on the persistent instance the UI opens (Dagster's default storage reads
+    # what the runner's event log wrote), the dbt model with its row count and its checks
     assert (home.dagster / "dagster.yaml").exists()
-    import dagster as dg
-
     instance = dg.DagsterInstance.from_config(str(home.dagster))
     assert len(instance.get_run_records()) == 2
     assert set(instance.get_dynamic_partitions("experts")) == {"alpha", "beta", "gamma"}
-    assert isinstance(registry, pl.DataFrame)
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("experts"))
+    assert materialization.asset_materialization.metadata["dagster/row_count"].value == 2
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("stg_expert_registry"), "unique_stg_expert_registry_expert")]
+    )
+    assert [execution.status.value for execution in check.values()] == ["SUCCEEDED"]
+
+
+def test_a_failing_dbt_test_fails_the_step_and_names_the_test(tmp_path, config_file):
+    home = Home.resolve(tmp_path / "home")
+    run_pipeline(config_file, home, stages=["registry"])
+    live = home.warehouse.stat().st_mtime_ns
+    registry = read_lake_table(home, "expert_registry")  # one expert twice: `unique` fails
+    write_lake_table(home, "expert_registry", pl.concat([registry, registry.head(1)]))
+    pipeline = load_pipeline(config_file, home)
+    job = pipeline.definitions.resolve_implicit_global_asset_job_def()
+    with use_local_instance(home) as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("stg_expert_registry"), dg.AssetKey("experts")],
+            raise_on_error=False,
+        )
+    assert not result.success
+    message = failure_message(result)
+    assert message.startswith("DbtBuildError:") and "dbt build failed:" in message, message
+    assert "test unique_stg_expert_registry_expert" in message and "failing rows" in message
+    assert home.warehouse.stat().st_mtime_ns == live  # the failed build's copy was discarded
+    assert not (home.root / "warehouse.building.duckdb").exists()
+    assert query(home, "select count(*) as n from experts")["n"].item() == 2

@@ -61,25 +61,8 @@ def test_every_mined_row_gets_its_designed_drop_reason(fixture_warehouse: Path) 
     assert set(clean["instruction_id"]) == {i for i, r in expected.items() if r is None}
 
 
-def test_candidate_pairs_confirm_duplicates_by_estimated_jaccard(fixture_warehouse: Path) -> None:
-    pairs = query(fixture_warehouse, "select * from dedup_candidate_pairs")
-    by_pair = {
-        (row["instruction_id_a"], row["instruction_id_b"]): row
-        for row in pairs.iter_rows(named=True)
-    }
-    expected = lake.EXPECTED_DUPLICATE_PAIRS | {
-        pair: ("minhash", jaccard)
-        for pair, jaccard in lake.EXPECTED_NON_DUPLICATE_CANDIDATES.items()
-    }
-    assert set(by_pair) == set(expected)  # the stale MinHash row of dropped i06 is ignored
-    for pair, (reason, jaccard) in expected.items():
-        row = by_pair[pair]
-        assert row["reason"] == reason
-        assert row["estimated_jaccard"] == pytest.approx(jaccard)
-        assert row["is_duplicate"] == (pair in lake.EXPECTED_DUPLICATE_PAIRS)
-
-
-def test_duplicate_chain_collapses_to_the_smallest_id(fixture_warehouse: Path) -> None:
+def test_dedup_groups_read_the_python_survivors(fixture_warehouse: Path) -> None:
+    """Each dropped row maps to its survivor; the stale row of the dropped i06 is ignored."""
     groups = query(fixture_warehouse, "select * from dedup_groups")
     assert (
         dict(zip(groups["instruction_id"], groups["survivor_id"], strict=True))
@@ -359,8 +342,9 @@ def near_duplicate_corpus(seed: int = 0) -> list[str]:
 
 
 @pytest.mark.slow
-def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
-    """dedup_groups equals gpu_ops.curation.dedup.find_duplicate_groups; unfilled tables stay empty."""
+def test_dedup_marts_read_the_python_groups_on_a_partly_filled_lake(tmp_path: Path) -> None:
+    """The dedup stage's lake table (gpu_ops.curation.dedup, generations as priority) is what
+    dedup_groups and instructions_dedup show; unfilled tables stay empty."""
     texts = near_duplicate_corpus()
     ids = [lake.content_id("cross-check", index) for index in range(len(texts))]
     wc_home = tmp_path / "home"
@@ -377,7 +361,9 @@ def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
     )
     for miner in ("alpha", "beta"):
         lake._write(mined.filter(pl.col("expert") == miner), wc_home, "instructions_mined", miner)
-    lake._write(dedup.minhash_table(ids, texts), wc_home, "instruction_minhash")
+    priority = [1 if miner == "beta" else 0 for miner in miners]
+    survivors = dedup.survivors_table(ids, texts, priority)
+    lake._write(survivors, wc_home, "instruction_survivors")
     warehouse = wc_home / "warehouse.duckdb"
     run_dbt(
         ["run", "--select", "+instructions_dedup", "+battles"],
@@ -386,12 +372,10 @@ def test_dedup_matches_python_on_a_partly_filled_lake(tmp_path: Path) -> None:
         work_dir=tmp_path,
     )
 
-    priority = [1 if miner == "beta" else 0 for miner in miners]
-    python = dedup.find_duplicate_groups(ids, texts, priority=priority)
     by_id_only = dedup.find_duplicate_groups(ids, texts)
-    assert not python["survivor_id"].equals(by_id_only["survivor_id"])  # the priority decides
-    python = python.filter(pl.col("reason") != "survivor")
-    expected = dict(zip(python["id"], python["survivor_id"], strict=True))
+    assert not survivors["survivor_id"].equals(by_id_only["survivor_id"])  # the priority decides
+    dropped = survivors.filter(pl.col("reason") != "survivor")
+    expected = dict(zip(dropped["instruction_id"], dropped["survivor_id"], strict=True))
     groups = query(warehouse, "select instruction_id, survivor_id from dedup_groups")
     assert dict(zip(groups["instruction_id"], groups["survivor_id"], strict=True)) == expected
     assert len(set(expected.values())) >= 4 and len(expected) >= 10  # the corpus has real groups

@@ -17,10 +17,10 @@ from gpu_ops.curation.dedup import (
     lsh_band_hashes,
     mapping_path_for,
     minhash_signatures,
-    minhash_table,
     normalize_text,
     optimal_lsh_params,
     shingle_lists,
+    survivors_table,
 )
 from gpu_ops.errors import InputError
 
@@ -217,13 +217,21 @@ def test_find_duplicate_groups_rejects_bad_ids():
         find_duplicate_groups([1], ["a", "b"])
 
 
-def test_minhash_table_shape():
-    table = minhash_table(["x", "y"], ["sort a list", ""], num_perm=32, threshold=0.5)
-    bands, _ = optimal_lsh_params(0.5, 32)
-    assert table.columns == ["instruction_id", "exact_hash", "signature", "band_hashes"]
-    assert table["exact_hash"].to_list() == [exact_hash("sort a list"), exact_hash("")]
-    assert table.schema["signature"] == pl.List(pl.UInt32)
-    assert [len(v) for v in table["band_hashes"]] == [bands, 0]
+def test_survivors_table_is_the_lake_table_with_generations_as_priority():
+    """The pipeline's lake table: find_duplicate_groups with each row's generation."""
+    from gpu_ops.lake_schemas import LAKE_SCHEMAS
+
+    texts = ["Print hello", "print  HELLO", "sort a list of numbers", ""]
+    table = survivors_table(["b", "a", "c", "d"], texts, [0, 1, 0, 0])
+    assert table.schema == pl.Schema(LAKE_SCHEMAS["instruction_survivors"])
+    rows = {row["instruction_id"]: row for row in table.iter_rows(named=True)}
+    assert (rows["a"]["survivor_id"], rows["a"]["reason"], rows["a"]["generation"]) == (
+        "b",
+        "exact",
+        1,
+    )
+    assert rows["b"]["reason"] == rows["c"]["reason"] == rows["d"]["reason"] == "survivor"
+    assert survivors_table([], [], []).height == 0
 
 
 def test_dedup_file_writes_survivors_and_mapping(tmp_path, corpus):
