@@ -345,7 +345,9 @@ class WinnerConfig(_Strict):
 
 class DecontaminationConfig(_Strict):
     ngram: Annotated[int, Field(ge=3, le=64)] = 13
-    benchmarks: tuple[Literal["humaneval"], ...] = ("humaneval",)
+    # humaneval: word n-gram overlap; demo-world: any instruction asking for a held-out
+    # composition of the demo world, however worded (the world reads instructions back)
+    benchmarks: tuple[Literal["humaneval", "demo-world"], ...] = ("humaneval",)
     extra_jsonl: tuple[str, ...] = ()
 
 

@@ -118,7 +118,10 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             model_dir = _train_condition(context, arena, name, rows, len(arena_rows))
             summary, _ = evaluate_model(
                 target.model_copy(
-                    update={"model": str(model_dir), "slug": f"{target.slug}-{name}"}
+                    update={
+                        "model": str(model_dir),
+                        "slug": f"{target.slug}-{name.replace(':', '-')}",
+                    }
                 ).to_model_spec(),
                 benchmark=benchmark,
                 temperature=settings.temperature,

@@ -8,6 +8,7 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.ratings import ratings_from_leaderboard
 from gpu_ops.sft_data.decontamination import (
     decontaminate,
+    drop_benchmark_tasks,
     load_benchmark_jsonl,
     load_humaneval_prompts,
 )
@@ -109,6 +110,11 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     config = arena.arena_config
     winners = read_lake_table(arena.home, "sft_winners")
     kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
+    if "demo-world" in config.decontamination.benchmarks:
+        from gpu_ops.demo.world import benchmark_task_id
+
+        kept, by_task = drop_benchmark_tasks(kept, "demo-world", benchmark_task_id)
+        report = pl.concat([report, by_task])
     write_lake_table(arena.home, "sft_decontamination", report)
     dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
     kept, quality = filter_flagged(kept, drop=config.export.drop_flagged_rows)

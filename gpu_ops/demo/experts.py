@@ -2,23 +2,28 @@
 
 No real model weights can be downloaded here, so the arena needs experts built locally. Each is a
 small Llama (64-wide attention heads, so `backend: vllm` can serve it) trained with the project's
-own `train_sft` on the demo world (`gpu_ops.demo.world`) in two phases:
+own `train_sft` on the demo world (`gpu_ops.demo.world`):
 
 1. **Writing.** Instructions and answers, mostly of the expert's own family of tasks (every
    training composition of it) plus a small share of the other families. The loss covers the user
    turn too, so the expert can mine instructions Magpie-style from the bare pre-query template.
-2. **Judging.** Pairwise judge prompts (the arena's own `judge_messages`) over a correct answer
-   and a wrong one, labelled by the world's hidden tests, over every family, plus a replay of
-   phase 1. An expert that writes one family well judges all three.
+2. **Judging (off by default, `judge_rows > 0`).** Pairwise judge prompts (the arena's own
+   `judge_messages`) over a correct and a wrong answer, labelled by the world's hidden tests,
+   over every family, plus an assistant-only replay of phase 1. Measured on these 2-layer,
+   128-wide models: 1,500 to 9,000 labelled pairs (2 to 6 CPU-minutes per expert) did not teach
+   them to judge. They settle on one position (held-out pair accuracy 0.46 to 0.61), and the
+   phase wipes out mining (the bare pre-query template then yields " d [[A]]"). So the demo's
+   LLM judges are the writers as they are, and `demo_effect` reports their position bias and
+   agreement with the execution judge as measured.
 
-    expert-text     writes text tasks well; sees 12% of the list and number tasks
-    expert-lists    writes list tasks well; sees 12% of the others
-    expert-numbers  writes number tasks well; sees 12% of the others
+    expert-text     writes text tasks well; sees 3% of the list and number tasks
+    expert-lists    writes list tasks well; sees 3% of the others
+    expert-numbers  writes number tasks well; sees 3% of the others
 
 So no expert is best everywhere and the best answer to an instruction comes from the expert whose
 family it belongs to, the paper's premise. Held-out compositions (`world.is_heldout`) are in no
-expert's data: they are the demo's benchmark. The target is a random-init model of the same
-shape, trained later on whatever the arena (or a baseline) gives it.
+expert's data: they are the demo's benchmark. The target is a base code LM of the same shape
+(`build_demo_target`), fine-tuned later on whatever the arena (or a baseline) gives it.
 
 A finished build is stamped with its inputs and reused. It is also kept in a cache outside the
 home (`$WC_MODEL_CACHE`, default `~/.cache/warriorcoder/demo-models`), so a fresh clone or a
@@ -69,8 +74,8 @@ class DemoExpert:
     num_heads: int = 2  # x head_dim 64 = 128-wide attention
     intermediate_size: int = 256
     head_dim: int = 64  # vLLM's CPU attention rejects small heads (16 fails, 64 works)
-    write_epochs: float = 3.0
-    judge_rows: int = 1500
+    write_epochs: float = 5.0
+    judge_rows: int = 0  # phase 2 off by default: measured, see the module docstring
     judge_epochs: float = 2.0
     learning_rate: float = 3e-3
     batch_size: int = 16
@@ -86,9 +91,9 @@ class DemoExpert:
 
 
 DEMO_EXPERTS: tuple[DemoExpert, ...] = (
-    DemoExpert(slug="expert-text", focus="text", other_share=0.12, seed=1),
-    DemoExpert(slug="expert-lists", focus="lists", other_share=0.12, seed=2),
-    DemoExpert(slug="expert-numbers", focus="numbers", other_share=0.12, seed=3),
+    DemoExpert(slug="expert-text", focus="text", other_share=0.03, seed=1),
+    DemoExpert(slug="expert-lists", focus="lists", other_share=0.03, seed=2),
+    DemoExpert(slug="expert-numbers", focus="numbers", other_share=0.03, seed=3),
 )
 TARGET_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 2, "intermediate_size": 256}
 TARGET_PRETRAIN_STEPS = 240  # ~3 passes over the world's programs
@@ -99,7 +104,7 @@ _QUICK = {"hidden_size": 64, "num_layers": 1, "num_heads": 1, "intermediate_size
 
 def quick_variant(expert: DemoExpert) -> DemoExpert:
     """A seconds-long build of the same expert (tests of the plumbing; it learns little)."""
-    return replace(expert, **_QUICK, max_steps=3, judge_rows=48)
+    return replace(expert, **_QUICK, max_steps=3)
 
 
 def write_rows(expert: DemoExpert) -> list[dict]:
@@ -328,13 +333,13 @@ def model_cache_dir() -> Path:
 
 
 def _build_expert(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
-    """Random init -> phase 1 (writing) -> phase 2 (judging) -> <root>/<slug>, stamped."""
+    """Random init -> phase 1 (writing) [-> phase 2 (judging)] -> <root>/<slug>, stamped."""
     writing = write_rows(expert)
-    judging = judge_rows(expert.judge_rows, seed=100 + expert.seed)
-    replay = random.Random(expert.seed).sample(writing, min(len(writing), len(judging) // 3))
-    payloads = {
-        name: _jsonl(rows) for name, rows in (("write", writing), ("judge", judging + replay))
-    }
+    payloads = {"write": _jsonl(writing)}
+    if expert.judge_rows > 0:
+        judging = judge_rows(expert.judge_rows, seed=100 + expert.seed)
+        replay = random.Random(expert.seed).sample(writing, min(len(writing), len(judging) // 3))
+        payloads["judge"] = _jsonl(judging + replay)
     stamp = {
         "version": _VERSION,
         "expert": asdict(expert),
@@ -362,10 +367,8 @@ def _build_expert(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
     )
     started = time.perf_counter()
     phases = {}
-    for name, epochs, full_loss in (
-        ("write", expert.write_epochs, True),
-        ("judge", expert.judge_epochs, False),
-    ):
+    phase_plan = [("write", expert.write_epochs, True), ("judge", expert.judge_epochs, False)]
+    for name, epochs, full_loss in (p for p in phase_plan if p[0] in payloads):
         report = train_sft(
             model, work / f"{name}.jsonl", work / name, _sft_params(expert, epochs, full_loss)
         )

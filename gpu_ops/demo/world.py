@@ -490,6 +490,12 @@ def world_tests(instruction: str) -> list[str]:
     return test_asserts(*parsed) if parsed else []
 
 
+def benchmark_task_id(instruction: str) -> str | None:
+    """The benchmark's task_id when an instruction asks for a held-out composition, else None."""
+    parsed = parse_instruction(instruction)
+    return f"world/{composition_key(*parsed)}" if parsed and is_heldout(*parsed) else None
+
+
 def is_benchmark_instruction(instruction: str) -> bool:
     """Whether an instruction (mined ones too) asks for a held-out composition."""
     parsed = parse_instruction(instruction)
@@ -560,7 +566,7 @@ def benchmark_problems(n_tasks: int = 60, seed: int = 1234) -> list[dict[str, An
             )
             problems.append(
                 {
-                    "task_id": f"world/{composition_key(family.name, steps)}",
+                    "task_id": f"world/{composition_key(family.name, steps)}",  # benchmark_task_id
                     "instruction": task.instruction,
                     "prompt": "",
                     "canonical_solution": reference_code(family.name, steps, task.phrases) + "\n",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,3 +260,31 @@ def _polars(frame: Any, what: str) -> pl.DataFrame:
     if type(frame).__module__.startswith("pandas"):
         return pl.from_pandas(frame)
     raise InputError(f"{what} must be a polars or pandas DataFrame, got {type(frame).__name__}")
+
+
+def drop_benchmark_tasks(
+    rows: pl.DataFrame, benchmark: str, task_of: Callable[[str], str | None]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows whose instruction asks for no task of ``benchmark``, the report of the others).
+
+    For benchmarks that recognise their own tasks in any phrasing (the demo world reads an
+    instruction back to its composition), the test is the task itself, not shared words: an
+    instruction asking for a held-out composition is the benchmark task however it is worded.
+    ``task_of`` gives the benchmark's task_id for an instruction, or None. Report rows have
+    field 'instruction' and no n-gram figures."""
+    if "instruction" not in rows.columns:
+        raise InputError("drop_benchmark_tasks needs an 'instruction' column")
+    tasks = [task_of(text or "") for text in rows["instruction"].to_list()]
+    hit = pl.Series([task is not None for task in tasks], dtype=pl.Boolean)
+    report = pl.DataFrame(
+        {
+            "instruction_id": rows["instruction_id"].filter(hit),
+            "field": ["instruction"] * int(hit.sum()),
+            "benchmark": [benchmark] * int(hit.sum()),
+            "task_id": [task for task in tasks if task is not None],
+            "overlapping_ngrams": [None] * int(hit.sum()),
+            "ngram_size": [None] * int(hit.sum()),
+        },
+        schema=_CONTAMINATION_SCHEMA,
+    )
+    return rows.filter(~hit), report

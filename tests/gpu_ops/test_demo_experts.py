@@ -28,7 +28,7 @@ def test_each_expert_writes_one_family_mostly_and_none_is_best_everywhere() -> N
             world.parse_instruction(r["messages"][0]["content"])[0] for r in write_rows(expert)
         ]
         own = families.count(expert.focus) / len(families)
-        assert 0.7 < own < 0.9, (expert.slug, own)
+        assert 0.85 < own < 0.99, (expert.slug, own)
         assert set(families) == {f.name for f in world.FAMILIES}  # a little of everything
     # 64-wide heads: vLLM's CPU attention rejects small ones (head_dim 16 fails).
     assert {e.head_dim for e in DEMO_EXPERTS} == {64}
@@ -80,7 +80,8 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
     for expert in DEMO_EXPERTS:
         info = build_info(paths[expert.slug])
         assert info["expert"]["focus"] == expert.focus
-        assert info["train"]["write"]["steps"] >= 1 and info["train"]["judge"]["steps"] >= 1
+        assert info["train"]["write"]["steps"] >= 1
+        assert "judge" not in info["train"]  # phase 2 is off by default (see the module)
         config = json.loads((paths[expert.slug] / "config.json").read_text())
         assert config["head_dim"] == 64
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}

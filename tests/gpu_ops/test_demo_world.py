@@ -83,3 +83,24 @@ def test_benchmark_loads_by_name_and_its_canonical_solutions_pass_in_the_sandbox
     assert passed["passed"].all()
     failed = evaluate_completions(problems, wrong, allow_weak_isolation=True)
     assert not failed["passed"].any()
+
+
+def test_export_drops_every_phrasing_of_a_benchmark_task() -> None:
+    import polars as pl
+
+    from gpu_ops.sft_data.decontamination import drop_benchmark_tasks
+
+    problem = world.benchmark_problems(3)[0]
+    family, steps = world.parse_instruction(problem["instruction"])
+    other_phrasing = world.make_task(family, steps, random.Random(99)).instruction
+    training = world.training_tasks()[0].instruction
+    rows = pl.DataFrame(
+        {
+            "instruction_id": ["a", "b", "c"],
+            "instruction": [problem["instruction"], other_phrasing, training],
+        }
+    )
+    kept, report = drop_benchmark_tasks(rows, "demo-world", world.benchmark_task_id)
+    assert kept["instruction_id"].to_list() == ["c"]
+    assert report["task_id"].to_list() == [problem["task_id"]] * 2
+    assert set(report["benchmark"]) == {"demo-world"}
