@@ -64,7 +64,7 @@ def test_every_stage_produced_rows(demo_run):
         )
     }
     assert all(n > 0 for n in counts.values()), counts
-    assert counts["instructions_for_battle"] <= 240
+    assert counts["instructions_for_battle"] <= 400
     reasons = query(home, "select drop_reason, count(*) as n from instructions_screened group by 1")
     assert (
         reasons["drop_reason"].null_count() == 1

@@ -93,5 +93,6 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
         assert build_info(path)["train"] == build_info(paths[slug])["train"]
     target = build_demo_target(tmp_path / "home1", quick=True)
     assert (target / "config.json").is_file()
+    assert build_info(target)["kind"] == "target" and build_info(target)["train"]["steps"] == 4
     with pytest.raises(Exception, match="not a built demo expert"):
-        build_info(target)
+        build_info(tmp_path)
