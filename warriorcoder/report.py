@@ -69,11 +69,11 @@ def _stage(label: str) -> str:
     return label.split("[")[0]
 
 
-def print_demo_effect(home: Home, console: Console) -> None:
-    """The paper's comparison (asset `demo_effect`), when this run made it."""
+def print_demo_effect(home: Home, console: Console) -> bool:
+    """The paper's comparison (asset `demo_effect`), when this run made it; whether it did."""
     path = home.reports / "demo_effect.json"
     if not path.is_file():
-        return
+        return False
     from gpu_ops.evaluation.conditions import effect_table
 
     report = json.loads(path.read_text(encoding="utf-8"))
@@ -87,6 +87,7 @@ def print_demo_effect(home: Home, console: Console) -> None:
     )
     console.print(_table(judges, "LLM judges against the execution judge"))
     console.print(f"report: {path}  chart: {path.with_suffix('.png')}")
+    return True
 
 
 def print_run_report(home: Home, console: Console) -> None:
@@ -104,8 +105,8 @@ def print_run_report(home: Home, console: Console) -> None:
     sft_file = home.sft / "sft_dataset.parquet"
     if sft_file.exists():
         console.print(f"SFT rows: {pl.read_parquet(sft_file).height}  ->  {home.sft}")
-    if table_exists(home, "evaluation_summary"):
+    if not print_demo_effect(home, console) and table_exists(home, "evaluation_summary"):
+        # (the comparison's table holds the base and fine-tuned rows already)
         console.print(_table(query(home, "select * from evaluation_summary"), "evaluation"))
-    print_demo_effect(home, console)
     console.print(f"warehouse: {home.warehouse}  (read-only: `duckdb -readonly {home.warehouse}`)")
     console.print(f"lake: {home.lake}   reports: {home.reports}   UI: `make ui`")
