@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from dagster_wc.defs.training import sft_params, target_sft_dir, template_text
+from dagster_wc.defs.training import target_sft_dir, target_sft_job
 from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
@@ -195,13 +195,7 @@ def _train_condition(
     text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
     if not dataset.is_file() or dataset.read_text(encoding="utf-8") != text:
         dataset.write_text(text, encoding="utf-8")
-    job = {
-        "model_path": target.model,
-        "dataset_path": str(dataset),
-        "out_dir": str(folder / "sft"),
-        "params": {**sft_params(target.sft), "chat_template": template_text(target.chat_template)},
-    }
-    report = run_sft_subprocess(job)
+    report = run_sft_subprocess(target_sft_job(arena, dataset, folder / "sft"))
     context.log.info(
         f"{name}: {report.train_rows} rows, {report.steps} steps, {report.seconds:.0f} s"
     )

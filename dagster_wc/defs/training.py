@@ -52,6 +52,19 @@ def target_sft_dir(arena: ArenaResource, slug: str) -> Path:
     return arena.home.models / "target_sft" / slug
 
 
+def target_sft_job(arena: ArenaResource, dataset_path: Path, out_dir: Path) -> dict:
+    """The SFT child process's job: the target's model, settings and chat template on a dataset."""
+    target = arena.arena_config.target
+    if target is None:
+        raise dg.Failure("the config has no `target` model to train")
+    return {
+        "model_path": target.model,
+        "dataset_path": str(dataset_path),
+        "out_dir": str(out_dir),
+        "params": {**sft_params(target.sft), "chat_template": template_text(target.chat_template)},
+    }
+
+
 @dg.asset(kinds={"python", "pytorch"}, deps=["sft_dataset"], tags={NEEDS_TARGET_TAG: "true"})
 def target_model_sft(
     context: dg.AssetExecutionContext, arena: ArenaResource
@@ -60,13 +73,9 @@ def target_model_sft(
     target = arena.arena_config.target
     if target is None:
         raise dg.Failure("the config has no `target` model to train")
-    out_dir = target_sft_dir(arena, target.slug)
-    job = {
-        "model_path": target.model,
-        "dataset_path": str(arena.home.sft / "sft_dataset.jsonl"),
-        "out_dir": str(out_dir),
-        "params": {**sft_params(target.sft), "chat_template": template_text(target.chat_template)},
-    }
+    job = target_sft_job(
+        arena, arena.home.sft / "sft_dataset.jsonl", target_sft_dir(arena, target.slug)
+    )
 
     def log(record: dict) -> None:
         if "loss" in record or "eval_loss" in record:

@@ -45,6 +45,7 @@ from gpu_ops.demo import world
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 from gpu_ops.errors import InputError
 from gpu_ops.prompts import VERDICT_PREFIX, judge_messages, scoring_messages
+from gpu_ops.sft_data.sft_export import to_chat_messages
 from gpu_ops.training.sft import SFTParams, train_sft
 
 MAX_SEQ_LEN = 512  # judge prompts are ~300 tokens of the world tokenizer
@@ -162,13 +163,7 @@ def judge_rows(n: int, seed: int) -> list[dict]:
 
 
 def _chat_row(row_id: str, instruction: str, response: str) -> dict:
-    return {
-        "instruction_id": row_id,
-        "messages": [
-            {"role": "user", "content": instruction},
-            {"role": "assistant", "content": response},
-        ],
-    }
+    return {"instruction_id": row_id, "messages": to_chat_messages(instruction, response)}
 
 
 def tokenizer_corpus() -> str:

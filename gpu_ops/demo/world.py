@@ -533,13 +533,12 @@ def example_frame(seed: int = 0) -> pl.DataFrame:
 
 def sft_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """SFT rows {"instruction_id", "messages"} (one user turn, one assistant turn)."""
+    from gpu_ops.sft_data.sft_export import to_chat_messages
+
     return [
         {
             "instruction_id": row["example_id"],
-            "messages": [
-                {"role": "user", "content": row["instruction"]},
-                {"role": "assistant", "content": row["response"]},
-            ],
+            "messages": to_chat_messages(row["instruction"], row["response"]),
         }
         for row in frame.iter_rows(named=True)
     ]

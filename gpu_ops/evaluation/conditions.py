@@ -107,6 +107,7 @@ def condition_rows(
 
 
 def _row(iid: str, instruction: str, response: str) -> dict[str, Any]:
+    """Not `sft_export.to_chat_messages`: an expert's empty answer is a data point here."""
     return {
         "instruction_id": iid,
         "messages": [
