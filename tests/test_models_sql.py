@@ -21,6 +21,7 @@ REQUIRED_QUERIES = {
     "pair_win_matrix",
     "judge_position_bias",
     "judge_agreement",
+    "judge_vs_execution",
     "difficulty_mix_per_miner",
     "task_mix_per_language",
     "instructions_won_by_expert",
@@ -103,6 +104,14 @@ def test_judge_agreement(warehouse: Path) -> None:
     result = run_named(warehouse, "judge_agreement")
     assert result.height == 10  # 4 LLM judges and the execution judge: C(5, 2) pairs
     assert result.row(0, named=True)["agreement_rate"] == 1.0
+
+
+def test_judge_vs_execution_ranks_by_lift_over_no_skill(warehouse: Path) -> None:
+    result = run_named(warehouse, "judge_vs_execution")
+    assert result.height == 4  # the LLM judges; execution is the reference
+    assert result["lift"].to_list() == sorted(result["lift"].to_list(), reverse=True)
+    kappa = result.row(by_predicate=pl.col("judge") == "kappa", named=True)
+    assert (kappa["lift"], kappa["on_decided"], kappa["on_ties"]) == (0.0, 0.0, 1.0)
 
 
 def test_difficulty_mix_per_miner(warehouse: Path) -> None:

@@ -69,6 +69,17 @@ def _stage(label: str) -> str:
     return label.split("[")[0]
 
 
+JUDGE_COLUMNS = {
+    "judge": "judge",
+    "agreement_with_execution": "agreement",
+    "agreement_on_decided": "on decided",
+    "agreement_on_ties": "on ties",
+    "no_skill_agreement": "no-skill",
+    "first_pick_share": "first picks",
+    "flip_rate": "flips",
+}
+
+
 def print_demo_effect(home: Home, console: Console) -> bool:
     """The paper's comparison (asset `demo_effect`), when this run made it; whether it did."""
     path = home.reports / "demo_effect.json"
@@ -82,10 +93,10 @@ def print_demo_effect(home: Home, console: Console) -> bool:
         f"{report['train_rows_per_condition']} SFT rows per condition"
     )
     console.print(_table(effect_table(report), title))
-    judges = pl.DataFrame(report["judges"]).select(
-        "judge", "agreement_with_execution", "first_pick_share", "flip_rate"
-    )
-    console.print(_table(judges, "LLM judges against the execution judge"))
+    judges = pl.DataFrame(report["judges"])
+    shown = {name: label for name, label in JUDGE_COLUMNS.items() if name in judges.columns}
+    title = "LLM judges against the execution judge (no-skill: a judge that never decides)"
+    console.print(_table(judges.select(list(shown)).rename(shown), title))
     console.print(f"report: {path}  chart: {path.with_suffix('.png')}")
     return True
 

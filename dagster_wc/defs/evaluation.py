@@ -72,18 +72,20 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
 
 JUDGE_AGREEMENT_SQL = """
 select
-    case when judge_a = 'execution' then judge_b else judge_a end as judge,
+    judge,
     agreement_rate as agreement_with_execution,
+    agreement_on_decided,
+    agreement_on_ties,
+    no_skill_agreement,
     shared_battles
-from judge_agreement
-where 'execution' in (judge_a, judge_b)
+from judge_vs_execution
 """
 POSITION_BIAS_SQL = "select judge, first_pick_share, flip_rate from judge_position_bias"
 
 
 @dg.asset(
     kinds={"python", "pytorch"},
-    deps=["evaluation", "judge_agreement", "judge_position_bias"],
+    deps=["evaluation", "judge_vs_execution", "judge_position_bias"],
     tags={NEEDS_TARGET_TAG: "true"},
 )
 def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
@@ -145,7 +147,14 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         train_rows=len(conditions[ARENA]),
         left_out=left_out,
         judges=judges.select(
-            "judge", "agreement_with_execution", "first_pick_share", "flip_rate", "shared_battles"
+            "judge",
+            "agreement_with_execution",
+            "agreement_on_decided",
+            "agreement_on_ties",
+            "no_skill_agreement",
+            "first_pick_share",
+            "flip_rate",
+            "shared_battles",
         ).sort("judge"),
     )
     path = report_path

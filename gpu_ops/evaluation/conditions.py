@@ -129,7 +129,8 @@ def effect_report(
     """The report: the four headline numbers, then every condition and judge in detail.
 
     ``pass_at_1`` maps base, arena, random_expert and every expert:<slug> to pass@1.
-    ``judges``: judge, agreement_with_execution, first_pick_share, flip_rate (LLM judges).
+    ``judges``: one row per LLM judge with at least judge and agreement_with_execution (the
+    demo adds the split by execution's verdict, position bias and flip rate).
     """
     singles = {
         k.removeprefix(EXPERT_PREFIX): v

@@ -172,6 +172,34 @@ def test_judge_agreement(fixture_warehouse: Path) -> None:
     ) == (6, 2)
 
 
+def test_judge_vs_execution_splits_agreement_by_executions_verdict(
+    fixture_warehouse: Path,
+) -> None:
+    rows = {
+        r["judge"]: r
+        for r in query(fixture_warehouse, "select * from judge_vs_execution").iter_rows(named=True)
+    }
+    pairwise = query(
+        fixture_warehouse,
+        "select judge_a, judge_b, agreement_rate, shared_battles from judge_agreement "
+        "where 'execution' in (judge_a, judge_b)",
+    )
+    for r in pairwise.iter_rows(named=True):  # the same total as the pairwise mart
+        judge = r["judge_b"] if r["judge_a"] == "execution" else r["judge_a"]
+        assert (rows[judge]["agreement_rate"], rows[judge]["shared_battles"]) == (
+            r["agreement_rate"],
+            r["shared_battles"],
+        )
+    # kappa flips every battle: it agrees exactly on execution's ties, the no-skill floor
+    kappa = rows["kappa"]
+    assert (kappa["agreement_on_decided"], kappa["agreement_on_ties"]) == (0.0, 1.0)
+    assert kappa["agreement_rate"] == kappa["no_skill_agreement"] == 2 / 6
+    # alpha picks the stronger model: every battle execution decides, never a tie it calls
+    alpha = rows["alpha"]
+    assert (alpha["execution_decided"], alpha["agreement_on_decided"]) == (3, 1.0)
+    assert (alpha["execution_ties"], alpha["agreement_on_ties"]) == (1, 0.0)
+
+
 def test_reporting_marts(fixture_warehouse: Path) -> None:
     evaluation = query(fixture_warehouse, "select model_label, pass_at_1 from evaluation_summary")
     assert (

@@ -1,22 +1,9 @@
 -- Agreement between every two judges (judge_a < judge_b; the execution judge included) on the
--- battles (instruction and pair) both judged. A judge's verdict on a battle is the sign of its
--- valid votes (unweighted): +1 per vote for model_a, -1 per vote for model_b, 0 per tie, so a
--- judge that flips with the presentation order counts as a tie. agreement_rate = share of
--- shared battles where both verdicts are equal; null when they share none with a verdict.
-with votes as (
-    select * from {{ ref('battle_votes') }}
-    where winner <> 'invalid'
-),
-
-judge_verdicts as (
-    select
-        judge,
-        instruction_id,
-        model_a,
-        model_b,
-        sign(sum(case winner when 'model_a' then 1 when 'model_b' then -1 else 0 end)) as verdict
-    from votes
-    group by judge, instruction_id, model_a, model_b
+-- battles (instruction and pair) both judged, on their battle verdicts (judge_battle_verdicts:
+-- a judge that flips with the presentation order counts as a tie). agreement_rate = share of
+-- shared battles where both verdicts are equal.
+with verdicts as (
+    select * from {{ ref('judge_battle_verdicts') }}
 ),
 
 shared as (
@@ -24,8 +11,8 @@ shared as (
         verdicts_a.judge as judge_a,
         verdicts_b.judge as judge_b,
         verdicts_a.verdict = verdicts_b.verdict as agree
-    from judge_verdicts as verdicts_a
-    inner join judge_verdicts as verdicts_b
+    from verdicts as verdicts_a
+    inner join verdicts as verdicts_b
         on verdicts_a.instruction_id = verdicts_b.instruction_id
         and verdicts_a.model_a = verdicts_b.model_a
         and verdicts_a.model_b = verdicts_b.model_b
