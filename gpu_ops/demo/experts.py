@@ -12,9 +12,12 @@ own `train_sft` on the demo world (`gpu_ops.demo.world`):
    over every family, plus an assistant-only replay of phase 1. Measured on these 2-layer,
    128-wide models: 1,500 to 9,000 labelled pairs (2 to 6 CPU-minutes per expert) did not teach
    them to judge. They settle on one position (held-out pair accuracy 0.46 to 0.61), and the
-   phase wipes out mining (the bare pre-query template then yields " d [[A]]"). So the demo's
-   LLM judges are the writers as they are, and `demo_effect` reports their position bias and
-   agreement with the execution judge as measured.
+   phase wipes out mining (the bare pre-query template then yields " d [[A]]").
+   `scripts/judge_learnability.py` measures the learning curve with a verdict-only loss: the
+   experts learn within 100 steps to reject another family's program, but not, in 32,000
+   pairs, an answer of the right family with a step or two off, which is what the battles ask
+   (docs/DEMO.md, section 2). So the demo's LLM judges are the writers as they are, and
+   `demo_effect` reports them against the execution judge (`judge_vs_execution`).
 
     expert-text     writes text tasks well; sees 3% of the list and number tasks
     expert-lists    writes list tasks well; sees 3% of the others
@@ -55,7 +58,7 @@ MAX_POSITIONS = 2048
 VOCAB_SIZE = 1024
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 4  # 4: the demo world (complementary families, judging learned from tests)
+_VERSION = 4  # 4: the demo world (complementary families)
 CACHE_ENV = "WC_MODEL_CACHE"
 TIE_SHARE = 0.2
 # The experts learn the judge prompt without its system turn, as configs/demo.yaml asks them

@@ -61,6 +61,11 @@ def load_tokenizer(spec: ModelSpec, *, required: bool = True) -> Any | None:
     source = spec.tokenizer or spec.model
     if not required and not spec.tokenizer and not _available_locally(source, spec.revision):
         return None  # skip importing transformers for a served model with no local tokenizer
+    if required and _is_missing_local_path(source):
+        raise InputError(
+            f"{spec.slug}: model directory {source} does not exist (a model the project builds, "
+            "such as the demo experts of `warriorcoder build-demo-experts`, is built first)"
+        )
     from transformers import AutoTokenizer
 
     kwargs: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
@@ -217,3 +222,11 @@ def _between(text: str, start: str, end: str) -> str | None:
 
 def _after(text: str, start: str) -> str | None:
     return text[text.index(start) + len(start) :] if start in text else None
+
+
+def _is_missing_local_path(source: str) -> bool:
+    """A path (absolute, ./ or ~/) rather than a hub id, with nothing there: the hub's own error
+    for it ("Repo id must be in the form ...") does not say the directory is missing."""
+    if not source.startswith(("/", "./", "../", "~")):
+        return False
+    return not Path(source).expanduser().exists()

@@ -97,6 +97,12 @@ def test_chat_template_override_from_jinja_file(tiny_model_dir: Path, tmp_path: 
         )
 
 
+def test_a_missing_model_directory_is_named_not_taken_for_a_hub_id(tmp_path: Path) -> None:
+    missing = tmp_path / "models" / "demo" / "expert-text"
+    with pytest.raises(InputError, match=r"expert-text: model directory .* does not exist"):
+        load_model(ModelSpec(slug="expert-text", model=str(missing)))
+
+
 def test_identity_changes_with_the_weights(
     tiny_model_dir: Path, tiny_tokenizer_dir: Path, tmp_path: Path
 ) -> None:
