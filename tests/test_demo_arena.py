@@ -16,6 +16,7 @@ import pytest
 
 from dagster_wc.runner import run_pipeline
 from gpu_ops.demo.world import parse_instruction
+from gpu_ops.evaluation.conditions import JUDGE_SHARES
 from warriorcoder.storage import Home
 from warriorcoder.warehouse import query
 
@@ -108,14 +109,7 @@ def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
     judges = {row["judge"]: row for row in report["judges"]}
     assert set(judges) == {"expert-text", "expert-lists", "expert-numbers"}
     for row in judges.values():
-        for key in (
-            "agreement_with_execution",
-            "agreement_on_decided",
-            "agreement_on_ties",
-            "no_skill_agreement",
-            "first_pick_share",
-            "flip_rate",
-        ):
+        for key in JUDGE_SHARES:
             assert 0.0 <= row[key] <= 1.0, row
         tie_share = row["no_skill_agreement"]  # the split adds up to the total
         assert row["agreement_with_execution"] == pytest.approx(

@@ -69,7 +69,7 @@ def _stage(label: str) -> str:
     return label.split("[")[0]
 
 
-JUDGE_COLUMNS = {
+JUDGE_LABELS = {
     "judge": "judge",
     "agreement_with_execution": "agreement",
     "agreement_on_decided": "on decided",
@@ -94,7 +94,7 @@ def print_demo_effect(home: Home, console: Console) -> bool:
     )
     console.print(_table(effect_table(report), title))
     judges = pl.DataFrame(report["judges"])
-    shown = {name: label for name, label in JUDGE_COLUMNS.items() if name in judges.columns}
+    shown = {name: label for name, label in JUDGE_LABELS.items() if name in judges.columns}
     title = "LLM judges against the execution judge (no-skill: a judge that never decides)"
     console.print(_table(judges.select(list(shown)).rename(shown), title))
     console.print(f"report: {path}  chart: {path.with_suffix('.png')}")

@@ -14,6 +14,7 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.evaluation.benchmarks import benchmark_recognizer, evaluate_model, summarize
 from gpu_ops.evaluation.conditions import (
     ARENA,
+    JUDGE_COLUMNS,
     best_expert,
     condition_rows,
     effect_chart,
@@ -146,16 +147,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         benchmark=benchmark,
         train_rows=len(conditions[ARENA]),
         left_out=left_out,
-        judges=judges.select(
-            "judge",
-            "agreement_with_execution",
-            "agreement_on_decided",
-            "agreement_on_ties",
-            "no_skill_agreement",
-            "first_pick_share",
-            "flip_rate",
-            "shared_battles",
-        ).sort("judge"),
+        judges=judges.select(JUDGE_COLUMNS).sort("judge"),
     )
     path = report_path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -117,6 +117,19 @@ def _row(iid: str, instruction: str, response: str) -> dict[str, Any]:
     }
 
 
+# The judges' rows of the report: agreement with execution, split by execution's verdict, next to
+# the no-skill floor (the `judge_vs_execution` mart), then position bias (`judge_position_bias`).
+JUDGE_SHARES = (
+    "agreement_with_execution",
+    "agreement_on_decided",
+    "agreement_on_ties",
+    "no_skill_agreement",
+    "first_pick_share",
+    "flip_rate",
+)
+JUDGE_COLUMNS = ("judge", *JUDGE_SHARES, "shared_battles")
+
+
 def effect_report(
     pass_at_1: Mapping[str, float],
     *,
