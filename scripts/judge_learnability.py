@@ -12,6 +12,8 @@ as `judge_agreement` counts it (both orders; a flip is a tie).
 Pairs (``--pairs``): ``other-family`` (the failing answer is another family's program: a
 bag-of-tokens difference), ``same-family`` (another composition of the same family), ``mistakes``
 (`world.wrong_answer`: the shapes of the experts' real mistakes, one or two lines off).
+``--matching-steps N`` first trains a short warm-up task ("is this step asked for?" over an
+instruction and one phrase, ~70 tokens) at ``--matching-lr``.
 ``--family F`` keeps the pairs to one family (the expert's own: does knowing the answers help?).
 ``--layers N`` stacks the trained layers to N (the new ones start as identities: their output
 projections are zero). ``--line-loss W`` adds a per-token loss (weight W, a linear probe on the
@@ -161,7 +163,9 @@ class Judge:
         self.prompts = prompts
         self.pad = prompts.tokenizer.pad_token_id
 
-    def forward(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, sequences: list[list[int]], choices: list[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
@@ -172,7 +176,8 @@ class Judge:
         hidden = self.model.model(
             input_ids=ids, attention_mask=mask, position_ids=positions
         ).last_hidden_state
-        return self.model.lm_head(hidden[:, -1])[:, self.prompts.verdict_ids], hidden
+        choices = choices or self.prompts.verdict_ids
+        return self.model.lm_head(hidden[:, -1])[:, choices], hidden
 
     @torch.no_grad()
     def accuracy(self, rows) -> float:
@@ -198,24 +203,83 @@ class Judge:
         return agree / len(battles)
 
 
+def matching_prompts(tokenizer, tasks, n: int, rng: random.Random):
+    """The warm-up task: an instruction and one step phrase, "is this step asked for?" (0 yes,
+    half the time a phrase of the instruction, else one of another step of its family)."""
+    rows = []
+    for _ in range(n):
+        task = rng.choice(tasks)
+        if rng.random() < 0.5:
+            phrase, label = rng.choice(task.phrases), 0
+        else:
+            others = [
+                s for s in world.FAMILY_BY_NAME[task.family].steps if s.name not in task.steps
+            ]
+            phrase, label = rng.choice(rng.choice(others).phrases), 1
+        question = f"{task.instruction}\n\nIs this step asked for: {phrase}"
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
+        rows.append((tokenizer(text, add_special_tokens=False)["input_ids"], label))
+    return rows
+
+
+def warm_up_matching(judge: Judge, train_tasks, heldout_tasks, args) -> None:
+    """``--matching-steps`` of the warm-up task (batch 2x, constant ``--matching-lr``)."""
+    tokenizer = judge.prompts.tokenizer
+    answers = [tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in ("Yes", "No")]
+    rng = random.Random(args.seed + 1)
+    heldout = matching_prompts(tokenizer, heldout_tasks, 300, random.Random(9))
+    optimizer = torch.optim.AdamW(judge.model.parameters(), lr=args.matching_lr, weight_decay=0)
+    started = time.perf_counter()
+    for step in range(1, args.matching_steps + 1):
+        batch = matching_prompts(tokenizer, train_tasks, 2 * args.batch, rng)
+        logits = judge.forward([ids for ids, _ in batch], answers)[0]
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor([y for _, y in batch]))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(judge.model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % args.every == 0 or step == args.matching_steps:
+            with torch.no_grad():
+                judge.model.eval()
+                picks = [
+                    int(p)
+                    for k in range(0, len(heldout), 50)
+                    for p in judge.forward([i for i, _ in heldout[k : k + 50]], answers)[0].argmax(
+                        1
+                    )
+                ]
+                judge.model.train()
+            correct = sum(p == y for p, (_, y) in zip(picks, heldout, strict=True))
+            print(
+                f"matching step {step:5d}  loss {loss.item():.3f}  held-out "
+                f"{correct / len(heldout):.3f}  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expert", default="expert-text")
+    parser.add_argument("--model", type=Path, help="a model directory instead of the built expert")
     parser.add_argument("--models-dir", type=Path, default=Path(".warriorcoder/models"))
     parser.add_argument("--pairs", choices=PAIR_KINDS, default="mistakes")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=3e-4)  # 3e-3 collapses (DEMO.md)
     parser.add_argument("--family", help="pairs of this world family only (default: all)")
     parser.add_argument("--layers", type=int, default=0, help="stack to this many layers")
     parser.add_argument("--line-loss", type=float, default=0.0)
     parser.add_argument("--every", type=int, default=100)
+    parser.add_argument("--matching-steps", type=int, default=0, help="warm-up task first")
+    parser.add_argument("--matching-lr", type=float, default=3e-4)
     parser.add_argument("--home", type=Path, help="a demo run's home: agreement on its battles")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    model_dir = build_demo_experts(args.models_dir)[args.expert]
+    model_dir = args.model or build_demo_experts(args.models_dir)[args.expert]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     prompts = JudgePrompts(tokenizer)
     model = stacked(AutoModelForCausalLM.from_pretrained(model_dir), args.layers)
@@ -255,6 +319,8 @@ def main() -> None:
         print(f"{line}  ({time.perf_counter() - started:.0f} s)", flush=True)
         model.train()
 
+    if args.matching_steps:
+        warm_up_matching(judge, training_tasks, heldout_tasks, args)
     print(f"{args.expert}: {len(train)} prompts of {args.pairs} pairs, {len(battles)} battles")
     started = time.perf_counter()
     report(0, float("nan"), started)

@@ -79,3 +79,16 @@ def test_stacked_layers_start_as_identities(probe, tiny_model_dir: Path) -> None
     assert len(deeper.model.layers) == len(model.model.layers) + 2
     assert model.config.num_hidden_layers == len(model.model.layers)  # the input is left as is
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_matching_prompts_ask_for_a_phrase_that_is_there_or_is_not(probe, tiny_model_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = probe.matching_prompts(tokenizer, world.training_tasks(seed=0), 200, random.Random(1))
+    assert 60 < sum(label for _, label in rows) < 140  # yes and no about equally often
+    for ids, label in rows[:40]:
+        text = tokenizer.decode(ids)
+        instruction, phrase = text.split("Is this step asked for: ")
+        phrase = phrase.split("<|end|>")[0].strip()
+        assert (phrase.lower() in instruction.lower()) == (label == 0)

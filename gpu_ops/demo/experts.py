@@ -15,9 +15,11 @@ own `train_sft` on the demo world (`gpu_ops.demo.world`):
    phase wipes out mining (the bare pre-query template then yields " d [[A]]").
    `scripts/judge_learnability.py` measures the learning curve with a verdict-only loss: the
    experts learn within 100 steps to reject another family's program, but not, in 32,000
-   pairs, an answer of the right family with a step or two off, which is what the battles ask
-   (docs/DEMO.md, section 2). So the demo's LLM judges are the writers as they are, and
-   `demo_effect` reports them against the execution judge (`judge_vs_execution`).
+   pairs, an answer of the right family with a step or two off, which is what the battles ask,
+   at the write phase's learning rate (3e-3 collapses them to a constant verdict; 3e-4 learns
+   a short matching task but had not yet learned the judge prompt: docs/DEMO.md, section 2).
+   So the demo's LLM judges are the writers as they are, and `demo_effect` reports them
+   against the execution judge (`judge_vs_execution`).
 
     expert-text     writes text tasks well; sees 3% of the list and number tasks
     expert-lists    writes list tasks well; sees 3% of the others
