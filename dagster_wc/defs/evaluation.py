@@ -11,7 +11,12 @@ from dagster_wc.defs.training import target_sft_dir, target_sft_job
 from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
-from gpu_ops.evaluation.benchmarks import benchmark_recognizer, evaluate_model, summarize
+from gpu_ops.evaluation.benchmarks import (
+    PromptStyle,
+    benchmark_recognizer,
+    evaluate_model,
+    summarize,
+)
 from gpu_ops.evaluation.conditions import (
     ARENA,
     JUDGE_COLUMNS,
@@ -21,8 +26,9 @@ from gpu_ops.evaluation.conditions import (
     effect_report,
     effect_table,
 )
-from gpu_ops.llm import CallCache
+from gpu_ops.llm import CallCache, ModelSpec
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
+from warriorcoder.config import EvaluationConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
@@ -47,17 +53,12 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     cache = CallCache(arena.home.llm_cache)
     for label, spec in candidates.items():
         for benchmark in benchmarks:
-            summary, per_sample = evaluate_model(
+            summary, per_sample = _evaluate(
                 spec,
-                benchmark=benchmark,
-                samples=settings.samples_per_problem,
-                temperature=settings.temperature,
-                max_new_tokens=settings.max_new_tokens,
-                max_problems=settings.max_problems,
-                timeout_s=settings.timeout_s,
-                cache=cache,
+                benchmark,
+                settings,
+                cache,
                 prompt_style=settings.base_prompt_style if label == "base" else "chat",
-                allow_weak_isolation=settings.allow_weak_isolation,
             )
             tags = {"model_label": label, "model_path": spec.model, "benchmark": benchmark}
             summaries.append(summary.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))
@@ -68,6 +69,30 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     summary = pl.concat(summaries, how="diagonal_relaxed")
     return dg.MaterializeResult(
         metadata={"summary": markdown_table(summary), "samples": len(frame)}
+    )
+
+
+def _evaluate(
+    spec: ModelSpec,
+    benchmark: str,
+    settings: EvaluationConfig,
+    cache: CallCache,
+    *,
+    prompt_style: PromptStyle = "chat",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One model on one benchmark with the config's evaluation settings: the evaluation stage
+    and the comparison of conditions measure every model the same way."""
+    return evaluate_model(
+        spec,
+        benchmark=benchmark,
+        samples=settings.samples_per_problem,
+        temperature=settings.temperature,
+        max_new_tokens=settings.max_new_tokens,
+        max_problems=settings.max_problems,
+        timeout_s=settings.timeout_s,
+        cache=cache,
+        prompt_style=prompt_style,
+        allow_weak_isolation=settings.allow_weak_isolation,
     )
 
 
@@ -119,21 +144,10 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     try:
         for name, rows in conditions.items():
             model_dir = _train_condition(context, arena, name, rows, len(arena_rows))
-            summary, _ = evaluate_model(
-                target.model_copy(
-                    update={
-                        "model": str(model_dir),
-                        "slug": f"{target.slug}-{name.replace(':', '-')}",
-                    }
-                ).to_model_spec(),
-                benchmark=benchmark,
-                temperature=settings.temperature,
-                max_new_tokens=settings.max_new_tokens,
-                max_problems=settings.max_problems,
-                timeout_s=settings.timeout_s,
-                cache=cache,
-                allow_weak_isolation=settings.allow_weak_isolation,
+            tuned = target.model_copy(
+                update={"model": str(model_dir), "slug": f"{target.slug}-{name.replace(':', '-')}"}
             )
+            summary, _ = _evaluate(tuned.to_model_spec(), benchmark, settings, cache)
             pass_at_1[name] = float(summary["pass@1"][0])
             n_tasks = int(summary["problems"][0])
     finally:

@@ -65,6 +65,8 @@ def load_tokenizer(spec: ModelSpec, *, required: bool = True) -> Any | None:
         raise InputError(
             f"{spec.slug}: model directory {source} does not exist (a model the project builds, "
             "such as the demo experts of `warriorcoder build-demo-experts`, is built first)"
+            if not spec.tokenizer
+            else f"{spec.slug}: tokenizer directory {source} does not exist"
         )
     from transformers import AutoTokenizer
 
