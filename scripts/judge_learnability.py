@@ -37,6 +37,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from gpu_ops.demo import world
 from gpu_ops.demo.experts import build_demo_experts
+from gpu_ops.llm.transformers_backend import left_pad
 from gpu_ops.prompts import VERDICT_PREFIX, judge_messages
 from warriorcoder.storage import Home
 from warriorcoder.warehouse import query
@@ -166,12 +167,7 @@ class Judge:
     def forward(
         self, sequences: list[list[int]], choices: list[int] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.pad)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, seq in enumerate(sequences):
-            ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, width - len(seq) :] = 1
+        ids, mask = left_pad(sequences, self.pad)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         hidden = self.model.model(
             input_ids=ids, attention_mask=mask, position_ids=positions

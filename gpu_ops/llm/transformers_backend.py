@@ -156,12 +156,7 @@ class TransformersChatModel(ChatModel):
         return _Row(index, ids, params, generator, budget)
 
     def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for i, seq in enumerate(sequences):
-            ids[i, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            mask[i, width - len(seq) :] = 1
+        ids, mask = left_pad(sequences, self.pad_id)
         return ids.to(self.device), mask.to(self.device)
 
     @torch.inference_mode()
@@ -354,3 +349,15 @@ class TransformersChatModel(ChatModel):
         del self.model
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of token sequences padded on the left to one width, so every row's
+    last token sits in the last column (where a verdict or the next token is read)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        ids[i, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[i, width - len(seq) :] = 1
+    return ids, mask
