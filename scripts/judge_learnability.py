@@ -1,10 +1,11 @@
 """Can a demo expert learn to judge? The learning curve of one judging recipe, measured.
 
-The demo's LLM judges sit at the no-skill floor (docs/DEMO.md, `judge_vs_execution`). This probe
-trains one built expert on the arena's own judge prompt (`judge_messages`, logprob mode, no
-system turn, as configs/demo.yaml asks) over a passing and a failing answer to a training task,
-both orders of every pair, with a verdict-only loss (cross-entropy over the A/B tokens after the
-verdict prefix, the position the arena reads). Every ``--every`` steps it prints the running loss,
+The probe behind docs/DEMO.md's "What did not teach them": judge prompts over a reference program
+and a hand-made failing one (the demo's experts now learn from their own answers instead,
+`gpu_ops.demo.judging_phase`). It trains one built expert on the arena's own judge prompt
+(`judge_messages`, logprob mode, no system turn, as configs/demo.yaml asks) over a passing and a
+failing answer to a training task, both orders of every pair, with a verdict-only loss
+(cross-entropy over the A/B tokens after the verdict prefix, the position the arena reads). Every ``--every`` steps it prints the running loss,
 the accuracy on held-out pairs of the same kind, and, with ``--home``, the agreement with the
 execution judge on the battles of that demo run the expert judged (those it is not in), counted
 as `judge_agreement` counts it (both orders; a flip is a tie).

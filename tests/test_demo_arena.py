@@ -93,6 +93,9 @@ def test_both_orders_and_uninvolved_judges(demo_run):
 ARENA_OVER_BEST_SINGLE = 0.05
 ARENA_OVER_RANDOM = 0.05
 ARENA_OVER_BASE = 0.10
+# Every LLM judge must beat a judge that never decides by this much: the judging phase's effect
+# (measured lift 0.23 to 0.31; a position-biased or flipping judge's is ~0).
+JUDGE_LIFT = 0.15
 
 
 def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
@@ -104,11 +107,13 @@ def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
     assert scores["arena"] >= scores["random_expert"] + ARENA_OVER_RANDOM, report
     assert scores["arena"] >= scores["base"] + ARENA_OVER_BASE, report
     # Every LLM judge is reported with its agreement, split by execution's verdict, next to the
-    # no-skill floor, with its position bias and flip rate. The demo's judges do not reach the
-    # 0.70 agreement the issue asks for (docs/DEMO.md): not asserted.
+    # no-skill floor, with its position bias and flip rate. The judging experts agree with
+    # execution 0.23 to 0.31 above their floor (the writers-only experts sat on it); the issue's
+    # 0.70 median is not reached yet (docs/DEMO.md, section 4): not asserted.
     judges = {row["judge"]: row for row in report["judges"]}
     assert set(judges) == {"expert-text", "expert-lists", "expert-numbers"}
     for row in judges.values():
+        assert row["agreement_with_execution"] >= row["no_skill_agreement"] + JUDGE_LIFT, row
         for key in JUDGE_SHARES:
             assert 0.0 <= row[key] <= 1.0, row
         tie_share = row["no_skill_agreement"]  # the split adds up to the total

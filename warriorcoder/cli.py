@@ -503,12 +503,26 @@ def evaluate(
 
 @app.command("build-demo-experts")
 @user_errors
-def build_demo_experts_command(home: HomeOption = None, quick: bool = False) -> None:
-    """Train the tiny demo experts (and the demo target) on the demo world, cached under $WC_HOME/models/demo."""
+def build_demo_experts_command(
+    home: HomeOption = None,
+    quick: bool = False,
+    no_bundle: Annotated[
+        bool,
+        typer.Option(
+            "--no-bundle",
+            help="do not install the package's bundled build: reuse this machine's cache or train "
+            "(~45 CPU-minutes)",
+        ),
+    ] = False,
+) -> None:
+    """Install (or train) the tiny demo experts and the demo target, under $WC_HOME/models/demo.
+
+    The experts' finished build ships with the package and is installed when its recipe matches;
+    the target is trained (a minute)."""
     from gpu_ops.demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
     models = _home(home).ensure().models
-    paths = build_demo_experts(models, quick=quick)
+    paths = build_demo_experts(models, quick=quick, use_bundle=not no_bundle)
     paths[TARGET_SLUG] = build_demo_target(models, quick=quick)
     for slug, path in paths.items():
         console.print(f"{slug}: {path}")

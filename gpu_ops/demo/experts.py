@@ -7,19 +7,16 @@ own `train_sft` on the demo world (`gpu_ops.demo.world`):
 1. **Writing.** Instructions and answers, mostly of the expert's own family of tasks (every
    training composition of it) plus a small share of the other families. The loss covers the user
    turn too, so the expert can mine instructions Magpie-style from the bare pre-query template.
-2. **Judging (off by default, `judge_rows > 0`).** Pairwise judge prompts (the arena's own
-   `judge_messages`) over a correct and a wrong answer, labelled by the world's hidden tests,
-   over every family, plus an assistant-only replay of phase 1. Measured on these 2-layer,
-   128-wide models: 1,500 to 9,000 labelled pairs (2 to 6 CPU-minutes per expert) did not teach
-   them to judge. They settle on one position (held-out pair accuracy 0.46 to 0.61), and the
-   phase wipes out mining (the bare pre-query template then yields " d [[A]]").
-   `scripts/judge_learnability.py` measures the learning curve with a verdict-only loss: the
-   experts learn within 100 steps to reject another family's program, but not, in 32,000
-   pairs, an answer of the right family with a step or two off, which is what the battles ask,
-   at the write phase's learning rate (3e-3 collapses them to a constant verdict; 3e-4 learns
-   a short matching task but had not yet learned the judge prompt: docs/DEMO.md, section 2).
-   So the demo's LLM judges are the writers as they are, and `demo_effect` reports them
-   against the execution judge (`judge_vs_execution`).
+2. **Judging** (`gpu_ops.demo.judging_phase`). Every writer answers 1,600 training tasks as the
+   responses stage does; the execution judge scores each answer in the sandbox with the world's
+   hidden tests; every pair of answers to a task, in both orders, becomes the arena's judge prompt
+   labelled with the execution judge's verdict (A, B or Tie). Each expert then learns the verdict
+   (3,000 steps at 3e-4, replaying its writing data so that it still writes and mines). More
+   rounds (`JudgingRecipe.rounds`) redo it on the answers of the models the round before made,
+   whose writing the replay moved (measured, not the default: docs/DEMO.md). Judge
+   prompts built from clean reference programs and hand-made mistakes did not teach these
+   2-layer models to judge (docs/DEMO.md, section 2; `scripts/judge_learnability.py`); the
+   experts' own answers, with the flaws the battles hold, did.
 
     expert-text     writes text tasks well; sees 3% of the list and number tasks
     expert-lists    writes list tasks well; sees 3% of the others
@@ -32,27 +29,42 @@ expert's data: they are the demo's benchmark. The target is a base code LM of th
 
 A finished build is stamped with its inputs and reused. It is also kept in a cache outside the
 home (`$WC_MODEL_CACHE`, default `~/.cache/warriorcoder/demo-models`), so a fresh clone or a
-fresh home on the same machine copies it instead of training again.
+fresh home on the same machine copies it instead of training again. The finished experts also
+ship with the package (`bundled/`, 2.4 MB each): the build takes ~45 CPU-minutes, so a fresh
+machine installs the bundle when its stamp is the current recipe's, and trains otherwise
+(`warriorcoder build-demo-experts --no-bundle` trains anyway; `scripts/bundle_demo_experts.py`
+refreshes the bundle after a recipe change, which a test enforces).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from gpu_ops.demo import world
+from gpu_ops.demo.judging_phase import (
+    JudgingRecipe,
+    VerdictPrompt,
+    sample_answers,
+    score_answers,
+    train_verdicts,
+    verdict_prompts,
+)
 from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 from gpu_ops.errors import InputError
-from gpu_ops.prompts import VERDICT_PREFIX, judge_messages, scoring_messages
+from gpu_ops.prompts import judge_messages, scoring_messages
 from gpu_ops.sft_data.sft_export import to_chat_messages
 from gpu_ops.training.sft import SFTParams, train_sft
 
+logger = logging.getLogger(__name__)
 MAX_SEQ_LEN = 512  # judge prompts are ~300 tokens of the world tokenizer
 # Positions the config declares (RoPE, no learned positions: the weights do not depend on it).
 # vLLM refuses prompts longer than max_position_embeddings.
@@ -60,12 +72,25 @@ MAX_POSITIONS = 2048
 VOCAB_SIZE = 1024
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 4  # 4: the demo world (complementary families)
+_VERSION = 5  # 4: the demo world (complementary families); 5: judging phase
 CACHE_ENV = "WC_MODEL_CACHE"
-TIE_SHARE = 0.2
-# The experts learn the judge prompt without its system turn, as configs/demo.yaml asks them
-# (`judging.system_prompt: none`): they never saw a system turn, and it is 150 tokens to carry.
-JUDGE_SYSTEM_TURN = False
+# Phase 2 (judging), shared by the experts: they learn from the same labelled pairs.
+JUDGING = JudgingRecipe()
+QUICK_JUDGING = JudgingRecipe(tasks=4, rounds=(3, 2), max_new_tokens=24)
+# Finished full builds ship with the package (`scripts/bundle_demo_experts.py` writes them), so a
+# fresh machine installs the experts in seconds instead of training for ~45 minutes; a recipe
+# change makes the stamps differ and the build trains (tests/gpu_ops/test_demo_experts.py fails
+# until the bundle is refreshed).
+BUNDLE_DIR = Path(__file__).with_name("bundled")
+_BUNDLED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    _STAMP,
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +106,6 @@ class DemoExpert:
     intermediate_size: int = 256
     head_dim: int = 64  # vLLM's CPU attention rejects small heads (16 fails, 64 works)
     write_epochs: float = 5.0
-    judge_rows: int = 0  # phase 2 off by default: measured, see the module docstring
-    judge_epochs: float = 2.0
     learning_rate: float = 3e-3
     batch_size: int = 16
     max_steps: int = -1  # > 0 caps each phase (quick builds for tests)
@@ -92,7 +115,8 @@ class DemoExpert:
     def description(self) -> str:
         return (
             f"writes {self.focus} tasks well ({self.other_share:.0%} of the other families); "
-            "judges every family"
+            "judges every family (learned from its own and its peers' answers, labelled by "
+            "execution)"
         )
 
 
@@ -123,50 +147,6 @@ def write_rows(expert: DemoExpert) -> list[dict]:
     return rows
 
 
-def judge_rows(n: int, seed: int) -> list[dict]:
-    """Phase 2 data: judge prompts over two answers, labelled by the world's hidden tests.
-
-    Most pairs are a correct answer against a wrong one: what a non-specialist writes (the
-    asked step's comment over another step's code, another step altogether, a dropped step, or
-    the steps in the wrong order); the passing one wins, shown first or second equally often, so
-    position carries no information. TIE_SHARE of the pairs are answers that pass or fail
-    alike: the same correct answer twice, or two different wrong ones, labelled Tie.
-    """
-    rng = random.Random(seed)
-    tasks = world.training_tasks(seed=seed)
-    rows = []
-    while len(rows) < n:
-        task = rng.choice(tasks)
-        wrong = world.wrong_answer(task, rng)
-        if wrong is None:
-            continue
-        draw = rng.random()
-        if draw < TIE_SHARE / 2:
-            first, second, label = task.response, task.response, "Tie"
-        elif draw < TIE_SHARE:
-            other = world.wrong_answer(task, rng)
-            if other is None or other == wrong:
-                continue
-            first, second, label = wrong, other, "Tie"
-        elif draw < (1 + TIE_SHARE) / 2:
-            first, second, label = task.response, wrong, "A"
-        else:
-            first, second, label = wrong, task.response, "B"
-        messages = judge_messages(
-            task.instruction, first, second, "logprob", system=JUDGE_SYSTEM_TURN
-        )
-        rows.append(
-            {
-                "instruction_id": f"judge-{seed}-{len(rows)}",
-                "messages": [
-                    *messages,
-                    {"role": "assistant", "content": f"{VERDICT_PREFIX}{label}]]"},
-                ],
-            }
-        )
-    return rows
-
-
 def _chat_row(row_id: str, instruction: str, response: str) -> dict:
     return {"instruction_id": row_id, "messages": to_chat_messages(instruction, response)}
 
@@ -189,18 +169,55 @@ def tokenizer_corpus() -> str:
     return "\n".join(lines)
 
 
-def build_demo_experts(models_dir: str | Path, *, quick: bool = False) -> dict[str, Path]:
+def build_demo_experts(
+    models_dir: str | Path, *, quick: bool = False, use_bundle: bool = True
+) -> dict[str, Path]:
     """Build (or reuse) every demo expert; returns {slug: HF model dir}.
 
     Full builds live in <models_dir>/demo/<slug>/, quick ones in <models_dir>/demo_quick/<slug>/.
+    Each is reused when its stamp matches, else restored from the machine's cache or (full builds,
+    ``use_bundle``) the package's bundle, else trained: phase 1 for every expert (the writers,
+    also stamped and cached), then the judging data from all of them, then phase 2 per expert.
     """
     root = _root(models_dir, quick)
     tokenizer_dir = _tokenizer(root)
-    built = {}
-    for expert in DEMO_EXPERTS:
-        spec = quick_variant(expert) if quick else expert
-        built[expert.slug] = _build_expert(root, spec, tokenizer_dir)
-    return built
+    specs = [quick_variant(e) if quick else e for e in DEMO_EXPERTS]
+    recipe = QUICK_JUDGING if quick else JUDGING
+    writer_stamps = {spec.slug: _writer_stamp(spec, tokenizer_dir) for spec in specs}
+    stamps = {spec.slug: _expert_stamp(spec, writer_stamps, recipe) for spec in specs}
+    outs = {spec.slug: root / spec.slug for spec in specs}
+    bundle = use_bundle and not quick
+    missing = [s for s in specs if not _reuse(outs[s.slug], stamps[s.slug], bundle=bundle)]
+    if not missing:
+        return outs
+    current = {spec.slug: _build_writer(root, spec, tokenizer_dir) for spec in specs}
+    inputs: dict[str, dict] = writer_stamps  # what the current models were built from
+    for index, steps in enumerate(recipe.rounds):
+        inputs = {
+            spec.slug: _round_stamp(spec, inputs, recipe, index, writer_stamps) for spec in specs
+        }
+        dirs = {spec.slug: root / "_judges" / f"round-{index + 1}" / spec.slug for spec in specs}
+        todo = [s for s in specs if not _reuse(dirs[s.slug], inputs[s.slug])]
+        if todo:
+            prompts = _judging_prompts(root, current, inputs, recipe, index)
+        for spec in todo:
+            _judging_round(
+                spec,
+                current[spec.slug],
+                prompts,
+                recipe,
+                steps,
+                dirs[spec.slug],
+                inputs[spec.slug],
+                root,
+            )
+        current = dirs
+    for spec in missing:
+        done = build_info(current[spec.slug])
+        stamp = {**stamps[spec.slug], "train": done["train"]}
+        _install(current[spec.slug], outs[spec.slug], stamp)
+        _save_to_cache(outs[spec.slug], stamp)
+    return outs
 
 
 def build_demo_target(models_dir: str | Path, *, quick: bool = False) -> Path:
@@ -234,7 +251,7 @@ def build_demo_target(models_dir: str | Path, *, quick: bool = False) -> Path:
         "tokenizer": _sha((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8")),
     }
     out = root / TARGET_SLUG
-    if _stamp_matches(out, stamp) or _restore_from_cache(out, stamp):
+    if _reuse(out, stamp):
         return out
     work = root / "_work" / "target-pretrain"
     started = time.perf_counter()
@@ -332,28 +349,41 @@ def model_cache_dir() -> Path:
     return Path(base) / "warriorcoder" / "demo-models"
 
 
-def _build_expert(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
-    """Random init -> phase 1 (writing) [-> phase 2 (judging)] -> <root>/<slug>, stamped."""
-    writing = write_rows(expert)
-    payloads = {"write": _jsonl(writing)}
-    if expert.judge_rows > 0:
-        judging = judge_rows(expert.judge_rows, seed=100 + expert.seed)
-        replay = random.Random(expert.seed).sample(writing, min(len(writing), len(judging) // 3))
-        payloads["judge"] = _jsonl(judging + replay)
-    stamp = {
+def _writer_stamp(expert: DemoExpert, tokenizer_dir: Path) -> dict:
+    return {
         "version": _VERSION,
+        "kind": "writer",
         "expert": asdict(expert),
-        "data": {name: _sha(text) for name, text in payloads.items()},
+        "data": {"write": _sha(_jsonl(write_rows(expert)))},
         "tokenizer": _sha((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8")),
     }
-    out = root / expert.slug
-    if _stamp_matches(out, stamp) or _restore_from_cache(out, stamp):
+
+
+def _expert_stamp(
+    expert: DemoExpert, writer_stamps: dict[str, dict], recipe: JudgingRecipe
+) -> dict:
+    """A judging expert's inputs: every writer's (the judging data comes from all of them)."""
+    return {
+        "version": _VERSION,
+        "kind": "expert",
+        "expert": asdict(expert),
+        "judging": asdict(recipe),
+        "writers": {slug: _sha(json.dumps(s, sort_keys=True)) for slug, s in writer_stamps.items()},
+        "tokenizer": writer_stamps[expert.slug]["tokenizer"],
+    }
+
+
+def _build_writer(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
+    """Phase 1: random init -> writing (instructions and answers) -> <root>/_writers/<slug>."""
+    writing = write_rows(expert)
+    stamp = _writer_stamp(expert, tokenizer_dir)
+    out = root / "_writers" / expert.slug
+    if _reuse(out, stamp):
         return out
     work = root / "_work" / expert.slug
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    for name, text in payloads.items():
-        (work / f"{name}.jsonl").write_text(text, encoding="utf-8")
+    (work / "write.jsonl").write_text(_jsonl(writing), encoding="utf-8")
     model = build_tiny_model(
         work / "init",
         tokenizer_dir=tokenizer_dir,
@@ -366,28 +396,112 @@ def _build_expert(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
         seed=expert.seed,
     )
     started = time.perf_counter()
-    phases = {}
-    phase_plan = [("write", expert.write_epochs, True), ("judge", expert.judge_epochs, False)]
-    for name, epochs, full_loss in (p for p in phase_plan if p[0] in payloads):
-        report = train_sft(
-            model, work / f"{name}.jsonl", work / name, _sft_params(expert, epochs, full_loss)
-        )
-        model = Path(report.output_dir)
-        phases[name] = {
+    report = train_sft(
+        model, work / "write.jsonl", work / "write", _sft_params(expert, expert.write_epochs)
+    )
+    stamp["train"] = {
+        "write": {
             "steps": report.steps,
             "tokens": report.tokens,
             "seconds": round(report.seconds, 1),
             "final_train_loss": report.final_train_loss,
             "rows": report.train_rows,
-        }
-    stamp["train"] = {**phases, "wall_seconds": round(time.perf_counter() - started, 1)}
-    _install(model, out, stamp)
+        },
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    _install(Path(report.output_dir), out, stamp)
     _save_to_cache(out, stamp)
     shutil.rmtree(work, ignore_errors=True)
     return out
 
 
-def _sft_params(expert: DemoExpert, epochs: float, full_loss: bool) -> SFTParams:
+def _round_stamp(
+    expert: DemoExpert,
+    previous: dict[str, dict],
+    recipe: JudgingRecipe,
+    index: int,
+    writer_stamps: dict[str, dict],
+) -> dict:
+    """Round ``index`` of phase 2: its inputs are every model of the round before (the judging
+    data comes from all of them) and the recipe up to this round."""
+    judging = {**asdict(recipe), "rounds": list(recipe.rounds[: index + 1])}
+    return {
+        "version": _VERSION,
+        "kind": "judging-round",
+        "round": index + 1,
+        "expert": asdict(expert),
+        "judging": judging,
+        "previous": {slug: _sha(json.dumps(s, sort_keys=True)) for slug, s in previous.items()},
+        "tokenizer": writer_stamps[expert.slug]["tokenizer"],
+    }
+
+
+def _judging_round(
+    expert: DemoExpert,
+    model_dir: Path,
+    prompts: list[VerdictPrompt],
+    recipe: JudgingRecipe,
+    steps: int,
+    out: Path,
+    stamp: dict,
+    root: Path,
+) -> None:
+    """One round of verdict training from ``model_dir``, replaying the expert's writing data."""
+    work = root / "_work" / f"{expert.slug}-judge"
+    shutil.rmtree(work, ignore_errors=True)
+    summary = train_verdicts(
+        model_dir,
+        prompts,
+        work,
+        replace(recipe, seed=expert.seed),
+        steps=steps,
+        replay=[row["messages"] for row in write_rows(expert)],
+        progress=partial(_log_judging, f"{expert.slug} (round {stamp['round']})"),
+        every=500,
+    )
+    before = build_info(model_dir)["train"]
+    rounds = [*before.get("judge_rounds", []), summary]
+    stamp = {**stamp, "train": {**before, "judge": summary, "judge_rounds": rounds}}
+    _install(work, out, stamp)
+    _save_to_cache(out, stamp)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _log_judging(slug: str, step: int, verdict_loss: float, _model: object) -> None:
+    logger.info("%s: judging step %d, verdict loss %.3f", slug, step, verdict_loss)
+
+
+def judging_tasks(recipe: JudgingRecipe, index: int = 0) -> list[world.Task]:
+    """The training tasks every model answers in round ``index`` (never a held-out one)."""
+    tasks = world.training_tasks(seed=recipe.seed)
+    return random.Random(recipe.seed + index).sample(tasks, min(recipe.tasks, len(tasks)))
+
+
+def _judging_prompts(
+    root: Path,
+    models: dict[str, Path],
+    stamps: dict[str, dict],
+    recipe: JudgingRecipe,
+    index: int,
+) -> list[VerdictPrompt]:
+    """Round ``index``'s labelled judge prompts: every model answers the round's tasks, the
+    execution judge scores the answers. Kept in <root>/_work so a crash in training redoes no
+    sampling or scoring (the file's name carries the round's inputs)."""
+    key = _sha(json.dumps(stamps, sort_keys=True))
+    saved = root / "_work" / f"judging-round-{index + 1}-{key[:16]}.jsonl"
+    if saved.is_file():
+        lines = saved.read_text(encoding="utf-8").splitlines()
+        return [VerdictPrompt(**json.loads(line)) for line in lines]
+    instructions = [task.instruction for task in judging_tasks(recipe, index)]
+    answers = sample_answers(models, instructions, replace(recipe, seed=recipe.seed + index))
+    scores = score_answers(instructions, answers)
+    prompts = verdict_prompts(instructions, answers, scores)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(_jsonl([asdict(p) for p in prompts]), encoding="utf-8")
+    return prompts
+
+
+def _sft_params(expert: DemoExpert, epochs: float) -> SFTParams:
     return SFTParams(
         learning_rate=expert.learning_rate,
         warmup_ratio=0.05,
@@ -402,7 +516,7 @@ def _sft_params(expert: DemoExpert, epochs: float, full_loss: bool) -> SFTParams
         # Magpie-style mining asks an expert to write the *user* turn: real instruct models learned
         # that distribution in pre-training; these random-init ones learn it in phase 1. Phase 2
         # trains the verdict only, so judge prompts never become something the expert mines.
-        train_on_prompt=full_loss,
+        train_on_prompt=True,
     )
 
 
@@ -427,6 +541,43 @@ def _restore_from_cache(out: Path, stamp: dict) -> bool:
     saved = json.loads((entry / _STAMP).read_text(encoding="utf-8"))
     _install(entry, out, saved)
     return True
+
+
+def _reuse(out: Path, stamp: dict, *, bundle: bool = False) -> bool:
+    """True when ``out`` holds the build of ``stamp``: already, or restored from this machine's
+    cache or (``bundle``) from the package's bundle."""
+    return (
+        _stamp_matches(out, stamp)
+        or _restore_from_cache(out, stamp)
+        or (bundle and _restore_from_bundle(out, stamp))
+    )
+
+
+def _restore_from_bundle(out: Path, stamp: dict) -> bool:
+    entry = BUNDLE_DIR / stamp["expert"]["slug"]
+    if not _stamp_matches(entry, stamp):
+        return False
+    saved = json.loads((entry / _STAMP).read_text(encoding="utf-8"))
+    _install(entry, out, saved)
+    _save_to_cache(out, saved)
+    return True
+
+
+def bundle_expert(model_dir: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
+    """Copy a finished full expert's files into the bundle (what `_restore_from_bundle` reads)."""
+    info = build_info(model_dir)
+    if info.get("kind") != "expert":
+        raise InputError(f"{model_dir} is not a finished demo expert (kind {info.get('kind')!r})")
+    out = bundle_dir / info["expert"]["slug"]
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in _BUNDLED_FILES:
+        if (Path(model_dir) / name).is_file():
+            shutil.copy2(Path(model_dir) / name, tmp / name)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
 
 
 def _save_to_cache(out: Path, stamp: dict) -> None:

@@ -10,15 +10,16 @@ import pytest
 
 from gpu_ops.demo import world
 from gpu_ops.demo.experts import (
+    BUNDLE_DIR,
     DEMO_EXPERTS,
+    JUDGING,
     build_demo_experts,
     build_demo_target,
     build_info,
-    judge_rows,
+    judging_tasks,
     model_cache_dir,
     write_rows,
 )
-from gpu_ops.prompts import VERDICT_PREFIX
 
 
 def test_each_expert_writes_one_family_mostly_and_none_is_best_everywhere() -> None:
@@ -38,37 +39,8 @@ def test_no_expert_ever_sees_a_benchmark_composition() -> None:
     for expert in DEMO_EXPERTS:
         for row in write_rows(expert):
             assert not world.is_benchmark_instruction(row["messages"][0]["content"])
-    for row in judge_rows(300, seed=5):
-        user = row["messages"][-2]["content"]
-        instruction = user.split(">>>\n", 1)[1].split("\n<<<END OF USER INSTRUCTION", 1)[0]
-        assert world.parse_instruction(instruction) is not None
-        assert not world.is_benchmark_instruction(instruction)
-
-
-def test_judge_rows_are_labelled_by_the_hidden_tests_and_balanced_by_position() -> None:
-    rows = judge_rows(400, seed=1)
-    labels = [r["messages"][-1]["content"] for r in rows]
-    assert set(labels) == {f"{VERDICT_PREFIX}{v}]]" for v in ("A", "B", "Tie")}
-    share_a = labels.count(f"{VERDICT_PREFIX}A]]") / len(labels)
-    share_b = labels.count(f"{VERDICT_PREFIX}B]]") / len(labels)
-    assert 0.3 < share_a < 0.5 and 0.3 < share_b < 0.5 and abs(share_a - share_b) < 0.1
-    # the labelled-correct answer is the one that passes the world's tests
-    decided = [(r, label) for r, label in zip(rows, labels, strict=True) if "Tie" not in label]
-    for row, label in decided[:50]:
-        user = row["messages"][-2]["content"]
-        blocks = [
-            part.split(">>>\n", 1)[1].split("\n<<<END", 1)[0]
-            for part in user.split("<<<START OF ")[1:]
-        ]
-        instruction, first, second = blocks
-        correct = first if label.endswith("A]]") else second
-        parsed = world.parse_instruction(instruction)
-        assert correct == world.reference_response(
-            *parsed,
-            tuple(
-                line.strip()[2:] for line in correct.splitlines() if line.strip().startswith("#")
-            ),
-        )
+    for task in judging_tasks(JUDGING):
+        assert not world.is_heldout(task.family, task.steps)
 
 
 @pytest.mark.slow
@@ -80,8 +52,12 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
     for expert in DEMO_EXPERTS:
         info = build_info(paths[expert.slug])
         assert info["expert"]["focus"] == expert.focus
+        assert info["kind"] == "expert"
         assert info["train"]["write"]["steps"] >= 1
-        assert "judge" not in info["train"]  # phase 2 is off by default (see the module)
+        # phase 2: two rounds of verdicts, each on the answers of the models the round before made
+        rounds = info["train"]["judge_rounds"]
+        assert [r["steps"] for r in rounds] == [3, 2]
+        assert all(r["prompts"] == 4 * 3 * 2 for r in rounds)  # tasks x pairs x orders
         config = json.loads((paths[expert.slug] / "config.json").read_text())
         assert config["head_dim"] == 64
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}
@@ -96,3 +72,29 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
     assert build_info(target)["kind"] == "target" and build_info(target)["train"]["steps"] == 4
     with pytest.raises(Exception, match="not a built demo expert"):
         build_info(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_fresh_machine_installs_the_bundled_experts_without_training(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The bundle is the current recipe's build: change the recipe (the world, the experts, the
+    judging phase, the tokenizer corpus) and this fails until `scripts/bundle_demo_experts.py`
+    has rebuilt it."""
+    import gpu_ops.demo.experts as experts
+
+    monkeypatch.setenv("WC_MODEL_CACHE", str(tmp_path / "empty-cache"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the bundle does not match the recipe: the build would train")
+
+    monkeypatch.setattr(experts, "_build_writer", no_training)
+    paths = build_demo_experts(tmp_path / "models")
+    for expert in DEMO_EXPERTS:
+        info = build_info(paths[expert.slug])
+        assert info["kind"] == "expert" and info["expert"]["slug"] == expert.slug
+        assert [r["steps"] for r in info["train"]["judge_rounds"]] == list(JUDGING.rounds)
+        assert (paths[expert.slug] / "model.safetensors").is_file()
+        assert (BUNDLE_DIR / expert.slug / "model.safetensors").is_file()
+    # installed once, it is also in this machine's cache for the next home
+    assert any((tmp_path / "empty-cache").iterdir())
