@@ -2,7 +2,7 @@
 
 Run after changing anything in the experts' recipe (gpu_ops/demo/experts.py, judging_phase.py,
 the world, the tokenizer corpus): the test of the bundle fails until then, and fresh machines
-would train for ~45 CPU-minutes instead of installing the bundle in seconds.
+would train for ~90 CPU-minutes instead of installing the bundle in seconds.
 
     python scripts/bundle_demo_experts.py [--models-dir DIR]
 """

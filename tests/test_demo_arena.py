@@ -89,13 +89,16 @@ def test_both_orders_and_uninvolved_judges(demo_run):
 
 # Margins of the ground-truth test, chosen from the spread over seeds (docs/DEMO.md, "How sure is
 # the effect"): the demo's targets (0.05, 0.05, 0.10), each below the smallest margin seen across
-# seeds (0.147, 0.247, 0.447) by 1.5, 2.5 and 6.8 seed standard deviations.
+# seeds (0.220, 0.340, 0.473) by at least 2.5 of the largest seed SDs seen in any build (0.078).
 ARENA_OVER_BEST_SINGLE = 0.05
 ARENA_OVER_RANDOM = 0.05
 ARENA_OVER_BASE = 0.10
 # Every LLM judge must beat a judge that never decides by this much: the judging phase's effect
-# (measured lift 0.23 to 0.31; a position-biased or flipping judge's is ~0).
-JUDGE_LIFT = 0.15
+# (measured lift 0.37 to 0.44; a position-biased or flipping judge's is ~0).
+JUDGE_LIFT = 0.25
+# The issue's target for the judges' median agreement with execution (measured 0.720: 0.755,
+# 0.720 and 0.695; the run is seeded, so a change that moves it below shows here).
+MEDIAN_JUDGE_AGREEMENT = 0.70
 
 
 def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
@@ -108,10 +111,11 @@ def test_the_arena_picks_better_training_data_than_any_single_expert(demo_run):
     assert scores["arena"] >= scores["base"] + ARENA_OVER_BASE, report
     # Every LLM judge is reported with its agreement, split by execution's verdict, next to the
     # no-skill floor, with its position bias and flip rate. The judging experts agree with
-    # execution 0.23 to 0.31 above their floor (the writers-only experts sat on it); the issue's
-    # 0.70 median is not reached yet (docs/DEMO.md, section 4): not asserted.
+    # execution 0.37 to 0.44 above their floor (the writers-only experts sat on it).
     judges = {row["judge"]: row for row in report["judges"]}
     assert set(judges) == {"expert-text", "expert-lists", "expert-numbers"}
+    agreements = sorted(report["judge_agreement_with_execution"].values())
+    assert agreements[1] >= MEDIAN_JUDGE_AGREEMENT, report["judge_agreement_with_execution"]
     for row in judges.values():
         assert row["agreement_with_execution"] >= row["no_skill_agreement"] + JUDGE_LIFT, row
         for key in JUDGE_SHARES:

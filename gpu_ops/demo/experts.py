@@ -7,13 +7,14 @@ own `train_sft` on the demo world (`gpu_ops.demo.world`):
 1. **Writing.** Instructions and answers, mostly of the expert's own family of tasks (every
    training composition of it) plus a small share of the other families. The loss covers the user
    turn too, so the expert can mine instructions Magpie-style from the bare pre-query template.
-2. **Judging** (`gpu_ops.demo.judging_phase`). Every writer answers 1,600 training tasks as the
+2. **Judging** (`gpu_ops.demo.judging_phase`). Every writer answers 3,200 training tasks as the
    responses stage does; the execution judge scores each answer in the sandbox with the world's
    hidden tests; every pair of answers to a task, in both orders, becomes the arena's judge prompt
    labelled with the execution judge's verdict (A, B or Tie). Each expert then learns the verdict
-   (3,000 steps at 3e-4, replaying its writing data so that it still writes and mines). More
-   rounds (`JudgingRecipe.rounds`) redo it on the answers of the models the round before made,
-   whose writing the replay moved (measured, not the default: docs/DEMO.md). Judge
+   (4,000 steps at 3e-4), replaying its writer's own answers to its writing instructions
+   (self-distillation), so that it still writes and mines as the writer did and the battles it
+   judges hold the kind of answers it learned on. A second round (`JudgingRecipe.rounds`) redoes
+   it, 2,000 steps on fresh tasks answered by the first round's models (docs/DEMO.md). Judge
    prompts built from clean reference programs and hand-made mistakes did not teach these
    2-layer models to judge (docs/DEMO.md, section 2; `scripts/judge_learnability.py`); the
    experts' own answers, with the flaws the battles hold, did.
@@ -30,7 +31,7 @@ expert's data: they are the demo's benchmark. The target is a base code LM of th
 A finished build is stamped with its inputs and reused. It is also kept in a cache outside the
 home (`$WC_MODEL_CACHE`, default `~/.cache/warriorcoder/demo-models`), so a fresh clone or a
 fresh home on the same machine copies it instead of training again. The finished experts also
-ship with the package (`bundled/`, 2.4 MB each): the build takes ~45 CPU-minutes, so a fresh
+ship with the package (`bundled/`, 2.4 MB each): the build takes ~90 CPU-minutes, so a fresh
 machine installs the bundle when its stamp is the current recipe's, and trains otherwise
 (`warriorcoder build-demo-experts --no-bundle` trains anyway; `scripts/bundle_demo_experts.py`
 refreshes the bundle after a recipe change, which a test enforces).
@@ -53,6 +54,7 @@ from gpu_ops.demo import world
 from gpu_ops.demo.judging_phase import (
     JudgingRecipe,
     VerdictPrompt,
+    replay_conversations,
     sample_answers,
     score_answers,
     train_verdicts,
@@ -76,9 +78,9 @@ _VERSION = 5  # 4: the demo world (complementary families); 5: judging phase
 CACHE_ENV = "WC_MODEL_CACHE"
 # Phase 2 (judging), shared by the experts: they learn from the same labelled pairs.
 JUDGING = JudgingRecipe()
-QUICK_JUDGING = JudgingRecipe(tasks=4, rounds=(3, 2), max_new_tokens=24)
+QUICK_JUDGING = JudgingRecipe(tasks=4, rounds=(3, 2), max_new_tokens=24, replay_rows=8)
 # Finished full builds ship with the package (`scripts/bundle_demo_experts.py` writes them), so a
-# fresh machine installs the experts in seconds instead of training for ~45 minutes; a recipe
+# fresh machine installs the experts in seconds instead of training for ~90 minutes; a recipe
 # change makes the stamps differ and the build trains (tests/gpu_ops/test_demo_experts.py fails
 # until the bundle is refreshed).
 BUNDLE_DIR = Path(__file__).with_name("bundled")
@@ -201,10 +203,12 @@ def build_demo_experts(
         if todo:
             prompts = _judging_prompts(root, current, inputs, recipe, index)
         for spec in todo:
+            replay = _replay(root, spec, writer_stamps[spec.slug], recipe)
             _judging_round(
                 spec,
                 current[spec.slug],
                 prompts,
+                replay,
                 recipe,
                 steps,
                 dirs[spec.slug],
@@ -440,13 +444,14 @@ def _judging_round(
     expert: DemoExpert,
     model_dir: Path,
     prompts: list[VerdictPrompt],
+    replay: list[list[dict[str, str]]],
     recipe: JudgingRecipe,
     steps: int,
     out: Path,
     stamp: dict,
     root: Path,
 ) -> None:
-    """One round of verdict training from ``model_dir``, replaying the expert's writing data."""
+    """One round of verdict training from ``model_dir``, replaying ``replay`` (`_replay`)."""
     work = root / "_work" / f"{expert.slug}-judge"
     shutil.rmtree(work, ignore_errors=True)
     summary = train_verdicts(
@@ -455,7 +460,7 @@ def _judging_round(
         work,
         replace(recipe, seed=expert.seed),
         steps=steps,
-        replay=[row["messages"] for row in write_rows(expert)],
+        replay=replay,
         progress=partial(_log_judging, f"{expert.slug} (round {stamp['round']})"),
         every=500,
     )
@@ -465,6 +470,29 @@ def _judging_round(
     _install(work, out, stamp)
     _save_to_cache(out, stamp)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _replay(
+    root: Path, expert: DemoExpert, writer_stamp: dict, recipe: JudgingRecipe
+) -> list[list[dict[str, str]]]:
+    """The conversations every judging round of ``expert`` replays, from its writer (phase 1),
+    not the round before, so that the rounds do not drift from the writers' writing. Kept in
+    <root>/_work under a name that carries the writer and the recipe, so a crash samples none
+    twice."""
+    writing = [row["messages"] for row in write_rows(expert)]
+    if recipe.replay == "references":
+        return replay_conversations(root / "_writers" / expert.slug, writing, recipe)
+    inputs = {"writer": writer_stamp, "rows": recipe.replay_rows, **_sampling(recipe)}
+    key = _sha(json.dumps(inputs, sort_keys=True))
+    saved = root / "_work" / f"replay-{expert.slug}-{key[:16]}.jsonl"
+    if saved.is_file():
+        return [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
+    rows = replay_conversations(
+        root / "_writers" / expert.slug, writing, replace(recipe, seed=expert.seed)
+    )
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(_jsonl(rows), encoding="utf-8")
+    return rows
 
 
 def _log_judging(slug: str, step: int, verdict_loss: float, _model: object) -> None:
@@ -487,7 +515,9 @@ def _judging_prompts(
     """Round ``index``'s labelled judge prompts: every model answers the round's tasks, the
     execution judge scores the answers. Kept in <root>/_work so a crash in training redoes no
     sampling or scoring (the file's name carries the round's inputs)."""
-    key = _sha(json.dumps(stamps, sort_keys=True))
+    answering = {slug: stamp["previous"] for slug, stamp in sorted(stamps.items())}
+    inputs = {"models": answering, "round": index, **_sampling(recipe)}
+    key = _sha(json.dumps(inputs, sort_keys=True))
     saved = root / "_work" / f"judging-round-{index + 1}-{key[:16]}.jsonl"
     if saved.is_file():
         lines = saved.read_text(encoding="utf-8").splitlines()
@@ -499,6 +529,13 @@ def _judging_prompts(
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(_jsonl([asdict(p) for p in prompts]), encoding="utf-8")
     return prompts
+
+
+def _sampling(recipe: JudgingRecipe) -> dict:
+    """The recipe's fields that decide what the models sample (and so the data kept in _work):
+    changing the training steps reuses the answers."""
+    fields = ("tasks", "temperature", "top_p", "max_new_tokens", "seed")
+    return {name: getattr(recipe, name) for name in fields}
 
 
 def _sft_params(expert: DemoExpert, epochs: float) -> SFTParams:

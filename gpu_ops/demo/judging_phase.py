@@ -7,9 +7,10 @@ wrong code, a step repeated. So the judging data is what the battles hold: every
 sample of training tasks (sampled as the responses stage samples), the execution judge scores
 every answer in the sandbox with the world's hidden tests, and each pair of answers to a task
 becomes two judge prompts (both orders) labelled with the execution judge's verdict, ties
-included. Each expert then learns the verdict token (A, B or Tie after the arena's verdict
-prefix) with a loss on that token only, at a learning rate ten times below the writing phase's
-(3e-3 collapses the verdict to a constant; measured in `scripts/judge_learnability.py`).
+included. Each expert then learns the verdict (A, B or Tie after the arena's verdict prefix,
+and the `]]` after it) at a learning rate ten times below the writing phase's (3e-3 collapses the verdict to a constant; measured in `scripts/judge_learnability.py`), while
+replaying the writer's own answers to its writing instructions (`replay_conversations`), which
+keeps its writing, and so the battles it will judge, where the judging data was sampled.
 
 Nothing here runs model-written code in-process: scoring goes through
 `gpu_ops.arena.execution_judge`, which runs it in `gpu_ops.sandbox`.
@@ -34,26 +35,39 @@ from gpu_ops.prompts import CHOICE_SUFFIX, VERDICT_PREFIX, judge_messages
 
 VERDICTS = ("A", "B", "Tie")  # the verdict tokens after VERDICT_PREFIX, as the arena reads them
 _SWAPPED = {"A": "B", "B": "A", "Tie": "Tie"}
+REPLAY_SOURCES = ("own-answers", "references")
 
 
 @dataclass(frozen=True)
 class JudgingRecipe:
     """How the experts learn to judge (part of each expert's build stamp)."""
 
-    tasks: int = 1600  # training tasks every expert answers
+    tasks: int = 3200  # training tasks every expert answers
     temperature: float = 0.2  # configs/demo.yaml `responses`
     top_p: float = 0.95
     max_new_tokens: int = 128
     # verdict-training steps per round; each round after the first answers and scores afresh with
-    # the models the round before made (their writing moves with the replay), then trains on that.
-    # Measured (docs/DEMO.md, section 2): a second round of 1,500 steps raised the judges' median
-    # agreement on a run's battles from 0.52 to 0.59 but cut the arena's margin over the best
-    # single expert from 0.147 to 0.073, so the demo keeps one round.
-    rounds: tuple[int, ...] = (3000,)
+    # the models the round before made (fresh tasks, fresh answers), then trains on that. With the
+    # own-answers replay the rounds' writing stays the writer's, so a second round is more data of
+    # the battles' kind: measured in docs/DEMO.md, sections 2 and 4.
+    rounds: tuple[int, ...] = (4000, 2000)
     batch_size: int = 16
     learning_rate: float = 3e-4
     replay_batch_size: int = 16  # writing rows replayed per step (0: none; see train_verdicts)
+    # what the replay rows' answers are: "own-answers", the writer's own sampled answers to its
+    # writing instructions (self-distillation: the experts keep writing as the writers the judging
+    # data came from, so the battles they judge look like the answers they learned on), or
+    # "references", the world's reference programs (the experts then write their family better
+    # than the writers, and judge their own battles worse: docs/DEMO.md, section 2)
+    replay: str = "own-answers"
+    replay_rows: int = 0  # writing rows replayed (0: all of them; quick builds take a few)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.replay not in REPLAY_SOURCES:
+            raise InputError(
+                f"JudgingRecipe.replay must be one of {REPLAY_SOURCES}: {self.replay!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,24 @@ def sample_answers(
             decoded += tokenizer.batch_decode(out[:, batch.shape[1] :], skip_special_tokens=True)
         answers[slug] = decoded
     return answers
+
+
+def replay_conversations(
+    writer_dir: Path, writing: Sequence[list[dict[str, str]]], recipe: JudgingRecipe
+) -> list[list[dict[str, str]]]:
+    """The conversations phase 2 replays: the writing rows (first ``recipe.replay_rows``), their
+    answers the references or, for ``own-answers``, what the writer at ``writer_dir`` samples
+    for each instruction (rows it answers with nothing are left out)."""
+    rows = list(writing[: recipe.replay_rows] if recipe.replay_rows else writing)
+    if recipe.replay == "references":
+        return rows
+    users = [next(m for m in row if m["role"] == "user") for row in rows]
+    own = sample_answers({"writer": writer_dir}, [u["content"] for u in users], recipe)["writer"]
+    return [
+        [user, {"role": "assistant", "content": answer}]
+        for user, answer in zip(users, own, strict=True)
+        if answer.strip()
+    ]
 
 
 def score_answers(

@@ -58,6 +58,9 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
         rounds = info["train"]["judge_rounds"]
         assert [r["steps"] for r in rounds] == [3, 2]
         assert all(r["prompts"] == 4 * 3 * 2 for r in rounds)  # tasks x pairs x orders
+        # both rounds replay the writer's own answers to (at most) 8 of its writing instructions
+        assert all(0 < r["replay_rows"] <= 8 for r in rounds)
+        assert len({r["replay_rows"] for r in rounds}) == 1
         config = json.loads((paths[expert.slug] / "config.json").read_text())
         assert config["head_dim"] == 64
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}

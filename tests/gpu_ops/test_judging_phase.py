@@ -13,6 +13,7 @@ from gpu_ops.demo.judging_phase import (
     JudgingRecipe,
     VerdictPrompt,
     encode_prompt,
+    replay_conversations,
     score_answers,
     train_verdicts,
     verdict_choice_ids,
@@ -47,6 +48,38 @@ def test_answers_are_scored_in_the_sandbox_against_the_world_tests() -> None:
     scores = score_answers([task.instruction], {"right": [task.response], "wrong": [wrong]})
     assert scores["right"] == [1.0]
     assert scores["wrong"][0] < 1.0
+
+
+def test_an_unknown_replay_source_is_a_clear_error() -> None:
+    with pytest.raises(InputError, match="replay must be one of"):
+        JudgingRecipe(replay="peers")
+
+
+def _writing(n: int) -> list[list[dict[str, str]]]:
+    return [
+        [{"role": "user", "content": f"Reverse word {i}."}, {"role": "assistant", "content": "ref"}]
+        for i in range(n)
+    ]
+
+
+def test_reference_replay_is_the_writing_data(tiny_model_dir: Path) -> None:
+    recipe = JudgingRecipe(replay="references", replay_rows=2)
+    assert replay_conversations(tiny_model_dir, _writing(5), recipe) == _writing(2)
+
+
+def test_own_answer_replay_keeps_the_instructions_and_samples_the_answers(
+    tiny_model_dir: Path,
+) -> None:
+    """Self-distillation: the writer's own answers replace the references, so the replay keeps
+    the expert writing as the writer did (the battles then look like the judging data)."""
+    recipe = JudgingRecipe(replay="own-answers", replay_rows=3, max_new_tokens=8)
+    rows = replay_conversations(tiny_model_dir, _writing(5), recipe)
+    assert 1 <= len(rows) <= 3
+    for row in rows:
+        assert [m["role"] for m in row] == ["user", "assistant"]
+        assert row[0]["content"].startswith("Reverse word ")
+        assert row[1]["content"].strip() and row[1]["content"] != "ref"
+    assert replay_conversations(tiny_model_dir, _writing(5), recipe) == rows  # seeded
 
 
 def test_the_prompt_ends_at_the_verdict_prefix(tiny_model_dir: Path) -> None:
