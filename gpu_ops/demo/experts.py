@@ -46,6 +46,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -480,19 +481,14 @@ def _replay(
     <root>/_work under a name that carries the writer and the recipe, so a crash samples none
     twice."""
     writing = [row["messages"] for row in write_rows(expert)]
+    writer = root / "_writers" / expert.slug
     if recipe.replay == "references":
-        return replay_conversations(root / "_writers" / expert.slug, writing, recipe)
-    inputs = {"writer": writer_stamp, "rows": recipe.replay_rows, **_sampling(recipe)}
-    key = _sha(json.dumps(inputs, sort_keys=True))
-    saved = root / "_work" / f"replay-{expert.slug}-{key[:16]}.jsonl"
-    if saved.is_file():
-        return [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
-    rows = replay_conversations(
-        root / "_writers" / expert.slug, writing, replace(recipe, seed=expert.seed)
+        return replay_conversations(writer, writing, recipe)
+    inputs = {"writer": writer_stamp, "rows": recipe.replay_rows, **_answering(recipe)}
+    return _kept_jsonl(
+        root / "_work" / f"replay-{expert.slug}-{_sha(json.dumps(inputs, sort_keys=True))[:16]}",
+        lambda: replay_conversations(writer, writing, replace(recipe, seed=expert.seed)),
     )
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(_jsonl(rows), encoding="utf-8")
-    return rows
 
 
 def _log_judging(slug: str, step: int, verdict_loss: float, _model: object) -> None:
@@ -516,26 +512,38 @@ def _judging_prompts(
     execution judge scores the answers. Kept in <root>/_work so a crash in training redoes no
     sampling or scoring (the file's name carries the round's inputs)."""
     answering = {slug: stamp["previous"] for slug, stamp in sorted(stamps.items())}
-    inputs = {"models": answering, "round": index, **_sampling(recipe)}
+    inputs = {"models": answering, "round": index, "tasks": recipe.tasks, **_answering(recipe)}
     key = _sha(json.dumps(inputs, sort_keys=True))
-    saved = root / "_work" / f"judging-round-{index + 1}-{key[:16]}.jsonl"
-    if saved.is_file():
-        lines = saved.read_text(encoding="utf-8").splitlines()
-        return [VerdictPrompt(**json.loads(line)) for line in lines]
-    instructions = [task.instruction for task in judging_tasks(recipe, index)]
-    answers = sample_answers(models, instructions, replace(recipe, seed=recipe.seed + index))
-    scores = score_answers(instructions, answers)
-    prompts = verdict_prompts(instructions, answers, scores)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(_jsonl([asdict(p) for p in prompts]), encoding="utf-8")
-    return prompts
+
+    def labelled() -> list[dict]:
+        instructions = [task.instruction for task in judging_tasks(recipe, index)]
+        answers = sample_answers(models, instructions, replace(recipe, seed=recipe.seed + index))
+        scores = score_answers(instructions, answers)
+        return [asdict(p) for p in verdict_prompts(instructions, answers, scores)]
+
+    saved = root / "_work" / f"judging-round-{index + 1}-{key[:16]}"
+    return [VerdictPrompt(**row) for row in _kept_jsonl(saved, labelled)]
 
 
-def _sampling(recipe: JudgingRecipe) -> dict:
-    """The recipe's fields that decide what the models sample (and so the data kept in _work):
+def _answering(recipe: JudgingRecipe) -> dict:
+    """The recipe's fields that decide how the models answer (and so the data kept in _work):
     changing the training steps reuses the answers."""
-    fields = ("tasks", "temperature", "top_p", "max_new_tokens", "seed")
+    fields = ("temperature", "top_p", "max_new_tokens", "seed")
     return {name: getattr(recipe, name) for name in fields}
+
+
+def _kept_jsonl(path: Path, compute: Callable[[], list]) -> list:
+    """``compute()``'s rows, kept in ``path``.jsonl: read back when there, so a crash or a rerun
+    computes them once (the caller puts what they depend on into the name)."""
+    saved = path.with_name(path.name + ".jsonl")
+    if saved.is_file():
+        return [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
+    rows = compute()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    partial_file = saved.with_name(saved.name + ".tmp")  # a crash mid-write leaves no torn file
+    partial_file.write_text(_jsonl(rows), encoding="utf-8")
+    os.replace(partial_file, saved)
+    return rows
 
 
 def _sft_params(expert: DemoExpert, epochs: float) -> SFTParams:

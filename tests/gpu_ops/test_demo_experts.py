@@ -101,3 +101,21 @@ def test_a_fresh_machine_installs_the_bundled_experts_without_training(
         assert (BUNDLE_DIR / expert.slug / "model.safetensors").is_file()
     # installed once, it is also in this machine's cache for the next home
     assert any((tmp_path / "empty-cache").iterdir())
+
+
+def test_sampled_data_is_kept_and_computed_once(tmp_path: Path) -> None:
+    """The judging answers and the replay are kept in the build's _work: a crash or a rerun
+    (a change of the training steps) samples nothing twice."""
+    from gpu_ops.demo.experts import _kept_jsonl
+
+    calls = []
+
+    def compute() -> list[dict]:
+        calls.append(1)
+        return [{"a": 1}, {"b": [2, 3]}]
+
+    path = tmp_path / "_work" / "replay-x-0123"
+    assert _kept_jsonl(path, compute) == [{"a": 1}, {"b": [2, 3]}]
+    assert _kept_jsonl(path, compute) == [{"a": 1}, {"b": [2, 3]}]
+    assert len(calls) == 1
+    assert [p.name for p in path.parent.iterdir()] == ["replay-x-0123.jsonl"]  # no temp left
