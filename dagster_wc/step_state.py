@@ -68,7 +68,7 @@ def code_version(root: Path = REPO_ROOT) -> str:
 
 def config_version(config: ArenaConfig) -> str:
     """Digest of the validated config and of the local model folders it names (by file stamps)."""
-    digest = hashlib.sha256(config.model_dump_json().encode())
+    digest = hashlib.sha256(config.model_dump_json(exclude={"compute"}).encode())  # where, not what
     models = [*config.experts, *config.judging.extra_judges]
     if config.target is not None:
         models.append(config.target)

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from warriorcoder.compute import ComputeConfig
+
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_JUDGE_SLUGS = {"execution"}
 Backend = Literal["transformers", "vllm", "openai"]
@@ -466,6 +468,7 @@ class ArenaConfig(_Strict):
     export: ExportConfig = ExportConfig()
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
+    compute: ComputeConfig = ComputeConfig()  # where it runs (warriorcoder/compute.py)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ArenaConfig:

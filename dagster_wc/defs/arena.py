@@ -13,7 +13,7 @@ from gpu_ops.arena.execution_judge import (
 )
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
-from gpu_ops.sandbox.result_cache import ExecutionCache
+from gpu_ops.state_db import open_execution_cache
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
@@ -187,7 +187,9 @@ def execution_results(
             instructions.select("instruction_id", "instruction"), on="instruction_id"
         )
         if len(rows):
-            cache = ExecutionCache(arena.home.cache / "execution_results.sqlite")
+            cache = open_execution_cache(
+                arena.home.cache / "execution_results.sqlite", config.compute.state_url
+            )
             try:
                 frame = score_responses(
                     rows.select("instruction_id", "expert", "instruction", "response"),

@@ -27,6 +27,7 @@ from gpu_ops.evaluation.conditions import (
     effect_table,
 )
 from gpu_ops.llm import CallCache, ModelSpec
+from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
 from warriorcoder.config import EvaluationConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
@@ -50,7 +51,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     }
     benchmarks = [*settings.benchmarks, *settings.extra_jsonl]
     summaries, results = [], []
-    cache = CallCache(arena.home.llm_cache)
+    cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)
     for label, spec in candidates.items():
         for benchmark in benchmarks:
             summary, per_sample = _evaluate(
@@ -140,7 +141,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         is_benchmark_instruction=benchmark_recognizer(benchmark),
     )
     pass_at_1 = {"base": _base_pass_at_1(arena, benchmark)}
-    cache = CallCache(arena.home.llm_cache)
+    cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)
     try:
         for name, rows in conditions.items():
             model_dir = _train_condition(context, arena, name, rows, len(arena_rows))
