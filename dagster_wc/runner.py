@@ -46,6 +46,7 @@ from dagster_wc.step_state import (
     home_stamps,
     pipeline_lock,
 )
+from gpu_ops.cluster import LEDGER
 from warriorcoder.config import ArenaConfig, load_config
 from warriorcoder.storage import Home
 
@@ -86,6 +87,7 @@ class RunSummary:
     run_ids: list[str] = field(default_factory=list)
     seconds_by_label: dict[str, float] = field(default_factory=dict)  # asset or dbt step
     log_path: Path | None = None
+    cluster: str = ""  # one line: which nodes did the fan-out (reports/cluster.json)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ def run_pipeline(
     """
     home.ensure()
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
+    LEDGER.reset()  # this run's per-node work, written to reports/cluster.json below
     with output_to(summary.log_path), pipeline_lock(home), use_local_instance(home) as instance:
         pipeline = load_pipeline(config_path, home)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
@@ -209,6 +212,8 @@ def run_pipeline(
             state.save()
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
+    LEDGER.write(home.root / "reports" / "cluster.json")
+    summary.cluster = LEDGER.summary_line()
     if failures:
         raise PipelineError(failures, summary)
     return summary

@@ -161,6 +161,7 @@ def run(
 
     print_step_summary(summary, terminal)
     print_run_report(home_dir, terminal)
+    terminal.print(summary.cluster, soft_wrap=True, highlight=False)
     terminal.print(f"full Dagster and dbt log: {summary.log_path}", soft_wrap=True)
 
 

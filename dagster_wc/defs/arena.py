@@ -13,6 +13,7 @@ from gpu_ops.arena.execution_judge import (
 )
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.cluster import cluster_scope
 from gpu_ops.state_db import open_execution_cache
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
@@ -191,15 +192,16 @@ def execution_results(
                 arena.home.cache / "execution_results.sqlite", config.compute.state_url
             )
             try:
-                frame = score_responses(
-                    rows.select("instruction_id", "expert", "instruction", "response"),
-                    peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
-                    timeout_s=settings.timeout_s,
-                    memory_mb=settings.memory_mb,
-                    allow_weak_isolation=settings.allow_weak_isolation,
-                    cache=cache,
-                    hidden_tests=hidden_tests_source(settings.hidden_tests),
-                )
+                with cluster_scope(f"execution_results[{slug}]", config.compute.ray_address):
+                    frame = score_responses(
+                        rows.select("instruction_id", "expert", "instruction", "response"),
+                        peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
+                        timeout_s=settings.timeout_s,
+                        memory_mb=settings.memory_mb,
+                        allow_weak_isolation=settings.allow_weak_isolation,
+                        cache=cache,
+                        hidden_tests=hidden_tests_source(settings.hidden_tests),
+                    )
                 sandbox = {
                     "sandbox_runs": cache.sandbox_runs,
                     "sandbox_cache_hits": cache.hits,

@@ -28,6 +28,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from gpu_ops.cluster import map_chunks
 from gpu_ops.errors import InputError
 
 WINNERS = ("model_a", "model_b", "tie")
@@ -599,7 +600,7 @@ def bootstrap_bradley_terry(
     total = float(pairs.wins_a.sum() + pairs.wins_b.sum() + pairs.ties.sum())
     if rounds and total > 0:
         draws = _cell_draws(frame, pairs, unit, rounds, seed)
-        samples = np.stack([to_elo(fit(draw, full)) for draw in draws])
+        samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
         low = np.quantile(samples, lower, axis=0)
         high = np.quantile(samples, upper, axis=0)
     else:

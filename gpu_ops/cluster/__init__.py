@@ -8,6 +8,8 @@ files. Which node ran what is recorded per step for `$WC_HOME/reports/cluster.js
 from gpu_ops.cluster.executor import (
     RAY_ADDRESS_ENV,
     ClusterError,
+    cluster_scope,
+    map_chunks,
     map_tasks,
     ray_address,
     shutdown,
@@ -18,7 +20,9 @@ __all__ = [
     "LEDGER",
     "RAY_ADDRESS_ENV",
     "ClusterError",
+    "cluster_scope",
     "cluster_step",
+    "map_chunks",
     "map_tasks",
     "ray_address",
     "shutdown",

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from gpu_ops.cluster.ledger import LEDGER
@@ -57,6 +58,13 @@ def ray_address_set(address: str | None) -> Iterator[None]:
             os.environ.pop(RAY_ADDRESS_ENV, None)
 
 
+@contextmanager
+def cluster_scope(step: str, address: str | None) -> Iterator[None]:
+    """One step's fan-out: its Ray address (env `WC_RAY_ADDRESS` wins) and its ledger label."""
+    with ray_address_set(address), LEDGER.stepping(step):
+        yield
+
+
 def map_tasks(
     fn: Callable[[T], R],
     items: Sequence[T],
@@ -65,11 +73,13 @@ def map_tasks(
     address: str | None = None,
     num_cpus: float = 1,
     step: str | None = None,
+    on_result: Callable[[int], None] | None = None,
 ) -> list[R]:
     """`[fn(item) for item in items]`, in order; as Ray tasks when a Ray address is in force.
 
     Without an address, `local(items)` runs (the caller's existing local fan-out), or the plain
-    loop. `fn` must be a pure function of its item (cloudpickled to the workers)."""
+    loop. `fn` must be a pure function of its item (cloudpickled to the workers).
+    `on_result(position)` is called in the driver as each Ray result arrives."""
     items = list(items)
     address = ray_address(address)
     if address is None:
@@ -92,10 +102,29 @@ def map_tasks(
                 node_id, node_address, seconds, value = _get(ray, ref)
                 results[position] = value
                 LEDGER.record(node_id, node_address, seconds, step=label)
+                if on_result is not None:
+                    on_result(position)
     finally:
         for ref in pending:  # an error above: do not leave the rest running for nothing
             ray.cancel(ref, force=True)
     return results
+
+
+def map_chunks(fn: Callable[[T], R], items: Sequence[T], *, chunks: int = 8) -> list[R]:
+    """`[fn(item) for item in items]` for many small items: on a cluster, `chunks` Ray tasks of
+    contiguous items each (a task per item would cost more than the item); else the plain loop.
+    The results are the same either way: each item is computed alone, in item order."""
+    items = list(items)
+    if ray_address() is None or len(items) < 2:
+        return [fn(item) for item in items]
+    size = -(-len(items) // max(1, min(chunks, len(items))))
+    parts = [items[start : start + size] for start in range(0, len(items), size)]
+    done = map_tasks(partial(_apply_all, fn), parts)
+    return [value for part in done for value in part]
+
+
+def _apply_all(fn: Callable[[T], R], part: Sequence[T]) -> list[R]:
+    return [fn(item) for item in part]
 
 
 def _timed_call(fn: Callable[[Any], Any], item: Any) -> tuple[str, str, float, Any]:

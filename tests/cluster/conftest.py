@@ -7,6 +7,7 @@ machine). pgserver runs Postgres as an unprivileged user itself when the tests r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -56,8 +57,18 @@ class RayCluster:
         port = self.address.rsplit(":", 1)[1]
         common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--block"]
         args = (
-            [ray, "start", "--head", "--port", port, "--include-dashboard=false"]
-            + ["--temp-dir", str(self.temp_dir), "--disable-usage-stats", *common]
+            [
+                ray,
+                "start",
+                "--head",
+                "--port",
+                port,
+                "--include-dashboard=false",
+                "--temp-dir",
+                str(self.temp_dir),
+                "--disable-usage-stats",
+                *common,
+            ]
             if head
             else [ray, "start", "--address", self.address, *common]
         )
@@ -99,10 +110,8 @@ class RayCluster:
 
     def stop(self) -> None:
         for process in reversed(self.nodes):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait(timeout=30)
 
 
