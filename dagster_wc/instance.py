@@ -25,6 +25,7 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
+from dagster_wc.instance_storage import uses_postgres
 from warriorcoder.storage import Home
 
 HELD_DATABASES = 3  # the index and the last runs' databases
@@ -77,6 +78,8 @@ def use_local_instance(home: Home) -> dg.DagsterInstance:
     if not settings.exists():
         settings.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home.dagster)
+    if uses_postgres(settings):  # configs/cluster/dagster_postgres.yaml: Dagster's own storages
+        return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home.dagster)))
     event_log = {
         "module": __name__,
         "class": SyncOnCheckpointEventLogStorage.__name__,

@@ -1,0 +1,139 @@
+"""A real two-node Ray cluster on this machine (head + worker, one CPU each).
+
+The arena's battle stages run on it with the same results as the local reference run; the
+worker node is killed mid-step and the step finishes on the head, repeating nothing whose result
+had reached the driver. The node-killing test runs last: it leaves the module's cluster with
+its head only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gpu_ops.cluster import LEDGER, ClusterError, cluster_scope, map_chunks, map_tasks
+from gpu_ops.cluster.sandbox import run_many
+from gpu_ops.sandbox import SandboxUnavailable
+from tests.cluster.conftest import RayCluster
+from tests.small_arena import LAKE_TABLES
+from tests.test_crash_resume import content_hash
+from warriorcoder.storage import Home, read_lake_table
+
+pytestmark = [pytest.mark.ray_cluster, pytest.mark.slow, pytest.mark.timeout(600)]
+BATTLE_STAGES = ["arena", "ratings", "sft_data"]  # responses, execution, judging -> winners
+
+
+def _square_after(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value * value
+
+
+def _refuse(value: int) -> int:
+    raise SandboxUnavailable(f"sandbox isolation 'full' is not available (item {value})")
+
+
+def test_an_unreachable_address_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WC_RAY_ADDRESS", "127.0.0.1:9")  # discard: nothing listens
+    with pytest.raises(ClusterError, match=r"cannot reach the Ray cluster at '127\.0\.0\.1:9'"):
+        map_tasks(abs, [1, 2])
+
+
+def test_tasks_spread_over_both_nodes_in_item_order(ray_cluster: RayCluster) -> None:
+    LEDGER.reset()
+    with cluster_scope("squares", ray_cluster.address):
+        squares = map_tasks(lambda v: _square_after(0.3, v), list(range(8)))
+        sums = map_chunks(lambda v: v + 1, list(range(10)), chunks=3)
+        programs = run_many([f"print({i} * 2)" for i in range(4)], timeout_s=5, memory_mb=256)
+    assert squares == [v * v for v in range(8)]
+    assert sums == list(range(1, 11))
+    assert [r.stdout.strip() for r in programs] == ["0", "2", "4", "6"]
+    report = LEDGER.report()
+    assert report["ray_address"] == ray_cluster.address
+    assert len(report["nodes"]) == 2  # eight 0.3 s tasks on two one-CPU nodes: both worked
+    assert sum(n["tasks"]["squares"] for n in report["nodes"]) == 8 + 3 + 4
+
+
+def test_a_node_without_the_sandbox_requirements_fails_with_the_sandbox_error(
+    ray_cluster: RayCluster,
+) -> None:
+    with (
+        cluster_scope("refused", ray_cluster.address),
+        pytest.raises(SandboxUnavailable, match=r"'full' is not available"),
+    ):
+        map_tasks(_refuse, [1, 2, 3])
+
+
+def test_battle_stages_on_two_nodes_equal_the_local_run(
+    tmp_path: Path,
+    small_arena_reference: tuple[Path, Home],
+    ray_cluster: RayCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Responses, execution, judging, ratings and winners again, on the cluster: the sandbox
+    runs and bootstrap rounds are Ray tasks, every table equals the local reference's."""
+    from dagster_wc.runner import run_pipeline
+
+    reference_config, reference = small_arena_reference
+    home = Home.resolve(tmp_path / "home")
+    shutil.copytree(reference.root, home.root, ignore=shutil.ignore_patterns("*.lock"))
+    (home.cache / "execution_results.sqlite").unlink()  # every sandbox run happens again
+    for name in ("execution_results.sqlite-wal", "execution_results.sqlite-shm"):
+        (home.cache / name).unlink(missing_ok=True)
+    for table in ("responses", "judgments", "execution_results", "expert_ratings", "sft_winners"):
+        shutil.rmtree(home.lake / table)
+    monkeypatch.setenv("WC_RAY_ADDRESS", ray_cluster.address)
+    summary = run_pipeline(reference_config, home, stages=BATTLE_STAGES)
+
+    for table in LAKE_TABLES:
+        ours, theirs = read_lake_table(home, table), read_lake_table(reference, table)
+        assert ours.shape == theirs.shape, table
+        assert content_hash(ours) == content_hash(theirs), table
+    report = json.loads((home.root / "reports" / "cluster.json").read_text())
+    assert report["ray_address"] == ray_cluster.address
+    steps = {step for node in report["nodes"] for step in node["tasks"]}
+    assert {"expert_ratings"} | {f"execution_results[{s}]" for s in ("text", "lists")} <= steps
+    assert summary.cluster.startswith(f"cluster: {len(report['nodes'])} node(s)")
+
+
+def test_killing_the_worker_node_mid_step(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    """The step finishes on the head; what reached the driver before the kill ran once."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def work(value: int) -> int:  # test instrumentation: one file per execution
+        (marks / f"{value}-{os.getpid()}-{time.monotonic_ns()}").touch()
+        return _square_after(0.5, value)
+
+    arrived: list[int] = []
+    worker = ray_cluster.nodes[1]
+    results: list[int] = []
+
+    def step() -> None:
+        with cluster_scope("killed", ray_cluster.address):
+            results.extend(map_tasks(work, list(range(16)), on_result=arrived.append))
+
+    LEDGER.reset()
+    runner = threading.Thread(target=step)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(LEDGER.report()["nodes"]) < 2:
+        time.sleep(0.05)  # until the worker node has returned a result
+    assert len(LEDGER.report()["nodes"]) == 2, "the worker node never got a task"
+    before_kill = list(arrived)
+    ray_cluster.kill(worker)
+    runner.join(timeout=240)
+    assert not runner.is_alive()
+    assert results == [v * v for v in range(16)]
+    runs: dict[int, int] = {}
+    for mark in marks.iterdir():
+        value = int(mark.name.split("-")[0])
+        runs[value] = runs.get(value, 0) + 1
+    assert set(runs) == set(range(16))
+    assert all(runs[v] == 1 for v in before_kill)  # nothing that reached the driver repeated
+    assert len(before_kill) < 16  # the kill was mid-step
