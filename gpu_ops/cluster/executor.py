@@ -87,6 +87,7 @@ def map_tasks(
     if not items:
         return []
     ray = connect(address)
+    LEDGER.address = address
     task = ray.remote(num_cpus=num_cpus, max_retries=MAX_RETRIES, retry_exceptions=False)(
         _timed_call
     )
@@ -190,7 +191,6 @@ def connect(address: str) -> Any:
                 f"(compute.ray_address / {RAY_ADDRESS_ENV}): {error}"
             ) from None
         _connected["address"] = address
-        LEDGER.address = address
         return ray
 
 

@@ -9,10 +9,10 @@ its head only.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,21 +21,13 @@ from gpu_ops.cluster import LEDGER, ClusterError, cluster_scope, map_chunks, map
 from gpu_ops.cluster.sandbox import run_many
 from gpu_ops.sandbox import SandboxUnavailable
 from tests.cluster.conftest import RayCluster
+from tests.cluster.tasks import marked_square, plus_one, refuse, square_after
 from tests.small_arena import LAKE_TABLES
 from tests.test_crash_resume import content_hash
 from warriorcoder.storage import Home, read_lake_table
 
 pytestmark = [pytest.mark.ray_cluster, pytest.mark.slow, pytest.mark.timeout(600)]
 BATTLE_STAGES = ["arena", "ratings", "sft_data"]  # responses, execution, judging -> winners
-
-
-def _square_after(seconds: float, value: int) -> int:
-    time.sleep(seconds)
-    return value * value
-
-
-def _refuse(value: int) -> int:
-    raise SandboxUnavailable(f"sandbox isolation 'full' is not available (item {value})")
 
 
 def test_an_unreachable_address_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,8 +39,8 @@ def test_an_unreachable_address_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_tasks_spread_over_both_nodes_in_item_order(ray_cluster: RayCluster) -> None:
     LEDGER.reset()
     with cluster_scope("squares", ray_cluster.address):
-        squares = map_tasks(lambda v: _square_after(0.3, v), list(range(8)))
-        sums = map_chunks(lambda v: v + 1, list(range(10)), chunks=3)
+        squares = map_tasks(partial(square_after, 0.3), list(range(8)))
+        sums = map_chunks(plus_one, list(range(10)), chunks=3)
         programs = run_many([f"print({i} * 2)" for i in range(4)], timeout_s=5, memory_mb=256)
     assert squares == [v * v for v in range(8)]
     assert sums == list(range(1, 11))
@@ -66,7 +58,7 @@ def test_a_node_without_the_sandbox_requirements_fails_with_the_sandbox_error(
         cluster_scope("refused", ray_cluster.address),
         pytest.raises(SandboxUnavailable, match=r"'full' is not available"),
     ):
-        map_tasks(_refuse, [1, 2, 3])
+        map_tasks(refuse, [1, 2, 3])
 
 
 def test_battle_stages_on_two_nodes_equal_the_local_run(
@@ -106,17 +98,17 @@ def test_killing_the_worker_node_mid_step(ray_cluster: RayCluster, tmp_path: Pat
     marks = tmp_path / "marks"
     marks.mkdir()
 
-    def work(value: int) -> int:  # test instrumentation: one file per execution
-        (marks / f"{value}-{os.getpid()}-{time.monotonic_ns()}").touch()
-        return _square_after(0.5, value)
-
     arrived: list[int] = []
     worker = ray_cluster.nodes[1]
     results: list[int] = []
 
     def step() -> None:
         with cluster_scope("killed", ray_cluster.address):
-            results.extend(map_tasks(work, list(range(16)), on_result=arrived.append))
+            results.extend(
+                map_tasks(
+                    partial(marked_square, marks, 0.5), list(range(16)), on_result=arrived.append
+                )
+            )
 
     LEDGER.reset()
     runner = threading.Thread(target=step)
