@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.cluster import LEDGER, ClusterError, cluster_scope, map_chunks, map_tasks
+from gpu_ops.cluster.local import LocalCluster
 from gpu_ops.cluster.sandbox import run_many
 from gpu_ops.sandbox import SandboxUnavailable
-from tests.cluster.conftest import RayCluster
 from tests.cluster.tasks import marked_square, plus_one, refuse, square_after
 from tests.small_arena import LAKE_TABLES
 from tests.test_crash_resume import content_hash
@@ -36,7 +36,7 @@ def test_an_unreachable_address_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
         map_tasks(abs, [1, 2])
 
 
-def test_tasks_spread_over_both_nodes_in_item_order(ray_cluster: RayCluster) -> None:
+def test_tasks_spread_over_both_nodes_in_item_order(ray_cluster: LocalCluster) -> None:
     LEDGER.reset()
     with cluster_scope("squares", ray_cluster.address):
         squares = map_tasks(partial(square_after, 0.3), list(range(8)))
@@ -52,7 +52,7 @@ def test_tasks_spread_over_both_nodes_in_item_order(ray_cluster: RayCluster) -> 
 
 
 def test_a_node_without_the_sandbox_requirements_fails_with_the_sandbox_error(
-    ray_cluster: RayCluster,
+    ray_cluster: LocalCluster,
 ) -> None:
     with (
         cluster_scope("refused", ray_cluster.address),
@@ -64,7 +64,7 @@ def test_a_node_without_the_sandbox_requirements_fails_with_the_sandbox_error(
 def test_battle_stages_on_two_nodes_equal_the_local_run(
     tmp_path: Path,
     small_arena_reference: tuple[Path, Home],
-    ray_cluster: RayCluster,
+    ray_cluster: LocalCluster,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Responses, execution, judging, ratings and winners again, on the cluster: the sandbox
@@ -93,7 +93,7 @@ def test_battle_stages_on_two_nodes_equal_the_local_run(
     assert summary.cluster.startswith(f"cluster: {len(report['nodes'])} node(s)")
 
 
-def test_killing_the_worker_node_mid_step(ray_cluster: RayCluster, tmp_path: Path) -> None:
+def test_killing_the_worker_node_mid_step(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     """The step finishes on the head; what reached the driver before the kill ran once."""
     marks = tmp_path / "marks"
     marks.mkdir()
