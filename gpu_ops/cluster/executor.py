@@ -32,6 +32,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _connected: dict[str, str] = {}
+_node_addresses: dict[str, str] = {}  # node id -> the address it registered with
 _connect_lock = threading.Lock()
 
 
@@ -100,9 +101,9 @@ def map_tasks(
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 position = pending.pop(ref)
-                node_id, node_address, seconds, value = _get(ray, ref)
+                node_id, seconds, value = _get(ray, ref)
                 results[position] = value
-                LEDGER.record(node_id, node_address, seconds, step=label)
+                LEDGER.record(node_id, _node_address(ray, node_id), seconds, step=label)
                 if on_result is not None:
                     on_result(position)
     finally:
@@ -128,26 +129,23 @@ def _apply_all(fn: Callable[[T], R], part: Sequence[T]) -> list[R]:
     return [fn(item) for item in part]
 
 
-def _timed_call(fn: Callable[[Any], Any], item: Any) -> tuple[str, str, float, Any]:
+def _timed_call(fn: Callable[[Any], Any], item: Any) -> tuple[str, float, Any]:
     """Runs on a worker: the result plus which node ran it and for how long."""
     import ray
 
     started = time.perf_counter()
     value = fn(item)
-    context = ray.get_runtime_context()
-    return context.get_node_id(), _node_ip(), time.perf_counter() - started, value
+    return ray.get_runtime_context().get_node_id(), time.perf_counter() - started, value
 
 
-def _node_ip() -> str:
-    import ray
-
-    try:
-        return ray.util.get_node_ip_address()
-    except Exception:  # the address is only for the report
-        return ""
+def _node_address(ray: Any, node_id: str) -> str:
+    """The address a node registered with (asked of the cluster once per new node)."""
+    if node_id not in _node_addresses:
+        _node_addresses.update((n["NodeID"], n.get("NodeManagerAddress", "")) for n in ray.nodes())
+    return _node_addresses.get(node_id, "")
 
 
-def _get(ray: Any, ref: Any) -> tuple[str, str, float, Any]:
+def _get(ray: Any, ref: Any) -> tuple[str, float, Any]:
     """One task's result; a task's own error is re-raised as itself (e.g. SandboxUnavailable
     from a node that lacks the sandbox's requirements)."""
     try:

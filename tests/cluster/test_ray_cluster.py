@@ -15,6 +15,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gpu_ops.cluster import LEDGER, ClusterError, cluster_scope, map_chunks, map_tasks
@@ -91,6 +92,19 @@ def test_battle_stages_on_two_nodes_equal_the_local_run(
     steps = {step for node in report["nodes"] for step in node["tasks"]}
     assert {"expert_ratings"} | {f"execution_results[{s}]" for s in ("text", "lists")} <= steps
     assert summary.cluster.startswith(f"cluster: {len(report['nodes'])} node(s)")
+
+
+def test_embeddings_on_the_cluster_equal_one_process(ray_cluster: LocalCluster) -> None:
+    from gpu_ops.cluster.embeddings import embed_across
+    from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
+
+    texts = [f"write a function number {i} that " + "sorts lists " * (i % 7) for i in range(16)]
+    local = embed_texts(load_embedding_model(None, device="cpu"), texts, batch_size=4)
+    LEDGER.reset()
+    with cluster_scope("embeddings", ray_cluster.address):
+        spread = embed_across(None, texts, device="cpu", batch_size=4, shard_batches=2)
+    assert np.array_equal(spread, local)  # the same batches, so the same bits
+    assert sum(sum(n["tasks"].values()) for n in LEDGER.report()["nodes"]) == 2  # 2 shards
 
 
 def test_killing_the_worker_node_mid_step(ray_cluster: LocalCluster, tmp_path: Path) -> None:
