@@ -4,7 +4,7 @@ Two stages, each checked to give the same result everywhere:
 - the execution judge (`score_responses`) on responses with tests: two sandbox runs each, local
   with `run_many(workers=2)`, on Ray one task per program;
 - the Bradley-Terry bootstrap (`bootstrap_bradley_terry`) on synthetic battles: local one refit
-  per round in the driver, on Ray the rounds in 8 tasks.
+  per round in the driver, on Ray one task of contiguous rounds per cluster CPU.
 The clusters run on this machine (`gpu_ops.cluster.local`): 1 node with 2 CPUs, then 2 nodes
 with 1 CPU each. On 2 cores the ratios (cluster over local, same process), not the speed, are
 the result: they price the task round trips a real cluster pays too.

@@ -19,7 +19,7 @@ class ComputeConfig(BaseModel):
 
     ray_address: str | None = Field(
         default=None,
-        description="a Ray cluster (host:port of its head, or 'auto'): sandbox runs and rating "
+        description="a Ray cluster (host:port of its head, or 'auto'): sandbox runs, embeddings and rating "
         "bootstraps run as Ray tasks on its nodes; unset: local processes (env WC_RAY_ADDRESS)",
     )
     state_url: str | None = Field(

@@ -112,13 +112,17 @@ def map_tasks(
     return results
 
 
-def map_chunks(fn: Callable[[T], R], items: Sequence[T], *, chunks: int = 8) -> list[R]:
+def map_chunks(fn: Callable[[T], R], items: Sequence[T], *, chunks: int | None = None) -> list[R]:
     """`[fn(item) for item in items]` for many small items: on a cluster, `chunks` Ray tasks of
-    contiguous items each (a task per item would cost more than the item); else the plain loop.
-    The results are the same either way: each item is computed alone, in item order."""
+    contiguous items each (default: one per CPU of the cluster; a task per item would cost more
+    than the item), else the plain loop. The results are the same either way: each item is
+    computed alone, in item order."""
     items = list(items)
-    if ray_address() is None or len(items) < 2:
+    address = ray_address()
+    if address is None or len(items) < 2:
         return [fn(item) for item in items]
+    if chunks is None:
+        chunks = int(connect(address).cluster_resources().get("CPU", 1))
     size = -(-len(items) // max(1, min(chunks, len(items))))
     parts = [items[start : start + size] for start in range(0, len(items), size)]
     done = map_tasks(partial(_apply_all, fn), parts)
