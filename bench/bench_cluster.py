@@ -10,7 +10,7 @@ with 1 CPU each. On 2 cores the ratios (cluster over local, same process), not t
 the result: they price the task round trips a real cluster pays too.
 
     python -m bench.bench_cluster            # 48 responses, 400 rounds, 3 repeats (~3 min)
-    python -m bench.bench_cluster --quick    # 16 responses, 100 rounds, 1 repeat
+    python -m bench.bench_cluster --quick    # 16 responses, 100 rounds, 2 repeats
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import polars as pl
 from gpu_ops.arena.execution_judge import score_responses
 from gpu_ops.arena.ratings import bootstrap_bradley_terry
 from gpu_ops.cluster import RAY_ADDRESS_ENV, shutdown
+from gpu_ops.cluster.executor import connect
 from gpu_ops.cluster.local import LocalCluster
 
 FENCE = "```"
@@ -68,61 +69,61 @@ def _battles(votes: int, seed: int = 0) -> pl.DataFrame:
     )
 
 
-def _median_seconds(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
-    value, times = None, []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - started)
-    return value, statistics.median(times)
-
-
-def _stages(responses: int, rounds: int, repeats: int) -> dict[str, tuple[Any, float]]:
-    rows = _responses(responses)
-    battles = _battles(6000)
-    judge = lambda: score_responses(rows, timeout_s=10, memory_mb=256, workers=2)  # noqa: E731
-    bootstrap = lambda: bootstrap_bradley_terry(battles, rounds=rounds, seed=1)  # noqa: E731
-    judge()  # warm up: tier detection, worker imports
-    return {
-        "execution_judge": _median_seconds(judge, repeats),
-        "bt_bootstrap": _median_seconds(bootstrap, repeats),
-    }
-
-
-def _on_cluster(nodes: int, cpus: int, measure: Callable[[], dict]) -> dict:
-    cluster = LocalCluster().start(nodes=nodes, num_cpus=cpus)
-    os.environ[RAY_ADDRESS_ENV] = cluster.address
-    try:
-        return measure()
-    finally:
-        os.environ.pop(RAY_ADDRESS_ENV, None)
-        shutdown()
-        cluster.stop()
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
 
 
 def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
-    responses, rounds, repeats = (8, 20, 1) if smoke else (16, 100, 1) if quick else (48, 400, 3)
+    """Local, 1 node and 2 nodes in turn within each repeat, so load drifts hit all three."""
+    responses, rounds, repeats = (8, 20, 1) if smoke else (16, 100, 2) if quick else (48, 400, 3)
+    rows, battles = _responses(responses), _battles(6000)
+    stages: dict[str, Callable[[], Any]] = {
+        "execution_judge": lambda: score_responses(rows, timeout_s=10, memory_mb=256, workers=2),
+        "bt_bootstrap": lambda: bootstrap_bradley_terry(battles, rounds=rounds, seed=1),
+    }
     os.environ.pop(RAY_ADDRESS_ENV, None)
-    measure = lambda: _stages(responses, rounds, repeats)  # noqa: E731
-    local = measure()
-    one = _on_cluster(1, 2, measure)
-    two = _on_cluster(2, 1, measure)
+    clusters = {"ray_1node": LocalCluster(), "ray_2nodes": LocalCluster()}
+    try:
+        clusters["ray_1node"].start(nodes=1, num_cpus=2)
+        clusters["ray_2nodes"].start(nodes=2, num_cpus=1)
+        places = {"local": None} | {name: c.address for name, c in clusters.items()}
+        seconds: dict[str, dict[str, list[float]]] = {s: {p: [] for p in places} for s in stages}
+        values: dict[str, dict[str, Any]] = {s: {} for s in stages}
+        for repeat in range(repeats + 1):  # the first round warms up (workers, tier detection)
+            for place, address in places.items():
+                if address is None:
+                    os.environ.pop(RAY_ADDRESS_ENV, None)
+                else:
+                    os.environ[RAY_ADDRESS_ENV] = address
+                    connect(address)  # joining is not part of the stage's time
+                for stage, fn in stages.items():
+                    value, taken = _timed(fn)
+                    values[stage].setdefault(place, value)
+                    if repeat:
+                        seconds[stage][place].append(taken)
+    finally:
+        os.environ.pop(RAY_ADDRESS_ENV, None)
+        shutdown()
+        for cluster in clusters.values():
+            cluster.stop()
     result: dict[str, Any] = {
         "responses": responses,
         "bootstrap_rounds": rounds,
         "repeats": repeats,
     }
-    for stage in local:
-        base_value, base_s = local[stage]
-        for name, measured in (("ray_1node", one), ("ray_2nodes", two)):
-            if not measured[stage][0].equals(base_value):
-                raise RuntimeError(f"{stage} on {name} differs from the local result")
+    for stage in stages:
+        for place, value in values[stage].items():
+            if not value.equals(values[stage]["local"]):
+                raise RuntimeError(f"{stage} on {place} differs from the local result")
+        median = {place: statistics.median(times) for place, times in seconds[stage].items()}
         result[stage] = {
-            "local_s": round(base_s, 3),
-            "ray_1node_s": round(one[stage][1], 3),
-            "ray_2nodes_s": round(two[stage][1], 3),
-            "ratio_1node_vs_local": round(one[stage][1] / base_s, 2),
-            "ratio_2nodes_vs_local": round(two[stage][1] / base_s, 2),
+            "local_s": round(median["local"], 3),
+            "ray_1node_s": round(median["ray_1node"], 3),
+            "ray_2nodes_s": round(median["ray_2nodes"], 3),
+            "ratio_1node_vs_local": round(median["ray_1node"] / median["local"], 2),
+            "ratio_2nodes_vs_local": round(median["ray_2nodes"] / median["local"], 2),
             "same_result_everywhere": True,
         }
     return result
