@@ -8,6 +8,7 @@ elsewhere is counted once, where it finished.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,8 @@ class Ledger:
         """One line for the run summary: nodes, tasks and seconds each."""
         report = self.report()
         if not report["nodes"]:
+            if os.environ.get("WC_RAY_ADDRESS"):
+                return f"cluster: no Ray tasks this run ({os.environ['WC_RAY_ADDRESS']})"
             return "cluster: local processes (no Ray address)"
         parts = [
             f"{n['node_id'][:8]} {sum(n['tasks'].values())} tasks {n['wall_seconds']:.1f}s"

@@ -43,7 +43,10 @@ def test_cluster_scope_sets_the_address_for_its_block_only(
     assert os.environ[RAY_ADDRESS_ENV] == "10.0.0.2:6379"
 
 
-def test_the_ledger_reports_each_node_per_step(tmp_path: Path) -> None:
+def test_the_ledger_reports_each_node_per_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
     ledger = Ledger()
     assert ledger.summary_line() == "cluster: local processes (no Ray address)"
     ledger.address = "127.0.0.1:6379"
