@@ -18,12 +18,25 @@ from gpu_ops.sandbox import SandboxResult
 from gpu_ops.sandbox import probes as sandbox_probes
 
 
-def run_many(codes: Sequence[str], *, workers: int | None = None, **kwargs) -> list[SandboxResult]:
+def run_many(
+    codes: Sequence[str],
+    *,
+    workers: int | None = None,
+    files_per_run: Sequence[dict[str, str] | None] | None = None,
+    **kwargs,
+) -> list[SandboxResult]:
     """`gpu_ops.sandbox.run_many`, fanned out over the cluster when there is one."""
+    if isinstance(codes, str) or (
+        files_per_run is not None and len(files_per_run) != len(codes)
+    ):  # the sandbox's own checks name the problem
+        return sandbox.run_many(codes, workers=workers, files_per_run=files_per_run, **kwargs)
+    files = list(files_per_run) if files_per_run is not None else [None] * len(codes)
     return map_tasks(
         partial(_run_one, kwargs=kwargs),
-        list(codes),
-        local=lambda items: sandbox.run_many(items, workers=workers, **kwargs),
+        list(zip(codes, files, strict=True)),
+        local=lambda _: sandbox.run_many(
+            codes, workers=workers, files_per_run=files_per_run, **kwargs
+        ),
     )
 
 
@@ -41,8 +54,10 @@ def ask_many(
     )
 
 
-def _run_one(code: str, kwargs: dict) -> SandboxResult:
-    return sandbox.run_many([code], workers=1, **kwargs)[0]
+def _run_one(job: tuple[str, dict[str, str] | None], kwargs: dict) -> SandboxResult:
+    code, files = job
+    per_run = None if files is None else [files]
+    return sandbox.run_many([code], workers=1, files_per_run=per_run, **kwargs)[0]
 
 
 def _ask_one(job: tuple[str, list[sandbox_probes.Probe]], kwargs: dict) -> sandbox_probes.Answers:
