@@ -7,7 +7,10 @@ machine). pgserver runs Postgres as an unprivileged user itself when the tests r
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +18,20 @@ from gpu_ops.cluster.local import LocalCluster
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh Postgres server's URL (a unix socket in a temp folder)."""
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres server's URL (a unix socket in its data folder).
+
+    The folder is not under pytest's temp root: as root, pgserver runs Postgres as its own
+    user, and pytest resets its root folder to mode 0700 whenever a session starts, which
+    would lock that user out mid-run."""
     pgserver = pytest.importorskip("pgserver", reason="the `cluster` extra is not installed")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    folder = Path(tempfile.mkdtemp(prefix="wcpg-"))
+    server = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -131,3 +131,36 @@ def test_config_rejects_a_state_url_that_is_not_postgres() -> None:
         parse_config({"experts": experts, "compute": {"state_url": "sqlite:///x.db"}})
     config = parse_config({"experts": experts, "compute": {"state_url": "postgresql://h/db"}})
     assert config.compute.state_url == "postgresql://h/db"
+
+
+KILLED_DRIVER = """
+import json, sys
+from gpu_ops.llm import CachedChatModel, SamplingParams
+from gpu_ops.state_db import open_call_cache
+from tests.gpu_ops.fakes import FakeChatModel
+
+cache = open_call_cache("/nonexistent/unused.sqlite", sys.argv[1])
+cached = CachedChatModel(FakeChatModel(identity="killed-driver"), cache, batch_size=2, purpose="pg")
+cached.generate(json.loads(sys.argv[2]), SamplingParams(temperature=0.0, max_new_tokens=8))
+"""
+
+
+def test_a_killed_driver_resumes_from_the_postgres_cache(postgres_url: str) -> None:
+    prompts = [f"def f{i}(x):" for i in range(6)]
+    env = dict(os.environ, PYTHONPATH=str(REPO), WC_FAILPOINTS="llm.pg.committed=1")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_DRIVER, postgres_url, json.dumps(prompts)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert killed.returncode == -9  # SIGKILL right after its first batch was committed
+    model = FakeChatModel(identity="killed-driver")
+    resumed = CachedChatModel(model, PostgresCallCache(postgres_url), batch_size=2)
+    out = resumed.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=8))
+    assert (resumed.hits, resumed.misses, resumed.model_calls) == (2, 4, 2)
+    fresh = FakeChatModel(identity="killed-driver").generate(
+        prompts, SamplingParams(temperature=0.0, max_new_tokens=8)
+    )
+    assert [g.text for g in out] == [g.text for g in fresh]
