@@ -119,3 +119,31 @@ class LocalCluster:
         for process in reversed(self.nodes):
             self.kill(process)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m gpu_ops.cluster.local --nodes 2`: start a local cluster, print its address and
+    each node's process group, keep it up until Ctrl-C or SIGTERM, then stop it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--nodes", type=int, default=2, help="head + workers (default 2)")
+    parser.add_argument("--num-cpus", type=int, default=1, help="CPUs per node (default 1)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    cluster = LocalCluster().start(nodes=args.nodes, num_cpus=args.num_cpus)
+    try:
+        print(f"export WC_RAY_ADDRESS={cluster.address}", flush=True)
+        for index, node in enumerate(cluster.nodes):
+            role = "head" if index == 0 else "worker"
+            print(f"# {role} node: lose it with `kill -9 -{node.pid}`", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
