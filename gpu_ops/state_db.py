@@ -198,3 +198,53 @@ class PostgresExecutionCache(ExecutionCache):
         now = time.time()
         rows = [(key, kind, outcome, now) for key, outcome in items]
         self._table.put_many(("key", "kind", "outcome", "created_at"), rows)
+
+
+_TABLES = {  # embedded cache table -> (Postgres schema, columns)
+    "calls": (_CALLS, ("key", "model", "kind", "result", "created_at"), "result"),
+    "outcomes": (_OUTCOMES, ("key", "kind", "outcome", "created_at"), "outcome"),
+}
+
+
+def import_sqlite_cache(path: str | Path, url: str, *, chunk: int = 5000) -> dict[str, int]:
+    """Copy an embedded cache file's rows into the state database (rows already there are
+    overwritten with the same content): moving an arena to Postgres keeps every finished call
+    and sandbox outcome. Returns rows copied per table."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file():
+        raise StateStoreError(f"cache file {str(path)!r} does not exist")
+    copied: dict[str, int] = {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as source:
+        present = {
+            r[0] for r in source.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        for name in sorted(present & set(_TABLES)):
+            schema, columns, value_column = _TABLES[name]
+            target = PostgresTable(check_state_url(url), name, schema, value_column)
+            try:
+                rows = source.execute(f"SELECT {', '.join(columns)} FROM {name}")
+                copied[name] = 0
+                while batch := rows.fetchmany(chunk):
+                    target.put_many(columns, batch)
+                    copied[name] += len(batch)
+            finally:
+                target.close()
+    return copied
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m gpu_ops.state_db FILE...`: copy embedded cache files into $WC_STATE_URL."""
+    import sys
+
+    files = list(sys.argv[1:] if argv is None else argv)
+    url = state_url()
+    if url is None or not files:
+        raise SystemExit("usage: WC_STATE_URL=postgresql://... python -m gpu_ops.state_db FILE...")
+    for file in files:
+        print(f"{file}: {import_sqlite_cache(file, url)}")
+
+
+if __name__ == "__main__":
+    main()

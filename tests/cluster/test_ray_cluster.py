@@ -66,27 +66,40 @@ def test_battle_stages_on_two_nodes_equal_the_local_run(
     tmp_path: Path,
     small_arena_reference: tuple[Path, Home],
     ray_cluster: LocalCluster,
+    postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Responses, execution, judging, ratings and winners again, on the cluster: the sandbox
-    runs and bootstrap rounds are Ray tasks, every table equals the local reference's."""
+    """Responses, execution, judging, ratings and winners again, on the cluster with the caches
+    in Postgres: the sandbox runs and bootstrap rounds are Ray tasks, the model calls are hits
+    of the reference's cache moved to Postgres, and every table equals the local reference's."""
     from dagster_wc.runner import run_pipeline
+    from gpu_ops.state_db import PostgresCallCache, PostgresExecutionCache, import_sqlite_cache
 
     reference_config, reference = small_arena_reference
     home = Home.resolve(tmp_path / "home")
     shutil.copytree(reference.root, home.root, ignore=shutil.ignore_patterns("*.lock"))
-    (home.cache / "execution_results.sqlite").unlink()  # every sandbox run happens again
-    for name in ("execution_results.sqlite-wal", "execution_results.sqlite-shm"):
-        (home.cache / name).unlink(missing_ok=True)
+    moved = import_sqlite_cache(reference.llm_cache, postgres_url)
+    assert moved["calls"] > 0
+    for name in list(home.cache.iterdir()):  # no embedded cache: calls from Postgres only, and
+        name.unlink()  # every sandbox run happens again, on the cluster
     for table in ("responses", "judgments", "execution_results", "expert_ratings", "sft_winners"):
         shutil.rmtree(home.lake / table)
+    calls = PostgresCallCache(postgres_url)
+    calls_before = len(calls)
     monkeypatch.setenv("WC_RAY_ADDRESS", ray_cluster.address)
+    monkeypatch.setenv("WC_STATE_URL", postgres_url)
     summary = run_pipeline(reference_config, home, stages=BATTLE_STAGES)
 
     for table in LAKE_TABLES:
         ours, theirs = read_lake_table(home, table), read_lake_table(reference, table)
         assert ours.shape == theirs.shape, table
         assert content_hash(ours) == content_hash(theirs), table
+    assert len(calls) == calls_before  # every model call was a hit of the shared cache
+    outcomes = PostgresExecutionCache(postgres_url)
+    assert outcomes._table.count() > 0  # the driver wrote the sandbox outcomes there
+    assert not list(home.cache.glob("*.sqlite"))  # and no embedded cache was opened
+    calls.close()
+    outcomes.close()
     report = json.loads((home.root / "reports" / "cluster.json").read_text())
     assert report["ray_address"] == ray_cluster.address
     steps = {step for node in report["nodes"] for step in node["tasks"]}

@@ -17,6 +17,7 @@ from gpu_ops.state_db import (
     PostgresCallCache,
     PostgresExecutionCache,
     StateStoreError,
+    import_sqlite_cache,
     open_call_cache,
     open_execution_cache,
 )
@@ -164,3 +165,18 @@ def test_a_killed_driver_resumes_from_the_postgres_cache(postgres_url: str) -> N
         prompts, SamplingParams(temperature=0.0, max_new_tokens=8)
     )
     assert [g.text for g in out] == [g.text for g in fresh]
+
+
+def test_an_embedded_cache_moves_into_postgres(tmp_path: Path, postgres_url: str) -> None:
+    local = open_call_cache(tmp_path / "calls.sqlite")
+    local.put_many([(f"moved-{i}", "m", "generate", {"text": str(i)}) for i in range(3)])
+    local.close()
+    assert import_sqlite_cache(tmp_path / "calls.sqlite", postgres_url) == {"calls": 3}
+    shared = PostgresCallCache(postgres_url)
+    assert shared.get_many(["moved-0", "moved-2", "absent"]) == {
+        "moved-0": {"text": "0"},
+        "moved-2": {"text": "2"},
+    }
+    shared.close()
+    with pytest.raises(StateStoreError, match="does not exist"):
+        import_sqlite_cache(tmp_path / "nope.sqlite", postgres_url)
