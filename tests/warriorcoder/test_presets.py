@@ -51,18 +51,25 @@ def test_paper_preset_is_the_papers_method(paper):
     assert paper.winners.alpha == 0.7
 
 
-def test_paper_sft_is_the_recipe_with_global_batch_512(paper):
+def test_paper_sft_is_the_script_and_its_current_recipe(paper):
+    """run_sft_warrior.py packs (SFTTrainer(packing=True)); config_sft_warrior.yaml as of
+    9a67f98: 3 epochs, 2048 tokens, 8 per device x 16 accumulation on 8 GPUs."""
     target = paper.target
     assert target.model == "deepseek-ai/deepseek-coder-6.7b-base"
     sft = target.sft
     assert (sft.learning_rate, sft.warmup_ratio, sft.lr_scheduler) == (1e-5, 0.2, "cosine")
-    assert (sft.epochs, sft.max_seq_len) == (5, 4096)
+    assert (sft.epochs, sft.max_seq_len, sft.seed) == (3, 2048, 42)
     assert (sft.per_device_batch_size, sft.gradient_accumulation_steps, sft.num_processes) == (
         8,
-        8,
+        16,
         8,
     )
-    assert sft.global_batch_size == 512
+    assert sft.global_batch_size == 1024
+    assert sft.packing is True and sft.validation_fraction == 0.0
+    text = PAPER.read_text()
+    packing_line = next(line for line in text.splitlines() if line.strip().startswith("packing:"))
+    assert "run_sft_warrior.py" in packing_line and "packing=True" in packing_line
+    assert "Conflicts between the sources" in text
     assert (REPO / sft.accelerate_config).is_file() and sft.precision == "auto"
     template = resolve_chat_template(target.chat_template)
     assert "### Instruction:" in template and "<|EOT|>" in template
