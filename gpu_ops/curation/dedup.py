@@ -42,8 +42,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import rensa
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from gpu_ops.errors import InputError
 from gpu_ops.io_files import read_text_table, write_table
@@ -57,15 +55,31 @@ _PAIR_CHUNK = 200_000
 _SIGNATURE_CHUNK = 50_000
 
 
+def _transform_where(series: pl.Series, mask: pl.Series, transform) -> pl.Series:
+    """`transform` applied to the rows where `mask` holds, the other rows unchanged."""
+    if not mask.any():
+        return series
+    if mask.all():
+        return transform(series)
+    return series.scatter(mask.arg_true(), transform(series.filter(mask)))
+
+
 def normalized_texts(texts: Sequence[str]) -> pl.Series:
-    """Vectorized `normalize_text`: NFKC, lower case, whitespace runs -> one space, stripped."""
-    return (
-        pl.Series("text", list(texts), dtype=pl.String)
-        .fill_null("")
-        .str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars(" ")
+    """Vectorized `normalize_text`: NFKC, lower case, whitespace runs -> one space, stripped.
+
+    Each step runs only on the rows it can change (NFKC leaves ASCII as it is; a row with
+    single spaces between words and none at its ends has nothing to collapse), with the
+    same result as running it on every row.
+    """
+    series = pl.Series("text", list(texts), dtype=pl.String).fill_null("")
+    series = _transform_where(
+        series, series.str.contains(r"[^\x00-\x7f]"), lambda s: s.str.normalize("NFKC")
+    )
+    series = series.str.to_lowercase()
+    return _transform_where(
+        series,
+        series.str.contains(r"\s\s|[^\S ]|^ | $"),
+        lambda s: s.str.replace_all(r"\s+", " ").str.strip_chars(" "),
     )
 
 
@@ -89,9 +103,27 @@ def exact_hash(text: str) -> str:
 
 def shingle_lists(texts: Sequence[str], *, shingle_size: int = 1) -> pl.Series:
     """The shingles of each text as a list column (tokenization done by polars, no Python loop)."""
+    return _shingles(normalized_texts(texts), shingle_size)
+
+
+def _tokens(normalized: pl.Series) -> pl.Series:
+    """The ``\\w+`` runs of normalized texts. A row of lower-case ASCII words and single spaces
+    (the common case) is split on its spaces, which gives the same tokens faster."""
+    irregular = normalized.str.contains(r"[^a-z0-9_ ]") | (normalized.str.len_bytes() == 0)
+    if not irregular.any():
+        return normalized.str.split(" ")
+    frame = pl.DataFrame({"row": np.arange(normalized.len()), "text": normalized})
+    simple = frame.filter(~irregular).select("row", tokens=pl.col("text").str.split(" "))
+    other = frame.filter(irregular).select(
+        "row", tokens=pl.col("text").str.extract_all(_TOKEN_PATTERN)
+    )
+    return pl.concat([simple, other]).sort("row").get_column("tokens")
+
+
+def _shingles(normalized: pl.Series, shingle_size: int) -> pl.Series:
     if shingle_size < 1:
         raise InputError(f"shingle_size must be >= 1, got {shingle_size}")
-    tokens = normalized_texts(texts).str.extract_all(_TOKEN_PATTERN)
+    tokens = _tokens(normalized)
     if shingle_size == 1:
         return tokens.alias("shingles")
     frame = pl.DataFrame({"doc": np.arange(len(tokens)), "tok": tokens}).explode("tok")
@@ -146,19 +178,25 @@ def minhash_signatures(
     seed: int = DEFAULT_SEED,
 ) -> np.ndarray:
     """MinHash signatures, uint32 (n, num_perm); equal to rensa.RMinHash over each text's shingle set."""
+    return _signatures_of_normalized(normalized_texts(texts), num_perm, shingle_size, seed)
+
+
+def _signatures(normalized: pl.Series, num_perm: int, shingle_size: int, seed: int) -> np.ndarray:
+    """`minhash_signatures` of texts already normalized (one chunk)."""
+    hashes, offsets = _token_hashes(_shingles(normalized, shingle_size))
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed)
+    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(normalized.len(), num_perm)
+
+
+def _signatures_of_normalized(
+    normalized: pl.Series, num_perm: int, shingle_size: int, seed: int
+) -> np.ndarray:
     if num_perm < 1:
         raise InputError(f"num_perm must be >= 1, got {num_perm}")
-    out = np.empty((len(texts), num_perm), dtype=np.uint32)
-    for start in range(0, len(texts), _SIGNATURE_CHUNK):
-        chunk = texts[start : start + _SIGNATURE_CHUNK]
-        hashes, offsets = _token_hashes(shingle_lists(chunk, shingle_size=shingle_size))
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            hashes, offsets, num_perm, seed
-        )
-        rows = matrix.to_rows()
-        out[start : start + len(chunk)] = np.array(rows, dtype=np.uint32).reshape(
-            len(chunk), num_perm
-        )
+    out = np.empty((normalized.len(), num_perm), dtype=np.uint32)
+    for start in range(0, normalized.len(), _SIGNATURE_CHUNK):
+        chunk = normalized.slice(start, _SIGNATURE_CHUNK)
+        out[start : start + chunk.len()] = _signatures(chunk, num_perm, shingle_size, seed)
     return out
 
 
@@ -281,8 +319,26 @@ def survivor_ranks(ids: pl.Series, priority: Sequence[int] | None) -> np.ndarray
 
 
 def _component_labels(edges: np.ndarray, n: int) -> np.ndarray:
-    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    """A label per row, equal for rows of one connected component (the smallest row in it).
+
+    Hook and compress in numpy: each round links every edge's two roots to the smaller one,
+    then points every row at its root. Written here rather than scipy.sparse.csgraph because
+    importing scipy.sparse costs ~0.4 s, a sixth of a whole `warriorcoder dedup` run on 75k rows.
+    """
+    label = np.arange(n, dtype=np.int64)
+    left, right = edges[:, 0], edges[:, 1]
+    while True:
+        while True:  # compress: every row points at its root
+            root = label[label]
+            if np.array_equal(root, label):
+                break
+            label = root
+        low, high = label[left], label[right]
+        split = low != high
+        if not split.any():
+            return label
+        low, high = np.minimum(low[split], high[split]), np.maximum(low[split], high[split])
+        np.minimum.at(label, high, low)  # hook: the larger root joins the smaller
 
 
 def _first_by_rank(labels: np.ndarray, rank: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -351,11 +407,9 @@ def find_duplicate_groups(
             {"id": ids, "survivor_id": ids, "reason": [], "estimated_jaccard": []},
             schema_overrides={"reason": pl.String, "estimated_jaccard": pl.Float64},
         )
+    exact = normalized_texts(texts)  # once: the exact key and the source of the shingles
     if signatures is None:
-        signatures = minhash_signatures(
-            texts, num_perm=num_perm, shingle_size=shingle_size, seed=seed
-        )
-    exact = normalized_texts(texts)
+        signatures = _signatures_of_normalized(exact, num_perm, shingle_size, seed)
     rank = survivor_ranks(ids, priority)  # 0 = the row that survives first
 
     # Exact duplicates (equal normalized text, i.e. equal exact_hash): link each row to the
