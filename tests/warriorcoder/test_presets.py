@@ -162,3 +162,11 @@ def test_sft_processes_and_machines_are_checked():
         parse_config({"experts": experts, "target": target})
     target["sft"] = {"num_processes": 16, "num_machines": 2, "per_device_batch_size": 4}
     assert parse_config({"experts": experts, "target": target}).target.sft.global_batch_size == 64
+
+
+def test_paper_evaluates_the_four_benchmarks_with_evalplus_settings(paper):
+    evaluation = paper.evaluation
+    assert evaluation.benchmarks == ("humaneval", "humaneval+", "mbpp", "mbpp+")
+    assert evaluation.prompts == "evalplus" and evaluation.base_prompt_style == "completion"
+    assert (evaluation.samples_per_problem, evaluation.temperature) == (1, 0.0)
+    assert evaluation.max_new_tokens == 768
