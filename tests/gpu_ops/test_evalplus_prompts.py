@@ -75,11 +75,8 @@ def test_prepare_benchmarks_command(tmp_path: Path) -> None:
     from warriorcoder.cli import app
 
     home = tmp_path / "home"
-    result = CliRunner().invoke(
-        app,
-        ["prepare-benchmarks", "--from", str(MBPP_PLUS), "--from", str(HUMANEVAL_PLUS)]
-        + ["--home", str(home)],
-    )
+    sources = ["--from", str(MBPP_PLUS), "--from", str(HUMANEVAL_PLUS)]
+    result = CliRunner().invoke(app, ["prepare-benchmarks", *sources, "--home", str(home)])
     assert result.exit_code == 0, result.output
     assert "mbpp+: 2 problems" in result.output and "humaneval+: 1 problems" in result.output
     assert (home / "benchmarks" / "mbpp.jsonl").is_file()
@@ -109,7 +106,9 @@ def test_direct_completion_keeps_mbpp_helpers() -> None:
         "prompt": '"""\nDouble a number.\nassert twice(2) == 4\n"""\n',
         "entry_point": "twice",
     }
-    reply = "def twice(x):\n    return helper(x)\n\ndef helper(x):\n    return 2 * x\nassert twice(1)"
+    reply = (
+        "def twice(x):\n    return helper(x)\n\ndef helper(x):\n    return 2 * x\nassert twice(1)"
+    )
 
     def base_model(prompt: str, sampling: SamplingParams) -> str:
         return reply
