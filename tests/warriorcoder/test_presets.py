@@ -170,3 +170,25 @@ def test_paper_evaluates_the_four_benchmarks_with_evalplus_settings(paper):
     assert evaluation.prompts == "evalplus" and evaluation.base_prompt_style == "completion"
     assert (evaluation.samples_per_problem, evaluation.temperature) == (1, 0.0)
     assert evaluation.max_new_tokens == 768
+
+
+ABLATION = REPO / "configs" / "ablation"
+
+
+def test_expert_count_ablation_configs(tmp_path, paper):
+    """1, 2 and 5 experts: every arm is paper.yaml with the same miners, scorers and judges;
+    only who competes changes (the 1-expert arm is experts-5's single-expert condition)."""
+    five = load_config(ABLATION / "experts-5.yaml", home=tmp_path)
+    two = load_config(ABLATION / "experts-2.yaml", home=tmp_path)
+    assert (five.name, two.name) == ("ablation-experts-5", "ablation-experts-2")
+    assert five.evaluation.compare_conditions and not paper.evaluation.compare_conditions
+    assert five.model_copy(update={"name": paper.name, "evaluation": paper.evaluation}) == paper
+    competitors = [e.slug for e in two.experts_with_role("competitor")]
+    assert competitors == ["llama-3-3-70b", "qwen2-5-72b"]
+    for role in ("miner", "scorer", "judge"):
+        assert two.experts_with_role(role) == [
+            e.model_copy(update={"roles": two.expert(e.slug).roles}) for e in paper.experts
+        ]
+    same = ("mining", "dedup", "scoring", "selection", "responses", "judging", "ratings")
+    for section in (*same, "winners", "embedding", "target", "evaluation"):
+        assert getattr(two, section) == getattr(paper, section), section
