@@ -70,6 +70,7 @@ def test_dedup_smoke() -> None:
     # the whole-process comparison: two fresh processes on one file
     assert result["whole_docs"] == 1_000
     assert _positive(result["whole_project_seconds"], result["whole_datasketch_seconds"])
+    assert _positive(result["whole_project_cpu_seconds"], result["whole_datasketch_cpu_seconds"])
     assert result["whole_speedup"] == pytest.approx(
         result["whole_datasketch_seconds"] / result["whole_project_seconds"], rel=0.1
     )
