@@ -246,6 +246,16 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _splitmix_in_place(x: np.ndarray, scratch: np.ndarray) -> None:
+    """`x = _splitmix(x)` without temporaries (`scratch`: an array of x's shape)."""
+    for shift, multiplier in ((30, _MIX_1), (27, _MIX_2)):
+        np.right_shift(x, np.uint64(shift), out=scratch)
+        x ^= scratch
+        x *= multiplier
+    np.right_shift(x, np.uint64(31), out=scratch)
+    x ^= scratch
+
+
 def lsh_band_hashes(signatures: np.ndarray, *, num_bands: int, rows_per_band: int) -> np.ndarray:
     """uint64 (n, num_bands): band b hashes (b, signature[:, b*r:(b+1)*r]) with splitmix64 chaining."""
     signatures = np.asarray(signatures)
@@ -256,18 +266,17 @@ def lsh_band_hashes(signatures: np.ndarray, *, num_bands: int, rows_per_band: in
             f"{num_bands} bands x {rows_per_band} rows do not fit {signatures.shape[1]} signature slots"
         )
     n = signatures.shape[0]
-    bands = (
-        signatures[:, : num_bands * rows_per_band]
-        .astype(np.uint64)
-        .reshape(n, num_bands, rows_per_band)
-    )
     with np.errstate(over="ignore"):
-        state = np.broadcast_to(
-            _splitmix(np.arange(num_bands, dtype=np.uint64) + _GOLDEN), (n, num_bands)
-        )
+        state = np.empty((n, num_bands), dtype=np.uint64)
+        state[:] = _splitmix(np.arange(num_bands, dtype=np.uint64) + _GOLDEN)
+        shifted = np.empty_like(state)
         for column in range(rows_per_band):
-            state = _splitmix(state ^ (bands[:, :, column] + _GOLDEN))
-    return np.ascontiguousarray(state)
+            # slot `column` of every band: columns column, column + r, column + 2r, ...
+            slots = signatures[:, column : num_bands * rows_per_band : rows_per_band]
+            np.add(slots, _GOLDEN, out=shifted, dtype=np.uint64)
+            state ^= shifted
+            _splitmix_in_place(state, shifted)
+    return state
 
 
 def _pairs_within_runs(sorted_keys: np.ndarray, sorted_rows: np.ndarray) -> np.ndarray:

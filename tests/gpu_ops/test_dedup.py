@@ -372,3 +372,27 @@ def test_dedup_does_not_import_scipy():
     code = "import sys, gpu_ops.curation.dedup; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_band_hashes_equal_the_splitmix_definition():
+    """Band b of a row: state = splitmix64(b + golden), then for each of its slots
+    state = splitmix64(state ^ (slot + golden)), all mod 2**64 (the values the lake keeps
+    stable), computed here one row at a time in plain Python."""
+    mask, golden = 2**64 - 1, 0x9E3779B97F4A7C15
+
+    def splitmix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    rng = np.random.default_rng(5)
+    signatures = rng.integers(0, 2**32, size=(6, 20), dtype=np.uint64).astype(np.uint32)
+    got = lsh_band_hashes(signatures, num_bands=3, rows_per_band=6)
+    for row in range(6):
+        for band in range(3):
+            state = splitmix((band + golden) & mask)
+            for slot in signatures[row, band * 6 : (band + 1) * 6]:
+                state = splitmix(state ^ ((int(slot) + golden) & mask))
+            assert int(got[row, band]) == state
