@@ -152,3 +152,22 @@ def test_evalplus_answers_pass_on_the_prepared_suite(prepared: Path) -> None:
 
 def _mbpp_plus_records() -> list[dict]:
     return [json.loads(line) for line in MBPP_PLUS.read_text().splitlines() if line.strip()]
+
+
+def test_evalplus_chat_prompt_through_the_paper_targets_template(tiny_model_dir: Path) -> None:
+    """Through DeepSeek-Coder's template (the paper preset's target) the prompt ends inside the
+    answer turn, right after EvalPlus's response prefix and the open fence."""
+    from transformers import AutoTokenizer
+
+    from gpu_ops.llm.chat_template import ChatRenderer, bundled_template
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    tokenizer.chat_template = bundled_template("deepseek_coder")
+    renderer = ChatRenderer(tokenizer, name="deepseek-coder-6.7b-base")
+    problem = {"task_id": "HumanEval/0", "prompt": "def f():\n    '''One.'''\n"}
+    prompt = evalplus_prompts.chat_prompt(renderer, problem)  # type: ignore[arg-type]
+    assert prompt.endswith(
+        f"### Instruction:\n{evalplus_prompts.INSTRUCTION_PREFIX}\n```\ndef f():\n    '''One.'''\n"
+        f"```\n\n### Response:\n{evalplus_prompts.RESPONSE_PREFIX}\n```python\n"
+    )
+    assert "<|EOT|>" not in prompt
