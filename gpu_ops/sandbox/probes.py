@@ -146,8 +146,10 @@ def _collect(pid, fd, group):
             data = None
             break
     _os.close(fd)
-    _, status = _os.waitpid(pid, 0)
+    _, status, usage = _os.wait4(pid, 0)
     signal_number = _os.WTERMSIG(status) if _os.WIFSIGNALED(status) else 0
+    if killed and group["cpu_s"] and usage.ru_utime + usage.ru_stime >= group["cpu_s"]:
+        signal_number = _signal.SIGXCPU  # spent its CPU budget: final, whatever the clock says
     records = {}
     for line in (bytes(data).split(b"\\n") if data is not None else [b"!"]):
         if not line:
