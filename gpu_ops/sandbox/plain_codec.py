@@ -21,6 +21,7 @@ parent's side, on the parent's values.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 
@@ -62,10 +63,14 @@ def encode(value, depth=0):
 
 
 def _base(value):
-    """(tag, plain form) for values that compare like a builtin, or None."""
+    """The plain form of a value that compares like a builtin: a subclass keeping the builtin's
+    ``__eq__`` (namedtuple, IntEnum, defaultdict...) or one of the stdlib's (OrderedDict,
+    Counter, equal to a dict as a dict is); ("tag", items) for views, ranges and iterators."""
     kind = type(value)
     for base in (bool, int, float, str, bytes, tuple, list, dict, set, frozenset):
         if isinstance(value, base):
+            if kind.__eq__ is not base.__eq__ and kind not in _STDLIB_EQUAL:
+                raise PlainDataError("not plain data: " + kind.__name__ + " with its own __eq__")
             if base is bool:
                 return bool(value)
             if base is int:
@@ -119,6 +124,7 @@ def encode_answer(value, depth=0):
 
 
 _VIEWS = ("range", "keys", "values", "items", "iter")
+_STDLIB_EQUAL = (collections.OrderedDict, collections.Counter)
 
 
 def dumps(value):
