@@ -6,9 +6,9 @@ candidate code) executes the task's own ``check`` with the canonical solution be
 every call ``check`` makes is kept as (arguments, expected value). A completion then runs in its
 own sandbox, where it only answers those calls with plain data (``gpu_ops.sandbox.probes``).
 
-The verdict is the task's own ``check`` (issue 24): a *replay* run (sandboxed, holding neither
-the completion nor the canonical solution) executes the prompt's helpers and the task's test
-again, with ``random`` seeded as in the reference run, and passes ``check`` a stand-in that
+The verdict is the task's own ``check`` (issue 24): a *replay* run (sandboxed, without the
+completion) executes the prompt and canonical solution (helpers the check calls by name, as in the
+reference run) and the task's test again, with ``random`` seeded as in the reference run, and passes ``check`` a stand-in that
 returns the completion's decoded answers in call order (and fails on a call with other
 arguments). The completion passes exactly when ``check`` returns: no float tolerance that the
 check does not write (55.000000000000014 is not 55 where it asserts ``== 55``), ``is True``
@@ -239,6 +239,8 @@ def _verdict(
             return False, _STATUS_KINDS[status]
         if answers.errors.get(index) == "MemoryError":
             return False, "memory"
+        if answers.errors.get(index) == "killed":
+            return False, "killed"
         return False, "runtime"  # raised, returned something that is not plain data, or died
     if atol is not None:
         wrong = not all(
@@ -318,7 +320,8 @@ def _replay_jobs(
             else {"error": answers.errors.get(index, "no answer")}
         )
         recorded.append([encode(tuple(args)), encode(dict(kwargs)), answer])
-    return {"prompt": problem["prompt"], "test": problem["test"], "calls": recorded, "cpu_s": cpu_s}
+    solution = problem["prompt"] + problem["canonical_solution"]  # trusted: check's helpers
+    return {"prompt": solution, "test": problem["test"], "calls": recorded, "cpu_s": cpu_s}
 
 
 def replay_checks(

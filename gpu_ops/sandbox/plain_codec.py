@@ -115,7 +115,9 @@ def encode_answer(value, depth=0):
         items = [encode_answer(item, depth + 1) for item in value]
         return {"$": kind.__name__, "v": sorted(items, key=json.dumps)}
     if kind is dict:
-        pairs = [[encode_answer(k, depth + 1), encode_answer(v, depth + 1)] for k, v in value.items()]
+        pairs = [
+            [encode_answer(k, depth + 1), encode_answer(v, depth + 1)] for k, v in value.items()
+        ]
         return {"$": "dict", "v": pairs}
     base = _base(value)
     if type(base) is tuple and len(base) == 2 and type(base[0]) is str and base[0] in _VIEWS:
@@ -189,7 +191,9 @@ def decode(data, depth=0):
                 pair = pair["v"]
             if type(pair) is not list or len(pair) != 2:
                 raise PlainDataError("malformed dict item")
-            pairs.append((_hashable(decode(pair[0], depth + 1), "dict key"), decode(pair[1], depth + 1)))
+            pairs.append(
+                (_hashable(decode(pair[0], depth + 1), "dict key"), decode(pair[1], depth + 1))
+            )
         _no_collisions([key for key, _ in pairs], "dict")
         return dict(pairs) if tag == "dict" else dict(pairs).items()
     if tag == "values":

@@ -21,7 +21,10 @@ count CPU time (``ITIMER_PROF``) and the fork's RLIMIT_CPU ends a probe stuck in
 is the final answer ``TimeoutError``; a group that only sleeps is killed on a wall deadline and
 its probes get no answer (``Answers.provisional``: load could have caused it; asked again, never
 cached). A value with further ``steps`` (``f(x).startswith('a')``: ``.startswith``, ``('a')``) is
-answered as soon as it is plain data, with the steps left (``rest``) for the referee.
+answered as soon as it is plain data, or converts to a builtin that has the next step (a
+subscript, or an attribute of that builtin: a ``str`` subclass's own ``startswith`` is not asked),
+with the steps left (``rest``) for the referee; other steps (a ``Stack``'s ``pop``) run in the
+sandbox, as the code's own API.
 """
 
 from __future__ import annotations
@@ -68,18 +71,32 @@ def _plain(value):
         return True
     except PlainDataError:
         return False
+def _builtin_step(value, step):
+    if step.startswith("_wc_v["):
+        return True
+    name = step[6:] if step.startswith("_wc_v.") else ""
+    for base in (str, bytes, int, float, list, tuple, dict, set, frozenset):
+        if isinstance(value, base):
+            return name.isidentifier() and hasattr(base, name)
+    return False
 def _wc_cut(value, steps, scope=None):
     rest = len(steps)
     for step in steps:
         if _plain(value):
             break
+        try:
+            encode_answer(value)
+            if _builtin_step(value, step):
+                break
+        except BaseException:
+            pass
         value = eval(compile(step, "probe", "eval"), scope if scope is not None else {}, {"_wc_v": value})
         rest -= 1
     return _Cut(value, rest)
 def _encode_cut(cut):
     if type(cut) is not _Cut:
         raise PlainDataError("not a probe value")
-    return [encode_answer(cut.value) if cut.rest == 0 else encode(cut.value), cut.rest]
+    return [encode_answer(cut.value), cut.rest]
 def _expired(signum, frame):
     raise TimeoutError("probe time limit")
 def _run_group(group, out):
@@ -169,7 +186,8 @@ def _collect(pid, fd, group):
     if signal_number == _signal.SIGXCPU:
         records.update({i: {"i": i, "error": "TimeoutError"} for i in missing})
     elif not killed:
-        records.update({i: {"i": i, "error": "died"} for i in missing})
+        reason = "killed" if signal_number else "died"
+        records.update({i: {"i": i, "error": reason} for i in missing})
     return [records[i] for i in sorted(records)]
 _ns = {"__name__": "solution", "__builtins__": __builtins__}
 try:
@@ -316,7 +334,8 @@ def parse_answers(result: SandboxResult, count: int) -> Answers:
             return _discarded(result, "malformed channel")
     complete = len(values) + len(errors) == count
     provisional = not complete and (
-        (result.status == "timeout" and result.provisional) or result.status == "sandbox_error"
+        (result.status == "timeout" and result.provisional)
+        or result.status == "sandbox_error"
         or (loaded and result.status in ("ok", "killed"))
     )
     return Answers(
@@ -388,7 +407,10 @@ def ask_many(
         budget = answer_budget(len(probes), answer_bytes)
         payload = {"seconds_per_probe": seconds, "answer_bytes": budget}
         files.append(
-            {SOLUTION_FILE: "", PROBES_FILE: json.dumps(payload | {"groups": _groups(probes, seconds)})}
+            {
+                SOLUTION_FILE: "",
+                PROBES_FILE: json.dumps(payload | {"groups": _groups(probes, seconds)}),
+            }
         )
         caps.append(min(MAX_RUN_OUTPUT, len(probes) * (budget + 256) + 65536))
     for spec, (source, _) in zip(files, jobs, strict=True):
