@@ -3,7 +3,6 @@ without the code under test), strict answer parsing and run-folder cleanup."""
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 from pathlib import Path
@@ -11,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.arena.test_cases import cases_from_assert, test_cases
-from gpu_ops.sandbox.referee import decide
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox.cleanup import remove_tree
 from gpu_ops.sandbox.plain_codec import PlainDataError, dumps, loads, same
 from gpu_ops.sandbox.probes import Answers, Probe, ask_many, parse_answers
+from gpu_ops.sandbox.referee import decide
 
 
 def test_plain_values_round_trip_with_exact_types() -> None:
@@ -62,6 +61,66 @@ def test_objects_that_are_not_plain_data_cannot_be_encoded() -> None:
     for value in (Sneaky(1), object(), [1, Sneaky(2)], {"k": print}):
         with pytest.raises(PlainDataError):
             dumps(value)
+
+
+def test_answers_compare_as_python_would_after_the_trip() -> None:
+    import collections
+    import enum
+
+    from gpu_ops.sandbox.plain_codec import decode, encode_answer
+
+    def trip(value: object) -> object:
+        return decode(encode_answer(value))
+
+    point = collections.namedtuple("Point", "x y")(1, 2)
+    assert trip(point) == (1, 2) and type(trip(point)) is tuple
+    assert trip(enum.IntEnum("E", "A").A) == 1 and type(trip(enum.IntEnum("E", "A").A)) is int
+    counts = collections.Counter("aab")
+    assert trip(counts) == {"a": 2, "b": 1} and type(trip(counts)) is dict
+    keys = trip({"b": 1, "a": 2}.keys())
+    assert keys == {"a", "b"} and list(keys) == ["b", "a"] and keys != ["b", "a"]
+    assert list(trip(x * 2 for x in range(3))) == [0, 2, 4]
+    assert trip(map(str, [1])) != ["1"]  # an iterator, as in Python
+    assert trip(range(1, 9, 3)) == range(1, 9, 3)
+    assert sorted(trip({1: "x"}.items())) == [(1, "x")]
+
+    class Rigged(int):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = int.__hash__
+
+    with pytest.raises(PlainDataError, match="its own __eq__"):
+        encode_answer(Rigged(1))
+
+
+def test_predicates_and_comprehensions_split_apart_from_the_code() -> None:
+    case = cases_from_assert("assert f(x=1).strip().startswith('a')")
+    assert case is not None and case.condition == "_wc_probe_0"
+    assert [(p.expression, p.steps) for p in case.probes] == [
+        ("f(x=1)", ("_wc_v.strip", "_wc_v()", "_wc_v.startswith", "_wc_v('a')"))
+    ]
+    case = cases_from_assert("assert f(2) == 'abc'.upper() and len(g(1)) == 2")
+    assert case.condition == "_wc_probe_0 == 'abc'.upper() and len(_wc_probe_1) == 2"
+    # the filter without code stays in both iterations; the one with code moves after the take
+    case = cases_from_assert("assert [f(v) for v in range(3) if v if g(v)] == [1]")
+    assert case is not None and case.probes[0].rows
+    assert case.probes[0].expression == (
+        "[(_wc_cut(g(v), ()), _wc_cut(f(v), ())) for v in range(3) if v]"
+    )
+    assert case.condition == (
+        "[_wc_row_0[1] for v in range(3) if v for _wc_row_0 in [_wc_next(_wc_probe_0)] "
+        "if _wc_row_0[0]] == [1]"
+    )
+    assert cases_from_assert("assert list(map(lambda v: f(v), [1])) == [1]") is None
+    assert cases_from_assert("assert [f(y) for x in [1] for y in f(x)] == []") is None
+    # scopes: a comprehension variable named like a builtin does not make the builtin usable
+    peer = frozenset({"f"})
+    assert cases_from_assert("assert f([print for print in [1]]) == 1", peer) is not None
+    assert cases_from_assert("assert f([print for print in [1]], print) == 1", peer) is None
+    assert cases_from_assert("assert f((lambda print: print)(1)) == 1", peer) is not None
+    assert cases_from_assert("assert f((lambda print: 1)(1), print) == 1", peer) is None
+    assert cases_from_assert("assert f([exec for exec in [1]]) == 1", peer) is None  # denied
 
 
 def test_same_is_equality_on_builtins_with_float_tolerance() -> None:
