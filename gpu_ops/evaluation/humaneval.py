@@ -10,7 +10,9 @@ The verdict is the task's own ``check`` (issue 24): a *replay* run (sandboxed, w
 completion) executes the prompt and canonical solution (helpers the check calls by name, as in the
 reference run) and the task's test again, with ``random`` seeded as in the reference run, and passes ``check`` a stand-in that
 returns the completion's decoded answers in call order (and fails on a call with other
-arguments). The completion passes exactly when ``check`` returns: no float tolerance that the
+arguments). Answers identical to the canonical solution's (types and float reprs included)
+skip the replay: ``check`` would run exactly as in the reference run, which passed. The
+completion passes exactly when ``check`` returns: no float tolerance that the
 check does not write (55.000000000000014 is not 55 where it asserts ``== 55``), ``is True``
 respected, and any root accepted where ``check`` accepts any (HumanEval/32 ``find_zero``).
 Nothing the completion does decides the verdict: no assert runs near its code, its exit status
@@ -363,6 +365,29 @@ def replay_checks(
     return verdicts
 
 
+def _identical(a: object, b: object) -> bool:
+    """Same types and values all the way down (floats by their repr): the check then runs
+    exactly as it did in the reference run, which passed."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, (set, frozenset)):
+        return sorted(map(repr, a)) == sorted(map(repr, b))  # type: ignore[arg-type]
+    return a is None or (isinstance(a, (bool, int, str, bytes)) and a == b)
+
+
+def _as_reference(answers: Answers, calls: list[Call]) -> bool:
+    """Whether every answer is identical to the canonical solution's: no replay needed."""
+    return all(
+        _identical(expected, answers.values.get(i)) for i, (_, _, expected) in enumerate(calls)
+    )
+
+
 def _atol(problem: Mapping[str, object]) -> float | None:
     atol = problem.get("atol")
     return None if atol is None else float(atol)  # type: ignore[arg-type]
@@ -427,13 +452,16 @@ def evaluate_completions(
     replay_at = [
         n
         for n, (answer, (task_id, _)) in enumerate(zip(answers, keys, strict=True))
-        if by_id[task_id].get("atol") is None and len(answer.values) == len(expected[task_id])
+        if by_id[task_id].get("atol") is None
+        and len(answer.values) == len(expected[task_id])
+        and not _as_reference(answer, expected[task_id])
     ]
     replay_jobs = [
         _replay_jobs(by_id[keys[n][0]], expected[keys[n][0]], answers[n], int(timeout_s) + 1)
         for n in replay_at
     ]
-    replayed = dict(
+    replayed: dict[int, bool | None] = dict.fromkeys(range(len(keys)), True)  # as the reference
+    replayed |= dict(
         zip(
             replay_at,
             replay_checks(
