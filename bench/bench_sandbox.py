@@ -86,13 +86,16 @@ def _judge_rate(responses: int) -> dict[str, float]:
 
 
 def _humaneval_rate(tasks: int) -> dict[str, float]:
-    """Completions per second of the HumanEval harness (canonical solutions, 2 workers), with
-    the reference runs already cached: what evaluating a model's samples costs."""
+    """Completions per second of the HumanEval harness (per task the canonical solution and an
+    empty body, 2 workers), with the reference runs already cached: what evaluating a model's
+    samples costs, right and wrong ones alike."""
     problems = load_humaneval()[:tasks]
     expected_calls(problems, workers=2)
     start = time.perf_counter()
     table = evaluate_completions(
-        problems, {p["task_id"]: [p["canonical_solution"]] * 2 for p in problems}, workers=2
+        problems,
+        {p["task_id"]: [p["canonical_solution"], "    pass\n"] for p in problems},
+        workers=2,
     )
     elapsed = time.perf_counter() - start
     return {
