@@ -19,9 +19,13 @@ Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``a
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
 (``gpu_ops.demo.world.world_tests``). They come first, before the stated and peer tests.
 
-Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``): the
-sandbox only answers the calls a test makes with plain data; the parent evaluates each assert's
-condition on those answers. Exit status and printed text never count as a passed test.
+Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``,
+``sandbox.referee``): the sandbox only answers the calls a test makes with plain data, each test
+in its own fork of the loaded code; a referee run without the code evaluates each test's
+condition on those answers, one batch per scoring call. Exit status and printed text never count
+as a passed test. A test the referee gives no verdict on (or that cannot be extracted) is *no
+test* for that response: it counts neither in ``tests_found`` nor ``tests_passed``. Outcomes that
+load could have caused are asked once more and never cached (``result_cache``).
 A parsing program that crashes as a script (e.g. it waits for input) still earns test credit
 (0.25 + 0.5 * fraction), because probes load its definitions without running ``__main__``.
 """

@@ -40,7 +40,6 @@ from gpu_ops.sandbox.plain_codec import PlainDataError, decode, dumps, encode
 CODEC_SOURCE = (Path(__file__).parent / "plain_codec.py").read_text(encoding="utf-8")
 SOLUTION_FILE = "solution.py"
 PROBES_FILE = "probes.json"
-MAX_RECORDS = 10_000
 MAX_PROBE_SECONDS = 2.0
 ANSWER_BYTES = 256 * 1024  # default budget of one encoded answer
 MAX_RUN_OUTPUT = 256 * 1024 * 1024
