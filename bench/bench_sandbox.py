@@ -59,7 +59,9 @@ def _configurations() -> dict[str, Callable[[int], list]]:
     }
 
 
-def _judge_rate(responses: int) -> dict[str, float]:
+def _judge_rate(responses: int, distinct: bool = False) -> dict[str, float]:
+    """Responses per second of the execution judge; ``distinct``: every response's code differs
+    (a comment), so no two ask the same questions of the same code."""
     instruction = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(20, 22)\n42\n"
     bodies = ["return a + b", "return a - b", "return b + a", "return 0"]
     rows = pl.DataFrame(
@@ -68,7 +70,8 @@ def _judge_rate(responses: int) -> dict[str, float]:
             "expert": [f"e{i % 4}" for i in range(responses)],
             "instruction": [instruction] * responses,
             "response": [
-                f"{FENCE}python\ndef add(a, b):\n    {bodies[i % 4]}\n\nassert add(2, 2) == 4\n{FENCE}"
+                f"{FENCE}python\n{f'# variant {i}' if distinct else ''}\n"
+                f"def add(a, b):\n    {bodies[i % 4]}\n\nassert add(2, 2) == 4\n{FENCE}"
                 for i in range(responses)
             ],
         }
@@ -108,9 +111,12 @@ def _humaneval_rate(tasks: int) -> dict[str, float]:
 def judge_only(rounds: int = 3) -> dict[str, Any]:
     """The execution judge and HumanEval figures alone, median of ``rounds``."""
     judges = [_judge_rate(24) for _ in range(rounds)]
+    distinct = [_judge_rate(24, distinct=True) for _ in range(rounds)]
     evals = [_humaneval_rate(20) for _ in range(rounds)]
     return {
         "judge_responses_per_s": statistics.median(j["responses_per_s"] for j in judges),
+        "judge_distinct_responses_per_s": statistics.median(j["responses_per_s"] for j in distinct),
+        "judge_distinct_runs": distinct[0]["sandbox_runs"],
         "judge_runs": judges[0]["sandbox_runs"],
         "judge_mean_exec_score": judges[0]["mean_exec_score"],
         "humaneval_completions_per_s": statistics.median(e["completions_per_s"] for e in evals),
