@@ -228,6 +228,18 @@ SPINNER = (
 SLOWISH = "def add(a, b):\n    total = 0\n    for _ in range(200_000):\n        total += 1\n    return a + b\n"
 
 
+def test_each_run_has_its_own_cpu_share() -> None:
+    from gpu_ops.sandbox import run_code, sandbox_capabilities
+
+    if not sandbox_capabilities()["cpu_share"]:
+        pytest.skip("no writable cpu controller here")
+    result = run_code("print(open('/proc/self/cgroup').read())", timeout_s=5)
+    lines = dict(line.split(":", 2)[1:] for line in result.stdout.splitlines() if line)
+    cpu = lines.get("cpu") or lines.get("cpu,cpuacct") or lines.get("")
+    assert cpu is not None and cpu.rsplit("/", 1)[-1].startswith("wc-sandbox-"), result.stdout
+    ROWS.append(("per-run CPU share", f"the run's cpu group: {cpu.rsplit('/', 1)[-1][:19]}..."))
+
+
 @pytest.mark.slow
 def test_a_competitors_spinners_do_not_starve_the_victims_probes() -> None:
     instruction = "Write add(a, b).\n" + "".join(
