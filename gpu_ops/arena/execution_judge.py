@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
 MAX_TESTS_PER_SOURCE = 16  # from the instruction, or from one peer response
-ANSWER_BYTES = 64 * 1024  # one encoded answer; a larger one fails its own probe only
+ANSWER_BYTES = 256 * 1024  # one encoded answer; a larger one fails its own probe only
 HiddenTests = Callable[[str], Sequence[str]]  # instruction -> assert lines
 _SANDBOX_ERROR_KINDS = {
     "error": "runtime",
