@@ -15,6 +15,8 @@ skip the replay: ``check`` would run exactly as in the reference run, which pass
 completion passes exactly when ``check`` returns: no float tolerance that the
 check does not write (55.000000000000014 is not 55 where it asserts ``== 55``), ``is True``
 respected, and any root accepted where ``check`` accepts any (HumanEval/32 ``find_zero``).
+A run killed on the wall clock (not for
+spending its CPU time) or failing in the sandbox's own setup is asked once more, alone.
 Nothing the completion does decides the verdict: no assert runs near its code, its exit status
 and output are ignored, the expected values are never in its sandbox and the installed data file
 is not in its mount view.
@@ -243,6 +245,8 @@ def _verdict(
             return False, "memory"
         if answers.errors.get(index) == "killed":
             return False, "killed"
+        if answers.errors.get(index) == "TimeoutError":  # its fork spent the run's CPU time
+            return False, "timeout"
         return False, "runtime"  # raised, returned something that is not plain data, or died
     if atol is not None:
         wrong = not all(
@@ -388,6 +392,11 @@ def _as_reference(answers: Answers, calls: list[Call]) -> bool:
     )
 
 
+def _provisional(answers: Answers) -> bool:
+    """Killed on the wall clock or a sandbox error: load could have caused it."""
+    return answers.provisional or bool(answers.result and answers.result.provisional)
+
+
 def _atol(problem: Mapping[str, object]) -> float | None:
     atol = problem.get("atol")
     return None if atol is None else float(atol)  # type: ignore[arg-type]
@@ -449,6 +458,14 @@ def evaluate_completions(
     answers = ask_many(
         jobs, workers=workers, timeout_s=timeout_s, allow_weak_isolation=allow_weak_isolation
     )
+    again = [n for n, answer in enumerate(answers) if _provisional(answer)]
+    if again:  # an outcome load could have caused: asked once more, one run at a time
+        retried = ask_many(
+            [jobs[n] for n in again], workers=1, timeout_s=timeout_s,
+            allow_weak_isolation=allow_weak_isolation,
+        )  # fmt: skip
+        for n, answer in zip(again, retried, strict=True):
+            answers[n] = answer
     replay_at = [
         n
         for n, (answer, (task_id, _)) in enumerate(zip(answers, keys, strict=True))
