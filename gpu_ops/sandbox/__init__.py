@@ -84,6 +84,7 @@ _DRAIN_S = 0.5  # how long pipes may stay open after the leader exited
 _CGROUP_SLACK_MB = 24  # the root PID 1 of the namespace (an idle interpreter) counts too
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SETUP_FAILED = "sandbox setup failed:"
+_WALL_SLACK_S = 0.5  # how long past its CPU limit a run may take on the wall clock
 
 
 class SandboxError(RuntimeError):
@@ -500,7 +501,10 @@ def _execute(
     files: dict[str, str] | None = None,
     wall_timeout_s: float | None = None,
 ) -> SandboxResult:
-    wall_s = max(timeout_s, wall_timeout_s or timeout_s)
+    # The wall clock waits a little past the CPU limit (RLIMIT_CPU is whole seconds, rounded up):
+    # a program that spends its CPU time meets SIGXCPU, a final verdict, before the wall clock,
+    # whose kill is only provisional (load could have caused it).
+    wall_s = max(int(timeout_s + 0.999) + _WALL_SLACK_S, wall_timeout_s or 0.0)
     uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
     layout = cgroup_layout() if isolation == "full" else None
     if isolation == "full" and layout is None:
@@ -585,9 +589,10 @@ def run_code(
 ) -> SandboxResult:
     """Execute ``code`` as ``main.py`` in a fresh sandbox; never raises for what the code does.
 
-    ``timeout_s`` is CPU time (RLIMIT_CPU; running out is the final status ``timeout``) and, unless
-    ``wall_timeout_s`` is longer, wall time too; a wall-clock kill is ``timeout`` with
-    ``provisional=True``, like a ``sandbox_error``: load could have caused it.
+    ``timeout_s`` is CPU time (RLIMIT_CPU, whole seconds rounded up; running out is the final
+    status ``timeout``); the wall clock allows that plus half a second (or ``wall_timeout_s`` when
+    longer), and its kill is ``timeout`` with ``provisional=True``, like a ``sandbox_error``: load
+    could have caused it.
     ``files`` are extra text files written into the scratch directory first (relative names).
     ``max_output_bytes`` caps stdout and stderr each; ``max_processes`` counts threads too;
     ``memory_mb`` bounds each process (RLIMIT_AS) and, in the ``full`` tier, the whole run.
