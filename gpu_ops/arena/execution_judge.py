@@ -19,15 +19,22 @@ Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``a
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
 (``gpu_ops.demo.world.world_tests``). They come first, before the stated and peer tests.
 
-Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``): the
-sandbox only answers the calls a test makes with plain data; the parent evaluates each assert's
-condition on those answers. Exit status and printed text never count as a passed test.
+Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``,
+``sandbox.referee``): the sandbox only answers the calls a test makes with plain data, each test
+in its own fork of the loaded code; a referee run without the code evaluates each test's
+condition on those answers, one batch per scoring call. Exit status and printed text never count
+as a passed test. A test the referee gives no verdict on (or that cannot be extracted) is *no
+test* for that response: it counts neither in ``tests_found`` nor ``tests_passed``. Outcomes that
+load could have caused are asked once more and never cached (``result_cache``).
 A parsing program that crashes as a script (e.g. it waits for input) still earns test credit
 (0.25 + 0.5 * fraction), because probes load its definitions without running ``__main__``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -39,11 +46,14 @@ from gpu_ops.errors import InputError
 from gpu_ops.lake_schemas import content_schema
 from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
+from gpu_ops.sandbox.referee import decide
 from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_key
 
+log = logging.getLogger(__name__)
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
 MAX_TESTS_PER_SOURCE = 16  # from the instruction, or from one peer response
+ANSWER_BYTES = 256 * 1024  # one encoded answer; a larger one fails its own probe only
 HiddenTests = Callable[[str], Sequence[str]]  # instruction -> assert lines
 _SANDBOX_ERROR_KINDS = {
     "error": "runtime",
@@ -108,7 +118,8 @@ def _plan(
     instruction: str, response: str, peers: Sequence[str], hidden: Sequence[str] = ()
 ) -> _Plan:
     """What to run and test; every text is made writable first (lone surrogates -> U+FFFD), so
-    the code parsed here is the code the sandbox runs."""
+    the code parsed here is the code the sandbox runs. A test set that cannot be extracted is no
+    tests, never an error (one bad test never loses the batch)."""
     instruction, response = safe_text(instruction), safe_text(response)
     peers = [safe_text(peer) for peer in peers]
     blocks = extract_code_blocks(response)
@@ -117,20 +128,55 @@ def _plan(
         parsing = [block for block in blocks if parses(block)]
         code = max(parsing or blocks, key=len)
     code_parses = bool(code) and parses(code)
-    tests = independent_tests(instruction, peers, hidden) if code_parses else []
+    tests: list[TestCase] = []
+    if code_parses:
+        try:
+            tests = independent_tests(instruction, peers, hidden)
+        except Exception as error:
+            log.warning("tests could not be extracted (%s: %s)", type(error).__name__, error)
     return _Plan(code=code, parses=code_parses, tests=tests)
 
 
+def test_results(
+    tests: Sequence[TestCase], answers: Answers, verdicts: dict[str, bool | None] | None = None
+) -> list[bool | None]:
+    """Per test: True (passed), False (failed) or None (no test: the referee gave no verdict).
+    A probe that raised or got no answer fails its test; the rest is decided by the referee
+    (``verdicts`` by referee-job key, from ``_decide``; asked here when not given)."""
+    jobs = _referee_jobs(tests, answers)
+    if verdicts is None:
+        wanted = {key: job for key, job in jobs.values() if key is not None}
+        decided = decide(list(wanted.values()))
+        verdicts = dict(zip(wanted, decided, strict=True))
+    results: list[bool | None] = []
+    for index in range(len(tests)):
+        key, _ = jobs[index]
+        results.append(False if key is None else verdicts.get(key))
+    return results
+
+
 def count_passed(tests: Sequence[TestCase], answers: Answers) -> int:
-    """Tests whose condition holds on the sandbox's answers (decided here; a probe without an
-    answer fails its test)."""
-    passed, offset = 0, 0
-    for case in tests:
+    """Tests whose condition holds on the sandbox's answers (decided by the referee; a probe
+    without an answer fails its test)."""
+    return sum(result is True for result in test_results(tests, answers))
+
+
+def _referee_jobs(
+    tests: Sequence[TestCase], answers: Answers
+) -> dict[int, tuple[str | None, dict]]:
+    """test index -> (referee-job key or None when a probe has no value, the job)."""
+    jobs: dict[int, tuple[str | None, dict]] = {}
+    offset = 0
+    for index, case in enumerate(tests):
         indices = range(offset, offset + len(case.probes))
         offset += len(case.probes)
-        if all(i in answers.values for i in indices):
-            passed += case.passes([answers.values[i] for i in indices])
-    return passed
+        if not all(i in answers.encoded for i in indices):
+            jobs[index] = (None, {})
+            continue
+        job = case.referee_job([answers.encoded[i] for i in indices])
+        text = json.dumps(job, sort_keys=True, separators=(",", ":"))
+        jobs[index] = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), job)
+    return jobs
 
 
 def exec_score(
@@ -146,12 +192,13 @@ def exec_score(
 
 
 def _score(
-    plan: _Plan, run: SandboxResult | ScriptOutcome | None, answers: Answers | None
+    plan: _Plan, run: SandboxResult | ScriptOutcome | None, results: Sequence[bool | None]
 ) -> ExecutionScore:
+    """The score of one plan from its script run and its per-test results (None: no test)."""
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
-    found = len(plan.tests)
-    passed = count_passed(plan.tests, answers) if answers is not None else 0
+    found = sum(result is not None for result in results)
+    passed = sum(result is True for result in results)
     if not has_code:
         error_kind = "no_code"
     elif not plan.parses:
@@ -174,6 +221,17 @@ def _score(
     )
 
 
+def _safe_plan(
+    instruction: str, response: str, peers: Sequence[str], hidden: HiddenTests | None
+) -> _Plan:
+    try:
+        return _plan(instruction, response, peers, hidden(instruction) if hidden else ())
+    except Exception as error:
+        log.warning("response could not be planned (%s: %s)", type(error).__name__, error)
+        code = "\n\n".join(extract_code_blocks(safe_text(response or "")))
+        return _Plan(code=code, parses=bool(code) and parses(code), tests=[])
+
+
 def _score_many(
     items: Sequence[tuple[str, str, Sequence[str]]],
     *,
@@ -185,14 +243,17 @@ def _score_many(
     hidden_tests: HiddenTests | None = None,
 ) -> list[ExecutionScore]:
     """Score (instruction, response, peer responses) items; one sandbox run per parsing
-    response as a script, one more for the answers to its independent tests.
+    response as a script, one more for the answers to its independent tests, and one referee run
+    for the whole batch's verdicts.
 
     With a `cache`, only what it does not hold runs: a script never run with these limits, and
     the probes never asked of this code (so a newcomer's tests cost one run per old response,
-    asking only them). `cache.sandbox_runs` counts the runs made."""
+    asking only them). `cache.sandbox_runs` counts the runs of code under test made,
+    `cache.referee_runs` the referee's. An outcome load could have caused is asked once more
+    (one run at a time) and never cached."""
     cache = cache if cache is not None else ExecutionCache()
     plans = [
-        _plan(instruction, response, peers, hidden_tests(instruction) if hidden_tests else ())
+        _safe_plan(instruction, response, peers, hidden_tests)
         for instruction, response, peers in items
     ]
     runnable = [i for i, plan in enumerate(plans) if plan.parses]
@@ -207,67 +268,138 @@ def _score_many(
     runs = _script_outcomes(plans, runnable, cache, key_limits, limits)
     per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
     tested = _probe_answers(plans, with_tests, cache, key_limits | {"probe_s": per_probe}, limits)
-    return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
+    results = _decide(plans, tested, cache, workers, allow_weak_isolation)
+    return [_score(plan, runs.get(i), results.get(i, [])) for i, plan in enumerate(plans)]
+
+
+def _decide(
+    plans: list[_Plan],
+    tested: dict[int, Answers],
+    cache: ExecutionCache,
+    workers: int | None,
+    allow_weak_isolation: bool,
+) -> dict[int, list[bool | None]]:
+    """Per tested plan, its per-test results: one referee batch for every job the cache lacks."""
+    jobs = {i: _referee_jobs(plans[i].tests, answers) for i, answers in tested.items()}
+    wanted = {key: job for per in jobs.values() for key, job in per.values() if key is not None}
+    known: dict[str, bool | None] = dict(cache.verdicts(list(wanted)))
+    asking = [key for key in wanted if key not in known]
+    if asking:
+        decided = decide(
+            [wanted[key] for key in asking],
+            workers=workers,
+            allow_weak_isolation=allow_weak_isolation,
+        )
+        cache.referee_runs += 1
+        fresh = dict(zip(asking, decided, strict=True))
+        cache.put_verdicts({key: v for key, v in fresh.items() if v is not None})
+        known |= fresh
+    return {i: test_results(plans[i].tests, tested[i], known) for i in tested}
+
+
+def _final_script(result: SandboxResult) -> bool:
+    return not result.provisional
 
 
 def _script_outcomes(
     plans: list[_Plan], runnable: list[int], cache: ExecutionCache, key_limits: dict, limits: dict
 ) -> dict[int, ScriptOutcome]:
-    """Each runnable plan's script outcome, from the cache or one sandbox run of the misses."""
+    """Each runnable plan's script outcome, from the cache or one sandbox run of the misses (a
+    provisional outcome is run once more, alone, and cached only if that one is final)."""
     keys = {i: outcome_key("script", plans[i].code, key_limits) for i in runnable}
     known = cache.scripts(list(keys.values()))
     missing = list(dict.fromkeys(keys[i] for i in runnable if keys[i] not in known))
     code_of = {keys[i]: plans[i].code for i in runnable}
-    results = run_many([code_of[key] for key in missing], **limits) if missing else []
-    fresh = {
-        key: ScriptOutcome(result.status, result.isolation)
-        for key, result in zip(missing, results, strict=True)
-    }
-    cache.put_scripts(fresh)
+    results = (
+        dict(zip(missing, run_many([code_of[k] for k in missing], **limits), strict=True))
+        if missing
+        else {}
+    )
     cache.sandbox_runs += len(missing)
+    again = [key for key, result in results.items() if not _final_script(result)]
+    if again:
+        retried = run_many([code_of[k] for k in again], **(limits | {"workers": 1}))
+        cache.sandbox_runs += len(again)
+        results |= dict(zip(again, retried, strict=True))
+    fresh = {key: ScriptOutcome(result.status, result.isolation) for key, result in results.items()}
+    cache.put_scripts({key: fresh[key] for key, result in results.items() if _final_script(result)})
     return {i: known.get(keys[i]) or fresh[keys[i]] for i in runnable}
+
+
+def _ask(jobs: list[tuple[str, list]], key_limits: dict, limits: dict) -> list[Answers]:
+    return ask_many(
+        jobs, seconds_per_probe=key_limits["probe_s"], answer_bytes=ANSWER_BYTES, **limits
+    )
 
 
 def _probe_answers(
     plans: list[_Plan], with_tests: list[int], cache: ExecutionCache, key_limits: dict, limits: dict
 ) -> dict[int, Answers]:
-    """Each tested plan's answers: cached ones, plus one sandbox run per plan asking the rest."""
+    """Each tested plan's answers: cached ones, plus one sandbox run per distinct (code, probes
+    missing) asking the rest; a run that was provisional is asked once more, alone. Only final
+    answers of runs that were not discarded are cached, each under its own run's keys."""
     probes = {i: [probe for case in plans[i].tests for probe in case.probes] for i in with_tests}
     keys = {
         i: [outcome_key("probe", plans[i].code, key_limits, p.to_json()) for p in probes[i]]
         for i in with_tests
     }
     known = cache.answers([key for i in with_tests for key in keys[i]])
-    asking = {i: [j for j, key in enumerate(keys[i]) if key not in known] for i in with_tests}
-    jobs = [(i, asking[i]) for i in with_tests if asking[i]]
+    jobs: dict[tuple, tuple[str, list[int], list[str]]] = {}  # identical asks run once
+    for i in with_tests:
+        wanted = [j for j, key in enumerate(keys[i]) if key not in known]
+        if wanted:
+            job_keys = [keys[i][j] for j in wanted]
+            jobs.setdefault(tuple(job_keys), (plans[i].code, wanted, job_keys))
+    order = list(jobs.values())
+    by_key = {}
+    for i in with_tests:
+        for j, key in enumerate(keys[i]):
+            by_key.setdefault(key, probes[i][j])
     asked = (
-        ask_many(
-            [(plans[i].code, [probes[i][j] for j in wanted]) for i, wanted in jobs],
-            seconds_per_probe=key_limits["probe_s"],
-            **limits,
+        _ask(
+            [(code, [by_key[k] for k in job_keys]) for code, _, job_keys in order],
+            key_limits,
+            limits,
         )
-        if jobs
+        if order
         else []
     )
-    cache.sandbox_runs += len(jobs)
+    cache.sandbox_runs += len(order)
+    again = [n for n, answers in enumerate(asked) if answers.provisional]
+    if again:
+        retried = _ask(
+            [(order[n][0], [by_key[k] for k in order[n][2]]) for n in again],
+            key_limits,
+            limits | {"workers": 1},
+        )
+        cache.sandbox_runs += len(again)
+        for n, answers in zip(again, retried, strict=True):
+            asked[n] = answers
     fresh: dict[str, tuple[str, object]] = {}
-    for (i, wanted), answers in zip(jobs, asked, strict=True):
-        for position, j in enumerate(wanted):
-            if position in answers.values:
-                fresh[keys[i][j]] = ("value", answers.values[position])
+    final: dict[str, tuple[str, object]] = {}
+    for (_, _, job_keys), answers in zip(order, asked, strict=True):
+        for position, key in enumerate(job_keys):
+            if position in answers.encoded:
+                fresh[key] = ("value", answers.encoded[position])
             elif position in answers.errors:
-                fresh[keys[i][j]] = ("error", answers.errors[position])
-    cache.put_answers(fresh)
+                fresh[key] = ("error", answers.errors[position])
+            if (
+                key in fresh
+                and not answers.provisional
+                and answers.errors.get(position) != "malformed answer"
+            ):
+                final[key] = fresh[key]
+    cache.put_answers(final)
     every = known | fresh
     found: dict[int, Answers] = {}
     for i in with_tests:
-        values = {
+        encoded = {
             j: every[k][1] for j, k in enumerate(keys[i]) if every.get(k, ("",))[0] == "value"
         }
         errors = {
             j: every[k][1] for j, k in enumerate(keys[i]) if every.get(k, ("",))[0] == "error"
         }
-        found[i] = Answers(True, None, values, errors, None)
+        found[i] = Answers(True, None, {}, errors, None, encoded)  # type: ignore[arg-type]
     return found
 
 
