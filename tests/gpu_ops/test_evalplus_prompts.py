@@ -171,3 +171,13 @@ def test_evalplus_chat_prompt_through_the_paper_targets_template(tiny_model_dir:
         f"```\n\n### Response:\n{evalplus_prompts.RESPONSE_PREFIX}\n```python\n"
     )
     assert "<|EOT|>" not in prompt
+
+
+def test_prepare_reads_the_gzipped_release_files(tmp_path: Path) -> None:
+    """EvalPlus publishes HumanEvalPlus-v0.1.10.jsonl.gz and MbppPlus-v0.2.0.jsonl.gz."""
+    import gzip
+
+    release = tmp_path / "MbppPlus-v0.2.0.jsonl.gz"
+    release.write_bytes(gzip.compress(MBPP_PLUS.read_bytes()))
+    written = prepare_benchmarks([release], tmp_path / "benchmarks")
+    assert sorted((s.name, s.problems) for s in written) == [("mbpp", 2), ("mbpp+", 2)]
