@@ -123,6 +123,7 @@ def run(
 
     home_dir = _home(home)
     arena = load_config(config, home=home_dir.root)  # fail before any work on a bad config
+    _warn_unprepared_benchmarks(arena, home_dir)
     if check:
         console.print(f"config {config} is valid: {len(arena.experts)} experts")
         return
@@ -162,6 +163,19 @@ def run(
     print_step_summary(summary, terminal)
     print_run_report(home_dir, terminal)
     terminal.print(f"full Dagster and dbt log: {summary.log_path}", soft_wrap=True)
+
+
+def _warn_unprepared_benchmarks(arena: Any, home_dir: Any) -> None:
+    """Say now, not after the arena's GPU-hours, that the evaluation will need its data."""
+    from gpu_ops.evaluation.prepare import unprepared
+
+    missing = unprepared(arena.evaluation.benchmarks, home_dir.benchmarks) if arena.target else []
+    if missing:
+        console.print(
+            f"note: the evaluation stage needs {', '.join(missing)} prepared in "
+            f"{home_dir.benchmarks}: run `warriorcoder prepare-benchmarks --from FILE` "
+            "(EvalPlus's release files) before it runs"
+        )
 
 
 def terminal_console() -> Console:

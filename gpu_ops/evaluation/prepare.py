@@ -53,6 +53,13 @@ def prepared_path(folder: str | Path, name: str) -> Path:
     return Path(folder) / f"{name}.jsonl"
 
 
+def unprepared(benchmarks: Sequence[str], folder: str | Path) -> list[str]:
+    """The suites named in `benchmarks` that `prepare_benchmarks` has not written to `folder`."""
+    return [
+        b for b in benchmarks if b in PREPARED_SUITES and not prepared_path(folder, b).is_file()
+    ]
+
+
 def _base_only(record: Mapping[str, Any]) -> dict[str, Any]:
     """An EvalPlus task with its plus inputs dropped: the base test set EvalPlus scores MBPP on."""
     return suites.from_evalplus({**record, "plus_input": []})

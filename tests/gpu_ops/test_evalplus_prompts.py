@@ -181,3 +181,17 @@ def test_prepare_reads_the_gzipped_release_files(tmp_path: Path) -> None:
     release.write_bytes(gzip.compress(MBPP_PLUS.read_bytes()))
     written = prepare_benchmarks([release], tmp_path / "benchmarks")
     assert sorted((s.name, s.problems) for s in written) == [("mbpp", 2), ("mbpp+", 2)]
+
+
+def test_run_check_says_which_suites_still_need_their_data(tmp_path: Path) -> None:
+    from warriorcoder.cli import app
+
+    paper = Path(__file__).resolve().parents[2] / "configs" / "paper.yaml"
+    home = tmp_path / "home"
+    check = ["run", "--check", "--config", str(paper), "--home", str(home)]
+    result = CliRunner().invoke(app, check)
+    assert result.exit_code == 0, result.output
+    assert "humaneval+, mbpp, mbpp+" in result.output and "prepare-benchmarks" in result.output
+    prepare_benchmarks([HUMANEVAL_PLUS, MBPP_PLUS], home / "benchmarks")
+    result = CliRunner().invoke(app, check)
+    assert result.exit_code == 0 and "prepare-benchmarks" not in result.output
