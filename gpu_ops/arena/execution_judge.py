@@ -7,13 +7,19 @@ Parsing uses ``ast`` in-process (safe: nothing is executed); running happens onl
     0.1   code found, but it does not parse (an attempt beats no attempt)
     0.25  the code parses
     0.5   the code also runs as a script (exit 0, empty stdin, within the limits)
-    + 0.5 * tests_passed / tests_found   when there are independent tests
+    + 0.5 * (weighted) share of the independent tests passed, when there are any
 
 Independent tests (the rule): a response's own tests never score that response. Its tests are
 the examples the instruction states, plus the tests every *other* competitor's response states
 for the same instruction (CodeT-style cross-execution: each response is run against the tests
 the others wrote, so the score measures agreement with independent expectations). Without any
 such test the maximum is 0.5, whatever the response asserts about itself.
+
+Test weighting (``test_weighting``): ``uniform`` counts every independent test alike;
+``consensus`` (the default) weighs peer tests by the independent agreement behind them and keeps
+the instruction's examples as the anchor (``gpu_ops.arena.test_consensus``). Under consensus,
+``tests_found``/``tests_passed`` count the tests with weight, and every competitor of a scored
+instruction is run (from the cache where it can), since a test's weight depends on all of them.
 
 Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``assert`` lines that
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
@@ -28,11 +34,13 @@ A parsing program that crashes as a script (e.g. it waits for input) still earns
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from gpu_ops.arena import test_consensus
 from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
@@ -87,19 +95,30 @@ def hidden_tests_source(name: str | None) -> HiddenTests | None:
     raise InputError(f"unknown hidden_tests source {name!r}; known: demo-world")
 
 
+def stated_tests(response: str) -> list[TestCase]:
+    """The tests a response states about its own code (what it offers the others)."""
+    api = frozenset(defined_names("\n\n".join(extract_code_blocks(response or ""))))
+    return test_cases(response or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api)
+
+
+def anchor_tests(instruction: str, hidden: Sequence[str] = ()) -> list[TestCase]:
+    """The tests no competitor wrote: hidden tests, then the instruction's own examples."""
+    return [
+        *test_cases("\n".join(hidden), limit=MAX_TESTS_PER_SOURCE),
+        *test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE),
+    ]
+
+
 def independent_tests(
     instruction: str, peer_responses: Sequence[str], hidden: Sequence[str] = ()
 ) -> list[TestCase]:
     """The tests that may score a response: hidden tests, the instruction's examples, then those
     of the other competitors' responses (never the response's own), de-duplicated."""
     found: dict[tuple, TestCase] = {}
-    for case in test_cases("\n".join(hidden), limit=MAX_TESTS_PER_SOURCE):
-        found.setdefault(case_key(case), case)
-    for case in test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE):
+    for case in anchor_tests(instruction, hidden):
         found.setdefault(case_key(case), case)
     for peer in peer_responses:
-        api = frozenset(defined_names("\n\n".join(extract_code_blocks(peer or ""))))
-        for case in test_cases(peer or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api):
+        for case in stated_tests(peer):
             found.setdefault(case_key(case), case)
     return list(found.values())[:MAX_TESTS]
 
@@ -121,37 +140,58 @@ def _plan(
     return _Plan(code=code, parses=code_parses, tests=tests)
 
 
-def count_passed(tests: Sequence[TestCase], answers: Answers) -> int:
-    """Tests whose condition holds on the sandbox's answers (decided here; a probe without an
-    answer fails its test)."""
-    passed, offset = 0, 0
+def passed_each(tests: Sequence[TestCase], answers: Answers) -> list[bool]:
+    """Whether each test's condition holds on the sandbox's answers (decided here; a probe
+    without an answer fails its test)."""
+    passed, offset = [], 0
     for case in tests:
         indices = range(offset, offset + len(case.probes))
         offset += len(case.probes)
-        if all(i in answers.values for i in indices):
-            passed += case.passes([answers.values[i] for i in indices])
+        answered = all(i in answers.values for i in indices)
+        passed.append(answered and case.passes([answers.values[i] for i in indices]))
     return passed
 
 
+def count_passed(tests: Sequence[TestCase], answers: Answers) -> int:
+    """How many tests pass on the sandbox's answers (see ``passed_each``)."""
+    return sum(passed_each(tests, answers))
+
+
 def exec_score(
-    has_code: bool, parses: bool, runs: bool, tests_found: int, tests_passed: int
+    has_code: bool,
+    parses: bool,
+    runs: bool,
+    tests_found: int,
+    tests_passed: int,
+    passed_share: float | None = None,
 ) -> float:
-    """The documented score in [0, 1] (see the module docstring)."""
+    """The documented score in [0, 1] (see the module docstring); ``passed_share`` replaces
+    tests_passed / tests_found when tests are weighted."""
     if not has_code:
         return 0.0
     if not parses:
         return 0.1
     base = 0.5 if runs else 0.25
-    return base + (0.5 * tests_passed / tests_found if tests_found else 0.0)
+    if passed_share is None:
+        passed_share = tests_passed / tests_found if tests_found else 0.0
+    return base + (0.5 * passed_share if tests_found else 0.0)
 
 
 def _score(
-    plan: _Plan, run: SandboxResult | ScriptOutcome | None, answers: Answers | None
+    plan: _Plan,
+    run: SandboxResult | ScriptOutcome | None,
+    answers: Answers | None,
+    weights: dict | None = None,
 ) -> ExecutionScore:
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
-    found = len(plan.tests)
-    passed = count_passed(plan.tests, answers) if answers is not None else 0
+    each = passed_each(plan.tests, answers) if answers is not None else [False] * len(plan.tests)
+    share = None
+    if weights is None:
+        found, passed = len(plan.tests), sum(each)
+    else:
+        results = {case_key(case): ok for case, ok in zip(plan.tests, each, strict=True)}
+        share, found, passed = test_consensus.weighted_fraction(results, weights)
     if not has_code:
         error_kind = "no_code"
     elif not plan.parses:
@@ -168,7 +208,7 @@ def _score(
         runs=runs,
         tests_found=found,
         tests_passed=passed,
-        exec_score=exec_score(has_code, plan.parses, runs, found, passed),
+        exec_score=exec_score(has_code, plan.parses, runs, found, passed, share),
         error_kind=error_kind,
         isolation=run.isolation if run is not None else None,
     )
@@ -190,6 +230,29 @@ def _score_many(
     With a `cache`, only what it does not hold runs: a script never run with these limits, and
     the probes never asked of this code (so a newcomer's tests cost one run per old response,
     asking only them). `cache.sandbox_runs` counts the runs made."""
+    plans, runs, tested = _run_plans(
+        items,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        workers=workers,
+        allow_weak_isolation=allow_weak_isolation,
+        cache=cache,
+        hidden_tests=hidden_tests,
+    )
+    return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
+
+
+def _run_plans(
+    items: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    workers: int | None,
+    allow_weak_isolation: bool = False,
+    cache: ExecutionCache | None = None,
+    hidden_tests: HiddenTests | None = None,
+) -> tuple[list[_Plan], dict[int, ScriptOutcome], dict[int, Answers]]:
+    """Each item's plan, script outcome and probe answers (see ``_score_many``)."""
     cache = cache if cache is not None else ExecutionCache()
     plans = [
         _plan(instruction, response, peers, hidden_tests(instruction) if hidden_tests else ())
@@ -207,7 +270,7 @@ def _score_many(
     runs = _script_outcomes(plans, runnable, cache, key_limits, limits)
     per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
     tested = _probe_answers(plans, with_tests, cache, key_limits | {"probe_s": per_probe}, limits)
-    return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
+    return plans, runs, tested
 
 
 def _script_outcomes(
@@ -271,6 +334,77 @@ def _probe_answers(
     return found
 
 
+@dataclass(frozen=True)
+class _Group:
+    """One instruction's competitors (name, response), sorted by name; ``scored``: positions."""
+
+    instruction: str
+    competitors: list[tuple[str, str]]
+    scored: list[int]
+
+
+def _evidence(name: str, response: str, plan: _Plan, answers: Answers | None):
+    """What one competitor showed on one instruction, for ``test_consensus``."""
+    each = passed_each(plan.tests, answers) if answers is not None else [False] * len(plan.tests)
+    outcomes: dict[str, test_consensus.Outcome] = {}
+    probes = [probe for case in plan.tests for probe in case.probes]
+    for j, probe in enumerate(probes):
+        if answers is not None and j in answers.values:
+            outcome: test_consensus.Outcome = ("value", answers.values[j])
+        elif answers is not None and j in answers.errors:
+            outcome = ("error", answers.errors[j])
+        else:
+            outcome = ("none", None)
+        outcomes[json.dumps(probe.to_json(), sort_keys=True)] = outcome
+    return test_consensus.Evidence(
+        competitor=name,
+        stated=frozenset(case_key(case) for case in stated_tests(safe_text(response))),
+        results={case_key(case): ok for case, ok in zip(plan.tests, each, strict=True)},
+        outcomes=outcomes,
+    )
+
+
+def _score_by_consensus(
+    groups: Sequence[_Group], *, min_sources: int, hidden_tests: HiddenTests | None, **run
+) -> list[dict[int, ExecutionScore]]:
+    """Each group's scored competitors, their tests weighted by consensus. Every competitor of an
+    instruction is run when it has enough of them for a consensus, the scored ones only when
+    not (then only the examples count)."""
+    items, where = [], []
+    for g, group in enumerate(groups):
+        enough = len(group.competitors) >= min_sources
+        for k in range(len(group.competitors)) if enough else group.scored:
+            peers = [text for j, (_, text) in enumerate(group.competitors) if j != k]
+            items.append((group.instruction, group.competitors[k][1], peers))
+            where.append((g, k))
+    plans, runs, tested = _run_plans(items, hidden_tests=hidden_tests, **run)
+    evidence: list[list] = [[] for _ in groups]
+    for i, (g, k) in enumerate(where):
+        if plans[i].parses:
+            name, response = groups[g].competitors[k]
+            evidence[g].append(_evidence(name, response, plans[i], tested.get(i)))
+    source_of = test_consensus.sources(evidence)
+    weights = []
+    for group, shown in zip(groups, evidence, strict=True):
+        instruction = safe_text(group.instruction)
+        hidden = hidden_tests(instruction) if hidden_tests else ()
+        anchors = [case_key(case) for case in anchor_tests(instruction, hidden)]
+        weights.append(test_consensus.test_weights(anchors, shown, source_of, min_sources))
+    scores: list[dict[int, ExecutionScore]] = [{} for _ in groups]
+    for i, (g, k) in enumerate(where):
+        if k in groups[g].scored:
+            scores[g][k] = _score(plans[i], runs.get(i), tested.get(i), weights[g])
+    return scores
+
+
+def _check_weighting(test_weighting: str) -> None:
+    if test_weighting not in test_consensus.WEIGHTINGS:
+        raise InputError(
+            f"unknown test_weighting {test_weighting!r}; known: "
+            + ", ".join(test_consensus.WEIGHTINGS)
+        )
+
+
 def score_response(
     instruction: str,
     response: str,
@@ -280,17 +414,25 @@ def score_response(
     memory_mb: int = 512,
     allow_weak_isolation: bool = False,
     hidden_tests: HiddenTests | None = None,
+    test_weighting: str = "consensus",
+    min_sources: int = test_consensus.DEFAULT_MIN_SOURCES,
 ) -> ExecutionScore:
     """Extract, parse, run and test the code of one response against the instruction's examples
-    and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most."""
-    return _score_many(
-        [(instruction, response, peers)],
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        workers=1,
-        allow_weak_isolation=allow_weak_isolation,
-        hidden_tests=hidden_tests,
-    )[0]
+    and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most under
+    ``uniform`` weighting, two per competitor under ``consensus`` (with enough competitors)."""
+    _check_weighting(test_weighting)
+    run = {
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "workers": 1,
+        "allow_weak_isolation": allow_weak_isolation,
+        "hidden_tests": hidden_tests,
+    }
+    if test_weighting == "uniform":
+        return _score_many([(instruction, response, peers)], **run)[0]
+    competitors = [(f"peer-{n:06d}", text) for n, text in enumerate(peers)]
+    group = _Group(instruction, [*competitors, ("response", response)], [len(competitors)])
+    return _score_by_consensus([group], min_sources=min_sources, **run)[0][len(competitors)]
 
 
 def _peer_responses(rows: pl.DataFrame, peers: pl.DataFrame) -> list[list[str]]:
@@ -314,13 +456,17 @@ def score_responses(
     allow_weak_isolation: bool = False,
     cache: ExecutionCache | None = None,
     hidden_tests: HiddenTests | None = None,
+    test_weighting: str = "consensus",
+    min_sources: int = test_consensus.DEFAULT_MIN_SOURCES,
 ) -> pl.DataFrame:
     """Score every (instruction, response) row; returns the ``execution_results`` columns.
 
     With a persistent ``cache`` (the arena's), only sandbox work never done before runs.
 
     ``peers`` (instruction_id, expert, response) are every competitor's responses, the source of
-    cross-execution tests; by default the other rows of ``rows``."""
+    cross-execution tests; by default the other rows of ``rows``. ``test_weighting`` and
+    ``min_sources``: see ``gpu_ops.arena.test_consensus``."""
+    _check_weighting(test_weighting)
     needed = {"instruction_id", "expert", "instruction", "response"}
     missing = needed - set(rows.columns)
     if missing:
@@ -331,6 +477,56 @@ def score_responses(
     missing = {"instruction_id", "expert", "response"} - set(peers.columns)
     if missing:
         raise InputError(f"score_responses: peers lack columns {sorted(missing)}")
+    run = {
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "workers": workers,
+        "allow_weak_isolation": allow_weak_isolation,
+        "cache": cache,
+        "hidden_tests": hidden_tests,
+    }
+    if test_weighting == "consensus":
+        scores = _consensus_scores(rows, peers, min_sources, run)
+    else:
+        scores = _uniform_scores(rows, peers, run)
+    records = [
+        {"instruction_id": iid, "expert": expert, **asdict(score)}
+        for iid, expert, score in zip(
+            rows["instruction_id"].to_list(), rows["expert"].to_list(), scores, strict=True
+        )
+    ]
+    return pl.DataFrame(records, schema=EXECUTION_COLUMNS)
+
+
+def _consensus_scores(
+    rows: pl.DataFrame, peers: pl.DataFrame, min_sources: int, run: dict
+) -> list[ExecutionScore]:
+    """The rows' scores under consensus weighting: one group per instruction, every competitor
+    of ``peers`` in it (the row's own response for its expert)."""
+    keys = list(zip(rows["instruction_id"].to_list(), rows["expert"].to_list(), strict=True))
+    texts = rows["instruction"].fill_null("").to_list()
+    answers = rows["response"].fill_null("").to_list()
+    wanted = {iid for iid, _ in keys}
+    competitors: dict[str, dict[str, str]] = {iid: {} for iid in wanted}
+    for iid, expert, response in peers.select("instruction_id", "expert", "response").iter_rows():
+        if iid in wanted:
+            competitors[iid][expert] = response or ""
+    for (iid, expert), response in zip(keys, answers, strict=True):
+        competitors[iid][expert] = response
+    order = list(dict.fromkeys(iid for iid, _ in keys))
+    instruction = {iid: text for (iid, _), text in reversed(list(zip(keys, texts, strict=True)))}
+    groups = []
+    for iid in order:
+        names = sorted(competitors[iid])
+        scored = sorted({names.index(expert) for i, expert in keys if i == iid})
+        groups.append(_Group(instruction[iid], [(n, competitors[iid][n]) for n in names], scored))
+    scores = _score_by_consensus(groups, min_sources=min_sources, **run)
+    position = {iid: g for g, iid in enumerate(order)}
+    return [scores[position[iid]][sorted(competitors[iid]).index(expert)] for iid, expert in keys]
+
+
+def _uniform_scores(rows: pl.DataFrame, peers: pl.DataFrame, run: dict) -> list[ExecutionScore]:
+    """The rows' scores with every independent test counted alike."""
     items = list(
         zip(
             rows["instruction"].fill_null("").to_list(),
@@ -339,22 +535,7 @@ def score_responses(
             strict=True,
         )
     )
-    scores = _score_many(
-        items,
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        workers=workers,
-        allow_weak_isolation=allow_weak_isolation,
-        cache=cache,
-        hidden_tests=hidden_tests,
-    )
-    records = [
-        {"instruction_id": iid, "expert": expert, **asdict(score)}
-        for iid, expert, score in zip(
-            rows["instruction_id"].to_list(), rows["expert"].to_list(), scores, strict=True
-        )
-    ]
-    return pl.DataFrame(records, schema=EXECUTION_COLUMNS)
+    return _score_many(items, **run)
 
 
 def execution_verdict(score_a: ExecutionScore | float, score_b: ExecutionScore | float) -> str:
