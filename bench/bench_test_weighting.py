@@ -80,29 +80,41 @@ def metrics(
     tasks: Sequence[Sequence[tuple[bool, float, bool]]],
 ) -> dict[str, float | int]:
     """From (truly right, exec_score, judge passes) per competitor and task: pairwise verdict
-    agreement, pass/fail accuracy, and the share of right answers scored below the top."""
-    agree = pairs = hits = answers = right = right_hurt = 0
+    agreement (all pairs with a right answer; split into right-vs-wrong pairs, where the right one
+    should win, and right-vs-right pairs, which should tie), pass/fail accuracy, and the share of
+    right answers scored below the task's top score."""
+    agree = {"decisive": 0, "tie": 0}
+    pairs = {"decisive": 0, "tie": 0}
+    hits = answers = right = right_hurt = 0
     for task in tasks:
         for (right_a, score_a, _), (right_b, score_b, _) in combinations(task, 2):
             if not (right_a or right_b):
                 continue  # two wrong answers: the truth prefers neither
             truth = "tie" if right_a == right_b else ("A" if right_a else "B")
             verdict = "tie" if abs(score_a - score_b) < 1e-9 else "A" if score_a > score_b else "B"
-            pairs += 1
-            agree += verdict == truth
+            kind = "tie" if truth == "tie" else "decisive"
+            pairs[kind] += 1
+            agree[kind] += verdict == truth
         top = max(score for _, score, _ in task)
         for is_right, score, passes in task:
             answers += 1
             hits += passes == is_right
             right += is_right
             right_hurt += is_right and score < top - 1e-9
+    every = sum(pairs.values())
+
+    def share(hit: int, total: int) -> float:
+        return round(hit / total, 4) if total else 0.0
+
     return {
-        "pairs": pairs,
-        "pairwise_agreement": round(agree / pairs, 4) if pairs else 0.0,
+        "pairs": every,
+        "pairwise_agreement": share(sum(agree.values()), every),
+        "right_vs_wrong_agreement": share(agree["decisive"], pairs["decisive"]),
+        "right_vs_right_agreement": share(agree["tie"], pairs["tie"]),
         "answers": answers,
-        "pass_fail_accuracy": round(hits / answers, 4) if answers else 0.0,
+        "pass_fail_accuracy": share(hits, answers),
         "right_answers": right,
-        "right_answers_below_top": round(right_hurt / right, 4) if right else 0.0,
+        "right_answers_below_top": share(right_hurt, right),
     }
 
 
@@ -516,7 +528,8 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "test weighting, simulation (`bench_test_weighting`)",
             f"{sim['tasks']} tasks x 6 competitors (5 models, wrong-test rates 0.05-0.3, one "
             "duplicated): execution verdict vs truth, uniform -> consensus weighting",
-            f"pairwise agreement {_pair(sim, 'pairwise_agreement')}; pass/fail accuracy "
+            f"pairwise agreement {_pair(sim, 'pairwise_agreement')} (right vs wrong "
+            f"{_pair(sim, 'right_vs_wrong_agreement')}); pass/fail accuracy "
             f"{_pair(sim, 'pass_fail_accuracy')}",
             "consensus > uniform",
         ),
@@ -526,7 +539,8 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "mutants, LLM-style tests from the official asserts, "
             f"{corpus['tests_hallucinated']} of {corpus['tests_written']} hallucinated), real "
             "execution judge: uniform -> consensus",
-            f"pairwise agreement {_pair(he, 'pairwise_agreement')}; pass/fail accuracy "
+            f"pairwise agreement {_pair(he, 'pairwise_agreement')} (right vs wrong "
+            f"{_pair(he, 'right_vs_wrong_agreement')}); pass/fail accuracy "
             f"{_pair(he, 'pass_fail_accuracy')}",
             "consensus > uniform",
         ),
