@@ -140,21 +140,22 @@ def _plan(
     return _Plan(code=code, parses=code_parses, tests=tests)
 
 
-def passed_each(tests: Sequence[TestCase], answers: Answers) -> list[bool]:
-    """Whether each test's condition holds on the sandbox's answers (decided here; a probe
-    without an answer fails its test)."""
-    passed, offset = [], 0
+def test_results(tests: Sequence[TestCase], answers: Answers) -> list[bool | None]:
+    """Per test: whether its condition holds on the sandbox's answers (decided here; a probe
+    without an answer fails its test; None would mean "no test")."""
+    results: list[bool | None] = []
+    offset = 0
     for case in tests:
         indices = range(offset, offset + len(case.probes))
         offset += len(case.probes)
         answered = all(i in answers.values for i in indices)
-        passed.append(answered and case.passes([answers.values[i] for i in indices]))
-    return passed
+        results.append(answered and case.passes([answers.values[i] for i in indices]))
+    return results
 
 
 def count_passed(tests: Sequence[TestCase], answers: Answers) -> int:
-    """How many tests pass on the sandbox's answers (see ``passed_each``)."""
-    return sum(passed_each(tests, answers))
+    """Tests whose condition holds on the sandbox's answers (see ``test_results``)."""
+    return sum(result is True for result in test_results(tests, answers))
 
 
 def exec_score(
@@ -180,18 +181,19 @@ def exec_score(
 def _score(
     plan: _Plan,
     run: SandboxResult | ScriptOutcome | None,
-    answers: Answers | None,
+    results: Sequence[bool | None],
     weights: dict | None = None,
 ) -> ExecutionScore:
+    """The score of one plan from its script run and its per-test results (None: no test);
+    ``weights`` by test key, under consensus weighting."""
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
-    each = passed_each(plan.tests, answers) if answers is not None else [False] * len(plan.tests)
     share = None
     if weights is None:
-        found, passed = len(plan.tests), sum(each)
+        found = sum(result is not None for result in results)
+        passed = sum(result is True for result in results)
     else:
-        results = {case_key(case): ok for case, ok in zip(plan.tests, each, strict=True)}
-        share, found, passed = test_consensus.weighted_fraction(results, weights)
+        share, found, passed = test_consensus.weighted_fraction(_by_key(plan, results), weights)
     if not has_code:
         error_kind = "no_code"
     elif not plan.parses:
@@ -230,7 +232,7 @@ def _score_many(
     With a `cache`, only what it does not hold runs: a script never run with these limits, and
     the probes never asked of this code (so a newcomer's tests cost one run per old response,
     asking only them). `cache.sandbox_runs` counts the runs made."""
-    plans, runs, tested = _run_plans(
+    plans, runs, results, _ = _run_plans(
         items,
         timeout_s=timeout_s,
         memory_mb=memory_mb,
@@ -239,7 +241,16 @@ def _score_many(
         cache=cache,
         hidden_tests=hidden_tests,
     )
-    return [_score(plan, runs.get(i), tested.get(i)) for i, plan in enumerate(plans)]
+    return [_score(plan, runs.get(i), results.get(i, [])) for i, plan in enumerate(plans)]
+
+
+def _by_key(plan: _Plan, results: Sequence[bool | None]) -> dict[tuple, bool]:
+    """A plan's test results by test key (tests without a result left out)."""
+    return {
+        case_key(case): result
+        for case, result in zip(plan.tests, results, strict=False)  # untested: no results
+        if result is not None
+    }
 
 
 def _run_plans(
@@ -251,8 +262,8 @@ def _run_plans(
     allow_weak_isolation: bool = False,
     cache: ExecutionCache | None = None,
     hidden_tests: HiddenTests | None = None,
-) -> tuple[list[_Plan], dict[int, ScriptOutcome], dict[int, Answers]]:
-    """Each item's plan, script outcome and probe answers (see ``_score_many``)."""
+) -> tuple[list[_Plan], dict[int, ScriptOutcome], dict[int, list[bool | None]], dict[int, Answers]]:
+    """Each item's plan, script outcome, per-test results and probe answers (``_score_many``)."""
     cache = cache if cache is not None else ExecutionCache()
     plans = [
         _plan(instruction, response, peers, hidden_tests(instruction) if hidden_tests else ())
@@ -270,7 +281,8 @@ def _run_plans(
     runs = _script_outcomes(plans, runnable, cache, key_limits, limits)
     per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
     tested = _probe_answers(plans, with_tests, cache, key_limits | {"probe_s": per_probe}, limits)
-    return plans, runs, tested
+    results = {i: test_results(plans[i].tests, answers) for i, answers in tested.items()}
+    return plans, runs, results, tested
 
 
 def _script_outcomes(
@@ -343,24 +355,36 @@ class _Group:
     scored: list[int]
 
 
-def _evidence(name: str, response: str, plan: _Plan, answers: Answers | None):
+def _outcome(answers: Answers | None, j: int) -> test_consensus.Outcome:
+    """Probe ``j``'s answer as comparable data: its value (decoded, or the codec's text where the
+    answers carry ``encoded``), the exception type it raised, or none."""
+    if answers is None:
+        return ("none", None)
+    for values in (answers.values, getattr(answers, "encoded", None) or {}):
+        if j in values:
+            return ("value", values[j])
+    if j in answers.errors:
+        return ("error", answers.errors[j])
+    return ("none", None)
+
+
+def _evidence(
+    name: str,
+    response: str,
+    plan: _Plan,
+    results: Sequence[bool | None],
+    answers: Answers | None,
+) -> test_consensus.Evidence:
     """What one competitor showed on one instruction, for ``test_consensus``."""
-    each = passed_each(plan.tests, answers) if answers is not None else [False] * len(plan.tests)
-    outcomes: dict[str, test_consensus.Outcome] = {}
     probes = [probe for case in plan.tests for probe in case.probes]
-    for j, probe in enumerate(probes):
-        if answers is not None and j in answers.values:
-            outcome: test_consensus.Outcome = ("value", answers.values[j])
-        elif answers is not None and j in answers.errors:
-            outcome = ("error", answers.errors[j])
-        else:
-            outcome = ("none", None)
-        outcomes[json.dumps(probe.to_json(), sort_keys=True)] = outcome
     return test_consensus.Evidence(
         competitor=name,
         stated=frozenset(case_key(case) for case in stated_tests(safe_text(response))),
-        results={case_key(case): ok for case, ok in zip(plan.tests, each, strict=True)},
-        outcomes=outcomes,
+        results=_by_key(plan, results),
+        outcomes={
+            json.dumps(probe.to_json(), sort_keys=True): _outcome(answers, j)
+            for j, probe in enumerate(probes)
+        },
     )
 
 
@@ -377,12 +401,13 @@ def _score_by_consensus(
             peers = [text for j, (_, text) in enumerate(group.competitors) if j != k]
             items.append((group.instruction, group.competitors[k][1], peers))
             where.append((g, k))
-    plans, runs, tested = _run_plans(items, hidden_tests=hidden_tests, **run)
+    plans, runs, results, tested = _run_plans(items, hidden_tests=hidden_tests, **run)
     evidence: list[list] = [[] for _ in groups]
     for i, (g, k) in enumerate(where):
         if plans[i].parses:
             name, response = groups[g].competitors[k]
-            evidence[g].append(_evidence(name, response, plans[i], tested.get(i)))
+            found = results.get(i, [])
+            evidence[g].append(_evidence(name, response, plans[i], found, tested.get(i)))
     source_of = test_consensus.sources(evidence)
     weights = []
     for group, shown in zip(groups, evidence, strict=True):
@@ -393,7 +418,7 @@ def _score_by_consensus(
     scores: list[dict[int, ExecutionScore]] = [{} for _ in groups]
     for i, (g, k) in enumerate(where):
         if k in groups[g].scored:
-            scores[g][k] = _score(plans[i], runs.get(i), tested.get(i), weights[g])
+            scores[g][k] = _score(plans[i], runs.get(i), results.get(i, []), weights[g])
     return scores
 
 
