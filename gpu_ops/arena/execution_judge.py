@@ -346,15 +346,6 @@ def _probe_answers(
     return found
 
 
-@dataclass(frozen=True)
-class _Group:
-    """One instruction's competitors (name, response), sorted by name; ``scored``: positions."""
-
-    instruction: str
-    competitors: list[tuple[str, str]]
-    scored: list[int]
-
-
 def _outcome(answers: Answers | None, j: int) -> test_consensus.Outcome:
     """Probe ``j``'s answer as comparable data: its value (decoded, or the codec's text where the
     answers carry ``encoded``), the exception type it raised, or none."""
@@ -389,7 +380,11 @@ def _evidence(
 
 
 def _score_by_consensus(
-    groups: Sequence[_Group], *, min_sources: int, hidden_tests: HiddenTests | None, **run
+    groups: Sequence[test_consensus.Group],
+    *,
+    min_sources: int,
+    hidden_tests: HiddenTests | None,
+    **run,
 ) -> list[dict[int, ExecutionScore]]:
     """Each group's scored competitors, their tests weighted by consensus. Every competitor of an
     instruction is run when it has enough of them for a consensus, the scored ones only when
@@ -456,7 +451,9 @@ def score_response(
     if test_weighting == "uniform":
         return _score_many([(instruction, response, peers)], **run)[0]
     competitors = [(f"peer-{n:06d}", text) for n, text in enumerate(peers)]
-    group = _Group(instruction, [*competitors, ("response", response)], [len(competitors)])
+    group = test_consensus.Group(
+        instruction, [*competitors, ("response", response)], [len(competitors)]
+    )
     return _score_by_consensus([group], min_sources=min_sources, **run)[0][len(competitors)]
 
 
@@ -526,28 +523,13 @@ def score_responses(
 def _consensus_scores(
     rows: pl.DataFrame, peers: pl.DataFrame, min_sources: int, run: dict
 ) -> list[ExecutionScore]:
-    """The rows' scores under consensus weighting: one group per instruction, every competitor
-    of ``peers`` in it (the row's own response for its expert)."""
-    keys = list(zip(rows["instruction_id"].to_list(), rows["expert"].to_list(), strict=True))
-    texts = rows["instruction"].fill_null("").to_list()
-    answers = rows["response"].fill_null("").to_list()
-    wanted = {iid for iid, _ in keys}
-    competitors: dict[str, dict[str, str]] = {iid: {} for iid in wanted}
-    for iid, expert, response in peers.select("instruction_id", "expert", "response").iter_rows():
-        if iid in wanted:
-            competitors[iid][expert] = response or ""
-    for (iid, expert), response in zip(keys, answers, strict=True):
-        competitors[iid][expert] = response
-    order = list(dict.fromkeys(iid for iid, _ in keys))
-    instruction = {iid: text for (iid, _), text in reversed(list(zip(keys, texts, strict=True)))}
-    groups = []
-    for iid in order:
-        names = sorted(competitors[iid])
-        scored = sorted({names.index(expert) for i, expert in keys if i == iid})
-        groups.append(_Group(instruction[iid], [(n, competitors[iid][n]) for n in names], scored))
+    """The rows' scores under consensus weighting, one group per instruction."""
+    groups, where = test_consensus.instruction_groups(
+        list(rows.select("instruction_id", "expert", "instruction", "response").iter_rows()),
+        peers.select("instruction_id", "expert", "response").iter_rows(),
+    )
     scores = _score_by_consensus(groups, min_sources=min_sources, **run)
-    position = {iid: g for g, iid in enumerate(order)}
-    return [scores[position[iid]][sorted(competitors[iid]).index(expert)] for iid, expert in keys]
+    return [scores[g][k] for g, k in where]
 
 
 def _uniform_scores(rows: pl.DataFrame, peers: pl.DataFrame, run: dict) -> list[ExecutionScore]:

@@ -152,4 +152,44 @@ def weighted_fraction(
     return share, len(counted), len(passed)
 
 
+@dataclass(frozen=True)
+class Group:
+    """One instruction's competitors (name, response), sorted by name; ``scored``: the positions
+    of those to score."""
+
+    instruction: str
+    competitors: list[tuple[str, str]]
+    scored: list[int]
+
+
+def instruction_groups(
+    rows: Sequence[tuple[str, str, str, str]], peers: Iterable[tuple[str, str, str]]
+) -> tuple[list[Group], list[tuple[int, int]]]:
+    """Rows (instruction_id, expert, instruction, response) to score and every competitor's
+    (instruction_id, expert, response): one group per instruction of the rows, with every
+    competitor of it (a row's own response for its expert), and each row's (group, position)."""
+    order = list(dict.fromkeys(iid for iid, _, _, _ in rows))
+    text: dict[str, str] = {}
+    competitors: dict[str, dict[str, str]] = {iid: {} for iid in order}
+    for iid, expert, response in peers:
+        if iid in competitors:
+            competitors[iid][expert] = response or ""
+    for iid, expert, instruction, response in rows:
+        text.setdefault(iid, instruction or "")
+        competitors[iid][expert] = response or ""
+    group_of = {iid: n for n, iid in enumerate(order)}
+    position = {iid: {name: k for k, name in enumerate(sorted(competitors[iid]))} for iid in order}
+    where = [(group_of[iid], position[iid][expert]) for iid, expert, _, _ in rows]
+    scored: list[set[int]] = [set() for _ in order]
+    for g, k in where:
+        scored[g].add(k)
+    groups = [
+        Group(
+            text[iid], [(name, competitors[iid][name]) for name in position[iid]], sorted(scored[n])
+        )
+        for n, iid in enumerate(order)
+    ]
+    return groups, where
+
+
 test_weights.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

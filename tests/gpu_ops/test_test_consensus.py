@@ -9,6 +9,7 @@ from gpu_ops.arena.execution_judge import score_responses
 from gpu_ops.arena.test_consensus import (
     Evidence,
     behaviour_agreement,
+    instruction_groups,
     known_wrong,
     sources,
     test_weights,
@@ -163,3 +164,13 @@ def test_the_judge_scores_a_wrong_answer_by_the_tests_independent_answers_back()
     assert scores["d"] < 1.0
     uniform = score_responses(rows, timeout_s=5, memory_mb=256, workers=2, test_weighting="uniform")
     assert uniform["exec_score"][0] < 1.0  # d's double(5) == 25 fails a when counted alike
+
+
+def test_instruction_groups_hold_every_competitor_and_the_rows_own_responses() -> None:
+    rows = [("i", "b", "Write f.", "b's new answer"), ("j", "a", "Write g.", "a on g")]
+    peers = [("i", "a", "a on f"), ("i", "b", "b's old answer"), ("k", "c", "c on h")]
+    groups, where = instruction_groups(rows, peers)
+    assert [g.instruction for g in groups] == ["Write f.", "Write g."]
+    assert groups[0].competitors == [("a", "a on f"), ("b", "b's new answer")]
+    assert groups[0].scored == [1] and groups[1].scored == [0]
+    assert where == [(0, 1), (1, 0)]
