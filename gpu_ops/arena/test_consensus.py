@@ -107,8 +107,9 @@ def sources(
 
 
 def known_wrong(evidence: Evidence, anchors: frozenset) -> bool:
-    """An answer that fails (or could not be asked) one of the instruction's own examples."""
-    return any(not evidence.results.get(key, False) for key in anchors)
+    """An answer that fails one of the instruction's own examples (one without a result, such as
+    an example no verdict could be reached on, is no evidence either way)."""
+    return any(evidence.results.get(key) is False for key in anchors)
 
 
 def test_weights(
@@ -134,7 +135,7 @@ def test_weights(
         backers = {
             source[e.competitor]
             for e in voters
-            if e.results.get(key, key in e.stated and key not in e.results)
+            if e.results.get(key, key in e.stated)  # a response never runs its own tests
         }
         weights[key] = max(len(backers) - 1, 0) / (len(every_source) - 1)
     return weights

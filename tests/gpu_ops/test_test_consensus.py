@@ -94,6 +94,7 @@ def test_an_answer_failing_the_examples_backs_nothing() -> None:
     ]
     assert known_wrong(group[1], frozenset([EXAMPLE]))
     assert not known_wrong(group[0], frozenset([EXAMPLE]))
+    assert not known_wrong(_evidence("e"), frozenset([EXAMPLE]))  # no verdict: no evidence
     weights = test_weights([EXAMPLE], group)
     assert weights["t_b"] == weights["t_c"] == 0.0  # b and c back each other, but fail the example
     assert weighted_fraction(group[0].results, weights) == (1.0, 1, 1)
