@@ -368,15 +368,29 @@ def _evidence(
 ) -> test_consensus.Evidence:
     """What one competitor showed on one instruction, for ``test_consensus``."""
     probes = [probe for case in plan.tests for probe in case.probes]
+    try:
+        stated = frozenset(case_key(case) for case in stated_tests(safe_text(response)))
+    except Exception:  # tests that cannot be read are no tests, never a lost batch
+        stated = frozenset()
     return test_consensus.Evidence(
         competitor=name,
-        stated=frozenset(case_key(case) for case in stated_tests(safe_text(response))),
+        stated=stated,
         results=_by_key(plan, results),
         outcomes={
             json.dumps(probe.to_json(), sort_keys=True): _outcome(answers, j)
             for j, probe in enumerate(probes)
         },
     )
+
+
+def _anchor_keys(instruction: str, hidden_tests: HiddenTests | None) -> list[tuple]:
+    """The keys of an instruction's hidden tests and examples (none when they cannot be read)."""
+    try:
+        instruction = safe_text(instruction)
+        hidden = hidden_tests(instruction) if hidden_tests else ()
+        return [case_key(case) for case in anchor_tests(instruction, hidden)]
+    except Exception:  # tests that cannot be read are no tests, never a lost batch
+        return []
 
 
 def _score_by_consensus(
@@ -406,9 +420,7 @@ def _score_by_consensus(
     source_of = test_consensus.sources(evidence)
     weights = []
     for group, shown in zip(groups, evidence, strict=True):
-        instruction = safe_text(group.instruction)
-        hidden = hidden_tests(instruction) if hidden_tests else ()
-        anchors = [case_key(case) for case in anchor_tests(instruction, hidden)]
+        anchors = _anchor_keys(group.instruction, hidden_tests)
         weights.append(test_consensus.test_weights(anchors, shown, source_of, min_sources))
     scores: list[dict[int, ExecutionScore]] = [{} for _ in groups]
     for i, (g, k) in enumerate(where):
