@@ -485,6 +485,37 @@ def judge_humaneval(
     return found
 
 
+def partition_cost(rows: pl.DataFrame, tasks: int, workers: int = 2) -> dict[str, Any]:
+    """Sandbox runs when the arena scores one competitor's partition at a time (its rows, every
+    competitor's responses as peers) on the first ``tasks`` tasks, one shared cache per
+    weighting: consensus runs every competitor of an instruction at once, so the first partition
+    costs more and the later ones find their answers cached."""
+    ids = rows["instruction_id"].unique(maintain_order=True).to_list()[:tasks]
+    part = rows.filter(pl.col("instruction_id").is_in(ids))
+    found: dict[str, Any] = {"tasks": len(ids)}
+    for weighting in WEIGHTINGS:
+        cache = ExecutionCache()
+        start = time.perf_counter()
+        first = None
+        for expert in part["expert"].unique(maintain_order=True).to_list():
+            score_responses(
+                part.filter(pl.col("expert") == expert),
+                peers=part,
+                timeout_s=10,
+                memory_mb=256,
+                workers=workers,
+                cache=cache,
+                test_weighting=weighting,
+            )
+            first = cache.sandbox_runs if first is None else first
+        found[weighting] = {
+            "first_partition_runs": first,
+            "all_partitions_runs": cache.sandbox_runs,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    return found
+
+
 # --- entry points -----------------------------------------------------------------------------
 
 
@@ -500,6 +531,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     }
     rows, truth, counts = humaneval_corpus(he_limit)
     humaneval = judge_humaneval(rows, truth) | {"corpus": counts}
+    humaneval["partition_cost"] = partition_cost(rows, 2 if smoke else 20)
     return {
         "models": [m.__dict__ for m in MODELS],
         "tests_per_answer": TESTS_PER_ANSWER,
@@ -522,7 +554,7 @@ def _pair(result: dict[str, Any], key: str) -> str:
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of the summary table: (benchmark, what is compared, result, target)."""
     sim, he = result["simulation"], result["humaneval"]
-    corpus = he["corpus"]
+    corpus, cost = he["corpus"], he["partition_cost"]
     return [
         (
             "test weighting, simulation (`bench_test_weighting`)",
@@ -543,6 +575,16 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{_pair(he, 'right_vs_wrong_agreement')}); pass/fail accuracy "
             f"{_pair(he, 'pass_fail_accuracy')}",
             "consensus > uniform",
+        ),
+        (
+            "test weighting, cost",
+            f"sandbox runs scoring one partition at a time ({cost['tasks']} HumanEval tasks x 6 "
+            "competitors, one cache): the first partition / all six, uniform -> consensus",
+            f"{cost['uniform']['first_partition_runs']} -> "
+            f"{cost['consensus']['first_partition_runs']} / "
+            f"{cost['uniform']['all_partitions_runs']} -> "
+            f"**{cost['consensus']['all_partitions_runs']}**",
+            "report",
         ),
     ]
 

@@ -53,5 +53,9 @@ def test_bench_test_weighting_smoke() -> None:
     for weighting in ("uniform", "consensus"):
         assert 0.0 <= he[weighting]["pass_fail_accuracy"] <= 1.0
         assert he[weighting]["answers"] == he["corpus"]["responses"]
+    cost = he["partition_cost"]
+    for weighting in ("uniform", "consensus"):
+        runs = cost[weighting]
+        assert 0 < runs["first_partition_runs"] <= runs["all_partitions_runs"]
     rows = run_all.summary_rows("test_weighting", result)
-    assert len(rows) == 2 and all(len(row) == 4 for row in rows)
+    assert len(rows) == 3 and all(len(row) == 4 for row in rows)
