@@ -279,6 +279,8 @@ class ExecutionJudgeConfig(_Strict):
         description="where each instruction's hidden tests come from: `demo-world` (the demo "
         "world's tests for instructions in its phrasing); None: stated and peer tests only",
     )
+    test_weighting: Literal["uniform", "consensus"] = "consensus"  # see RELIABILITY.md
+    min_sources: Annotated[int, Field(ge=2)] = 3  # consensus needs this many independent sources
 
 
 class JudgingConfig(_Strict):

@@ -7,13 +7,19 @@ Parsing uses ``ast`` in-process (safe: nothing is executed); running happens onl
     0.1   code found, but it does not parse (an attempt beats no attempt)
     0.25  the code parses
     0.5   the code also runs as a script (exit 0, empty stdin, within the limits)
-    + 0.5 * tests_passed / tests_found   when there are independent tests
+    + 0.5 * (weighted) share of the independent tests passed, when there are any
 
 Independent tests (the rule): a response's own tests never score that response. Its tests are
 the examples the instruction states, plus the tests every *other* competitor's response states
 for the same instruction (CodeT-style cross-execution: each response is run against the tests
 the others wrote, so the score measures agreement with independent expectations). Without any
 such test the maximum is 0.5, whatever the response asserts about itself.
+
+Test weighting (``test_weighting``): ``uniform`` counts every independent test alike;
+``consensus`` (the default) weighs peer tests by the independent agreement behind them and keeps
+the instruction's examples as the anchor (``gpu_ops.arena.test_consensus``). Under consensus,
+``tests_found``/``tests_passed`` count the tests with weight, and every competitor of a scored
+instruction is run (from the cache where it can), since a test's weight depends on all of them.
 
 Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``assert`` lines that
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
@@ -40,6 +46,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from gpu_ops.arena import test_consensus
 from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
@@ -97,19 +104,30 @@ def hidden_tests_source(name: str | None) -> HiddenTests | None:
     raise InputError(f"unknown hidden_tests source {name!r}; known: demo-world")
 
 
+def stated_tests(response: str) -> list[TestCase]:
+    """The tests a response states about its own code (what it offers the others)."""
+    api = frozenset(defined_names("\n\n".join(extract_code_blocks(response or ""))))
+    return test_cases(response or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api)
+
+
+def anchor_tests(instruction: str, hidden: Sequence[str] = ()) -> list[TestCase]:
+    """The tests no competitor wrote: hidden tests, then the instruction's own examples."""
+    return [
+        *test_cases("\n".join(hidden), limit=MAX_TESTS_PER_SOURCE),
+        *test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE),
+    ]
+
+
 def independent_tests(
     instruction: str, peer_responses: Sequence[str], hidden: Sequence[str] = ()
 ) -> list[TestCase]:
     """The tests that may score a response: hidden tests, the instruction's examples, then those
     of the other competitors' responses (never the response's own), de-duplicated."""
     found: dict[tuple, TestCase] = {}
-    for case in test_cases("\n".join(hidden), limit=MAX_TESTS_PER_SOURCE):
-        found.setdefault(case_key(case), case)
-    for case in test_cases(instruction or "", limit=MAX_TESTS_PER_SOURCE):
+    for case in anchor_tests(instruction, hidden):
         found.setdefault(case_key(case), case)
     for peer in peer_responses:
-        api = frozenset(defined_names("\n\n".join(extract_code_blocks(peer or ""))))
-        for case in test_cases(peer or "", limit=MAX_TESTS_PER_SOURCE, restrict_to=api):
+        for case in stated_tests(peer):
             found.setdefault(case_key(case), case)
     return list(found.values())[:MAX_TESTS]
 
@@ -180,25 +198,41 @@ def _referee_jobs(
 
 
 def exec_score(
-    has_code: bool, parses: bool, runs: bool, tests_found: int, tests_passed: int
+    has_code: bool,
+    parses: bool,
+    runs: bool,
+    tests_found: int,
+    tests_passed: int,
+    passed_share: float | None = None,
 ) -> float:
-    """The documented score in [0, 1] (see the module docstring)."""
+    """The documented score in [0, 1] (see the module docstring); ``passed_share`` replaces
+    tests_passed / tests_found when tests are weighted."""
     if not has_code:
         return 0.0
     if not parses:
         return 0.1
     base = 0.5 if runs else 0.25
-    return base + (0.5 * tests_passed / tests_found if tests_found else 0.0)
+    if passed_share is None:
+        passed_share = tests_passed / tests_found if tests_found else 0.0
+    return base + (0.5 * passed_share if tests_found else 0.0)
 
 
 def _score(
-    plan: _Plan, run: SandboxResult | ScriptOutcome | None, results: Sequence[bool | None]
+    plan: _Plan,
+    run: SandboxResult | ScriptOutcome | None,
+    results: Sequence[bool | None],
+    weights: dict | None = None,
 ) -> ExecutionScore:
-    """The score of one plan from its script run and its per-test results (None: no test)."""
+    """The score of one plan from its script run and its per-test results (None: no test);
+    ``weights`` by test key, under consensus weighting."""
     has_code = bool(plan.code.strip())
     runs = run is not None and run.status == "ok"
-    found = sum(result is not None for result in results)
-    passed = sum(result is True for result in results)
+    share = None
+    if weights is None:
+        found = sum(result is not None for result in results)
+        passed = sum(result is True for result in results)
+    else:
+        share, found, passed = test_consensus.weighted_fraction(_by_key(plan, results), weights)
     if not has_code:
         error_kind = "no_code"
     elif not plan.parses:
@@ -215,7 +249,7 @@ def _score(
         runs=runs,
         tests_found=found,
         tests_passed=passed,
-        exec_score=exec_score(has_code, plan.parses, runs, found, passed),
+        exec_score=exec_score(has_code, plan.parses, runs, found, passed, share),
         error_kind=error_kind,
         isolation=run.isolation if run is not None else None,
     )
@@ -251,6 +285,38 @@ def _score_many(
     asking only them). `cache.sandbox_runs` counts the runs of code under test made,
     `cache.referee_runs` the referee's. An outcome load could have caused is asked once more
     (one run at a time) and never cached."""
+    plans, runs, results, _ = _run_plans(
+        items,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        workers=workers,
+        allow_weak_isolation=allow_weak_isolation,
+        cache=cache,
+        hidden_tests=hidden_tests,
+    )
+    return [_score(plan, runs.get(i), results.get(i, [])) for i, plan in enumerate(plans)]
+
+
+def _by_key(plan: _Plan, results: Sequence[bool | None]) -> dict[tuple, bool]:
+    """A plan's test results by test key (tests without a result left out)."""
+    return {
+        case_key(case): result
+        for case, result in zip(plan.tests, results, strict=False)  # untested: no results
+        if result is not None
+    }
+
+
+def _run_plans(
+    items: Sequence[tuple[str, str, Sequence[str]]],
+    *,
+    timeout_s: float,
+    memory_mb: int,
+    workers: int | None,
+    allow_weak_isolation: bool = False,
+    cache: ExecutionCache | None = None,
+    hidden_tests: HiddenTests | None = None,
+) -> tuple[list[_Plan], dict[int, ScriptOutcome], dict[int, list[bool | None]], dict[int, Answers]]:
+    """Each item's plan, script outcome, per-test results and probe answers (``_score_many``)."""
     cache = cache if cache is not None else ExecutionCache()
     plans = [
         _safe_plan(instruction, response, peers, hidden_tests)
@@ -269,7 +335,7 @@ def _score_many(
     per_probe = per_probe_seconds(timeout_s)  # a peer's hanging test costs only itself
     tested = _probe_answers(plans, with_tests, cache, key_limits | {"probe_s": per_probe}, limits)
     results = _decide(plans, tested, cache, workers, allow_weak_isolation)
-    return [_score(plan, runs.get(i), results.get(i, [])) for i, plan in enumerate(plans)]
+    return plans, runs, results, tested
 
 
 def _decide(
@@ -403,6 +469,97 @@ def _probe_answers(
     return found
 
 
+def _outcome(answers: Answers | None, j: int) -> test_consensus.Outcome:
+    """Probe ``j``'s answer as comparable data: its value (decoded, or the codec's text where the
+    answers carry ``encoded``), the exception type it raised, or none."""
+    if answers is None:
+        return ("none", None)
+    for values in (answers.values, getattr(answers, "encoded", None) or {}):
+        if j in values:
+            return ("value", values[j])
+    if j in answers.errors:
+        return ("error", answers.errors[j])
+    return ("none", None)
+
+
+def _evidence(
+    name: str,
+    response: str,
+    plan: _Plan,
+    results: Sequence[bool | None],
+    answers: Answers | None,
+) -> test_consensus.Evidence:
+    """What one competitor showed on one instruction, for ``test_consensus``."""
+    probes = [probe for case in plan.tests for probe in case.probes]
+    try:
+        stated = frozenset(case_key(case) for case in stated_tests(safe_text(response)))
+    except Exception:  # tests that cannot be read are no tests, never a lost batch
+        stated = frozenset()
+    return test_consensus.Evidence(
+        competitor=name,
+        stated=stated,
+        results=_by_key(plan, results),
+        outcomes={
+            json.dumps(probe.to_json(), sort_keys=True): _outcome(answers, j)
+            for j, probe in enumerate(probes)
+        },
+    )
+
+
+def _anchor_keys(instruction: str, hidden_tests: HiddenTests | None) -> list[tuple]:
+    """The keys of an instruction's hidden tests and examples (none when they cannot be read)."""
+    try:
+        instruction = safe_text(instruction)
+        hidden = hidden_tests(instruction) if hidden_tests else ()
+        return [case_key(case) for case in anchor_tests(instruction, hidden)]
+    except Exception:  # tests that cannot be read are no tests, never a lost batch
+        return []
+
+
+def _score_by_consensus(
+    groups: Sequence[test_consensus.Group],
+    *,
+    min_sources: int,
+    hidden_tests: HiddenTests | None,
+    **run,
+) -> list[dict[int, ExecutionScore]]:
+    """Each group's scored competitors, their tests weighted by consensus. Every competitor of an
+    instruction is run when it has enough of them for a consensus, the scored ones only when
+    not (then only the examples count)."""
+    items, where = [], []
+    for g, group in enumerate(groups):
+        enough = len(group.competitors) >= min_sources
+        for k in range(len(group.competitors)) if enough else group.scored:
+            peers = [text for j, (_, text) in enumerate(group.competitors) if j != k]
+            items.append((group.instruction, group.competitors[k][1], peers))
+            where.append((g, k))
+    plans, runs, results, tested = _run_plans(items, hidden_tests=hidden_tests, **run)
+    evidence: list[list] = [[] for _ in groups]
+    for i, (g, k) in enumerate(where):
+        if plans[i].parses:
+            name, response = groups[g].competitors[k]
+            found = results.get(i, [])
+            evidence[g].append(_evidence(name, response, plans[i], found, tested.get(i)))
+    source_of = test_consensus.sources(evidence)
+    weights = []
+    for group, shown in zip(groups, evidence, strict=True):
+        anchors = _anchor_keys(group.instruction, hidden_tests)
+        weights.append(test_consensus.test_weights(anchors, shown, source_of, min_sources))
+    scores: list[dict[int, ExecutionScore]] = [{} for _ in groups]
+    for i, (g, k) in enumerate(where):
+        if k in groups[g].scored:
+            scores[g][k] = _score(plans[i], runs.get(i), results.get(i, []), weights[g])
+    return scores
+
+
+def _check_weighting(test_weighting: str) -> None:
+    if test_weighting not in test_consensus.WEIGHTINGS:
+        raise InputError(
+            f"unknown test_weighting {test_weighting!r}; known: "
+            + ", ".join(test_consensus.WEIGHTINGS)
+        )
+
+
 def score_response(
     instruction: str,
     response: str,
@@ -412,17 +569,27 @@ def score_response(
     memory_mb: int = 512,
     allow_weak_isolation: bool = False,
     hidden_tests: HiddenTests | None = None,
+    test_weighting: str = "consensus",
+    min_sources: int = test_consensus.DEFAULT_MIN_SOURCES,
 ) -> ExecutionScore:
     """Extract, parse, run and test the code of one response against the instruction's examples
-    and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most."""
-    return _score_many(
-        [(instruction, response, peers)],
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        workers=1,
-        allow_weak_isolation=allow_weak_isolation,
-        hidden_tests=hidden_tests,
-    )[0]
+    and the tests of ``peers`` (the other competitors' responses); two sandbox runs at most under
+    ``uniform`` weighting, two per competitor under ``consensus`` (with enough competitors)."""
+    _check_weighting(test_weighting)
+    run = {
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "workers": 1,
+        "allow_weak_isolation": allow_weak_isolation,
+        "hidden_tests": hidden_tests,
+    }
+    if test_weighting == "uniform":
+        return _score_many([(instruction, response, peers)], **run)[0]
+    competitors = [(f"peer-{n:06d}", text) for n, text in enumerate(peers)]
+    group = test_consensus.Group(
+        instruction, [*competitors, ("response", response)], [len(competitors)]
+    )
+    return _score_by_consensus([group], min_sources=min_sources, **run)[0][len(competitors)]
 
 
 def _peer_responses(rows: pl.DataFrame, peers: pl.DataFrame) -> list[list[str]]:
@@ -446,13 +613,17 @@ def score_responses(
     allow_weak_isolation: bool = False,
     cache: ExecutionCache | None = None,
     hidden_tests: HiddenTests | None = None,
+    test_weighting: str = "consensus",
+    min_sources: int = test_consensus.DEFAULT_MIN_SOURCES,
 ) -> pl.DataFrame:
     """Score every (instruction, response) row; returns the ``execution_results`` columns.
 
     With a persistent ``cache`` (the arena's), only sandbox work never done before runs.
 
     ``peers`` (instruction_id, expert, response) are every competitor's responses, the source of
-    cross-execution tests; by default the other rows of ``rows``."""
+    cross-execution tests; by default the other rows of ``rows``. ``test_weighting`` and
+    ``min_sources``: see ``gpu_ops.arena.test_consensus``."""
+    _check_weighting(test_weighting)
     needed = {"instruction_id", "expert", "instruction", "response"}
     missing = needed - set(rows.columns)
     if missing:
@@ -463,6 +634,41 @@ def score_responses(
     missing = {"instruction_id", "expert", "response"} - set(peers.columns)
     if missing:
         raise InputError(f"score_responses: peers lack columns {sorted(missing)}")
+    run = {
+        "timeout_s": timeout_s,
+        "memory_mb": memory_mb,
+        "workers": workers,
+        "allow_weak_isolation": allow_weak_isolation,
+        "cache": cache,
+        "hidden_tests": hidden_tests,
+    }
+    if test_weighting == "consensus":
+        scores = _consensus_scores(rows, peers, min_sources, run)
+    else:
+        scores = _uniform_scores(rows, peers, run)
+    records = [
+        {"instruction_id": iid, "expert": expert, **asdict(score)}
+        for iid, expert, score in zip(
+            rows["instruction_id"].to_list(), rows["expert"].to_list(), scores, strict=True
+        )
+    ]
+    return pl.DataFrame(records, schema=EXECUTION_COLUMNS)
+
+
+def _consensus_scores(
+    rows: pl.DataFrame, peers: pl.DataFrame, min_sources: int, run: dict
+) -> list[ExecutionScore]:
+    """The rows' scores under consensus weighting, one group per instruction."""
+    groups, where = test_consensus.instruction_groups(
+        list(rows.select("instruction_id", "expert", "instruction", "response").iter_rows()),
+        peers.select("instruction_id", "expert", "response").iter_rows(),
+    )
+    scores = _score_by_consensus(groups, min_sources=min_sources, **run)
+    return [scores[g][k] for g, k in where]
+
+
+def _uniform_scores(rows: pl.DataFrame, peers: pl.DataFrame, run: dict) -> list[ExecutionScore]:
+    """The rows' scores with every independent test counted alike."""
     items = list(
         zip(
             rows["instruction"].fill_null("").to_list(),
@@ -471,22 +677,7 @@ def score_responses(
             strict=True,
         )
     )
-    scores = _score_many(
-        items,
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        workers=workers,
-        allow_weak_isolation=allow_weak_isolation,
-        cache=cache,
-        hidden_tests=hidden_tests,
-    )
-    records = [
-        {"instruction_id": iid, "expert": expert, **asdict(score)}
-        for iid, expert, score in zip(
-            rows["instruction_id"].to_list(), rows["expert"].to_list(), scores, strict=True
-        )
-    ]
-    return pl.DataFrame(records, schema=EXECUTION_COLUMNS)
+    return _score_many(items, **run)
 
 
 def execution_verdict(score_a: ExecutionScore | float, score_b: ExecutionScore | float) -> str:

@@ -73,7 +73,11 @@ def test_a_huge_true_answer_fails_only_its_own_probe() -> None:
     attacker = fenced(SQUARES + "\nassert len(str(squares(1_000_000))) > 0\n")
     third = fenced(SQUARES + "\nassert squares(3) == [0, 1, 4]\nassert squares(0) == []\n")
     victim = fenced("def squares(n):\n    return [i ** 2 for i in range(n)]\n")
-    found = scores({"attacker": attacker, "third": third, "victim": victim})
+    # uniform weighting: this is about probe isolation; under consensus the three agree so
+    # closely that they count as fewer than min_sources sources, and no peer test counts at all
+    found = scores(
+        {"attacker": attacker, "third": third, "victim": victim}, test_weighting="uniform"
+    )
     victim_tests = independent_tests("", [attacker, third])
     assert len(victim_tests) == 3
     # the huge probe alone fails (AnswerTooLarge); the third competitor's two tests still pass
