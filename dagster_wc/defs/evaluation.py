@@ -59,6 +59,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
                 settings,
                 cache,
                 prompt_style=settings.base_prompt_style if label == "base" else "chat",
+                prepared_dir=arena.home.benchmarks,
             )
             tags = {"model_label": label, "model_path": spec.model, "benchmark": benchmark}
             summaries.append(summary.with_columns(**{k: pl.lit(v) for k, v in tags.items()}))
@@ -79,6 +80,7 @@ def _evaluate(
     cache: CallCache,
     *,
     prompt_style: PromptStyle = "chat",
+    prepared_dir: Path | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One model on one benchmark with the config's evaluation settings: the evaluation stage
     and the comparison of conditions measure every model the same way."""
@@ -92,7 +94,9 @@ def _evaluate(
         timeout_s=settings.timeout_s,
         cache=cache,
         prompt_style=prompt_style,
+        prompts=settings.prompts,
         allow_weak_isolation=settings.allow_weak_isolation,
+        prepared_dir=prepared_dir,
     )
 
 
@@ -147,7 +151,13 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             tuned = target.model_copy(
                 update={"model": str(model_dir), "slug": f"{target.slug}-{name.replace(':', '-')}"}
             )
-            summary, _ = _evaluate(tuned.to_model_spec(), benchmark, settings, cache)
+            summary, _ = _evaluate(
+                tuned.to_model_spec(),
+                benchmark,
+                settings,
+                cache,
+                prepared_dir=arena.home.benchmarks,
+            )
             pass_at_1[name] = float(summary["pass@1"][0])
             n_tasks = int(summary["problems"][0])
     finally:
