@@ -17,7 +17,7 @@ such test the maximum is 0.5, whatever the response asserts about itself.
 
 Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``assert`` lines that
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
-(``gpu_ops.demo.world.world_tests``). They come first, before the stated and peer tests.
+(a world plugin, ``gpu_ops.worlds``). They come first, before the stated and peer tests.
 
 Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``): the
 sandbox only answers the calls a test makes with plain data; the parent evaluates each assert's
@@ -40,6 +40,7 @@ from gpu_ops.lake_schemas import content_schema
 from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_key
+from gpu_ops.worlds import get_world
 
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
 MAX_TESTS = 48  # independent tests per response
@@ -77,14 +78,10 @@ class _Plan:
 
 
 def hidden_tests_source(name: str | None) -> HiddenTests | None:
-    """The hidden-test function a config names (imported lazily: the demo world is optional)."""
+    """The hidden-test function of the world a config names (`gpu_ops.worlds`: a plugin)."""
     if name is None:
         return None
-    if name == "demo-world":
-        from gpu_ops.demo.world import world_tests
-
-        return world_tests
-    raise InputError(f"unknown hidden_tests source {name!r}; known: demo-world")
+    return get_world(name, role="hidden_tests source").hidden_tests
 
 
 def independent_tests(
