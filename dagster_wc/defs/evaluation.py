@@ -1,5 +1,5 @@
 """Stage 12: pass@1 of the target before and after SFT (completions run in the sandbox). The
-paper's comparison of training conditions (`demo_effect`) is the demo plugin's (`wc_demo.assets`)."""
+paper's comparison of training conditions (`demo_effect`) is the demo plugin's, `wc_demo.assets`."""
 
 import dagster as dg
 import polars as pl
