@@ -182,7 +182,9 @@ LAKE_TABLES: dict[str, LakeTable] = {
         "Every competitor's answer to each selected instruction, one file per competitor expert.",
         {
             "instruction_id": Column(pl.String, "Answered instruction."),
-            "expert": Column(pl.String, "Competitor expert slug (the expert that wrote the response)."),
+            "expert": Column(
+                pl.String, "Competitor expert slug (the expert that wrote the response)."
+            ),
             "response": Column(pl.String, "Response text."),
             "model_id": Column(pl.String, "Identity of the model that answered."),
             "temperature": Column(pl.Float64, "Sampling temperature."),
@@ -236,7 +238,9 @@ LAKE_TABLES: dict[str, LakeTable] = {
         "Sandboxed execution of each response's code, one file per competitor expert.",
         {
             "instruction_id": Column(pl.String, "Instruction answered."),
-            "expert": Column(pl.String, "Competitor expert slug (the expert that wrote the response)."),
+            "expert": Column(
+                pl.String, "Competitor expert slug (the expert that wrote the response)."
+            ),
             "has_code": Column(pl.Boolean, "Whether the response contains a code block."),
             "parses": Column(pl.Boolean, "Whether the code parses."),
             "runs": Column(pl.Boolean, "Whether the code runs without error."),

@@ -61,12 +61,17 @@ def find_world(name: str) -> World | None:
     return installed_worlds().get(name)
 
 
+def installed_names() -> str:
+    """The installed worlds' names, for an error message (with the fix when there is none)."""
+    names = ", ".join(sorted(installed_worlds()))
+    return names or "none (a world registers itself when its package is installed: `make install`)"
+
+
 def get_world(name: str, *, role: str = "world") -> World:
     """The installed world of that name; a clear error naming the installed ones otherwise."""
     world = find_world(name)
     if world is None:
-        known = ", ".join(sorted(installed_worlds())) or "none (is the plugin installed?)"
-        raise InputError(f"unknown {role} {name!r}; known: {known}")
+        raise InputError(f"unknown {role} {name!r}; known: {installed_names()}")
     return world
 
 

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from gpu_ops.worlds import installed_worlds
+from gpu_ops.worlds import find_world, installed_names
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_JUDGE_SLUGS = {"execution"}
@@ -279,9 +279,8 @@ class ResponseConfig(_Strict):
 
 
 def _installed_world(name: str) -> str:
-    if name not in installed_worlds():
-        known = ", ".join(sorted(installed_worlds())) or "none (is the plugin installed?)"
-        raise ValueError(f"{name!r} names no installed world (gpu_ops.worlds); installed: {known}")
+    if find_world(name) is None:
+        raise ValueError(f"{name!r} names no installed world (gpu_ops.worlds): {installed_names()}")
     return name
 
 
