@@ -149,7 +149,7 @@ def expert_dirs(n: int, root: Path) -> list[tuple[str, Path]]:
             if not (path / "model.safetensors").is_file():
                 shutil.copytree(source, path, dirs_exist_ok=True)
         else:
-            from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+            from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
             tokenizer = build_tokenizer(root / "tokenizer")
             path = build_tiny_model(path, tokenizer_dir=tokenizer, seed=i, hidden_size=32)

@@ -1,7 +1,7 @@
 """Sandbox throughput before and after issue 13 (private root, cgroup, keyring), same process.
 
-"Before" is a frozen copy of the old sandbox (``bench/baseline/sandbox_before.py``: namespaces,
-read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
+"Before" is the old sandbox, read from git at bench time (``bench.baseline.sandbox_before``:
+``gpu_ops/sandbox.py`` at 3eae98d, namespaces, read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
 (``full`` on the dev box and CI). Both run the same trivial program (``print(6 * 7)``) N times,
 one at a time and with ``run_many(workers=2)``; rounds alternate before/after so load drifts hit
 both alike. Also timed, after only: the execution judge on a batch of responses with tests (two
@@ -49,12 +49,11 @@ def _rate(run: Callable[[int], list], count: int) -> float:
 
 def _configurations() -> dict[str, Callable[[int], list]]:
     kwargs = {"timeout_s": 10, "memory_mb": 256}
+    before = sandbox_before()
     return {
-        "before_sequential": lambda n: [
-            sandbox_before.run_code(PROGRAM, **kwargs) for _ in range(n)
-        ],
+        "before_sequential": lambda n: [before.run_code(PROGRAM, **kwargs) for _ in range(n)],
         "after_sequential": lambda n: [sandbox.run_code(PROGRAM, **kwargs) for _ in range(n)],
-        "before_workers2": lambda n: sandbox_before.run_many([PROGRAM] * n, workers=2, **kwargs),
+        "before_workers2": lambda n: before.run_many([PROGRAM] * n, workers=2, **kwargs),
         "after_workers2": lambda n: sandbox.run_many([PROGRAM] * n, workers=2, **kwargs),
     }
 

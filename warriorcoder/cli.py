@@ -565,7 +565,7 @@ def build_demo_experts_command(
 
     The experts' finished build ships with the package and is installed when its recipe matches;
     the target is trained (a minute)."""
-    from gpu_ops.demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
+    from wc_demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
     models = _home(home).ensure().models
     paths = build_demo_experts(models, quick=quick, use_bundle=not no_bundle)

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gpu_ops.worlds import find_world, installed_names
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_JUDGE_SLUGS = {"execution"}
@@ -268,13 +278,22 @@ class ResponseConfig(_Strict):
         return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
+def _installed_world(name: str) -> str:
+    if find_world(name) is None:
+        raise ValueError(f"{name!r} names no installed world (gpu_ops.worlds): {installed_names()}")
+    return name
+
+
+WorldName = Annotated[str, AfterValidator(_installed_world)]  # a world plugin, e.g. demo-world
+
+
 class ExecutionJudgeConfig(_Strict):
     enabled: bool = True
     weight: Annotated[float, Field(ge=0.0)] = 1.0
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
     allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
-    hidden_tests: Literal["demo-world"] | None = Field(
+    hidden_tests: WorldName | None = Field(
         default=None,
         description="where each instruction's hidden tests come from: `demo-world` (the demo "
         "world's tests for instructions in its phrasing); None: stated and peer tests only",
@@ -349,7 +368,7 @@ class DecontaminationConfig(_Strict):
     ngram: Annotated[int, Field(ge=3, le=64)] = 13
     # humaneval: word n-gram overlap; demo-world: any instruction asking for a held-out
     # composition of the demo world, however worded (the world reads instructions back)
-    benchmarks: tuple[Literal["humaneval", "demo-world"], ...] = ("humaneval",)
+    benchmarks: tuple[Literal["humaneval"] | WorldName, ...] = ("humaneval",)
     extra_jsonl: tuple[str, ...] = ()
 
 

