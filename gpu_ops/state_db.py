@@ -152,12 +152,12 @@ class PostgresTable:
 class PostgresCallCache(CallCache):
     """The LLM call cache in Postgres (table `calls`, the SQLite file's columns)."""
 
-    def __init__(self, url: str):  # no super().__init__: it would open a SQLite file
+    def __init__(self, url: str):
+        table = PostgresTable(check_state_url(url), "calls", _CALLS, "result")
+        super().__init__(":memory:")  # sets every counter the base keeps; its store is unused
+        self._conn.close()
         self.path = Path(redact(url))  # what stats() shows as the location
-        self._table = PostgresTable(check_state_url(url), "calls", _CALLS, "result")
-        self.hits = 0
-        self.misses = 0
-        self.writes = 0
+        self._table = table
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(dict.fromkeys(keys))
@@ -182,11 +182,11 @@ class PostgresCallCache(CallCache):
 class PostgresExecutionCache(ExecutionCache):
     """The execution cache in Postgres (table `outcomes`, the SQLite file's columns)."""
 
-    def __init__(self, url: str):  # no super().__init__: it would open a SQLite file
-        self._table = PostgresTable(check_state_url(url), "outcomes", _OUTCOMES, "outcome")
-        self.hits = 0
-        self.misses = 0
-        self.sandbox_runs = 0
+    def __init__(self, url: str):
+        table = PostgresTable(check_state_url(url), "outcomes", _OUTCOMES, "outcome")
+        super().__init__(None)  # sets every counter the base keeps; its in-memory store is unused
+        self._connection.close()
+        self._table = table
 
     def close(self) -> None:
         self._table.close()

@@ -180,3 +180,18 @@ def test_an_embedded_cache_moves_into_postgres(tmp_path: Path, postgres_url: str
     shared.close()
     with pytest.raises(StateStoreError, match="does not exist"):
         import_sqlite_cache(tmp_path / "nope.sqlite", postgres_url)
+
+
+def test_the_postgres_caches_keep_every_counter_of_the_embedded_ones(postgres_url: str) -> None:
+    from gpu_ops.llm.cache import CallCache
+    from gpu_ops.sandbox.result_cache import ExecutionCache
+
+    pairs = (
+        (CallCache(":memory:"), PostgresCallCache(postgres_url)),
+        (ExecutionCache(), PostgresExecutionCache(postgres_url)),
+    )
+    for embedded, shared in pairs:
+        counters = {k for k, v in vars(embedded).items() if isinstance(v, int)}
+        assert counters and counters <= set(vars(shared))
+        embedded.close()
+        shared.close()
