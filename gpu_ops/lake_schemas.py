@@ -123,6 +123,15 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "completion_tokens": pl.Int64,
         FIRST_SEEN: FIRST_SEEN_TYPE,
     },
+    # judge calls per judge: spent, and what `battles.schedule: full` needs (gpu_ops.arena.scheduling)
+    "judging_schedule": {
+        "judge": pl.String,
+        "schedule": pl.String,
+        "battles_full": pl.Int64,
+        "battles_judged": pl.Int64,
+        "calls_full": pl.Int64,
+        "calls_spent": pl.Int64,
+    },
     "execution_results": {
         "instruction_id": pl.String,
         "expert": pl.String,

@@ -31,7 +31,7 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -364,6 +364,16 @@ def useful_battles(
     return pl.concat(
         [known.filter(~covered).select(BATTLE_KEY), side_alive], how="vertical"
     ).unique(maintain_order=True)
+
+
+def competitors_of(battles: Iterable[pl.DataFrame]) -> dict[str, list[str]]:
+    """{instruction_id: the experts in its battles}, as winner selection counts competitors."""
+    frames = [b.select(BATTLE_KEY) for b in battles if b.height]
+    if not frames:
+        return {}
+    sides = pl.concat(frames).unpivot(index="instruction_id", value_name="expert")
+    grouped = sides.group_by("instruction_id").agg(pl.col("expert").unique().sort())
+    return dict(zip(grouped["instruction_id"], grouped["expert"].to_list(), strict=True))
 
 
 # --- one judge's turn --------------------------------------------------------------------------------
