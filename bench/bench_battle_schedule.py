@@ -83,7 +83,9 @@ class Draw:
     exec_score: np.ndarray  # (instructions, experts)
 
 
-def _first_logit(arena: Arena, quality: np.ndarray, pairs: list[tuple[int, int]], rng) -> np.ndarray:
+def _first_logit(
+    arena: Arena, quality: np.ndarray, pairs: list[tuple[int, int]], rng
+) -> np.ndarray:
     """(instructions, pairs, judges, orders): the judge's logit that the first-shown one wins."""
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
@@ -117,7 +119,7 @@ def draw(arena: Arena, n: int, seed: int, prefix: str = "i") -> Draw:
 def execution_frame(arena: Arena, d: Draw) -> pl.DataFrame:
     rows = []
     for i, iid in enumerate(d.ids):
-        for p, (a, b) in enumerate(d.pairs):
+        for a, b in d.pairs:
             sa, sb = d.exec_score[i, a], d.exec_score[i, b]
             winner = "model_a" if sa > sb else "model_b" if sa < sb else "tie"
             rows.append((iid, arena.experts[a], arena.experts[b], "execution", winner, EXEC_WEIGHT))
@@ -176,18 +178,24 @@ def _counts(votes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def ratings_with_ci(votes: pl.DataFrame, rounds: int, seed: int) -> dict[str, tuple[float, float, float]]:
+def ratings_with_ci(
+    votes: pl.DataFrame, rounds: int, seed: int
+) -> dict[str, tuple[float, float, float]]:
     """BT ratings and 95% percentile intervals, instructions resampled (the pipeline's default)."""
     counts = _counts(votes)
     pair_cols = ["model_a", "model_b"]
-    fitted = fit_bradley_terry(counts.group_by(pair_cols).agg(pl.col("wins_a", "wins_b", "ties").sum()))
+    fitted = fit_bradley_terry(
+        counts.group_by(pair_cols).agg(pl.col("wins_a", "wins_b", "ties").sum())
+    )
     ids = counts["instruction_id"].unique().sort()
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(rounds):
         picked = pl.DataFrame({"instruction_id": ids.gather(rng.integers(0, len(ids), len(ids)))})
-        sample = picked.join(counts, on="instruction_id").group_by(pair_cols).agg(
-            pl.col("wins_a", "wins_b", "ties").sum()
+        sample = (
+            picked.join(counts, on="instruction_id")
+            .group_by(pair_cols)
+            .agg(pl.col("wins_a", "wins_b", "ties").sum())
         )
         draws.append(fit_bradley_terry(sample))
     out = {}
@@ -227,7 +235,13 @@ def planted_ratings(arena: Arena, seed: int) -> dict[str, float]:
         )
     counts = pl.DataFrame(
         rows,
-        schema={"model_a": pl.String, "model_b": pl.String, "wins_a": pl.Float64, "wins_b": pl.Float64, "ties": pl.Float64},
+        schema={
+            "model_a": pl.String,
+            "model_b": pl.String,
+            "wins_a": pl.Float64,
+            "wins_b": pl.Float64,
+            "ties": pl.Float64,
+        },
         orient="row",
     )
     return fit_bradley_terry(counts)
@@ -250,7 +264,9 @@ def full_mask(arena: Arena, d: Draw) -> np.ndarray:
     return mask
 
 
-def adaptive_mask(arena: Arena, d: Draw, execution: pl.DataFrame, settings: RaceSettings) -> np.ndarray:
+def adaptive_mask(
+    arena: Arena, d: Draw, execution: pl.DataFrame, settings: RaceSettings
+) -> np.ndarray:
     """Run the judges in order; each votes on what `plan_judge` gives it."""
     full = full_mask(arena, d)
     keys = pl.DataFrame(
@@ -313,7 +329,9 @@ def _share(mine: dict[str, str], other: dict[str, str]) -> float:
     return round(sum(mine[k] == other[k] for k in other) / len(other), 4)
 
 
-def _rating_quality(ratings: dict[str, tuple[float, float, float]], planted: dict[str, float]) -> dict[str, float]:
+def _rating_quality(
+    ratings: dict[str, tuple[float, float, float]], planted: dict[str, float]
+) -> dict[str, float]:
     names = sorted(planted)
     fitted = np.array([ratings[e][0] for e in names])
     truth = np.array([planted[e] for e in names])

@@ -192,9 +192,11 @@ def battle_estimates(
             b=(weight * (pl.col("winner") == "model_b")).sum(),
             n=pl.len(),
         )
-        .with_columns(share=pl.when(pl.col("a") + pl.col("b") > 0).then(
-            pl.col("a") / (pl.col("a") + pl.col("b"))
-        ))
+        .with_columns(
+            share=pl.when(pl.col("a") + pl.col("b") > 0).then(
+                pl.col("a") / (pl.col("a") + pl.col("b"))
+            )
+        )
     )
     variance = _pooled_variance(per_judge, settings)
     decisive_rate = _decisive_rate(per_judge, settings)
@@ -231,9 +233,10 @@ def battle_estimates(
         .otherwise(settings.prior_variance)
     )
     future = pl.col("remaining") * settings.orders * decisive_rate  # decisive votes to come
-    future_var = pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance + (
-        future**2
-    ) * mu_var
+    future_var = (
+        pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
+        + (future**2) * mu_var
+    )
     total = seen + future
     return frame.select(
         *BATTLE_KEY,
@@ -303,7 +306,9 @@ def race(
         np.fill_diagonal(x_full, 0.0)
         np.fill_diagonal(x_seen, 0.0)
         rating = np.array([float(ratings[e]) for e in experts])
-        p_global = 1.0 / (1.0 + settings.base ** ((rating[None, :] - rating[:, None]) / settings.scale))
+        p_global = 1.0 / (
+            1.0 + settings.base ** ((rating[None, :] - rating[:, None]) / settings.scale)
+        )
         np.fill_diagonal(p_global, 0.0)
         global_part = settings.alpha * p_global.sum(axis=1)
         projected = global_part + (1 - settings.alpha) * x_full.sum(axis=1)
@@ -424,7 +429,9 @@ def plan_judge(
     standings = race(estimates, competitors, rate(votes, experts, settings), settings)
     chosen = useful_battles(estimates, standings, mine)
     if already_judged is not None and already_judged.height:
-        kept = mine.select(BATTLE_KEY).join(already_judged.select(BATTLE_KEY), on=BATTLE_KEY, how="semi")
+        kept = mine.select(BATTLE_KEY).join(
+            already_judged.select(BATTLE_KEY), on=BATTLE_KEY, how="semi"
+        )
         chosen = pl.concat([chosen, kept]).unique(maintain_order=True)
     return mine.select(BATTLE_KEY).join(chosen, on=BATTLE_KEY, how="semi")
 
@@ -434,7 +441,16 @@ def schedule_counts(
 ) -> pl.DataFrame:
     """One row of the `judging_schedule` lake table: what this judge spent and what full needs."""
     return pl.DataFrame(
-        [(judge, schedule, battles_full, battles_judged, battles_full * orders, battles_judged * orders)],
+        [
+            (
+                judge,
+                schedule,
+                battles_full,
+                battles_judged,
+                battles_full * orders,
+                battles_judged * orders,
+            )
+        ],
         schema=SCHEDULE_COUNT_COLUMNS,
         orient="row",
     )
