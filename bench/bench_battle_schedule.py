@@ -308,21 +308,43 @@ def measure(
         settings = RaceSettings(alpha=alpha, z=z)
         mask = adaptive_mask(arena, d, execution, settings)
         plan_seconds = time.perf_counter() - started
-        votes = pl.concat([execution, llm_frame(arena, d, mask)])
+        llm = llm_frame(arena, d, mask)
+        votes = pl.concat([execution, llm])
         ratings = ratings_with_ci(votes, rounds, seed)
         full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
         adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
+        # what the LLM votes would give weighted to full's mass per battle (not in the marts yet)
+        weighted = pl.concat([execution, full_mass(llm, n_experts - 2)])
+        weighted_ratings = ratings_with_ci(weighted, rounds, seed)
+        weighted_winner = winners(weighted, {e: r[0] for e, r in weighted_ratings.items()}, alpha)
         calls = int(mask.sum()) * 2
         out["by_alpha"][str(alpha)] = {
             "adaptive_calls": calls,
             "calls_ratio": round(out["full"]["calls"] / calls, 2),
             "winners_same_as_full": _share(adaptive_winner, full_winner),
+            "winners_same_with_full_ratings": _share(
+                winners(votes, {e: r[0] for e, r in full_ratings.items()}, alpha), full_winner
+            ),
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
+            "weighted_winners_same_as_full": _share(weighted_winner, full_winner),
+            **{f"weighted_{k}": v for k, v in _rating_quality(weighted_ratings, planted).items()},
             "plan_seconds": round(plan_seconds, 1),
         }
     return out
+
+
+def full_mass(llm: pl.DataFrame, judges_full: int) -> pl.DataFrame:
+    """Each battle's LLM votes weighted by judges_full / judges asked (Horvitz-Thompson style)."""
+    asked = llm.group_by("instruction_id", "model_a", "model_b").agg(
+        asked=pl.col("judge").n_unique()
+    )
+    return (
+        llm.join(asked, on=["instruction_id", "model_a", "model_b"])
+        .with_columns(weight=pl.col("weight") * judges_full / pl.col("asked"))
+        .drop("asked")
+    )
 
 
 def _share(mine: dict[str, str], other: dict[str, str]) -> float:

@@ -313,7 +313,7 @@ class BattlesConfig(_Strict):
         "judges vote only where an instruction's winner is still open (a race per instruction)",
     )
     z: Annotated[float, Field(gt=0)] = Field(
-        default=1.5,
+        default=2.0,
         description="adaptive: how wide the race's bound is, in standard deviations (higher: "
         "more calls, more winners equal to full's; bench_battle_schedule measures both)",
     )

@@ -11,16 +11,20 @@ partitions, in config order), and a judge votes on a battle when
 3. kept: the judge voted on it in an earlier run (computed votes are never dropped; re-asked
    prompts are call-cache hits).
 
-The race is successive elimination (Even-Dar, Mannor & Mansour, JMLR 2006) with a confidence
-bound per instruction, as in Hoeffding races (Maron & Moore, NIPS 1994), on the paper's winner
-score e_i(A) = sum_B [alpha P_global(A > B) + (1 - alpha) x_i(A > B)]. What is raced is the score
-the *full* schedule would compute: each local score x_i(A > B) is projected to the value it takes
-once every judge has voted (the votes seen, plus the remaining judges voting like the ones seen),
-with a normal-approximation bound whose variance shrinks with the judges seen and vanishes when
-none remain (sampling without replacement from the judges, Serfling 1974). An expert stays in the
-race while its projected score is within `z` standard deviations of the leader's; a battle stays
-useful while one of its sides is in the race and a judge is left. An instruction is settled when
-one expert is left and the winner of the votes seen so far is that expert.
+The race is successive elimination with a confidence bound per instruction (Even-Dar, Mannor &
+Mansour, JMLR 2006; Hoeffding races, Maron & Moore, NIPS 1994), sampled as LUCB does
+(Kalyanakrishnan, Tewari, Auer & Stone, ICML 2012: each round asks only about the leader and its
+most ambiguous challenger), on the paper's winner score
+e_i(A) = sum_B [alpha P_global(A > B) + (1 - alpha) x_i(A > B)]. What is raced is the score the
+*full* schedule would compute: each local score x_i(A > B) is projected to the value it takes
+once every judge has voted (the votes seen, plus the remaining judges voting like the ones
+seen), with a normal-approximation bound whose variance shrinks with the judges seen and
+vanishes when none remain (sampling judges without replacement, as Serfling 1974). The spread of
+one battle's judges is pooled over the battles with two or more judges, scaled by m(1 - m) of the
+battle's share m (judges agree more on lopsided battles). An expert stays in the race while its
+projected score is within `z` standard deviations of the leader's; each judge then votes on the
+battles of the leader and of the challenger with the highest upper bound. An instruction is
+settled when one expert is left and the winner of the votes seen so far is that expert.
 
 Every function is pure: the schedule depends only on the votes of the judges before this one in
 the order, the execution results and the config, so a re-run with the same inputs schedules the
@@ -76,6 +80,7 @@ class RaceSettings:
     base: float = 10.0
     prior_variance: float = 0.25  # per-judge score variance before enough battles show it
     min_pooled_battles: int = 20  # battles with two or more judges needed to trust the pooled one
+    challengers: int = 1  # LUCB: challengers raced against the leader per judge
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -198,7 +203,7 @@ def battle_estimates(
             )
         )
     )
-    variance = _pooled_variance(per_judge, settings)
+    spread = _pooled_spread(per_judge, settings)
     decisive_rate = _decisive_rate(per_judge, settings)
     llm = per_judge.group_by(BATTLE_KEY).agg(
         llm_a=pl.col("a").sum(), llm_b=pl.col("b").sum(), judges_seen=pl.len()
@@ -227,6 +232,10 @@ def battle_estimates(
     # the judges still to come vote like the ones seen (their share mu); mu's own uncertainty is
     # variance / judges seen, or the prior's before any LLM judge voted
     mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_seen)
+    # judges agree more on a lopsided battle: the spread of their shares scales with
+    # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
+    smoothed = (pl.col("llm_a") + 1.0) / (llm_total + 2.0)
+    variance = spread * smoothed * (1.0 - smoothed)
     mu_var = (
         pl.when(pl.col("judges_seen") > 0)
         .then(variance / pl.col("judges_seen"))
@@ -248,17 +257,23 @@ def battle_estimates(
     )
 
 
-def _pooled_variance(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
-    """Mean within-battle variance of the judges' shares, over battles with two or more."""
+def _pooled_spread(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
+    """How much the judges' shares of one battle spread, per unit of m(1 - m) (m: the battle's
+    smoothed share), pooled over battles with two or more judges; from the prior before."""
+    judged = per_judge.drop_nulls("share")
     spread = (
-        per_judge.drop_nulls("share")
-        .group_by(BATTLE_KEY)
-        .agg(var=pl.col("share").var(ddof=1), n=pl.len())
+        judged.group_by(BATTLE_KEY)
+        .agg(
+            var=pl.col("share").var(ddof=1),
+            n=pl.len(),
+            m=(pl.col("a").sum() + 1.0) / (pl.col("a").sum() + pl.col("b").sum() + 2.0),
+        )
         .filter(pl.col("n") >= 2)
     )
     if spread.height < settings.min_pooled_battles:
-        return settings.prior_variance
-    return float(spread["var"].mean())
+        return settings.prior_variance / 0.25
+    bernoulli = float((spread["m"] * (1.0 - spread["m"])).mean())
+    return float(spread["var"].mean()) / bernoulli
 
 
 def _decisive_rate(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
@@ -276,11 +291,14 @@ def race(
     ratings: Mapping[str, float],
     settings: RaceSettings,
 ) -> pl.DataFrame:
-    """Per instruction and competitor: still in the race (`alive`) or eliminated.
+    """Per instruction and competitor: whether the next judge races it (`alive`).
 
-    Columns instruction_id, expert, alive, leader (the projected winner), settled (one expert
-    left and it also wins on the votes seen so far). A competitor pair without an estimate
-    counts as x = 0.5 with no uncertainty, as winner selection does.
+    An expert is eliminated once the leader's projected score beats its own by more than `z`
+    standard deviations of the difference. Of the ones left, the next judge races the leader and
+    its `challengers` most ambiguous ones (highest upper bound), as LUCB does. Columns
+    instruction_id, expert, alive, leader (the projected winner), settled (one expert left and
+    it also wins on the votes seen so far). A competitor pair without an estimate counts as
+    x = 0.5 with no uncertainty, as winner selection does.
     """
     rows = []
     by_instruction = {
@@ -316,12 +334,17 @@ def race(
         leader = _argmax(projected, rating, experts)
         row_var = x_var.sum(axis=1)
         diff_sd = (1 - settings.alpha) * np.sqrt(row_var[leader] + row_var + 2 * x_var[leader])
+        upper = projected + settings.z * diff_sd  # each challenger's bound against the leader
         alive = projected[leader] - projected <= settings.z * diff_sd + 1e-12
         alive[leader] = True
         settled = bool(alive.sum() == 1 and _argmax(current, rating, experts) == leader)
+        # LUCB: the next judge goes to the leader and its most ambiguous challengers only
+        challengers = sorted(
+            (k for k in range(n) if alive[k] and k != leader), key=lambda k: (-upper[k], experts[k])
+        )[: settings.challengers]
+        racing = {leader, *challengers} if not settled else set()
         rows += [
-            (instruction, e, bool(alive[k]), experts[leader], settled)
-            for k, e in enumerate(experts)
+            (instruction, e, k in racing, experts[leader], settled) for k, e in enumerate(experts)
         ]
     return pl.DataFrame(
         rows,
@@ -346,7 +369,7 @@ def useful_battles(
     estimates: pl.DataFrame, standings: pl.DataFrame, battles: pl.DataFrame
 ) -> pl.DataFrame:
     """The `battles` (BATTLE_KEY) one more judge should vote on: no LLM vote yet (coverage), or
-    an unsettled instruction, a side still in the race, and a judge still to come."""
+    an unsettled instruction and a side still racing (`standings.alive`)."""
     alive = standings.filter(pl.col("alive")).select("instruction_id", "expert")
     unsettled = standings.filter(~pl.col("settled")).select("instruction_id").unique()
     known = battles.select(BATTLE_KEY).join(estimates, on=BATTLE_KEY, how="left")
