@@ -43,6 +43,7 @@ BENCHMARKS = (
     "dbt_marts",
     "arena_scaling",
     "fresh_arena",
+    "battle_schedule",
 )
 VERSIONS = (
     "torch",
