@@ -47,6 +47,8 @@ ALPHAS = (0.7, 0.3)
 INSTRUCTIONS = 200
 BOOTSTRAP_ROUNDS = 100
 POPULATION = 3000
+OTHER_SEEDS = (110, 120, 130)  # more planted arenas at 10 experts
+OTHER_Z = (1.5, 3.0)  # the bound's trade-off at 10 experts
 
 
 @dataclass(frozen=True)
@@ -309,14 +311,16 @@ def measure(
         mask = adaptive_mask(arena, d, execution, settings)
         plan_seconds = time.perf_counter() - started
         llm = llm_frame(arena, d, mask)
-        votes = pl.concat([execution, llm])
+        # the battle_votes mart weighs each battle's LLM votes by judges_full / judges asked
+        votes = pl.concat([execution, full_mass(llm, n_experts - 2)])
         ratings = ratings_with_ci(votes, rounds, seed)
         full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
         adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
-        # what the LLM votes would give weighted to full's mass per battle (not in the marts yet)
-        weighted = pl.concat([execution, full_mass(llm, n_experts - 2)])
-        weighted_ratings = ratings_with_ci(weighted, rounds, seed)
-        weighted_winner = winners(weighted, {e: r[0] for e, r in weighted_ratings.items()}, alpha)
+        unweighted = pl.concat([execution, llm])  # ablation: every vote weighs 1
+        unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
+        unweighted_winner = winners(
+            unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
+        )
         calls = int(mask.sum()) * 2
         out["by_alpha"][str(alpha)] = {
             "adaptive_calls": calls,
@@ -328,8 +332,11 @@ def measure(
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
-            "weighted_winners_same_as_full": _share(weighted_winner, full_winner),
-            **{f"weighted_{k}": v for k, v in _rating_quality(weighted_ratings, planted).items()},
+            "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
+            **{
+                f"unweighted_{k}": v
+                for k, v in _rating_quality(unweighted_ratings, planted).items()
+            },
             "plan_seconds": round(plan_seconds, 1),
         }
     return out
@@ -367,15 +374,25 @@ def _rating_quality(
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    """Every size at the default bound; at 10 experts also other seeds and other bounds `z`."""
     sizes = (5,) if quick else SIZES
     n = 30 if quick else INSTRUCTIONS
     rounds = 10 if quick else BOOTSTRAP_ROUNDS
-    return {
+    result: dict[str, Any] = {
         "instructions": n,
         "bootstrap_rounds": rounds,
         "z": RaceSettings().z,
+        "challengers": RaceSettings().challengers,
         "sizes": {str(size): measure(size, n, rounds, seed=size) for size in sizes},
     }
+    if not quick:
+        result["other_seeds_10"] = {
+            str(seed): measure(10, n, rounds, seed=seed)["by_alpha"] for seed in OTHER_SEEDS
+        }
+        result["other_z_10"] = {
+            str(z): measure(10, n, rounds, seed=10, z=z)["by_alpha"] for z in OTHER_Z
+        }
+    return result
 
 
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -387,8 +404,24 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"battle schedule, {size} experts, alpha {alpha} (`bench_battle_schedule`)",
                     "LLM judge calls, adaptive vs full; winners same as full's",
                     f"{got['calls_ratio']}x fewer calls ({got['adaptive_calls']} vs "
-                    f"{figures['full']['calls']}); {100 * got['winners_same_as_full']:.1f}% same winners",
+                    f"{figures['full']['calls']}); {100 * got['winners_same_as_full']:.1f}% same "
+                    "winners",
                     ">= 3x fewer, >= 95% same (at 10 experts)",
+                )
+            )
+    arenas = result.get("other_seeds_10")
+    if arenas and "10" in result["sizes"]:
+        every = [result["sizes"]["10"]["by_alpha"], *arenas.values()]
+        for alpha in ALPHAS:
+            got = [arena[str(alpha)] for arena in every]
+            rows.append(
+                (
+                    f"battle schedule, 10 experts, alpha {alpha}, mean of {len(got)} planted "
+                    "arenas (`bench_battle_schedule`)",
+                    "LLM judge calls, adaptive vs full; winners same as full's",
+                    f"{np.mean([g['calls_ratio'] for g in got]):.2f}x fewer calls; "
+                    f"{100 * np.mean([g['winners_same_as_full'] for g in got]):.1f}% same winners",
+                    ">= 3x fewer, >= 95% same",
                 )
             )
     return rows

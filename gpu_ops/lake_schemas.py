@@ -132,6 +132,15 @@ LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "calls_full": pl.Int64,
         "calls_spent": pl.Int64,
     },
+    # adaptive schedule: per battle a judge voted on, the judges `full` asks (battle_votes weighs)
+    "battle_judges": {
+        "instruction_id": pl.String,
+        "model_a": pl.String,
+        "model_b": pl.String,
+        "judge": pl.String,
+        "judges_full": pl.Int64,
+        FIRST_SEEN: FIRST_SEEN_TYPE,
+    },
     "execution_results": {
         "instruction_id": pl.String,
         "expert": pl.String,

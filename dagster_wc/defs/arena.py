@@ -14,9 +14,11 @@ from gpu_ops.arena.execution_judge import (
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
 from gpu_ops.arena.scheduling import (
+    BATTLE_JUDGE_COLUMNS,
     RaceSettings,
     competitors_of,
     execution_votes,
+    full_judge_counts,
     llm_votes,
     plan_judge,
     schedule_counts,
@@ -122,9 +124,10 @@ def joined_generations(arena: ArenaResource) -> dict[str, int]:
 
 def adaptive_battles(
     arena: ArenaResource, judge: str, instructions: pl.DataFrame, answers: pl.DataFrame
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`battles.schedule: adaptive`: this judge's share of the race (gpu_ops.arena.scheduling),
-    from the votes of the judges before it in the judging order and the execution judge."""
+    from the votes of the judges before it in the judging order and the execution judge; and
+    the `battle_judges` rows that weigh them (judges the full schedule asks per battle)."""
     config = arena.arena_config
     order = [m.slug for m in config.judge_models()]
     generations = joined_generations(arena)
@@ -162,7 +165,11 @@ def adaptive_battles(
         if judge in judged
         else None,
     )
-    return full[judge].join(chosen, on=["instruction_id", "model_a", "model_b"], how="semi")
+    keys = {j: b.select("instruction_id", "model_a", "model_b") for j, b in full.items()}
+    return (
+        full[judge].join(chosen, on=["instruction_id", "model_a", "model_b"], how="semi"),
+        full_judge_counts(keys, chosen, judge),
+    )
 
 
 @dg.asset(
@@ -180,6 +187,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     judge_slugs = {m.slug for m in config.judge_models()}
     battles = pl.DataFrame()
     full_battles = 0
+    weights = pl.DataFrame(schema=BATTLE_JUDGE_COLUMNS)  # full: every vote weighs 1
     if judge in judge_slugs:
         instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
         answers = read_lake_table(arena.home, "responses")
@@ -193,10 +201,11 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
         )
         full_battles = len(battles)
         if config.battles.schedule == "adaptive" and len(battles):
-            battles = adaptive_battles(arena, judge, instructions, answers)
+            battles, weights = adaptive_battles(arena, judge, instructions, answers)
     orders = 2 if config.judging.both_orders else 1
     counts = schedule_counts(judge, config.battles.schedule, full_battles, len(battles), orders)
     write_lake_table(arena.home, "judging_schedule", counts, partition=judge)
+    write_lake_table(arena.home, "battle_judges", weights, partition=judge)
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:

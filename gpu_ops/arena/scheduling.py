@@ -14,7 +14,7 @@ partitions, in config order), and a judge votes on a battle when
 The race is successive elimination with a confidence bound per instruction (Even-Dar, Mannor &
 Mansour, JMLR 2006; Hoeffding races, Maron & Moore, NIPS 1994), sampled as LUCB does
 (Kalyanakrishnan, Tewari, Auer & Stone, ICML 2012: each round asks only about the leader and its
-most ambiguous challenger), on the paper's winner score
+most ambiguous challengers), on the paper's winner score
 e_i(A) = sum_B [alpha P_global(A > B) + (1 - alpha) x_i(A > B)]. What is raced is the score the
 *full* schedule would compute: each local score x_i(A > B) is projected to the value it takes
 once every judge has voted (the votes seen, plus the remaining judges voting like the ones
@@ -23,8 +23,14 @@ vanishes when none remain (sampling judges without replacement, as Serfling 1974
 one battle's judges is pooled over the battles with two or more judges, scaled by m(1 - m) of the
 battle's share m (judges agree more on lopsided battles). An expert stays in the race while its
 projected score is within `z` standard deviations of the leader's; each judge then votes on the
-battles of the leader and of the challenger with the highest upper bound. An instruction is
-settled when one expert is left and the winner of the votes seen so far is that expert.
+battles of the leader and of the two challengers with the highest upper bounds. An instruction is
+settled when one expert is left and the winner of the votes seen so far (weighed as battle_votes
+weighs them) is that expert.
+
+The votes of a battle asked of fewer judges than `full` asks weigh judges_full / judges asked in
+the battle_votes mart (lake table `battle_judges`), so each battle keeps full's mass: its local
+score estimates full's, and the extra votes the race puts on close battles do not bias the
+ratings (without the weights the simulation's rating error is 2-4 times larger).
 
 Every function is pure: the schedule depends only on the votes of the judges before this one in
 the order, the execution results and the config, so a re-run with the same inputs schedules the
@@ -66,6 +72,15 @@ SCHEDULE_COUNT_COLUMNS = {
     "calls_full": pl.Int64,
     "calls_spent": pl.Int64,
 }
+# The lake table `battle_judges`: per battle a judge votes on, the judges `full` asks for it, so
+# that the battle_votes mart weighs the battle's LLM votes by judges_full / judges asked.
+BATTLE_JUDGE_COLUMNS = {
+    "instruction_id": pl.String,
+    "model_a": pl.String,
+    "model_b": pl.String,
+    "judge": pl.String,
+    "judges_full": pl.Int64,
+}
 _SCORE_DECIMALS = 9  # as gpu_ops.sft_data.winners: scores equal to this many decimals tie
 
 
@@ -80,7 +95,7 @@ class RaceSettings:
     base: float = 10.0
     prior_variance: float = 0.25  # per-judge score variance before enough battles show it
     min_pooled_battles: int = 20  # battles with two or more judges needed to trust the pooled one
-    challengers: int = 1  # LUCB: challengers raced against the leader per judge
+    challengers: int = 2  # LUCB: challengers raced against the leader per judge
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
@@ -179,11 +194,13 @@ def rate(votes: pl.DataFrame, experts: Sequence[str], settings: RaceSettings) ->
 def battle_estimates(
     votes: pl.DataFrame, remaining: pl.DataFrame, settings: RaceSettings
 ) -> pl.DataFrame:
-    """Per battle: x_seen (the local score of the votes so far, 0.5 without a decisive one),
-    x_full and x_var (the projected local score once the `remaining` LLM judges have voted, and
-    its variance), and judges_seen (LLM judges with a valid vote).
+    """Per battle: x_seen (the local score battle_votes would give if the race stopped now: the
+    LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote), x_full and
+    x_var (the projected local score once the `remaining` LLM judges have voted, and its
+    variance), and judges_seen (LLM judges with a valid vote).
 
-    remaining: BATTLE_KEY + `remaining` (LLM judges still to come that `full` would ask).
+    remaining: BATTLE_KEY + `remaining` (LLM judges still to come that `full` would ask) and
+    optionally `judges_full` (all the judges `full` asks; default: no weighing).
     """
     votes = _check_votes(votes)
     weight = pl.col("weight")
@@ -216,8 +233,14 @@ def battle_estimates(
             exec_b=(weight * (pl.col("winner") == "model_b")).sum(),
         )
     )
+    if "judges_full" not in remaining.columns:
+        remaining = remaining.with_columns(judges_full=pl.lit(None, dtype=pl.Int64))
     frame = (
-        remaining.select(*BATTLE_KEY, pl.col("remaining").cast(pl.Float64))
+        remaining.select(
+            *BATTLE_KEY,
+            pl.col("remaining").cast(pl.Float64),
+            pl.col("judges_full").cast(pl.Float64),
+        )
         .join(llm, on=BATTLE_KEY, how="full", coalesce=True)
         .join(execution, on=BATTLE_KEY, how="left")
         .with_columns(
@@ -228,10 +251,19 @@ def battle_estimates(
     seen_a = pl.col("llm_a") + pl.col("exec_a")
     seen = seen_a + pl.col("llm_b") + pl.col("exec_b")
     llm_total = pl.col("llm_a") + pl.col("llm_b")
-    x_seen = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    # what battle_votes would weigh the LLM votes with if the race stopped now
+    weight = (
+        pl.when(pl.col("judges_seen") > 0)
+        .then(pl.col("judges_full").fill_null(pl.col("judges_seen")) / pl.col("judges_seen"))
+        .otherwise(1.0)
+    )
+    now_a = pl.col("llm_a") * weight + pl.col("exec_a")
+    now = now_a + pl.col("llm_b") * weight + pl.col("exec_b")
+    x_seen = pl.when(now > 0).then(now_a / now).otherwise(0.5)
     # the judges still to come vote like the ones seen (their share mu); mu's own uncertainty is
     # variance / judges seen, or the prior's before any LLM judge voted
-    mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_seen)
+    x_votes = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_votes)
     # judges agree more on a lopsided battle: the spread of their shares scales with
     # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
     smoothed = (pl.col("llm_a") + 1.0) / (llm_total + 2.0)
@@ -410,17 +442,31 @@ def competitors_of(battles: Iterable[pl.DataFrame]) -> dict[str, list[str]]:
 def remaining_judges(
     battles_by_judge: Mapping[str, pl.DataFrame], order: Sequence[str], judge: str
 ) -> pl.DataFrame:
-    """Per battle, how many judges from `judge` on (in `order`) the full schedule asks."""
+    """Per battle, the judges the full schedule asks: from `judge` on in `order` (`remaining`)
+    and in all (`judges_full`)."""
     if judge not in order:
         raise InputError(f"judge {judge!r} is not in the judging order {list(order)}")
-    later = list(order)[list(order).index(judge) :]
-    frames = [battles_by_judge[j].select(BATTLE_KEY) for j in later if j in battles_by_judge]
+    turn = list(order).index(judge)
+    frames = [
+        battles_by_judge[j].select(BATTLE_KEY).with_columns(later=pl.lit(k >= turn))
+        for k, j in enumerate(order)
+        if j in battles_by_judge
+    ]
     if not frames:
-        return pl.DataFrame(schema={**dict.fromkeys(BATTLE_KEY, pl.String), "remaining": pl.Int64})
+        return pl.DataFrame(
+            schema={
+                **dict.fromkeys(BATTLE_KEY, pl.String),
+                "remaining": pl.Int64,
+                "judges_full": pl.Int64,
+            }
+        )
     return (
         pl.concat(frames)
         .group_by(BATTLE_KEY)
-        .agg(remaining=pl.len().cast(pl.Int64))
+        .agg(
+            remaining=pl.col("later").sum().cast(pl.Int64),
+            judges_full=pl.len().cast(pl.Int64),
+        )
         .sort(BATTLE_KEY)
     )
 
@@ -457,6 +503,23 @@ def plan_judge(
         )
         chosen = pl.concat([chosen, kept]).unique(maintain_order=True)
     return mine.select(BATTLE_KEY).join(chosen, on=BATTLE_KEY, how="semi")
+
+
+def full_judge_counts(
+    battles_by_judge: Mapping[str, pl.DataFrame], chosen: pl.DataFrame, judge: str
+) -> pl.DataFrame:
+    """The `battle_judges` rows of `judge`: per chosen battle, the judges `full` asks for it."""
+    frames = [b.select(BATTLE_KEY) for b in battles_by_judge.values() if b.height]
+    if not frames or chosen.is_empty():
+        return pl.DataFrame(schema=BATTLE_JUDGE_COLUMNS)
+    counts = pl.concat(frames).group_by(BATTLE_KEY).agg(judges_full=pl.len().cast(pl.Int64))
+    return (
+        chosen.select(BATTLE_KEY)
+        .join(counts, on=BATTLE_KEY, how="left")
+        .with_columns(pl.lit(judge).alias("judge"), pl.col("judges_full").fill_null(1))
+        .select(list(BATTLE_JUDGE_COLUMNS))
+        .sort(BATTLE_KEY)
+    )
 
 
 def schedule_counts(

@@ -13,12 +13,14 @@ import polars as pl
 import pytest
 
 from gpu_ops.arena.scheduling import (
+    BATTLE_JUDGE_COLUMNS,
     BATTLE_KEY,
     VOTE_COLUMNS,
     RaceSettings,
     battle_estimates,
     competitors_of,
     execution_votes,
+    full_judge_counts,
     llm_votes,
     plan_judge,
     remaining_judges,
@@ -95,12 +97,12 @@ def test_a_settled_instruction_gets_no_more_judges_and_a_contested_one_does():
         RaceSettings(alpha=0.3, z=1.0),
     )
     assert set(plan["instruction_id"].to_list()) == {"close"}
-    # LUCB: only battles of the leader and of one challenger, so two experts touch them all
+    # LUCB: only battles of the leader and of its challengers (2), so three experts touch them all
     everyone = full["e"].filter(pl.col("instruction_id") == "close")
     assert 0 < plan.height < everyone.height
     assert any(
         all({a, b} & set(racing) for _, a, b in plan.iter_rows())
-        for racing in itertools.combinations(experts, 2)
+        for racing in itertools.combinations(experts, RaceSettings().challengers + 1)
     )
 
 
@@ -245,12 +247,44 @@ def test_estimates_shrink_to_certainty_when_no_judge_is_left():
 def test_remaining_judges_count_the_judge_and_the_later_ones():
     full = battles(EXPERTS, ["i"])
     left = remaining_judges(full, EXPERTS, "c")
-    by_pair = {(a, b): n for _, a, b, n in left.iter_rows()}
-    assert by_pair[("a", "b")] == 2  # c and d
-    assert by_pair[("c", "d")] == 0 if ("c", "d") in by_pair else True
-    assert ("c", "d") not in by_pair  # neither c nor d judges its own battle
+    by_pair = {(a, b): (n, total) for _, a, b, n, total in left.iter_rows()}
+    assert by_pair[("a", "b")] == (2, 2)  # c and d, of c and d
+    assert by_pair[("a", "c")] == (1, 2)  # d, of b and d
+    assert by_pair[("c", "d")] == (0, 2)  # a and b have had their turn
     with pytest.raises(InputError, match="not in the judging order"):
         remaining_judges(full, EXPERTS, "zz")
+
+
+def test_battle_judges_rows_weigh_a_battle_to_full_mass():
+    full = battles(EXPERTS, ["i"])
+    chosen = full["c"].filter(pl.col("model_a") == "a")
+    rows = full_judge_counts(full, chosen, "c")
+    assert rows.columns == list(BATTLE_JUDGE_COLUMNS)
+    assert rows.select("model_a", "model_b", "judge", "judges_full").rows() == [
+        ("a", "b", "c", 2),
+        ("a", "d", "c", 2),
+    ]
+    assert full_judge_counts(full, chosen.clear(), "c").is_empty()
+
+
+def test_the_race_reads_the_votes_as_the_mart_weighs_them():
+    """One of two judges voted a > b; execution says b. Stopped now, battle_votes weighs the
+    LLM votes 2 (judges_full / asked), so the local score is (2 * 2) / (2 * 2 + 1)."""
+    votes = pl.concat(
+        [
+            votes_for([("i", "a", "b", "j1", "model_a")]),
+            pl.DataFrame(
+                [("i", "a", "b", "execution", "model_b", 1.0)], schema=VOTE_COLUMNS, orient="row"
+            ),
+        ]
+    )
+    left = pl.DataFrame(
+        {"instruction_id": ["i"], "model_a": ["a"], "model_b": ["b"], "remaining": [1]}
+    )
+    weighed = battle_estimates(votes, left.with_columns(judges_full=pl.lit(2)), RaceSettings())
+    plain = battle_estimates(votes, left, RaceSettings())
+    assert weighed["x_seen"].item() == pytest.approx(4 / 5)
+    assert plain["x_seen"].item() == pytest.approx(2 / 3)
 
 
 def test_the_config_knows_full_and_adaptive_and_names_a_bad_value():
