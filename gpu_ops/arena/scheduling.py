@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -51,8 +50,6 @@ import polars as pl
 from gpu_ops.arena.ratings import fit_bradley_terry
 from gpu_ops.errors import InputError
 
-Schedule = Literal["full", "adaptive"]
-SCHEDULES: tuple[str, ...] = ("full", "adaptive")
 BATTLE_KEY = ["instruction_id", "model_a", "model_b"]
 VOTE_COLUMNS = {
     "instruction_id": pl.String,
@@ -102,12 +99,6 @@ class RaceSettings:
             raise InputError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.z <= 0 or self.orders not in (1, 2):
             raise InputError(f"need z > 0 and orders 1 or 2, got z={self.z}, orders={self.orders}")
-
-
-def check_schedule(schedule: str) -> str:
-    if schedule not in SCHEDULES:
-        raise InputError(f"battles.schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
-    return schedule
 
 
 # --- votes ---------------------------------------------------------------------------------------
