@@ -1,6 +1,9 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `battle_judges` (rename and cast only).
+-- Typed view over the lake table `battle_judges` (rename and cast only). The judgments asset
+-- writes it beside `judgments`: the ref below orders this view after that asset, so a run builds
+-- it once the files exist (an earlier build would stand in an empty relation).
+-- depends_on: {{ ref('stg_judgments') }}
 with source as (
     {{ lake_source('battle_judges') }}
 ),
