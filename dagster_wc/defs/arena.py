@@ -148,10 +148,11 @@ def adaptive_battles(
     if settings.execution.enabled and lake_partitions(arena.home, "execution_results"):
         results = read_lake_table(arena.home, "execution_results")
         votes.append(execution_votes(results, settings.execution.weight))
+    keys = {j: b.select("instruction_id", "model_a", "model_b") for j, b in full.items()}
     chosen = plan_judge(
         judge,
         order,
-        {j: b.select("instruction_id", "model_a", "model_b") for j, b in full.items()},
+        keys,
         pl.concat([llm_votes(pl.DataFrame(schema=JUDGMENTS_SCHEMA)), *votes]),
         competitors_of(full.values()),
         RaceSettings(
@@ -165,7 +166,6 @@ def adaptive_battles(
         if judge in judged
         else None,
     )
-    keys = {j: b.select("instruction_id", "model_a", "model_b") for j, b in full.items()}
     return (
         full[judge].join(chosen, on=["instruction_id", "model_a", "model_b"], how="semi"),
         full_judge_counts(keys, chosen, judge),
@@ -202,10 +202,6 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
         full_battles = len(battles)
         if config.battles.schedule == "adaptive" and len(battles):
             battles, weights = adaptive_battles(arena, judge, instructions, answers)
-    orders = 2 if config.judging.both_orders else 1
-    counts = schedule_counts(judge, config.battles.schedule, full_battles, len(battles), orders)
-    write_lake_table(arena.home, "judging_schedule", counts, partition=judge)
-    write_lake_table(arena.home, "battle_judges", weights, partition=judge)
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:
@@ -220,6 +216,10 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 system_prompt=config.judging.system_prompt == "paper",
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
+    orders = 2 if config.judging.both_orders else 1
+    counts = schedule_counts(judge, config.battles.schedule, full_battles, len(battles), orders)
+    write_lake_table(arena.home, "judging_schedule", counts, partition=judge)
+    write_lake_table(arena.home, "battle_judges", weights, partition=judge)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
