@@ -8,14 +8,16 @@ bias, and the execution judge (a response passes each of 5 tests with probabilit
 sigmoid(quality)). Every judge's verdict on every battle and order is drawn once, so a schedule
 only chooses which of them it asks for, as the call cache would answer.
 
-For `full` (the paper) and `adaptive` (gpu_ops.arena.scheduling, judges run in config order), at
-5, 10 and 20 experts and winners.alpha 0.7 and 0.3, it measures: LLM judge calls; the share of
+For `full` (the paper) and `adaptive` (gpu_ops.arena.scheduling, judges run in config order, each
+battle's LLM votes weighed by judges_full / judges asked as the battle_votes mart weighs them; the
+`unweighted_*` figures are the same votes at weight 1), at 5, 10 and 20 experts and winners.alpha 0.7 and 0.3, it measures: LLM judge calls; the share of
 instructions whose winner (gpu_ops.sft_data.winners.select_winners on BT ratings, as the
 pipeline) equals full's; the max error of the BT ratings against the planted ones (the BT fit on
 the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
 infinitely many instructions converges); the share of experts whose 95% bootstrap interval
 (instructions resampled, 100 rounds) covers the planted rating; and, for context, how often the
-winner is the response of truly highest quality.
+winner is the response of truly highest quality. At 10 experts it also runs three more planted
+arenas and two other bounds z.
 
     python -m bench.bench_battle_schedule [--quick]
 """
