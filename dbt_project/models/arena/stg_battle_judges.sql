@@ -1,8 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `battle_judges` (rename and cast only). The judgments asset
--- writes it beside `judgments`: the ref below orders this view after that asset, so a run builds
--- it once the files exist (an earlier build would stand in an empty relation).
+-- Typed view over the lake table `battle_judges` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 -- depends_on: {{ ref('stg_judgments') }}
 with source as (
     {{ lake_source('battle_judges') }}
@@ -15,7 +14,7 @@ renamed as (
         cast(model_b as varchar) as model_b,
         cast(judge as varchar) as judge,
         cast(judges_full as bigint) as judges_full,
-        first_seen_at
+        cast(first_seen_at as timestamp) as first_seen_at
     from source
 )
 
