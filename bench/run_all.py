@@ -44,6 +44,7 @@ BENCHMARKS = (
     "arena_scaling",
     "fresh_arena",
     "test_weighting",
+    "battle_schedule",
     "cluster",
 )
 VERSIONS = (

@@ -326,6 +326,21 @@ class JudgingConfig(_Strict):
         return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
+class BattlesConfig(_Strict):
+    """Which battles the LLM judges vote on (gpu_ops/arena/scheduling.py)."""
+
+    schedule: Literal["full", "adaptive"] = Field(
+        default="full",
+        description="full: every uninvolved judge votes on every battle (the paper); adaptive: "
+        "judges vote only where an instruction's winner is still open (a race per instruction)",
+    )
+    z: Annotated[float, Field(gt=0)] = Field(
+        default=2.0,
+        description="adaptive: how wide the race's bound is, in standard deviations (higher: "
+        "more calls, more winners equal to full's; bench_battle_schedule measures both)",
+    )
+
+
 class RatingConfig(_Strict):
     elo_k: Annotated[float, Field(gt=0)] = 40.0
     initial_rating: float = 1000.0
@@ -491,6 +506,7 @@ class ArenaConfig(_Strict):
     selection: SelectionConfig = SelectionConfig()
     responses: ResponseConfig = ResponseConfig()
     judging: JudgingConfig = JudgingConfig()
+    battles: BattlesConfig = BattlesConfig()
     ratings: RatingConfig = RatingConfig()
     winners: WinnerConfig = WinnerConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
