@@ -293,7 +293,11 @@ def test_bt_weights_match_weighted_logistic_regression() -> None:
 def test_elo_honours_weights() -> None:
     half = online_elo(weighted([("x", "y", "model_a", 0.5)]), k=40)
     assert half == pytest.approx({"x": 1010.0, "y": 990.0})
-    assert online_elo(weighted([("x", "y", "model_a", 0.0)])) == {"x": 1000.0, "y": 1000.0}
+    # A weight-0 vote changes nothing; only votes of weight 0 are nothing to rate (#29).
+    zero_then_win = weighted([("x", "y", "model_a", 0.0), ("x", "y", "tie", 1.0)])
+    assert online_elo(zero_then_win) == {"x": 1000.0, "y": 1000.0}
+    with pytest.raises(InputError, match="total weight is 0"):
+        online_elo(weighted([("x", "y", "model_a", 0.0)]))
     # Weight w at K equals weight 1 at K * w.
     log = synthetic_battles({"a": 1100, "b": 1000, "c": 900}, 200, seed=6)
     doubled = online_elo(log.with_columns(weight=pl.lit(2.0)), k=10)
