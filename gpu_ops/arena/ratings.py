@@ -342,7 +342,7 @@ def _elo_rounds(
 
     def next_sequence() -> np.ndarray:
         sequence = np.repeat(codes, next(draws))
-        rng.shuffle(sequence)
+        elo_replay.shuffle(sequence, rng)
         return sequence
 
     out = np.empty((rounds, len(votes.experts)))
