@@ -91,9 +91,16 @@ def test_weighted_log_rates_like_its_split_rows(tmp_path: Path):
             pl.DataFrame(whole).write_csv(whole_path)
             pl.DataFrame(split).write_csv(split_path)
         got_whole, _ = rate(whole_path)
-        got_split, output = rate(split_path)
+        got_split, output = rate(split_path, "--merge-split-votes")
         assert got_split == got_whole
         assert "merged" in output
+        # Rows are votes unless merging is asked for (#29): 3 x 0.5 are three Elo updates.
+        unmerged, output = rate(split_path)
+        assert "merged" not in output
+        assert by_key(unmerged)[("bt", "strong")]["rating"] == pytest.approx(
+            by_key(got_whole)[("bt", "strong")]["rating"]
+        )
+        assert by_key(unmerged)[("elo", "strong")]["games"] > by_key(got_whole)[("elo", "strong")]["games"]
     unweighted, _ = rate(_write(tmp_path, rows))  # the weights matter
     assert by_key(unweighted)[("bt", "strong")]["rating"] != pytest.approx(
         by_key(got_whole)[("bt", "strong")]["rating"]

@@ -158,11 +158,15 @@ def test_weight_and_instruction_columns(tmp_path: Path) -> None:
         rows[1],
     ]
     for suffix in (".csv", ".jsonl", ".parquet"):
-        whole = load_battle_log(write(tmp_path / f"whole{suffix}", rows))
-        parts = load_battle_log(write(tmp_path / f"parts{suffix}", split))
+        whole_path = write(tmp_path / f"whole{suffix}", rows)
+        parts_path = write(tmp_path / f"parts{suffix}", split)
+        whole = load_battle_log(whole_path, merge_split_votes=True)
+        parts = load_battle_log(parts_path, merge_split_votes=True)
         assert whole.battles.columns == ["model_a", "model_b", "winner", "weight", "instruction_id"]
         assert parts.battles.equals(whole.battles), suffix
         assert parts.merged == 2 and whole.merged == 0
+        # Without the option every row is a vote.
+        assert load_battle_log(parts_path).battles.height == 4
 
 
 @pytest.mark.parametrize(
@@ -171,7 +175,6 @@ def test_weight_and_instruction_columns(tmp_path: Path) -> None:
         ("weight", -1, "weight must be a finite number >= 0, got '-1'"),
         ("weight", "heavy", "weight must be a finite number >= 0, got 'heavy'"),
         ("weight", "nan", "weight must be a finite number"),
-        ("instruction_id", "", "empty instruction_id"),
         ("tstamp", "yesterday", "tstamp must be a number"),
         ("anony", "maybe", "anony must be true or false"),
     ],
