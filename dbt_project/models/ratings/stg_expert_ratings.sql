@@ -12,10 +12,12 @@ renamed as (
         cast(rating as double) as rating,
         cast(ci_lower as double) as ci_lower,
         cast(ci_upper as double) as ci_upper,
-        cast(games as double) as games,
-        cast(wins as double) as wins,
-        cast(losses as double) as losses,
-        cast(ties as double) as ties,
+        cast(rank_ci as bigint) as rank_ci,
+        cast(games as bigint) as games,
+        cast(wins as bigint) as wins,
+        cast(losses as bigint) as losses,
+        cast(ties as bigint) as ties,
+        cast(weighted_games as double) as weighted_games,
         cast(win_rate as double) as win_rate
     from source
 )
