@@ -407,6 +407,8 @@ def rate(
     """
     import math
 
+    from rich.markup import escape
+
     from gpu_ops.arena.battle_log import load_battle_log
     from gpu_ops.arena.rating_graph import describe_components
     from gpu_ops.arena.ratings import bootstrap_unit_used, comparison_components, record_warnings
@@ -462,7 +464,7 @@ def rate(
         allow_disconnected=allow_disconnected,
     )
     for message in record_warnings(table):
-        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+        errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
     order = "tstamp order" if log.sorted_by_tstamp else "file order"
     print_frame(
         table,

@@ -91,11 +91,11 @@ def analyse(
 
 
 def describe_components(components: list[list[str]], shown: int = 5) -> str:
-    """'[a, b] and [c]' with at most `shown` names per component."""
+    """'{a, b} and {c}' with at most `shown` names per component."""
 
     def one(names: list[str]) -> str:
         more = f", ... (+{len(names) - shown} more)" if len(names) > shown else ""
-        return "[" + ", ".join(names[:shown]) + more + "]"
+        return "{" + ", ".join(names[:shown]) + more + "}"
 
     return (
         ", ".join(one(names) for names in components[:-1])

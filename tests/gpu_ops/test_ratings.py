@@ -448,7 +448,7 @@ def test_a_group_that_never_loses_is_flagged_with_open_intervals() -> None:
 
 def test_groups_that_never_met_are_named_and_refused_unless_allowed() -> None:
     log = round_robin({"one": ["a", "b"], "two": ["c", "d", "e"]}, [])
-    with pytest.raises(InputError, match=r"2 groups .* \[c, d, e\] and \[a, b\]"):
+    with pytest.raises(InputError, match=r"2 groups .* \{c, d, e\} and \{a, b\}"):
         leaderboard(log, bootstrap_rounds=0)
     table = leaderboard(log, bootstrap_rounds=0, allow_disconnected=True)
     assert set(table["expert"]) == {"a", "b", "c", "d", "e"}
