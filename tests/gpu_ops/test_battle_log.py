@@ -270,3 +270,19 @@ def test_distinct_votes_are_never_merged(tmp_path: Path) -> None:
         assert load_battle_log(path).battles.height == 3
         merged = load_battle_log(path, merge_split_votes=True)
         assert (merged.battles.height, merged.merged) == (3, 0)
+
+
+def test_polars_and_record_readers_agree(tmp_path: Path) -> None:
+    """JSON is parsed by polars; the record reader (the fallback that names bad rows) agrees."""
+    from gpu_ops.arena import battle_log
+
+    rows = [
+        dict(r, weight=w, tstamp=t, anony=True, question_id=i)
+        for i, (r, w, t) in enumerate(zip(GOOD, (1, 0.5, 2, 1), (4.0, 3.0, 2.0, 1.0), strict=True))
+    ]
+    raw = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    fast = battle_log._read_json_polars(raw, False, "question_id")
+    slow = battle_log._read_json_lines(raw, "question_id", keep_key=False)
+    assert fast is not None
+    numbers = [pl.col(c).cast(pl.Float64) for c in ("weight", "tstamp")]  # "4" and "4.0"
+    assert fast.with_columns(numbers).equals(slow.select(fast.columns).with_columns(numbers))
