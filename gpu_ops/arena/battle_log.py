@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,53 +246,96 @@ def _given(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().fill_null("") != ""
 
 
-def _problems(columns: list[str]) -> pl.Expr:
-    """Per row, the first problem found (null when the row is fine)."""
-    a = pl.col("model_a").str.strip_chars()
-    b = pl.col("model_b").str.strip_chars()
-    winner = pl.col("winner").str.strip_chars().str.to_lowercase()
-    check = (
-        pl.when(pl.col("parse_problem").is_not_null())
-        .then(pl.col("parse_problem"))
-        .when(a.is_null() | (a == ""))
-        .then(pl.lit("empty model_a"))
-        .when(b.is_null() | (b == ""))
-        .then(pl.lit("empty model_b"))
-        .when(a == b)
-        .then(pl.lit("model_a equals model_b (") + a + pl.lit(")"))
-        .when(winner.is_null())
-        .then(pl.lit("empty winner"))
-        .when(~winner.is_in(list(WINNER_ALIASES)))
-        .then(
+def _by_value(series: pl.Series, transform: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """`transform(series)`, computed once per distinct value when values repeat (winners)."""
+    values = series.drop_nulls().unique()
+    if len(values) * 100 > len(series):
+        return transform(series)
+    return transform(values).gather(series.cast(pl.Enum(values)).to_physical())
+
+
+def _canonical_winner(values: pl.Series) -> pl.Series:
+    """'model_a', 'model_b' or 'tie' (case and spaces ignored, aliases mapped), else null."""
+    lowered = values.str.strip_chars().str.to_lowercase()
+    return lowered.replace_strict(WINNER_ALIASES, default=None, return_dtype=pl.String)
+
+
+def _normalized(frame: pl.DataFrame) -> list[pl.Series]:
+    """Stripped names and the canonical winner, computed once (`_a`, `_b`, `_winner`)."""
+    return [
+        frame["model_a"].str.strip_chars().alias("_a"),
+        frame["model_b"].str.strip_chars().alias("_b"),
+        _by_value(frame["winner"], _canonical_winner).alias("_winner"),
+    ]
+
+
+def _checks(columns: list[str]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, message) per problem, in the order they are reported (see `_normalized`).
+
+    Conditions are cheap booleans, evaluated on every row; messages are built only for the
+    rows that fail (string concatenation over millions of rows would cost more than reading).
+    """
+    a, b, winner = pl.col("_a"), pl.col("_b"), pl.col("_winner")
+    checks = [
+        (pl.col("parse_problem").is_not_null(), pl.col("parse_problem")),
+        (a.is_null() | (a == ""), pl.lit("empty model_a")),
+        (b.is_null() | (b == ""), pl.lit("empty model_b")),
+        (a == b, pl.lit("model_a equals model_b (") + a + pl.lit(")")),
+        (pl.col("winner").is_null(), pl.lit("empty winner")),
+        (
+            winner.is_null(),
             pl.lit("unknown winner value '")
             + pl.col("winner")
-            + pl.lit("' (expected model_a, model_b, tie or 'tie (bothbad)')")
-        )
-    )
+            + pl.lit("' (expected model_a, model_b, tie or 'tie (bothbad)')"),
+        ),
+    ]
     if "weight" in columns:
         weight = _number("weight")
-        check = check.when(
-            _given("weight")
-            & (weight.is_null() | ~weight.is_finite().fill_null(False) | (weight < 0))
-        ).then(
-            pl.lit("weight must be a finite number >= 0, got '")
-            + pl.col("weight").fill_null("")
-            + pl.lit("'")
+        checks.append(
+            (
+                _given("weight")
+                & (weight.is_null() | ~weight.is_finite().fill_null(False) | (weight < 0)),
+                pl.lit("weight must be a finite number >= 0, got '")
+                + pl.col("weight").fill_null("")
+                + pl.lit("'"),
+            )
         )
     if "tstamp" in columns:
-        check = check.when(
-            _given("tstamp") & (_number("tstamp").is_null() | ~_number("tstamp").is_finite())
-        ).then(
-            pl.lit("tstamp must be a number, got '") + pl.col("tstamp").fill_null("") + pl.lit("'")
+        tstamp = _number("tstamp")
+        checks.append(
+            (
+                _given("tstamp") & (tstamp.is_null() | ~tstamp.is_finite().fill_null(False)),
+                pl.lit("tstamp must be a number, got '")
+                + pl.col("tstamp").fill_null("")
+                + pl.lit("'"),
+            )
         )
     if "anony" in columns:
         anony = pl.col("anony").str.strip_chars().str.to_lowercase()
-        check = check.when(_given("anony") & ~anony.is_in(list(TRUE_WORDS))).then(
-            pl.lit("anony must be true or false, got '")
-            + pl.col("anony").fill_null("")
-            + pl.lit("'")
+        checks.append(
+            (
+                _given("anony") & ~anony.is_in(list(TRUE_WORDS)),
+                pl.lit("anony must be true or false, got '")
+                + pl.col("anony").fill_null("")
+                + pl.lit("'"),
+            )
         )
-    return check.otherwise(None)
+    return checks
+
+
+def _problem_flag(columns: list[str]) -> pl.Expr:
+    """True where a row has any problem."""
+    return pl.any_horizontal([condition.fill_null(False) for condition, _ in _checks(columns)])
+
+
+def _problems(columns: list[str]) -> pl.Expr:
+    """Per row, the first problem found (null when the row is fine)."""
+    checks = _checks(columns)
+    first_condition, first_message = checks[0]
+    chain = pl.when(first_condition).then(first_message)
+    for condition, message in checks[1:]:
+        chain = chain.when(condition).then(message)
+    return chain.otherwise(None)
 
 
 def _merge_split_votes(battles: pl.DataFrame) -> pl.DataFrame:
@@ -322,8 +366,8 @@ def load_battle_log(
         raise InputError(f"cluster column {cluster_column!r} is already a battle log column")
     frame = _read_table(path, cluster_column, merge_split_votes).with_row_index("row", offset=1)
     columns = frame.columns
-    frame = frame.with_columns(problem=_problems(columns))
-    bad = frame.filter(pl.col("problem").is_not_null())
+    frame = frame.with_columns(_normalized(frame)).with_columns(_bad=_problem_flag(columns))
+    bad = frame.filter("_bad").with_columns(problem=_problems(columns))
     if bad.height and not skip_invalid:
         first = bad.row(0, named=True)
         more = f" ({bad.height - 1} more invalid rows)" if bad.height > 1 else ""
@@ -331,7 +375,7 @@ def load_battle_log(
     if bad.height == frame.height:
         reason = f"all {bad.height} rows are invalid" if bad.height else "no battles in the file"
         raise InputError(f"{path}: nothing to rate: {reason}")
-    good = frame.filter(pl.col("problem").is_null())
+    good = frame.filter(~pl.col("_bad"))
     named_dropped = 0
     if "anony" in columns and anony_only:
         anony = pl.col("anony").str.strip_chars().str.to_lowercase()
@@ -346,9 +390,9 @@ def load_battle_log(
     if "tstamp" in columns:
         good = good.sort(_number("tstamp"), maintain_order=True, nulls_last=True)
     selected = [
-        pl.col("model_a").str.strip_chars(),
-        pl.col("model_b").str.strip_chars(),
-        pl.col("winner").str.strip_chars().str.to_lowercase().replace_strict(WINNER_ALIASES),
+        pl.col("_a").alias("model_a"),
+        pl.col("_b").alias("model_b"),
+        pl.col("_winner").alias("winner"),
     ]
     if "weight" in columns:
         selected.append(_number("weight").fill_null(1.0).alias("weight"))

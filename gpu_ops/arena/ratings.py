@@ -196,26 +196,36 @@ class _Votes:
         )
 
 
+def _dense_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, index of each key among them): np.unique(return_inverse) without
+    the sort when the key space is small (a few experts: a lookup table instead of a sort)."""
+    if len(key) and int(key.max()) < 64_000_000:
+        present = np.zeros(int(key.max()) + 1, dtype=bool)
+        present[key] = True
+        keys = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        return keys, position[key]
+    return np.unique(key, return_inverse=True)
+
+
 def _encode(frame: pl.DataFrame, unit: BootstrapUnit = "instruction") -> _Votes:
     """Encode validated battles (see `validate_battles`)."""
     _check_unit(unit)
-    names = pl.concat([frame["model_a"], frame["model_b"]]).unique().sort()
+    names = pl.concat([frame["model_a"].unique(), frame["model_b"].unique()]).unique().sort()
     experts = names.to_list()
     kind = pl.Enum(names)
     a = frame["model_a"].cast(kind).to_physical().to_numpy().astype(np.int64)
     b = frame["model_b"].cast(kind).to_physical().to_numpy().astype(np.int64)
-    outcome = frame["winner"].replace_strict(OUTCOME_OF, return_dtype=pl.Int8).to_numpy()
+    outcome = frame["winner"].cast(pl.Enum(list(OUTCOME_OF))).to_physical().to_numpy()
     swap = a > b
     lo, hi = np.where(swap, b, a), np.where(swap, a, b)
     outcome = np.where(swap & (outcome < 2), 1 - outcome, outcome).astype(np.int64)
     weight = frame["weight"].to_numpy()
-    if len(weight) and (weight == weight[0]).all():
-        weight_values, weight_code = weight[:1], np.zeros(len(weight), dtype=np.int64)
-    else:
-        weight_values, weight_code = np.unique(weight, return_inverse=True)
+    weight_values = np.sort(pl.Series(weight).unique().to_numpy())
+    weight_code = np.searchsorted(weight_values, weight)
     n = len(experts)
     key = ((lo * n + hi) * 3 + outcome) * len(weight_values) + weight_code
-    keys, code = np.unique(key, return_inverse=True)
+    keys, code = _dense_codes(key)
     code_weight = weight_values[keys % len(weight_values)]
     rest = keys // len(weight_values)
     code_outcome, pair_key = rest % 3, rest // 3
