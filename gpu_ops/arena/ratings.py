@@ -31,8 +31,6 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from scipy import sparse
-from scipy.optimize import minimize
-from scipy.special import expit, log_expit
 
 from gpu_ops.arena import elo_replay, rating_graph
 from gpu_ops.errors import InputError
@@ -577,6 +575,19 @@ def _pair_arrays(frame: pl.DataFrame, unit: BootstrapUnit = "instruction") -> _P
     return _votes_arrays(_encode(validate_battles(frame), unit))
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+# Up to this many experts BT is fitted by Newton's method (an n x n solve per step); beyond,
+# by scipy's L-BFGS. Newton needs no scipy.optimize import (a second of a short CLI run).
+_NEWTON_MAX_EXPERTS = 400
+
+
 def _fit_strengths(
     idx_a: np.ndarray,
     idx_b: np.ndarray,
@@ -591,29 +602,56 @@ def _fit_strengths(
 
     Loss = -(1/N) sum [w_a log sigmoid(s_a - s_b) + w_b log sigmoid(s_b - s_a)] + l2 * |s|^2.
     The tiny L2 pins the free additive constant at mean zero and keeps strengths finite when an
-    expert won (or lost) every game.
+    expert won (or lost) every game. The loss is strictly convex: Newton's method with a
+    backtracking line search, or L-BFGS for many experts, reaches the same minimum.
     """
     total = float(weight_a.sum() + weight_b.sum())
     if total <= 0:
         return np.zeros(n_models)
     games = weight_a + weight_b
 
-    def loss_and_grad(s: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss(s: np.ndarray) -> float:
         d = s[idx_a] - s[idx_b]
-        nll = -(weight_a @ log_expit(d) + weight_b @ log_expit(-d)) / total
-        g_d = (games * expit(d) - weight_a) / total
-        grad = np.bincount(idx_a, g_d, n_models) - np.bincount(idx_b, g_d, n_models)
-        return nll + l2 * float(s @ s), grad + 2.0 * l2 * s
+        nll = -(weight_a @ _log_sigmoid(d) + weight_b @ _log_sigmoid(-d)) / total
+        return float(nll + l2 * (s @ s))
 
-    x0 = np.zeros(n_models) if start is None else start
-    result = minimize(
-        loss_and_grad,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 2000, "gtol": 1e-10, "ftol": 1e-15},
-    )
-    return result.x
+    def gradient(s: np.ndarray, p: np.ndarray) -> np.ndarray:
+        g_d = (games * p - weight_a) / total
+        grad = np.bincount(idx_a, g_d, n_models) - np.bincount(idx_b, g_d, n_models)
+        return grad + 2.0 * l2 * s
+
+    x = np.zeros(n_models) if start is None else np.array(start, dtype=np.float64)
+    if n_models > _NEWTON_MAX_EXPERTS:
+        from scipy.optimize import minimize
+
+        def loss_and_grad(s: np.ndarray) -> tuple[float, np.ndarray]:
+            return loss(s), gradient(s, _sigmoid(s[idx_a] - s[idx_b]))
+
+        options = {"maxiter": 2000, "gtol": 1e-10, "ftol": 1e-15}
+        return minimize(loss_and_grad, x, jac=True, method="L-BFGS-B", options=options).x
+    current = loss(x)
+    for _ in range(500):
+        p = _sigmoid(x[idx_a] - x[idx_b])
+        grad = gradient(x, p)
+        if np.abs(grad).max() < 1e-12:
+            break
+        curvature = games * p * (1.0 - p) / total
+        hessian = np.diag(2.0 * l2 + np.bincount(idx_a, curvature, n_models))
+        hessian += np.diag(np.bincount(idx_b, curvature, n_models))
+        np.add.at(hessian, (idx_a, idx_b), -curvature)
+        np.add.at(hessian, (idx_b, idx_a), -curvature)
+        step = np.linalg.solve(hessian, -grad)
+        rate = 1.0
+        while rate > 1e-10:  # Armijo backtracking: far from the optimum a full step can overshoot
+            trial = x + rate * step
+            trial_loss = loss(trial)
+            if trial_loss <= current + 1e-4 * rate * float(grad @ step):
+                break
+            rate *= 0.5
+        if trial_loss >= current and rate <= 1e-10:
+            break
+        x, current = trial, trial_loss
+    return x
 
 
 def _to_elo(
