@@ -685,9 +685,9 @@ def fit_bradley_terry(
 ) -> dict[str, float]:
     """Bradley-Terry ratings by maximum likelihood on pair counts (ties = half a win each side).
 
-    Accepts pair counts (e.g. the `rating_pair_counts` mart) or raw battles. Fitted with L-BFGS
-    and an analytic gradient; ratings are in Elo points with mean `initial`, or with `anchor`'s
-    rating fixed at `initial`. `l2` is per game and tiny: it only fixes identifiability.
+    Accepts pair counts (e.g. the `rating_pair_counts` mart) or raw battles. Fitted by Newton's
+    method (L-BFGS for many experts); ratings are in Elo points with mean `initial`, or with
+    `anchor`'s rating fixed at `initial`. `l2` is per game and tiny: it only fixes identifiability.
     """
     pairs = _pair_arrays(as_polars(counts, "battles"))
     strengths = _fit_strengths(

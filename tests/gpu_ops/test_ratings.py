@@ -531,3 +531,12 @@ def test_compiled_and_numpy_elo_bootstraps_agree() -> None:
         for compiled in (True, False)
     ]
     assert runs[0] == pytest.approx(runs[1], abs=1e-9)
+
+
+def test_newton_and_lbfgs_fits_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpu_ops.arena import ratings
+
+    log = synthetic_battles({"a": 1200, "b": 1050, "c": 1000, "d": 800}, 500, seed=12)
+    newton = fit_bradley_terry(log)
+    monkeypatch.setattr(ratings, "_NEWTON_MAX_EXPERTS", 0)
+    assert fit_bradley_terry(log) == pytest.approx(newton, abs=1e-4)
