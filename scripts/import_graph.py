@@ -12,7 +12,7 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGES = ("gpu_ops", "dagster_wc", "warriorcoder")
+PACKAGES = ("gpu_ops", "dagster_wc", "warriorcoder", "wc_demo")
 ROOT = Path(__file__).resolve().parents[1]
 
 

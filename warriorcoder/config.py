@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gpu_ops.worlds import find_world, installed_names
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 RESERVED_JUDGE_SLUGS = {"execution"}
@@ -268,17 +278,28 @@ class ResponseConfig(_Strict):
         return _sampling(self.temperature, self.top_p, self.max_new_tokens)
 
 
+def _installed_world(name: str) -> str:
+    if find_world(name) is None:
+        raise ValueError(f"{name!r} names no installed world (gpu_ops.worlds): {installed_names()}")
+    return name
+
+
+WorldName = Annotated[str, AfterValidator(_installed_world)]  # a world plugin, e.g. demo-world
+
+
 class ExecutionJudgeConfig(_Strict):
     enabled: bool = True
     weight: Annotated[float, Field(ge=0.0)] = 1.0
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
     allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
-    hidden_tests: Literal["demo-world"] | None = Field(
+    hidden_tests: WorldName | None = Field(
         default=None,
         description="where each instruction's hidden tests come from: `demo-world` (the demo "
         "world's tests for instructions in its phrasing); None: stated and peer tests only",
     )
+    test_weighting: Literal["uniform", "consensus"] = "consensus"  # see RELIABILITY.md
+    min_sources: Annotated[int, Field(ge=2)] = 3  # consensus needs this many independent sources
 
 
 class JudgingConfig(_Strict):
@@ -347,7 +368,7 @@ class DecontaminationConfig(_Strict):
     ngram: Annotated[int, Field(ge=3, le=64)] = 13
     # humaneval: word n-gram overlap; demo-world: any instruction asking for a held-out
     # composition of the demo world, however worded (the world reads instructions back)
-    benchmarks: tuple[Literal["humaneval", "demo-world"], ...] = ("humaneval",)
+    benchmarks: tuple[Literal["humaneval"] | WorldName, ...] = ("humaneval",)
     extra_jsonl: tuple[str, ...] = ()
 
 
@@ -425,7 +446,16 @@ class TargetConfig(ModelConfig):
 
 
 class EvaluationConfig(_Strict):
-    benchmarks: tuple[str, ...] = ("humaneval",)
+    benchmarks: tuple[str, ...] = Field(
+        default=("humaneval",),
+        description="humaneval (bundled); humaneval+, mbpp, mbpp+ (prepared once with "
+        "`warriorcoder prepare-benchmarks --from FILE`); NAME:SRC; demo-world; a .jsonl path",
+    )
+    prompts: Literal["project", "evalplus"] = Field(
+        default="project",
+        description="project: this project's prompts; evalplus: EvalPlus's prompts, stops and "
+        "answer extraction (as the paper's HumanEval(+)/MBPP(+) scores were measured)",
+    )
     extra_jsonl: tuple[str, ...] = ()
     samples_per_problem: Annotated[int, Field(ge=1)] = 1
     temperature: Annotated[float, Field(ge=0.0)] = 0.0
@@ -623,13 +653,44 @@ def _check_shape(data: Any, source: str) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def read_config_data(path: str | Path, home: Path | None = None) -> Any:
+EXTENDS_KEY = "extends"
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """`override` laid over `base`: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def read_config_data(
+    path: str | Path, home: Path | None = None, *, _chain: tuple[Path, ...] = ()
+) -> Any:
     """The parsed YAML of a config file, unvalidated; every read or YAML problem is a ConfigError.
 
     `${WC_HOME}` in the file is replaced by the home directory (so configs can point at models
-    built under it, as the demo does).
+    built under it, as the demo does). A top-level `extends: OTHER.yaml` (relative to this
+    file) reads OTHER first and lays this file over it: mappings merge key by key, lists and
+    values are replaced (the ablation configs extend configs/paper.yaml this way).
     """
-    path = Path(path)
+    data = _read_yaml(Path(path), home)
+    if not isinstance(data, dict) or EXTENDS_KEY not in data:
+        return data
+    here = Path(path).resolve()
+    base_name = data.pop(EXTENDS_KEY)
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"config file {str(path)!r}: `extends` must name a YAML file")
+    base_path = (here.parent / base_name).resolve()
+    if base_path in (*_chain, here):
+        raise ConfigError(f"config file {str(path)!r}: `extends` loops back to {base_path}")
+    base = read_config_data(base_path, home, _chain=(*_chain, here))
+    if not isinstance(base, dict):
+        raise ConfigError(f"config file {str(base_path)!r} (extended): not a mapping")
+    return _merged(base, data)
+
+
+def _read_yaml(path: Path, home: Path | None) -> Any:
+    """One YAML file, parsed and shape-checked (see `read_config_data`)."""
     if not path.exists():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     if not path.is_file():
