@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 
 from bench.timing import MIB, PeakMemory, run_command, timed
-from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
+from dagster_wc.dbt.assets import DBT_PROJECT_DIR, dbt_executable
 from warriorcoder.storage import Home, write_lake_table
 
 N_EXPERTS = 10

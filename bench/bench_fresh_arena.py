@@ -41,8 +41,8 @@ def demo_models() -> Path:
 def child(home_dir: str) -> None:
     """Run the demo arena on `home_dir` and print the step seconds as one JSON line."""
     started = time.perf_counter()
-    from dagster_wc.defs.warehouse_dbt import dbt_vars, prepare_manifest
-    from dagster_wc.runner import run_pipeline
+    from dagster_wc.dbt.assets import dbt_vars, prepare_manifest
+    from dagster_wc.orchestration.runner import run_pipeline
     from warriorcoder.config import load_config
     from warriorcoder.storage import Home
 

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from functools import cached_property
 
 import dagster as dg
+import polars as pl
 
 from warriorcoder.config import ArenaConfig, ModelConfig, load_config
-from warriorcoder.storage import Home
+from warriorcoder.storage import Home, StorageError, read_lake_table
 
 
 class ArenaResource(dg.ConfigurableResource):
@@ -25,6 +26,13 @@ class ArenaResource(dg.ConfigurableResource):
     @cached_property
     def arena_config(self) -> ArenaConfig:
         return load_config(self.config_path, home=self.home.root)
+
+    def lake_table_or_none(self, table: str) -> pl.DataFrame | None:
+        """A lake table, or None when no step has written it yet (what the asset checks read)."""
+        try:
+            return read_lake_table(self.home, table)
+        except StorageError:
+            return None
 
     @contextmanager
     def chat_model(self, model: ModelConfig, purpose: str = "llm") -> Iterator:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from dagster_wc.runner import run_pipeline
+from dagster_wc.orchestration.runner import run_pipeline
 from warriorcoder.storage import Home
 
 MARGINS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_wc.runner import run_pipeline
+from dagster_wc.orchestration.runner import run_pipeline
 from gpu_ops.demo.world import parse_instruction
 from gpu_ops.evaluation.conditions import JUDGE_SHARES
 from warriorcoder.storage import Home

@@ -129,7 +129,7 @@ def run(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dagster_wc.runner import PipelineError, run_pipeline
+    from dagster_wc.orchestration.runner import PipelineError, run_pipeline
 
     terminal = terminal_console()
     with Progress(

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, value_counts
-from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
+from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
@@ -216,4 +216,37 @@ def execution_results(
             "isolation": value_counts(frame, "isolation") if len(frame) else {},
             **sandbox,
         }
+    )
+
+
+@dg.asset_check(
+    asset="judgments",
+    blocking=True,
+    description="Both presentation orders judged for every vote pair.",
+)
+def judgments_have_both_orders(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("judgments")
+    if frame is None or frame.is_empty() or not arena.arena_config.judging.both_orders:
+        return dg.AssetCheckResult(
+            passed=True, metadata={"votes": 0 if frame is None else len(frame)}
+        )
+    orders = frame.group_by("instruction_id", "model_a", "model_b", "judge").agg(
+        pl.col("order").n_unique().alias("n")
+    )
+    missing = orders.filter(pl.col("n") != 2)
+    return dg.AssetCheckResult(
+        passed=missing.is_empty(), metadata={"pairs_missing_an_order": len(missing)}
+    )
+
+
+@dg.asset_check(asset="judgments", description="No judge voted on a battle it takes part in.")
+def judges_are_uninvolved(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("judgments")
+    if frame is None or frame.is_empty():
+        return dg.AssetCheckResult(passed=True)
+    involved = frame.filter(
+        (pl.col("judge") == pl.col("model_a")) | (pl.col("judge") == pl.col("model_b"))
+    )
+    return dg.AssetCheckResult(
+        passed=involved.is_empty(), metadata={"self_judged_votes": len(involved)}
     )

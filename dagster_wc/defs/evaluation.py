@@ -9,7 +9,7 @@ import polars as pl
 
 from dagster_wc.defs.training import target_sft_dir, target_sft_job
 from dagster_wc.metadata import markdown_table, png_image
-from dagster_wc.partitions import NEEDS_TARGET_TAG
+from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
 from gpu_ops.evaluation.benchmarks import (
     PromptStyle,

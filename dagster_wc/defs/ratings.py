@@ -56,3 +56,15 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
             "win_rate_matrix": png_image(win_rate_heatmap_figure(head_to_head, best_first)),
         }
     )
+
+
+@dg.asset_check(asset="expert_ratings", description="Every CI brackets its rating.")
+def ratings_inside_intervals(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("expert_ratings")
+    if frame is None or frame.is_empty():
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "no ratings"})
+    bad = frame.filter(
+        (pl.col("ci_lower") > pl.col("rating") + 1e-6)
+        | (pl.col("ci_upper") < pl.col("rating") - 1e-6)
+    )
+    return dg.AssetCheckResult(passed=bad.is_empty(), metadata={"ratings_outside_ci": len(bad)})

@@ -129,3 +129,24 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             "wins_per_expert": value_counts(kept, "winner") if len(kept) else {},
         }
     )
+
+
+@dg.asset_check(
+    asset="sft_dataset", blocking=True, description="Exported SFT rows are non-empty chat pairs."
+)
+def sft_dataset_is_well_formed(arena: ArenaResource) -> dg.AssetCheckResult:
+    path = arena.home.sft / "sft_dataset.parquet"
+    if not path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"reason": f"{path} missing"})
+    frame = pl.read_parquet(path)
+    contaminated = arena.lake_table_or_none("sft_decontamination")
+    leaked = 0
+    if contaminated is not None and len(contaminated) and len(frame):
+        leaked = frame.filter(
+            pl.col("instruction_id").is_in(contaminated["instruction_id"].implode())
+        ).height
+    empty = frame.filter(pl.col("messages").list.len() < 2).height if len(frame) else 0
+    return dg.AssetCheckResult(
+        passed=leaked == 0 and empty == 0 and len(frame) > 0,
+        metadata={"rows": len(frame), "contaminated_rows": leaked, "malformed_rows": empty},
+    )

@@ -14,15 +14,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_wc.definitions import build_definitions, stage_modules
-from dagster_wc.defs.warehouse_dbt import (
+from dagster_wc.dbt.assets import (
     DBT_PROJECT_DIR,
     build_warehouse_dbt_assets,
     dbt_vars,
     manifest_check_parents,
 )
-from dagster_wc.partitions import PARTITION_ROLE_TAG
-from dagster_wc.pipeline import pipeline_shape, plan_steps
+from dagster_wc.definitions import build_definitions, stage_modules
+from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG
+from dagster_wc.orchestration.plan import pipeline_shape, plan_steps
 from warriorcoder.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,6 +116,18 @@ def test_dbt_tests_become_asset_checks(definitions):
     graph = definitions.resolve_asset_graph()
     checks = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert {"battle_votes", "battles", "experts", "judgments", "sft_dataset"} <= checks
+
+
+def test_each_stage_module_brings_its_own_checks(definitions):
+    names = {
+        key.name: key.asset_key.to_user_string()
+        for key in definitions.resolve_asset_graph().asset_check_keys
+    }
+    assert names["judgments_have_both_orders"] == "judgments"
+    assert names["judges_are_uninvolved"] == "judgments"
+    assert names["ratings_inside_intervals"] == "expert_ratings"
+    assert names["sft_dataset_is_well_formed"] == "sft_dataset"
+    assert all(module.__name__.rsplit(".")[-1] != "checks" for module in stage_modules())
 
 
 def test_dbt_vars_carry_the_config_thresholds(tmp_path):

@@ -3,7 +3,7 @@ per event, and Dagster's default storage (what `make ui` opens) reads them."""
 
 import dagster as dg
 
-from dagster_wc.instance import (
+from dagster_wc.orchestration.instance import (
     HELD_DATABASES,
     SyncOnCheckpointEventLogStorage,
     use_local_instance,

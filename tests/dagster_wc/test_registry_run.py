@@ -8,8 +8,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_wc.instance import use_local_instance
-from dagster_wc.runner import failure_message, load_pipeline, run_pipeline
+from dagster_wc.orchestration.instance import use_local_instance
+from dagster_wc.orchestration.runner import failure_message, load_pipeline, run_pipeline
 from warriorcoder.storage import Home, read_lake_table, write_lake_table
 from warriorcoder.warehouse import connect_readonly, query
 

@@ -1,6 +1,6 @@
 """Step versions without Dagster: what makes a step stale, and what it owns."""
 
-from dagster_wc.step_state import StepState, home_stamps
+from dagster_wc.orchestration.step_state import StepState, home_stamps
 from warriorcoder.storage import Home
 
 

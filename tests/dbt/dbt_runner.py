@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
+from dagster_wc.dbt.assets import DBT_PROJECT_DIR, dbt_executable
 from tests.fixtures.lake_fixture import write_lake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 dbt is the only writer of the warehouse. Each dbt build writes a copy of the warehouse and
 swaps it in (`warriorcoder.warehouse.warehouse_build`), so readers never meet a lock.
-dbt runs inside the step's process (`dagster_wc.dbt_inprocess`): the project is parsed once per
+dbt runs inside the step's process (`dagster_wc.dbt.inprocess`): the project is parsed once per
 process, home and vars, and each build reuses that parsed manifest, so a build costs dbt's own
 work rather than a dbt process start (about 3.4 s each). The results become the same asset
 events as dagster-dbt's CLI resource gives (materializations, asset checks), plus row counts.
@@ -31,9 +31,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from dagster_wc.dbt_inprocess import DbtBuildError, common_args, invoke, parse
-from dagster_wc.dbt_metadata import with_build_metadata
-from dagster_wc.pipeline import dbt_check_parents
+from dagster_wc.dbt.inprocess import DbtBuildError, common_args, invoke, parse
+from dagster_wc.dbt.metadata import with_build_metadata
+from dagster_wc.orchestration.plan import dbt_check_parents
 from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home

@@ -1,8 +1,8 @@
 """Run the arena in-process on the persistent local Dagster instance, step by step.
 
-The steps come from the asset graph (`dagster_wc.pipeline.plan_steps`). A step whose inputs did
+The steps come from the asset graph (`dagster_wc.orchestration.plan.plan_steps`). A step whose inputs did
 not change since it last ran, and whose outputs are intact, is skipped
-(`dagster_wc.step_state`): a re-run of an unchanged arena launches no run and makes no model call.
+(`dagster_wc.orchestration.step_state`): a re-run of an unchanged arena launches no run and makes no model call.
 Runs land in `$WC_HOME/dagster`, the same instance `make ui` opens, so every run shows in the UI.
 Dagster's event log, dbt's log and everything the stages print go to one log file per
 `run_pipeline` call under `$WC_HOME/logs/`, not to the terminal.
@@ -24,23 +24,23 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.warehouse_dbt import (
+from dagster_wc.dbt.assets import (
     build_warehouse_dbt_assets,
     dbt_vars,
     manifest_check_parents,
     prepare_manifest,
 )
-from dagster_wc.instance import use_local_instance
-from dagster_wc.partitions import configured_slugs, sync_expert_partitions
-from dagster_wc.pipeline import (
+from dagster_wc.definitions import build_definitions
+from dagster_wc.orchestration.instance import use_local_instance
+from dagster_wc.orchestration.partitions import configured_slugs, sync_expert_partitions
+from dagster_wc.orchestration.plan import (
     PipelineShape,
     Step,
     pipeline_shape,
     plan_steps,
     sibling_partition,
 )
-from dagster_wc.step_state import (
+from dagster_wc.orchestration.step_state import (
     StepState,
     base_version,
     home_stamps,

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from dagster_wc.pipeline import PipelineShape, Step, upstream_labels
+from dagster_wc.orchestration.plan import PipelineShape, Step, upstream_labels
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CODE_ROOTS = (
     "gpu_ops",
     "dagster_wc",

@@ -6,7 +6,7 @@ dbt is imported once per process, the project is parsed once per (project files,
 every later build reuses the parsed `Manifest` object, so a build costs dbt's own work.
 
 dbt keeps process-wide state (flags, the adapter, its event manager): one invocation at a time.
-This module knows nothing of Dagster; `dagster_wc.defs.warehouse_dbt` turns the results into
+This module knows nothing of Dagster; `dagster_wc.dbt.assets` turns the results into
 asset events.
 """
 

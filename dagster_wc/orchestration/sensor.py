@@ -3,7 +3,7 @@
 In `dagster dev` (the daemon runs this sensor, on by default) each tick
 - registers a partition of `experts` for every new slug (experts and extra judges);
 - if the runs it requested last are still queued or running, waits for them; when they
-  succeeded it records them (`dagster_wc.step_state`), when one failed or was cancelled it does
+  succeeded it records them (`dagster_wc.orchestration.step_state`), when one failed or was cancelled it does
   not ask again for the same inputs (a config edit, or `warriorcoder run`, tries again);
 - otherwise finds the first stale step of the pipeline (the same steps, the same staleness rule
   as `warriorcoder run`) and requests one run per step: the step's assets, for one expert
@@ -21,16 +21,16 @@ import uuid
 
 import dagster as dg
 
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, manifest_check_parents
-from dagster_wc.partitions import configured_slugs, experts_partitions
-from dagster_wc.pipeline import PipelineShape, Step, pipeline_shape, plan_steps
-from dagster_wc.resources import ArenaResource
-from dagster_wc.step_state import (
+from dagster_wc.dbt.assets import build_warehouse_dbt_assets, manifest_check_parents
+from dagster_wc.orchestration.partitions import configured_slugs, experts_partitions
+from dagster_wc.orchestration.plan import PipelineShape, Step, pipeline_shape, plan_steps
+from dagster_wc.orchestration.step_state import (
     StepState,
     base_version,
     home_stamps,
     pipeline_lock,
 )
+from dagster_wc.resources import ArenaResource
 from warriorcoder.config import ConfigError, load_config
 
 WAVE_TAG = "warriorcoder/wave"

@@ -24,7 +24,7 @@ from typing import Literal
 
 import dagster as dg
 
-from dagster_wc.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
+from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
 from warriorcoder.config import ArenaConfig
 
 
