@@ -274,6 +274,24 @@ def manifest_check_parents() -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:
     return dbt_check_parents(json.loads(dbt_project.manifest_path.read_text()))
 
 
+def manifest_model_files() -> dict[str, tuple[str, ...]]:
+    """Each dbt model's own files, relative to the project: its SQL and the yml that patches it
+    (description, tests, unit tests), from the parsed manifest."""
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    return {
+        node["name"]: tuple(
+            path
+            for path in (
+                node["original_file_path"],
+                (node.get("patch_path") or "").split("://")[-1],
+            )
+            if path
+        )
+        for node in nodes
+        if node["resource_type"] == "model"
+    }
+
+
 def dbt_vars(config: ArenaConfig) -> str:
     """The dbt `--vars` that carry the config's thresholds into SQL (a JSON mapping)."""
     return json.dumps(

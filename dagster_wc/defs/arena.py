@@ -18,6 +18,9 @@ from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "responses", "judging", "target")
+
 BATTLE_INSTRUCTIONS_SQL = (
     "select instruction_id, instruction, miner from instructions_for_battle order by selection_rank"
 )

@@ -7,6 +7,9 @@ from gpu_ops.curation.dedup import optimal_lsh_params, survivors_table
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("dedup",)
+
 # each clean instruction with its miner's generation (0 for a miner the registry does not know)
 CLEAN_WITH_GENERATION = """
 select

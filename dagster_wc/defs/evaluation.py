@@ -32,6 +32,9 @@ from warriorcoder.config import EvaluationConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("target", "evaluation")
+
 
 @dg.asset(kinds={"python", "parquet"}, deps=["target_model_sft"])
 def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:

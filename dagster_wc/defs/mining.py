@@ -9,6 +9,9 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.mining import MINED_SCHEMA, MiningSetting, mine_instructions
 from warriorcoder.storage import write_lake_table
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "mining")
+
 
 @dg.asset(
     partitions_def=experts_partitions,

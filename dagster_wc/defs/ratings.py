@@ -10,6 +10,9 @@ from gpu_ops.arena.ratings import leaderboard, record_warnings
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("ratings",)
+
 # The documented, fixed battle order for online Elo: instruction selection order, then pair, judge, order.
 # Both methods read the votes with their weight and instruction (the cluster bootstrap's unit).
 ELO_BATTLES_SQL = """

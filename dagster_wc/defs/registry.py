@@ -11,6 +11,9 @@ from gpu_ops.lake_schemas import LAKE_SCHEMAS
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "judging")
+
 REGISTRY_SCHEMA = LAKE_SCHEMAS["expert_registry"]
 
 

@@ -10,6 +10,9 @@ from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
 from warriorcoder.storage import write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "scoring")
+
 
 @dg.asset(
     partitions_def=experts_partitions,

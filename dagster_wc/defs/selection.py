@@ -11,6 +11,9 @@ from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("embedding", "selection")
+
 
 @dg.asset(kinds={"python", "parquet"}, deps=["instructions_kept"])
 def instruction_embeddings(

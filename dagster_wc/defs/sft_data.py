@@ -19,6 +19,20 @@ from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
 from warriorcoder.warehouse import query
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = (
+    "name",
+    "experts",
+    "scoring",
+    "selection",
+    "responses",
+    "judging",
+    "ratings",
+    "winners",
+    "decontamination",
+    "export",
+)
+
 BATTLE_VOTES_SQL = """
 select b.instruction_id, b.model_a, b.model_b, b.local_score_a, b.votes_a, b.votes_b
 from battles b

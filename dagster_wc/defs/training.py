@@ -11,6 +11,9 @@ from gpu_ops.llm.chat_template import BUNDLED_PREFIX, bundled_template
 from gpu_ops.training.sft import run_sft_subprocess
 from warriorcoder.config import SFTConfig
 
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("target",)
+
 
 def template_text(chat_template: str | None) -> str | None:
     """A configured chat template: `bundled:NAME`, Jinja text, or the path of a file holding it."""

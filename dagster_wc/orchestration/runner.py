@@ -40,12 +40,10 @@ from dagster_wc.orchestration.plan import (
     plan_steps,
     sibling_partition,
 )
-from dagster_wc.orchestration.step_state import (
-    StepState,
-    base_version,
-    home_stamps,
-    pipeline_lock,
-)
+from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
+from dagster_wc.orchestration.versions import StepVersions, step_versions
+from dagster_wc.orchestration.walk import PipelineWalk, step_tags
+from dagster_wc.resources import config_for_run
 from warriorcoder.config import ArenaConfig, load_config
 from warriorcoder.storage import Home
 
@@ -95,14 +93,15 @@ class Pipeline:
     config: ArenaConfig
     definitions: dg.Definitions
     shape: PipelineShape
+    versions: StepVersions
 
     def steps(self, stages: Iterable[str] | None = None) -> list[Step]:
         return plan_steps(self.shape, self.config, stages)
 
 
-def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
-    """Validate the config, make sure the dbt manifest is current, build the definitions."""
-    config = load_config(config_path, home=home.root)
+def load_pipeline(config_path: str | Path, home: Home, config: ArenaConfig) -> Pipeline:
+    """Make sure the dbt manifest is current for the config, build the definitions, read the
+    graph's shape and the steps' versions off them."""
     prepare_manifest(home, dbt_vars(config))
     definitions = build_definitions(config_path, str(home.root))
     shape = pipeline_shape(
@@ -110,7 +109,7 @@ def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
         build_warehouse_dbt_assets().keys,
         manifest_check_parents(),
     )
-    return Pipeline(config, definitions, shape)
+    return Pipeline(config, definitions, shape, step_versions(config, shape))
 
 
 @contextmanager
@@ -146,72 +145,84 @@ def run_pipeline(
     config_path: str | Path,
     home: Home,
     *,
+    config: ArenaConfig | None = None,
     stages: Iterable[str] | None = None,
     on_step: StepCallback | None = None,
     log_to_file: bool = True,
 ) -> RunSummary:
     """Materialize the stale steps in order; stop after a failing step (finished work is kept).
 
-    With `log_to_file` (the default), Dagster's and dbt's output goes to `summary.log_path`.
+    The config is read once: `config` when the caller already loaded `config_path` (the CLI
+    validates it before any work), else here; every step gets that object. With `log_to_file`
+    (the default), Dagster's and dbt's output goes to `summary.log_path`.
     """
     home.ensure()
+    config = config or load_config(config_path, home=home.root)
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
-    with output_to(summary.log_path), pipeline_lock(home), use_local_instance(home) as instance:
-        pipeline = load_pipeline(config_path, home)
+    with (
+        output_to(summary.log_path),
+        pipeline_lock(home),
+        use_local_instance(home) as instance,
+        config_for_run(config_path, home, config),
+    ):
+        pipeline = load_pipeline(config_path, home, config)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
-        sync_expert_partitions(instance, configured_slugs(pipeline.config))
+        sync_expert_partitions(instance, configured_slugs(config))
         steps = pipeline.steps(stages)
-        state = StepState(home)
-        base = base_version(pipeline.config)
+        walk = PipelineWalk(steps, pipeline.shape, pipeline.versions, home)
         failures: list[tuple[str, str]] = []
         for index, step in enumerate(steps):
             if failures and not sibling_partition(step, steps[index - 1]):
                 break
-            version = state.step_version(step, pipeline.shape, steps, base)
-            if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
+            version = walk.stale_version(step)
+            if version is None:
                 summary.steps_skipped.append(step.label)
                 notify(on_step, index, len(steps), step, "skipped")
                 continue
             notify(on_step, index, len(steps), step, "start")
             before = home_stamps(home)
             started = time.perf_counter()
-            step_job = (
-                job.get_subset(
-                    asset_selection=set(step.asset_keys),
-                    asset_check_selection=set(step.check_keys),
-                )
-                if step.check_keys
-                else job
-            )
-            result = step_job.execute_in_process(
-                instance=instance,
-                partition_key=step.partition_key,
-                asset_selection=list(step.asset_keys) if not step.check_keys else None,
-                tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
-                raise_on_error=False,
-            )
+            result = execute_step(job, step, instance, step_tags(step, version))
             seconds = time.perf_counter() - started
             name = step.label.split("[")[0]
             summary.seconds_by_label[name] = summary.seconds_by_label.get(name, 0.0) + seconds
             summary.run_ids.append(result.run_id)
-            if not result.success:
-                state.forget(step.label)
-                state.save()
-                failures.append((step.label, failure_message(result)))
-                continue
-            state.record(
+            walk.settle(
                 step.label,
                 version,
                 before,
-                dbt=step.kind == "dbt",
+                succeeded=result.success,
                 partition=step.partition_key,
             )
-            state.save()
+            if not result.success:
+                failures.append((step.label, failure_message(result)))
+                continue
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
     if failures:
         raise PipelineError(failures, summary)
     return summary
+
+
+def execute_step(
+    job: dg.JobDefinition, step: Step, instance: dg.DagsterInstance, tags: dict[str, str]
+) -> dg.ExecuteInProcessResult:
+    """One step as one Dagster run in this process: its assets (for its partition), or its
+    asset checks with their assets (a dbt build that also runs tests across stages)."""
+    step_job = (
+        job.get_subset(
+            asset_selection=set(step.asset_keys), asset_check_selection=set(step.check_keys)
+        )
+        if step.check_keys
+        else job
+    )
+    return step_job.execute_in_process(
+        instance=instance,
+        partition_key=step.partition_key,
+        asset_selection=list(step.asset_keys) if not step.check_keys else None,
+        tags=tags,
+        raise_on_error=False,
+    )
 
 
 def notify(on_step: StepCallback | None, index: int, total: int, step: Step, state: str) -> None:

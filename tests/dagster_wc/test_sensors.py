@@ -11,8 +11,9 @@ import pytest
 
 from dagster_wc.definitions import build_definitions
 from dagster_wc.orchestration.runner import run_pipeline
-from dagster_wc.orchestration.sensor import STEP_TAG, WAVE_TAG, expert_config_sensor
+from dagster_wc.orchestration.sensor import expert_config_sensor
 from dagster_wc.orchestration.step_state import pipeline_lock
+from dagster_wc.orchestration.walk import STEP_TAG, WAVE_TAG
 from dagster_wc.resources import ArenaResource
 from warriorcoder.storage import Home, read_lake_table
 
