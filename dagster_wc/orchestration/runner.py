@@ -99,9 +99,12 @@ class Pipeline:
         return plan_steps(self.shape, self.config, stages)
 
 
-def load_pipeline(config_path: str | Path, home: Home, config: ArenaConfig) -> Pipeline:
-    """Make sure the dbt manifest is current for the config, build the definitions, read the
-    graph's shape and the steps' versions off them."""
+def load_pipeline(
+    config_path: str | Path, home: Home, config: ArenaConfig | None = None
+) -> Pipeline:
+    """Make sure the dbt manifest is current for the config (loaded here unless given), build
+    the definitions, read the graph's shape and the steps' versions off them."""
+    config = config or load_config(config_path, home=home.root)
     prepare_manifest(home, dbt_vars(config))
     definitions = build_definitions(config_path, str(home.root))
     shape = pipeline_shape(
