@@ -35,6 +35,7 @@ from dagster_wc.dbt.inprocess import DbtBuildError, common_args, invoke, parse
 from dagster_wc.dbt.metadata import with_build_metadata
 from dagster_wc.orchestration.plan import dbt_check_parents
 from dagster_wc.resources import ArenaResource
+from dagster_wc.upstream_internals import dbt_asset_events, dbt_subset_selection
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import Home
 from warriorcoder.warehouse import warehouse_build
@@ -58,15 +59,24 @@ class ArenaDbtTranslator(DagsterDbtTranslator):
         return stage_of_model(dbt_resource_props)
 
 
+def arena_translator() -> ArenaDbtTranslator:
+    """The translator of the `@dbt_assets` definition (dbt tests become asset checks)."""
+    return ArenaDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def dbt_paths(home_root: Path, warehouse: Path) -> dict[str, str]:
+    """The variables profiles.yml and the lake sources read: the home and the warehouse file."""
+    return {"WC_HOME": str(home_root), "WC_WAREHOUSE_PATH": str(warehouse)}
 
 
 @contextmanager
 def dbt_environment(home: Home, warehouse_path: Path | None = None) -> Iterator[None]:
     """Set the env vars profiles.yml and the sources read; restore them afterwards."""
     wanted = {
-        "WC_HOME": str(home.root),
-        "WC_WAREHOUSE_PATH": str(warehouse_path or home.warehouse),
+        **dbt_paths(home.root, warehouse_path or home.warehouse),
         # a test runs only when all its models are selected: a stage's build never tests a
         # relationship to a model of a later stage that does not exist yet
         "DBT_INDIRECT_SELECTION": "cautious",
@@ -194,29 +204,10 @@ class ArenaDbtResource(dg.ConfigurableResource):
         tests of selected checks whose model another step built); the caller has set the
         environment (`dbt_environment`).
         """
-        from dagster_dbt.asset_utils import (
-            DAGSTER_DBT_EXCLUDE_METADATA_KEY,
-            DAGSTER_DBT_SELECT_METADATA_KEY,
-            DAGSTER_DBT_SELECTOR_METADATA_KEY,
-            get_manifest_and_translator_from_dbt_assets,
-            get_subset_selection_for_context,
-        )
-        from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
-
         manifest_object = parsed_manifest(home, vars_json)
-        manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
-            [context.assets_def]
-        )
-        tags = context.op.tags
-        selection, indirect = get_subset_selection_for_context(
-            context=context,
-            manifest=manifest,
-            select=tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
-            exclude=tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
-            selector=tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
-            dagster_dbt_translator=translator,
-            current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
-        )
+        manifest = json.loads(dbt_project.manifest_path.read_text())
+        translator = arena_translator()
+        selection, indirect = dbt_subset_selection(context, manifest, translator)
         target = Path(tempfile.mkdtemp(dir=dbt_project.manifest_path.parent, prefix=".build-"))
         try:
             args = [
@@ -233,12 +224,8 @@ class ArenaDbtResource(dg.ConfigurableResource):
             raise DbtBuildError(done.failure_message("build"))
         events = []
         for raw in done.result_events:
-            message = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
-            events += message.to_default_asset_events(
-                manifest=manifest,
-                dagster_dbt_translator=translator,
-                context=context,
-                project=project,
+            events += dbt_asset_events(
+                raw, manifest=manifest, translator=translator, context=context, project=dbt_project
             )
         return events
 
@@ -253,9 +240,7 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=dbt_project.manifest_path,
         project=dbt_project,
-        dagster_dbt_translator=ArenaDbtTranslator(
-            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-        ),
+        dagster_dbt_translator=arena_translator(),
         name="warehouse_models",
     )
     def warehouse_models(
