@@ -99,6 +99,29 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+def dbt_subprocess(
+    args: list[str], *, home_root: Path, warehouse: Path, target_dir: Path, log_dir: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a `dbt <args>` process on this project (what tests and
+    benchmarks run apart from the pipeline, which runs dbt in-process)."""
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    env = {
+        **os.environ,
+        **dbt_paths(home_root, warehouse),
+        "DBT_TARGET_PATH": str(target_dir),
+        "DBT_LOG_PATH": str(log_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return command, env
+
+
 def project_files_digest() -> str:
     """Digest of the dbt project's own files (models, macros, tests, yml), not its outputs."""
     digest = hashlib.sha256()
