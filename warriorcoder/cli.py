@@ -228,13 +228,13 @@ def leaderboard(
 @user_errors
 def sql(
     name: Annotated[
-        str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")
+        str | None, typer.Argument(help="a query in dbt_project/analyses/ (omit with --list)")
     ] = None,
     home: HomeOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
     list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
 ) -> None:
-    """Run a named analyst query from models_sql/ against the warehouse (read-only)."""
+    """Run a named analyst query from dbt_project/analyses/ against the warehouse (read-only)."""
     from warriorcoder.analyst_sql import list_named_queries, run_named_query
 
     if list_queries or name is None:

@@ -272,7 +272,7 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
         home = arena.home
         with warehouse_build(home) as building, dbt_environment(home, building):
             events = dbt.build(context, home, dbt_vars(arena.arena_config))
-            yield from with_build_metadata(events, building)
+            yield from with_build_metadata(events, building, manifest_previews())
 
     return warehouse_models
 
@@ -280,6 +280,16 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
 def manifest_check_parents() -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:
     """Every dbt test's asset check and the models it reads, from the parsed manifest."""
     return dbt_check_parents(json.loads(dbt_project.manifest_path.read_text()))
+
+
+def manifest_previews() -> dict[str, str]:
+    """Each model's preview query for the UI, from its yml (`config.meta.preview`)."""
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    return {
+        node["name"]: " ".join(node["config"]["meta"]["preview"].split())
+        for node in nodes
+        if node["resource_type"] == "model" and "preview" in node["config"].get("meta", {})
+    }
 
 
 def manifest_model_files() -> dict[str, tuple[str, ...]]:

@@ -16,21 +16,24 @@ from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
 from gpu_ops.sandbox.result_cache import ExecutionCache
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from warriorcoder.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("experts", "responses", "judging", "target")
 
-BATTLE_INSTRUCTIONS_SQL = (
-    "select instruction_id, instruction, miner from instructions_for_battle order by selection_rank"
-)
+
+def battle_instructions(arena: ArenaResource) -> pl.DataFrame:
+    """The selected instructions (id, text, miner) in selection order (dbt: battle_instructions)."""
+    return read_model(arena.home, "battle_instructions", order_by=["selection_rank"]).select(
+        "instruction_id", "instruction", "miner"
+    )
 
 
 @dg.asset(
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
-    deps=["instructions_for_battle"],
+    deps=["battle_instructions"],
 )
 def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """A competitor's answer to every selected instruction (paper: T=1.0, top_p=0.95)."""
@@ -41,7 +44,7 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     if slug not in {e.slug for e in config.experts_with_role("competitor")}:
         frame = pl.DataFrame(schema=RESPONSES_SCHEMA)
     else:
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         settings = config.responses
         with arena.chat_model(expert, "responses") as model:
             frame = generate_responses(
@@ -119,7 +122,7 @@ def joined_generations(arena: ArenaResource) -> dict[str, int]:
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "judge"},
     kinds={"python", "parquet"},
-    deps=[responses, "instructions_for_battle"],
+    deps=[responses, "battle_instructions"],
 )
 def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """One judge's votes on every battle it is not part of, in both presentation orders."""
@@ -129,7 +132,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     judge_slugs = {m.slug for m in config.judge_models()}
     battles = pl.DataFrame()
     if judge in judge_slugs:
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         answers = read_lake_table(arena.home, "responses")
         battles = battles_to_judge(config, judge, instructions, answers)
         battles = apply_new_judge_policy(
@@ -170,7 +173,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
-    deps=[responses, "instructions_for_battle"],
+    deps=[responses, "battle_instructions"],
 )
 def execution_results(
     context: dg.AssetExecutionContext, arena: ArenaResource
@@ -185,7 +188,7 @@ def execution_results(
     sandbox = {"sandbox_runs": 0, "sandbox_cache_hits": 0, "sandbox_cache_misses": 0}
     if settings.enabled and slug in lake_partitions(arena.home, "responses"):
         answers = read_lake_table(arena.home, "responses", partition=slug)
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         rows = answers.join(
             instructions.select("instruction_id", "instruction"), on="instruction_id"
         )

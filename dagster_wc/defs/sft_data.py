@@ -17,7 +17,7 @@ from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
 from warriorcoder.config import ArenaConfig
 from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from warriorcoder.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = (
@@ -33,17 +33,10 @@ CONFIG_SECTIONS = (
     "export",
 )
 
-BATTLE_VOTES_SQL = """
-select b.instruction_id, b.model_a, b.model_b, b.local_score_a, b.votes_a, b.votes_b
-from battles b
-join experts a on a.expert = b.model_a
-join experts c on c.expert = b.model_b
-"""
-
 
 @dg.asset(
     kinds={"python", "parquet"},
-    deps=["battles", "expert_ratings", "experts"],
+    deps=["winner_inputs", "battle_instructions", "expert_ratings"],
 )
 def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
@@ -51,7 +44,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     ratings = ratings_from_leaderboard(
         read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_method()
     )
-    battles = query(arena.home, BATTLE_VOTES_SQL)
+    battles = read_model(arena.home, "winner_inputs")
     winners = select_winners(
         battles,
         ratings,
@@ -59,8 +52,8 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         scale=config.ratings.scale,
         base=config.ratings.base,
     )
-    texts = query(
-        arena.home, "select instruction_id, instruction, miner from instructions_for_battle"
+    texts = read_model(arena.home, "battle_instructions").select(
+        "instruction_id", "instruction", "miner"
     )
     answers = read_lake_table(arena.home, "responses").select(
         "instruction_id", pl.col("expert").alias("winner"), "response"
