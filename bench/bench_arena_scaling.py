@@ -284,8 +284,8 @@ def run_arena(config: Path, home_dir: Path, stages: list[str]) -> dict:
     import dagster as dg
 
     from dagster_wc.orchestration.runner import run_pipeline
-    from warriorcoder.storage import Home
-    from warriorcoder.warehouse import query
+    from wc_foundation.storage import Home
+    from wc_foundation.warehouse import query
 
     home = Home.resolve(home_dir)
     seconds: dict[str, float] = defaultdict(float)

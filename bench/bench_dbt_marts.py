@@ -39,7 +39,7 @@ import polars as pl
 
 from bench.timing import MIB, PeakMemory, run_command, timed
 from dagster_wc.dbt.assets import dbt_subprocess
-from warriorcoder.storage import Home, write_lake_table
+from wc_foundation.storage import Home, write_lake_table
 
 N_EXPERTS = 10
 MARTS = (

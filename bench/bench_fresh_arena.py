@@ -43,8 +43,8 @@ def child(home_dir: str) -> None:
     started = time.perf_counter()
     from dagster_wc.dbt.assets import dbt_vars, prepare_manifest
     from dagster_wc.orchestration.runner import run_pipeline
-    from warriorcoder.config import load_config
-    from warriorcoder.storage import Home
+    from wc_foundation.config import load_config
+    from wc_foundation.storage import Home
 
     home = Home.resolve(home_dir)
     imported = time.perf_counter()

@@ -15,8 +15,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from warriorcoder.config import ArenaConfig, ModelConfig, load_config
-from warriorcoder.storage import Home, StorageError, read_lake_table
+from wc_foundation.config import ArenaConfig, ModelConfig, load_config
+from wc_foundation.storage import Home, StorageError, read_lake_table
 
 _RUN_CONFIGS: dict[tuple[str, str], ArenaConfig] = {}  # (config path, home) -> the run's config
 

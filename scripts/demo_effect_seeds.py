@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from dagster_wc.orchestration.runner import run_pipeline
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 MARGINS = {
     "arena - best_single_expert": ("arena", "best_single_expert"),

@@ -1,6 +1,12 @@
-"""The project's import graph and its cycles (every import statement, at any depth in a file).
+"""The project's import graph: its floors and its cycles (every import statement, at any depth).
 
-`python scripts/import_graph.py` prints each cycle and exits 1 if there is one. The graph is
+The packages stand on floors, and an import may only point down or stay on its floor:
+  warriorcoder   the face: CLI, end-of-run report, expert admin, named analyst queries
+  dagster_wc     Dagster: the stages (defs/), the machinery (orchestration/, dbt/)
+  wc_foundation  config (one module per stage's section), storage (home, lake), warehouse reader
+  gpu_ops        pure compute
+`python scripts/import_graph.py` prints each import that runs up a floor and each cycle, and
+exits 1 if there is one. The graph is
 `dagster_wc.orchestration.imports.import_graph` (the one the step code versions use): an import
 of `a.b.c` counts as an edge to `a.b.c` (the module), and importing a name from a package counts
 as an edge to the submodule of that name when one exists. TYPE_CHECKING imports count too: a
@@ -16,6 +22,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the project's packages sit beside scripts/
 
 from dagster_wc.orchestration.imports import import_graph  # noqa: E402
+
+FLOORS = ("gpu_ops", "wc_foundation", "dagster_wc", "warriorcoder")  # bottom first
+
+
+def floor_of(module: str) -> int:
+    return FLOORS.index(module.split(".")[0])
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every (importer, imported) pair where the imported module stands on a higher floor."""
+    return sorted(
+        (name, target)
+        for name, targets in graph.items()
+        for target in targets
+        if floor_of(target) > floor_of(name)
+    )
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -55,12 +77,16 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def main() -> int:
-    cycles = find_cycles(import_graph())
+    graph = import_graph()
+    upward = upward_imports(graph)
+    for name, target in upward:
+        print(f"import runs up a floor: {name} -> {target}")
+    cycles = find_cycles(graph)
     for cycle in cycles:
         print("import cycle: " + " <-> ".join(cycle))
-    if not cycles:
-        print(f"no import cycle among {len(import_graph())} modules")
-    return 1 if cycles else 0
+    if not cycles and not upward:
+        print(f"no import cycle and none up a floor among {len(graph)} modules")
+    return 1 if cycles or upward else 0
 
 
 if __name__ == "__main__":

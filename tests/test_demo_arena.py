@@ -17,8 +17,8 @@ import pytest
 from dagster_wc.orchestration.runner import run_pipeline
 from gpu_ops.demo.world import parse_instruction
 from gpu_ops.evaluation.conditions import JUDGE_SHARES
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import query
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import query
 
 REPO = Path(__file__).resolve().parents[1]
 

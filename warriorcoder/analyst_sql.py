@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from gpu_ops.errors import InputError
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import query
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import query
 
 ANALYSES_DIR = Path(__file__).resolve().parents[1] / "dbt_project" / "analyses"
 

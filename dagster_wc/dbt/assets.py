@@ -1,7 +1,7 @@
 """The dbt project as Dagster assets: every staging view, intermediate model and mart.
 
 dbt is the only writer of the warehouse. Each dbt build writes a copy of the warehouse and
-swaps it in (`warriorcoder.warehouse.warehouse_build`), so readers never meet a lock.
+swaps it in (`wc_foundation.warehouse.warehouse_build`), so readers never meet a lock.
 dbt runs inside the step's process (`dagster_wc.dbt.inprocess`): the project is parsed once per
 process, home and vars, and each build reuses that parsed manifest, so a build costs dbt's own
 work rather than a dbt process start (about 3.4 s each). The results become the same asset
@@ -36,9 +36,9 @@ from dagster_wc.dbt.metadata import with_build_metadata
 from dagster_wc.orchestration.plan import dbt_check_parents
 from dagster_wc.resources import ArenaResource
 from dagster_wc.upstream_internals import dbt_asset_events, dbt_subset_selection
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import warehouse_build
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import warehouse_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 KEPT_MANIFESTS = 4  # parsed manifests kept per process (a test worker meets many homes)

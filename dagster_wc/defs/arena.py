@@ -14,9 +14,9 @@ from gpu_ops.arena.execution_judge import (
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
 from gpu_ops.sandbox.result_cache import ExecutionCache
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("experts", "responses", "judging", "target")

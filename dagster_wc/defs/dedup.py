@@ -4,8 +4,8 @@ import dagster as dg
 
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.dedup import optimal_lsh_params, survivors_table
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("dedup",)

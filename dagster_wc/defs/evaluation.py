@@ -28,9 +28,9 @@ from gpu_ops.evaluation.conditions import (
 )
 from gpu_ops.llm import CallCache, ModelSpec
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
-from warriorcoder.config import EvaluationConfig
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.config import EvaluationConfig
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import query
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("target", "evaluation")

@@ -7,8 +7,8 @@ from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.ratings import leaderboard, record_warnings
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("ratings",)

@@ -7,8 +7,8 @@ from dagster_wc.metadata import cache_metadata, value_counts
 from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("experts", "scoring")

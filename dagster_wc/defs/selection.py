@@ -8,8 +8,8 @@ from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
 from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("embedding", "selection")

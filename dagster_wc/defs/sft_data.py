@@ -15,9 +15,9 @@ from gpu_ops.sft_data.decontamination import (
 from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import read_model
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = (

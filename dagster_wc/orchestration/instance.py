@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_wc.upstream_internals import instance_with_event_log, sqlite_event_log_storage_class
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 HELD_DATABASES = 3  # the index and the last runs' databases
 

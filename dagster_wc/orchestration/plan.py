@@ -25,7 +25,7 @@ from typing import Literal
 import dagster as dg
 
 from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
-from warriorcoder.config import ArenaConfig
+from wc_foundation.config import ArenaConfig
 
 DBT_LABEL_PREFIX = "dbt:"  # a dbt step's label: "dbt: <stages> models"
 

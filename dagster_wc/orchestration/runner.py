@@ -44,8 +44,8 @@ from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
 from dagster_wc.orchestration.versions import StepVersions, step_versions
 from dagster_wc.orchestration.walk import PipelineWalk, step_tags
 from dagster_wc.resources import config_for_run
-from warriorcoder.config import ArenaConfig, load_config
-from warriorcoder.storage import Home
+from wc_foundation.config import ArenaConfig, load_config
+from wc_foundation.storage import Home
 
 StepCallback = Callable[[int, int, Step, str], None]  # index, total, step, start|done|skipped
 

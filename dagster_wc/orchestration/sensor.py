@@ -28,7 +28,7 @@ from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
 from dagster_wc.orchestration.versions import step_versions
 from dagster_wc.orchestration.walk import STEP_TAG, VERSION_TAG, WAVE_TAG, PipelineWalk, step_tags
 from dagster_wc.resources import ArenaResource
-from warriorcoder.config import ConfigError, load_config
+from wc_foundation.config import ConfigError, load_config
 
 
 def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:

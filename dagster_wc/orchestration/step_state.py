@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster_wc.orchestration.plan import PipelineShape, Step, upstream_labels
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 TRACKED_FOLDERS = ("lake", "sft", "models", "reports")
 STATE_FILE = "pipeline_state.json"

@@ -29,7 +29,7 @@ from pathlib import Path
 from dagster_wc.dbt.assets import dbt_vars, manifest_model_files
 from dagster_wc.orchestration.imports import REPO_ROOT, import_closure, import_graph, module_files
 from dagster_wc.orchestration.plan import PipelineShape, Step
-from warriorcoder.config import ArenaConfig
+from wc_foundation.config import ArenaConfig
 
 DATA_SUFFIXES = {".jinja", ".json", ".sql", ".yml", ".yaml"}  # files code reads beside it
 DBT_SKIPPED = ("target/", "logs/", "dbt_packages/", "analyses/")  # not what a build runs

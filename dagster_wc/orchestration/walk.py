@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from dagster_wc.orchestration.plan import PipelineShape, Step, is_dbt_label
 from dagster_wc.orchestration.step_state import Stamp, StepState
 from dagster_wc.orchestration.versions import StepVersions
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 STAGE_TAG = "warriorcoder/stage"
 STEP_TAG = "warriorcoder/step"

@@ -20,11 +20,12 @@ from dagster_wc.dbt.assets import (
     build_warehouse_dbt_assets,
     dbt_vars,
     manifest_check_parents,
+    manifest_previews,
 )
 from dagster_wc.definitions import build_definitions, stage_modules
 from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG
 from dagster_wc.orchestration.plan import pipeline_shape, plan_steps
-from warriorcoder.config import load_config
+from wc_foundation.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "configs" / "paper.yaml"
@@ -117,6 +118,18 @@ def test_dbt_tests_become_asset_checks(definitions):
     graph = definitions.resolve_asset_graph()
     checks = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
     assert {"battle_votes", "battles", "experts", "judgments", "sft_dataset"} <= checks
+
+
+def test_previews_are_meta_in_the_models_yml(definitions):
+    previews = manifest_previews()
+    assert set(previews) == {
+        "instructions_screened",
+        "instructions_dedup",
+        "instruction_difficulty",
+        "leaderboard",
+        "pair_win_matrix",
+    }
+    assert previews["leaderboard"].startswith("select method, rank, expert, rating")
 
 
 def test_each_stage_module_brings_its_own_checks(definitions):

@@ -8,7 +8,7 @@ from dagster_wc.orchestration.instance import (
     SyncOnCheckpointEventLogStorage,
     use_local_instance,
 )
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 
 @dg.asset

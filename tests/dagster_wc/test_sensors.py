@@ -15,7 +15,7 @@ from dagster_wc.orchestration.sensor import expert_config_sensor
 from dagster_wc.orchestration.step_state import pipeline_lock
 from dagster_wc.orchestration.walk import STEP_TAG, WAVE_TAG
 from dagster_wc.resources import ArenaResource
-from warriorcoder.storage import Home, read_lake_table
+from wc_foundation.storage import Home, read_lake_table
 
 
 def write_config(path, model_dir, experts: list[tuple[str, bool]]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from dagster_wc.definitions import stage_modules
 from dagster_wc.orchestration.plan import PipelineShape, Step
 from dagster_wc.orchestration.versions import CodeVersions, StepVersions, config_version
-from warriorcoder.config import ArenaConfig, load_config
+from wc_foundation.config import ArenaConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 MINED, CLEAN, SURVIVORS, EMBEDDINGS, RATINGS, WINNERS = (

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 
 class WarehouseMissingError(FileNotFoundError):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from warriorcoder.config import ConfigError, load_config, parse_config
+from wc_foundation.config import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 
