@@ -53,10 +53,19 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
+_GRAPHS: dict[tuple, dict[str, set[str]]] = {}  # the files' (name, size, mtime) -> graph
+
+
 def import_graph(root: Path = REPO_ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, set[str]]:
-    """Module name -> the project modules it imports."""
+    """Module name -> the project modules it imports (parsed again only when a file changed:
+    the sensor asks on every tick)."""
     modules = module_files(root, packages)
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+    stats = {name: path.stat() for name, path in modules.items()}
+    key = tuple((name, str(modules[name]), s.st_size, s.st_mtime_ns) for name, s in stats.items())
+    if key not in _GRAPHS:
+        _GRAPHS.clear()
+        _GRAPHS[key] = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    return {name: set(targets) for name, targets in _GRAPHS[key].items()}
 
 
 def import_closure(graph: dict[str, set[str]], starts: Iterable[str]) -> set[str]:

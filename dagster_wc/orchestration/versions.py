@@ -37,11 +37,24 @@ DBT_CODE_MODULE = "dagster_wc.dbt.assets"
 STAGE_PACKAGE = "dagster_wc.defs"
 
 
+_FILE_DIGESTS: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> (size, mtime), digest
+
+
+def _file_digest(path: Path) -> str:
+    """A file's content digest, read once per process while its size and mtime stay."""
+    stat = path.stat()
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    cached = _FILE_DIGESTS.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, hashlib.sha256(path.read_bytes()).hexdigest())
+        _FILE_DIGESTS[path] = cached
+    return cached[1]
+
+
 def _digest(root: Path, paths: Iterable[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(set(paths)):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        digest.update(f"{path.relative_to(root).as_posix()}={_file_digest(path)}\0".encode())
     return digest.hexdigest()[:16]
 
 
