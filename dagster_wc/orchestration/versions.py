@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -158,12 +157,7 @@ def config_version(config: ArenaConfig, sections: Iterable[str] | None = None) -
     """Digest of some config sections (all when None) and of the local model folders they name
     (by file stamps: size and mtime)."""
     names = tuple(ArenaConfig.model_fields) if sections is None else tuple(sorted(sections))
-    payload = {name: getattr(config, name) for name in names}
-    digest = hashlib.sha256(
-        json.dumps(
-            {name: _plain(value) for name, value in payload.items()}, sort_keys=True, default=str
-        ).encode()
-    )
+    digest = hashlib.sha256(config.stage_hash(*names).encode())
     models = []
     if "experts" in names:
         models += config.experts
@@ -178,14 +172,6 @@ def config_version(config: ArenaConfig, sections: Iterable[str] | None = None) -
                 stat = path.stat()
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()[:16]
-
-
-def _plain(value):
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, tuple | list):
-        return [_plain(item) for item in value]
-    return value
 
 
 @dataclass
