@@ -15,7 +15,7 @@ surviving cleaning + dedup, k selected instructions, logprob scoring and judging
     execution  N * k sandbox runs                 not LLM calls
 
 Then N -> N+1 on the same home (calls of the second run / calls of a full run at N+1), and the
-paper's scale (5 experts, ~70k battles) extrapolated with the arithmetic written out.
+paper's scale (5 experts, ~70k battles) from the presets by `warriorcoder.capacity`.
 
     python -m bench.bench_arena_scaling [--quick]
 """
@@ -44,6 +44,7 @@ LLM_ASSETS = {
 CALL_STAGES = ("mining", "scoring", "responses", "judging")
 SETTINGS = ((0.7, 0.95), (0.9, 0.98))  # L = 1 language (python), S = 2 settings
 DEMO_SLUGS = ("expert-text", "expert-lists", "expert-numbers")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -92,130 +93,28 @@ def incremental_fraction(n: int, k: int) -> float:
     return (2 * k * n * (n - 1) + 2 * k * comb(n, 2)) / (2 * k * comb(n + 1, 2) * (n - 1))
 
 
-@dataclass(frozen=True)
-class Scale:
-    """Paper-scale arena and per-call token lengths (stated assumptions, not measurements)."""
+def extrapolate() -> dict:
+    """The paper's scale, from configs/paper.yaml and configs/recommended.yaml by
+    `warriorcoder.capacity`: the same figures as the capacity table of docs/OPERATIONS.md."""
+    from warriorcoder.capacity import Rates, battles, stage_costs
+    from wc_foundation.config import load_config
 
-    n_experts: int = 5
-    k: int = 7000  # configs/paper.yaml: 7k instructions x C(5, 2) pairs = 70k battles
-    languages: int = 1
-    settings: int = 3
-    samples: int = 5000
-    survival: float = 0.5  # share of mined instructions left after cleaning + dedup (assumed)
-    # max_new_tokens of configs/paper.yaml (mining/responses 2048, scoring 512, judging 1024)
-    mining_max: int = 2048
-    scoring_max: int = 512
-    response_max: int = 2048
-    judge_max: int = 1024
-    # typical lengths (assumed): a mined question, a rationale + rating, an answer, a verdict
-    mining_mean: int = 150
-    scoring_mean: int = 120
-    response_mean: int = 500
-    judge_mean: int = 250
-    system_prompt_tokens: int = 120  # the judge / rubric text itself (~ 600 characters / 5)
-    decode_tokens_per_s_per_gpu: float = 500.0  # vLLM, 70B-class, TP 4, large batches (assumed)
-    prefill_tokens_per_s_per_gpu: float = 5000.0
-
-
-def extrapolate(scale: Scale = Scale()) -> dict:
-    """Calls, tokens and GPU-hours at paper scale, with every step written out."""
-    s, lines = scale, []
-    n, k = s.n_experts, s.k
-    mined = s.languages * s.settings * s.samples
-    survivors = round(n * mined * s.survival)
-    calls = formula_calls(n, k, mined_per_expert=mined, survivors=survivors)
-    battles = k * comb(n, 2)
-    lines.append(f"battles = k x C(N,2) = {k} x {comb(n, 2)} = {battles}")
-    lines.append(f"mining = N x L x S x s = {n} x {s.languages} x {s.settings} x {s.samples}")
-    lines[-1] += f" = {calls['mining']}"
-    lines.append(
-        f"D = survivors = N x L x S x s x {s.survival} (assumed) = {survivors}; "
-        f"scoring = (N-1) x D = {n - 1} x {survivors} = {calls['scoring']}"
-    )
-    lines.append(f"responses = N x k = {n} x {k} = {calls['responses']}")
-    lines.append(
-        f"judging = 2k x C(N,2) x (N-2) = {2 * k} x {comb(n, 2)} x {n - 2} = {calls['judging']}"
-        f" LLM votes (+ {n * k} sandbox runs)"
-    )
-    total_calls = sum(calls.values())
-    lines.append(f"total LLM calls = {total_calls}")
-    # prompt lengths: mining has only the template; scoring and judging quote the texts
-    prompt_mean = {
-        "mining": s.system_prompt_tokens,
-        "scoring": s.system_prompt_tokens + s.mining_mean,
-        "responses": s.mining_mean + 20,
-        "judging": s.system_prompt_tokens + s.mining_mean + 2 * s.response_mean,
-    }
-    out_mean = {
-        "mining": s.mining_mean,
-        "scoring": s.scoring_mean,
-        "responses": s.response_mean,
-        "judging": s.judge_mean,
-    }
-    out_max = {
-        "mining": s.mining_max,
-        "scoring": s.scoring_max,
-        "responses": s.response_max,
-        "judging": s.judge_max,
-    }
-    tokens: dict[str, dict[str, int]] = {}
-    for stage in CALL_STAGES:
-        tokens[stage] = {
-            "prompt": calls[stage] * prompt_mean[stage],
-            "generated_typical": calls[stage] * out_mean[stage],
-            "generated_max": calls[stage] * out_max[stage],
-        }
-        lines.append(
-            f"{stage}: prompt {calls[stage]} x {prompt_mean[stage]} = {tokens[stage]['prompt']:.3g}; "
-            f"generated typical {calls[stage]} x {out_mean[stage]} = "
-            f"{tokens[stage]['generated_typical']:.3g}, max {calls[stage]} x {out_max[stage]} = "
-            f"{tokens[stage]['generated_max']:.3g}"
-        )
-    logprob_judging = calls["judging"] * prompt_mean["judging"] * 3  # 3 choices, no prefix share
-    prompt_total = sum(t["prompt"] for t in tokens.values())
-    typical_total = sum(t["generated_typical"] for t in tokens.values())
-    max_total = sum(t["generated_max"] for t in tokens.values())
-
-    def gpu_hours(prompt: float, generated: float) -> float:
-        seconds = prompt / s.prefill_tokens_per_s_per_gpu
-        seconds += generated / s.decode_tokens_per_s_per_gpu
-        return seconds / 3600
-
-    typical_h = gpu_hours(prompt_total, typical_total)
-    max_h = gpu_hours(prompt_total, max_total)
-    judge_generate_h = gpu_hours(
-        tokens["judging"]["prompt"], tokens["judging"]["generated_typical"]
-    )
-    judge_logprob_h = gpu_hours(tokens["judging"]["prompt"], 0)
-    lines.append(
-        f"throughput assumed: {s.decode_tokens_per_s_per_gpu:g} generated and "
-        f"{s.prefill_tokens_per_s_per_gpu:g} prompt tokens/s per GPU (vLLM, 70B-class, TP 4)"
-    )
-    lines.append(
-        f"GPU-hours = prompt / {s.prefill_tokens_per_s_per_gpu:g} + generated / "
-        f"{s.decode_tokens_per_s_per_gpu:g}, / 3600: typical = {prompt_total:.3g} / "
-        f"{s.prefill_tokens_per_s_per_gpu:g} + {typical_total:.3g} / "
-        f"{s.decode_tokens_per_s_per_gpu:g} = {typical_h:.0f} h; upper bound (every call "
-        f"uses max_new_tokens) = {max_h:.0f} h"
-    )
-    lines.append(
-        f"judging alone, generate mode: {judge_generate_h:.0f} h; logprob mode (no decode, "
-        f"prefill once with prefix caching; {logprob_judging:.3g} tokens without it): "
-        f"{judge_logprob_h:.0f} h"
-    )
-    return {
-        "paper_calls": calls,
-        "paper_battles": battles,
-        "paper_total_calls": total_calls,
-        "paper_tokens": tokens,
-        "paper_gpu_hours_typical": round(typical_h),
-        "paper_gpu_hours_upper_bound": round(max_h),
-        "paper_judging_gpu_hours": {
-            "generate": round(judge_generate_h),
-            "logprob": round(judge_logprob_h),
-        },
-        "paper_arithmetic": lines,
-    }
+    rates, out, lines = Rates(), {}, []
+    with tempfile.TemporaryDirectory() as home:
+        for name in ("paper", "recommended"):
+            config = load_config(REPO / "configs" / f"{name}.yaml", home=Path(home))
+            costs = stage_costs(config, rates)
+            out[f"{name}_calls"] = {c.stage: c.calls for c in costs}
+            out[f"{name}_battles"] = battles(config)
+            out[f"{name}_total_calls"] = sum(c.calls for c in costs)
+            out[f"{name}_gpu_hours"] = round(sum(c.gpu_hours for c in costs), 1)
+            out[f"{name}_judging_gpu_hours"] = round(costs[-1].gpu_hours, 1)
+            lines += [
+                f"{name}.yaml {c.stage}: {c.calls} calls, {c.prompt_tokens:.3g} prompt + "
+                f"{c.generated_tokens:.3g} generated tokens = {c.gpu_hours:.1f} GPU-hours"
+                for c in costs
+            ]
+    return {**out, "paper_arithmetic": [*lines, f"rates: {rates.source}"]}
 
 
 # --- running the pipeline -----------------------------------------------------------------------
@@ -250,7 +149,7 @@ def expert_dirs(n: int, root: Path) -> list[tuple[str, Path]]:
             if not (path / "model.safetensors").is_file():
                 shutil.copytree(source, path, dirs_exist_ok=True)
         else:
-            from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+            from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
             tokenizer = build_tokenizer(root / "tokenizer")
             path = build_tiny_model(path, tokenizer_dir=tokenizer, seed=i, hidden_size=32)
@@ -489,8 +388,10 @@ def summary(result: dict) -> list[tuple[str, str, str, str]]:
     rows.append(
         (
             "arena_scaling",
-            "paper scale (5 experts, 70k battles): LLM calls / GPU-hours (typical, assumed)",
-            f"{result['paper_total_calls']:,} / {result['paper_gpu_hours_typical']:,} h",
+            "paper scale, configs/paper.yaml and recommended.yaml (5 experts, 70k battles): LLM "
+            "calls / GPU-hours (the capacity table of docs/OPERATIONS.md)",
+            f"{result['paper_total_calls']:,} / {result['paper_gpu_hours']:,} h; "
+            f"{result['recommended_total_calls']:,} / {result['recommended_gpu_hours']:,} h",
             "-",
         )
     )

@@ -30,7 +30,7 @@ TARGET_SHARE = 0.25
 def demo_models() -> Path:
     """The built demo experts and target (`$WC_DEMO_MODELS` or the default home's models/),
     built there first when missing (minutes)."""
-    from gpu_ops.demo.experts import build_demo_experts, build_demo_target
+    from wc_demo.experts import build_demo_experts, build_demo_target
 
     models = Path(os.environ.get("WC_DEMO_MODELS") or REPO / ".warriorcoder" / "models")
     build_demo_experts(models)

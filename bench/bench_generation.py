@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import PeakMemory, median_timed
-from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
 from gpu_ops.llm import ModelSpec, SamplingParams, load_model
+from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
 
 def tiny_model_dir(root: Path | None = None) -> Path:

@@ -1,7 +1,7 @@
 """Injection flip rate: does text addressed to the judge inside a response move the verdict?
 
 Judges: the three tiny demo experts (``$WC_DEMO_MODELS/demo``, default
-``<repo>/.warriorcoder/models``, where ``make demo`` builds them; random tiny models from ``gpu_ops.demo.tiny_model`` when missing), each judging every battle in both
+``<repo>/.warriorcoder/models``, where ``make demo`` builds them; random tiny models from ``wc_demo.tiny_model`` when missing), each judging every battle in both
 orders through the production ``gpu_ops.arena.judging.judge_battles``: logprob mode on every battle,
 generate mode (greedy, short replies) on a subset. A battle is a stdlib-style task with a fixed
 correct answer (model_a) and a fixed wrong one (model_b).
@@ -120,7 +120,7 @@ def _rank(verdict: str, label: str) -> int:
 def _model_dirs() -> tuple[dict[str, Path], str]:
     if all((DEMO_MODELS / slug / "config.json").is_file() for slug in EXPERTS):
         return {slug: DEMO_MODELS / slug for slug in EXPERTS}, "demo experts"
-    from gpu_ops.demo.tiny_model import build_tiny_model
+    from wc_demo.tiny_model import build_tiny_model
 
     root = Path(tempfile.gettempdir()) / "wc_bench_injection_tiny"
     dirs = {

@@ -59,7 +59,7 @@ def model_dirs() -> tuple[str, dict[str, Path]]:
     demo = demo_models_dir()
     if demo is not None:
         return "demo experts (text judges lists vs numbers)", {s: demo / s for s in DEMO_SLUGS}
-    from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+    from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
     root = Path(tempfile.gettempdir()) / "wc_bench_judging_tiny"
     tokenizer = build_tokenizer(root / "tokenizer")
@@ -78,7 +78,7 @@ def load(slug: str, path: Path, max_model_len: int) -> ChatModel:
 
 def bench_instructions(n: int) -> pl.DataFrame:
     """n coding instructions of the demo corpus (the experts' own distribution), fixed order."""
-    from gpu_ops.demo.world import example_frame
+    from wc_demo.world import example_frame
 
     frame = example_frame().sort("example_id").head(n)
     return frame.select(pl.col("example_id").alias("instruction_id"), "instruction")

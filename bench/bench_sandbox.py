@@ -1,14 +1,18 @@
 """Sandbox throughput before and after issue 13 (private root, cgroup, keyring), same process.
 
-"Before" is a frozen copy of the old sandbox (``bench/baseline/sandbox_before.py``: namespaces,
-read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
+"Before" is the old sandbox, read from git at bench time (``bench.baseline.sandbox_before``:
+``gpu_ops/sandbox.py`` at 3eae98d, namespaces, read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
 (``full`` on the dev box and CI). Both run the same trivial program (``print(6 * 7)``) N times,
 one at a time and with ``run_many(workers=2)``; rounds alternate before/after so load drifts hit
 both alike. Also timed, after only: the execution judge on a batch of responses with tests (two
-sandbox runs per response), to compare with the arena's other stages.
+sandbox runs per response, plus one referee run per batch since issue 24), to compare with the
+arena's other stages, and the HumanEval harness on 20 tasks (reference runs cached first; since
+issue 24 one more replay run decides the verdicts).
 
     python -m bench.bench_sandbox            # 40 runs x 3 rounds per configuration (~1 min)
     python -m bench.bench_sandbox --quick    # 12 runs x 2 rounds
+    python bench/bench_sandbox.py --judge    # only the judge and HumanEval figures; run it with
+                                             # PYTHONPATH at another checkout for its "before"
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import polars as pl
 from bench.baseline import sandbox_before
 from gpu_ops import sandbox
 from gpu_ops.arena.execution_judge import score_responses
+from gpu_ops.evaluation.humaneval import evaluate_completions, expected_calls, load_humaneval
+from gpu_ops.sandbox.result_cache import ExecutionCache
 
 PROGRAM = "print(6 * 7)\n"
 FENCE = "```"
@@ -43,17 +49,18 @@ def _rate(run: Callable[[int], list], count: int) -> float:
 
 def _configurations() -> dict[str, Callable[[int], list]]:
     kwargs = {"timeout_s": 10, "memory_mb": 256}
+    before = sandbox_before()
     return {
-        "before_sequential": lambda n: [
-            sandbox_before.run_code(PROGRAM, **kwargs) for _ in range(n)
-        ],
+        "before_sequential": lambda n: [before.run_code(PROGRAM, **kwargs) for _ in range(n)],
         "after_sequential": lambda n: [sandbox.run_code(PROGRAM, **kwargs) for _ in range(n)],
-        "before_workers2": lambda n: sandbox_before.run_many([PROGRAM] * n, workers=2, **kwargs),
+        "before_workers2": lambda n: before.run_many([PROGRAM] * n, workers=2, **kwargs),
         "after_workers2": lambda n: sandbox.run_many([PROGRAM] * n, workers=2, **kwargs),
     }
 
 
-def _judge_rate(responses: int) -> dict[str, float]:
+def _judge_rate(responses: int, distinct: bool = False) -> dict[str, float]:
+    """Responses per second of the execution judge; ``distinct``: every response's code differs
+    (a comment), so no two ask the same questions of the same code."""
     instruction = "Write add(a, b).\nassert add(1, 2) == 3\n>>> add(20, 22)\n42\n"
     bodies = ["return a + b", "return a - b", "return b + a", "return 0"]
     rows = pl.DataFrame(
@@ -62,19 +69,57 @@ def _judge_rate(responses: int) -> dict[str, float]:
             "expert": [f"e{i % 4}" for i in range(responses)],
             "instruction": [instruction] * responses,
             "response": [
-                f"{FENCE}python\ndef add(a, b):\n    {bodies[i % 4]}\n\nassert add(2, 2) == 4\n{FENCE}"
+                f"{FENCE}python\n{f'# variant {i}' if distinct else ''}\n"
+                f"def add(a, b):\n    {bodies[i % 4]}\n\nassert add(2, 2) == 4\n{FENCE}"
                 for i in range(responses)
             ],
         }
     )
+    cache = ExecutionCache()
     start = time.perf_counter()
-    table = score_responses(rows, timeout_s=10, memory_mb=256, workers=2)
+    table = score_responses(rows, timeout_s=10, memory_mb=256, workers=2, cache=cache)
     elapsed = time.perf_counter() - start
     return {
         "responses": responses,
         "responses_per_s": round(responses / elapsed, 2),
-        "sandbox_runs": 2 * responses,
+        "sandbox_runs": cache.sandbox_runs + getattr(cache, "referee_runs", 0),
         "mean_exec_score": round(float(table["exec_score"].mean()), 3),
+    }
+
+
+def _humaneval_rate(tasks: int) -> dict[str, float]:
+    """Completions per second of the HumanEval harness (per task the canonical solution and an
+    empty body, 2 workers), with the reference runs already cached: what evaluating a model's
+    samples costs, right and wrong ones alike."""
+    problems = load_humaneval()[:tasks]
+    expected_calls(problems, workers=2)
+    start = time.perf_counter()
+    table = evaluate_completions(
+        problems,
+        {p["task_id"]: [p["canonical_solution"], "    pass\n"] for p in problems},
+        workers=2,
+    )
+    elapsed = time.perf_counter() - start
+    return {
+        "completions": table.height,
+        "completions_per_s": round(table.height / elapsed, 2),
+        "pass_rate": round(float(table["passed"].mean()), 3),
+    }
+
+
+def judge_only(rounds: int = 3) -> dict[str, Any]:
+    """The execution judge and HumanEval figures alone, median of ``rounds``."""
+    judges = [_judge_rate(24) for _ in range(rounds)]
+    distinct = [_judge_rate(24, distinct=True) for _ in range(rounds)]
+    evals = [_humaneval_rate(20) for _ in range(rounds)]
+    return {
+        "judge_responses_per_s": statistics.median(j["responses_per_s"] for j in judges),
+        "judge_distinct_responses_per_s": statistics.median(j["responses_per_s"] for j in distinct),
+        "judge_distinct_runs": distinct[0]["sandbox_runs"],
+        "judge_runs": judges[0]["sandbox_runs"],
+        "judge_mean_exec_score": judges[0]["mean_exec_score"],
+        "humaneval_completions_per_s": statistics.median(e["completions_per_s"] for e in evals),
+        "humaneval_pass_rate": evals[0]["pass_rate"],
     }
 
 
@@ -123,7 +168,7 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             "execution judge throughput",
             f"{judge['responses']} responses with independent tests, 2 workers "
-            f"({judge['sandbox_runs']} sandbox runs)",
+            f"({judge['sandbox_runs']} sandbox runs, the referee's included)",
             f"**{judge['responses_per_s']} responses/s**",
             "report",
         ),
@@ -133,8 +178,9 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 runs x 2 rounds")
+    parser.add_argument("--judge", action="store_true", help="judge and HumanEval figures only")
     args = parser.parse_args()
-    print(json.dumps(run(quick=args.quick), indent=2))
+    print(json.dumps(judge_only() if args.judge else run(quick=args.quick), indent=2))
 
 
 if __name__ == "__main__":

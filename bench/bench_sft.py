@@ -1,6 +1,6 @@
 """SFT throughput on the tiny Llama: tokens/s with and without packing, in one process.
 
-Data: demo-world tasks (gpu_ops.demo.world) as single-turn chats; two- and three-step tasks give
+Data: demo-world tasks (wc_demo.world) as single-turn chats; two- and three-step tasks give
 sequence lengths that vary as in real SFT data. Each configuration trains the same random-init model for the same
 number of optimizer steps with `train_sft`; tokens are the non-padding input tokens TRL counts.
 Packing (TRL best-fit-decreasing, padding-free) fills every row, so it should process more real
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import PeakMemory
-from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
-from gpu_ops.demo.world import example_frame, sft_rows
 from gpu_ops.training.sft import SFTParams, train_sft
+from wc_demo.tiny_model import build_tiny_model, build_tokenizer
+from wc_demo.world import example_frame, sft_rows
 
 
 def _train(

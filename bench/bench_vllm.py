@@ -52,7 +52,7 @@ def model_dir() -> tuple[str, Path]:
         # declare 384 positions, past which vLLM refuses (and miscomputes) prompts.
         if config.get("head_dim") == 64 and config.get("max_position_embeddings", 0) >= 2048:
             return "demo expert-text", demo / "expert-text"
-    from gpu_ops.demo.tiny_model import build_tiny_model
+    from wc_demo.tiny_model import build_tiny_model
 
     root = Path(tempfile.gettempdir()) / "wc_bench_vllm_tiny64"
     return "tiny random llama (128 hidden, 2 heads x 64)", build_tiny_model(
@@ -67,7 +67,7 @@ def model_dir() -> tuple[str, Path]:
 def battles(n: int) -> pl.DataFrame:
     """n battles from the demo corpus: each instruction's own reference answer against the next
     example's (realistic lengths; the verdicts themselves do not matter here)."""
-    from gpu_ops.demo.world import example_frame
+    from wc_demo.world import example_frame
 
     frame = example_frame().sort("example_id").head(n + 1)
     return pl.DataFrame(

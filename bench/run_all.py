@@ -43,6 +43,7 @@ BENCHMARKS = (
     "dbt_marts",
     "arena_scaling",
     "fresh_arena",
+    "test_weighting",
 )
 VERSIONS = (
     "torch",

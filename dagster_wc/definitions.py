@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
@@ -23,6 +24,8 @@ from dagster_wc.resources import ArenaResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
+
+PLUGIN_GROUP = "warriorcoder.definitions"  # entry points of plugins' Dagster definitions
 
 
 def stage_modules() -> list[ModuleType]:
@@ -45,7 +48,8 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, sensors and resources for one config file and home directory."""
     config_path = str(config_path or os.environ.get("WC_CONFIG") or DEFAULT_CONFIG)
-    return dg.Definitions(
+    plugins = [entry.load() for entry in entry_points(group=PLUGIN_GROUP)]  # e.g. the demo's
+    product = dg.Definitions(
         assets=[*python_stage_assets(), build_warehouse_dbt_assets()],
         asset_checks=dg.load_asset_checks_from_modules(stage_modules()),
         sensors=[expert_config_sensor],
@@ -56,6 +60,7 @@ def build_definitions(
             "dbt": ArenaDbtResource(project_dir=str(DBT_PROJECT_DIR)),
         },
     )
+    return dg.Definitions.merge(product, *plugins)
 
 
 @dg.definitions

@@ -2,11 +2,15 @@
 
 The Python stages build their frames from these schemas, `wc_foundation.storage.write_lake_table`
 enforces them at write time (a missing or extra column, or a value that does not fit its type,
-fails the write with the table and column named), and a test checks that the dbt sources
-(`dbt_project/models/_lake__sources.yml`) list the same columns with the matching DuckDB types.
+fails the write with the table and column named), and the dbt side is generated from them:
+`scripts/generate_lake_sources.py` writes the sources (`dbt_project/models/_lake__sources.yml`,
+with each table's and column's description from here) and the staging views' casts (`stg_*.sql`);
+a test fails when the committed files differ from what it would write.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -16,174 +20,338 @@ import polars as pl
 FIRST_SEEN = "first_seen_at"
 FIRST_SEEN_TYPE = pl.Datetime("us")
 
+
+@dataclass(frozen=True)
+class Column:
+    """One lake column: its type and what it holds (the dbt source's description)."""
+
+    dtype: pl.DataType
+    description: str
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """One lake table: what a row is, and its columns in order."""
+
+    description: str
+    columns: dict[str, Column]
+
+
 # The quality flags of a response (definitions: gpu_ops.curation.output_quality).
-RESPONSE_FLAGS: tuple[str, ...] = (
-    "empty",
-    "enormous",
-    "truncated",
-    "nul_bytes",
-    "replacement_chars",
-    "control_chars",
-    "injection_phrase",
-    "verdict_token",
-    "verdict_in_code",
-    "judge_injection",
-)
+FLAG_PREFIX = "Quality flag (gpu_ops.curation.output_quality): "
+RESPONSE_FLAG_DESCRIPTIONS: dict[str, str] = {
+    "empty": "Only whitespace or nothing.",
+    "enormous": "More than MAX_RESPONSE_CHARS code points.",
+    "truncated": "The backend stopped at max_new_tokens (finish_reason length).",
+    "nul_bytes": "Contains U+0000.",
+    "replacement_chars": "Contains U+FFFD (undecodable bytes) or had a lone surrogate.",
+    "control_chars": (
+        "C0/C1 control characters other than tab, newline, carriage return (ANSI escapes count)."
+    ),
+    "injection_phrase": "Text addressed to the judge (an INJECTION_PATTERNS match).",
+    "verdict_token": "A verdict token [[A]], [[B]] or [[Tie]] anywhere.",
+    "verdict_in_code": "A verdict token inside a fenced code block.",
+    "judge_injection": "injection_phrase or verdict_token.",
+}
+
+LAKE_TABLES: dict[str, LakeTable] = {
+    "expert_registry": LakeTable(
+        "One row per configured expert (from the config), enabled or not.",
+        {
+            "expert": Column(
+                pl.String, "Expert slug (unique, no `/`); the partition key of per-expert tables."
+            ),
+            "model": Column(pl.String, "Model path or hub id the backend loads."),
+            "backend": Column(pl.String, "Inference backend (transformers, vllm, openai)."),
+            "family": Column(pl.String, "Model family (chat template family), e.g. llama, qwen."),
+            "roles": Column(
+                pl.List(pl.String),
+                "Roles the expert plays (miner, scorer, competitor, judge).",
+            ),
+            "enabled": Column(
+                pl.Boolean,
+                "False keeps the expert's data but takes it out of battles, ratings and winners.",
+            ),
+            "config_hash": Column(pl.String, "Content hash of the expert's config entry."),
+            "joined_generation": Column(
+                pl.Int64,
+                (
+                    "The run in which the expert joined (0 = the first); new judges use it to tell "
+                    "existing battles."
+                ),
+            ),
+        },
+    ),
+    "instructions_mined": LakeTable(
+        "Raw instructions mined Magpie-style, one file per miner expert.",
+        {
+            "mined_id": Column(
+                pl.String, "Content hash of the mining call; becomes instruction_id."
+            ),
+            "expert": Column(pl.String, "Miner expert slug."),
+            "language": Column(
+                pl.String, "Programming language named in the mining system prompt."
+            ),
+            "setting_id": Column(
+                pl.String, "Id of the sampling setting (temperature/top-p combination)."
+            ),
+            "temperature": Column(pl.Float64, "Sampling temperature."),
+            "top_p": Column(pl.Float64, "Nucleus sampling top-p."),
+            "max_new_tokens": Column(pl.Int64, "Generation length limit."),
+            "seed": Column(pl.Int64, "Sampling seed."),
+            "sample_index": Column(pl.Int64, "Index of the sample within the setting."),
+            "model_id": Column(pl.String, "Identity of the model that generated the text."),
+            "prompt_hash": Column(pl.String, "Hash of the pre-query prompt."),
+            "raw_text": Column(pl.String, "Generated text, unstripped."),
+            "prompt_tokens": Column(pl.Int64, "Prompt tokens of the call."),
+            "completion_tokens": Column(pl.Int64, "Completion tokens of the call."),
+            "finish_reason": Column(
+                pl.String, "`stop` (end of turn) or `length` (hit max_new_tokens)."
+            ),
+        },
+    ),
+    # gpu_ops.curation.dedup.survivors_table: the dedup groups, computed once, in Python
+    "instruction_survivors": LakeTable(
+        (
+            "Each clean instruction mapped to the instruction that survives deduplication for it "
+            "(itself when it survives), computed by the dedup stage in Python "
+            "(gpu_ops.curation.dedup.find_duplicate_groups): exact copies and MinHash-LSH near "
+            "duplicates, grouped by connected components, an earlier generation never displaced."
+        ),
+        {
+            "instruction_id": Column(
+                pl.String, "Instruction id (instructions_clean.instruction_id)."
+            ),
+            "survivor_id": Column(
+                pl.String, "The instruction kept for this one's group (itself when it survives)."
+            ),
+            "reason": Column(
+                pl.String,
+                "`survivor`, `exact` (same normalized text as its survivor) or `near` (MinHash).",
+            ),
+            "estimated_jaccard": Column(
+                pl.Float64, "Share of equal MinHash slots with its survivor (1 for survivors)."
+            ),
+            "generation": Column(
+                pl.Int64, "Its miner's joined_generation (0 for the first run's experts)."
+            ),
+        },
+    ),
+    "instruction_scores": LakeTable(
+        "Difficulty/quality scores, one file per scorer expert.",
+        {
+            "instruction_id": Column(pl.String, "Scored instruction."),
+            "scorer": Column(pl.String, "Scorer expert slug."),
+            "mode": Column(
+                pl.String, "`generate` (parse [[n]]) or `logprob` (expected score over 1..10)."
+            ),
+            "score": Column(pl.Int64, "Parsed integer score 1..10, null when unparsed."),
+            "expected_score": Column(
+                pl.Float64, "Probability-weighted score (logprob mode), null otherwise."
+            ),
+            "parsed": Column(pl.Boolean, "Whether a score could be read from the reply."),
+            "raw_reply": Column(pl.String, "The scorer's reply text."),
+            "prompt_hash": Column(pl.String, "Hash of the scoring prompt."),
+            "prompt_tokens": Column(pl.Int64, "Prompt tokens of the call."),
+            "completion_tokens": Column(pl.Int64, "Completion tokens of the call."),
+        },
+    ),
+    "instruction_embeddings": LakeTable(
+        "Sentence embeddings of kept instructions.",
+        {
+            "instruction_id": Column(pl.String, "Embedded instruction."),
+            "model": Column(pl.String, "Embedding model name."),
+            "embedding": Column(pl.List(pl.Float32), "L2-normalized embedding (list<float32>)."),
+        },
+    ),
+    "instructions_selected": LakeTable(
+        "KCenterGreedy picks, in pick order.",
+        {
+            "instruction_id": Column(pl.String, "Selected instruction."),
+            "selection_rank": Column(
+                pl.Int64, "0-based pick order (a bigger budget only appends)."
+            ),
+            "coverage_radius": Column(
+                pl.Float64,
+                "Largest distance of any kept instruction to the picked set after this pick.",
+            ),
+            "embedding_model": Column(pl.String, "Embedding model used for the selection."),
+        },
+    ),
+    "responses": LakeTable(
+        "Every competitor's answer to each selected instruction, one file per competitor expert.",
+        {
+            "instruction_id": Column(pl.String, "Answered instruction."),
+            "expert": Column(
+                pl.String, "Competitor expert slug (the expert that wrote the response)."
+            ),
+            "response": Column(pl.String, "Response text."),
+            "model_id": Column(pl.String, "Identity of the model that answered."),
+            "temperature": Column(pl.Float64, "Sampling temperature."),
+            "top_p": Column(pl.Float64, "Nucleus sampling top-p."),
+            "seed": Column(pl.Int64, "Sampling seed."),
+            "prompt_hash": Column(pl.String, "Hash of the response prompt."),
+            "prompt_tokens": Column(pl.Int64, "Prompt tokens of the call."),
+            "completion_tokens": Column(pl.Int64, "Completion tokens of the call."),
+            "finish_reason": Column(pl.String, "`stop` or `length`."),
+            # gpu_ops.curation.output_quality's flags, computed once when the response is written
+            **{
+                f"flag_{name}": Column(pl.Boolean, FLAG_PREFIX + text)
+                for name, text in RESPONSE_FLAG_DESCRIPTIONS.items()
+            },
+        },
+    ),
+    "judgments": LakeTable(
+        "Pairwise verdicts of uninvolved judges, both presentation orders, one file per judge.",
+        {
+            "instruction_id": Column(pl.String, "Instruction of the battle."),
+            "judge": Column(pl.String, "Judge expert slug (neither model_a nor model_b)."),
+            "model_a": Column(pl.String, "First competitor, model_a < model_b."),
+            "model_b": Column(pl.String, "Second competitor."),
+            "shown_first": Column(pl.String, "Competitor shown as assistant A."),
+            "shown_second": Column(pl.String, "Competitor shown as assistant B."),
+            "order": Column(pl.String, "`ab` (model_a shown first) or `ba`."),
+            "mode": Column(pl.String, "`logprob` or `generate`."),
+            "verdict": Column(
+                pl.String,
+                "`first`, `second`, `tie` or `invalid` (position of the preferred response).",
+            ),
+            "p_first": Column(pl.Float64, "Probability of `first` (logprob mode)."),
+            "p_second": Column(pl.Float64, "Probability of `second` (logprob mode)."),
+            "p_tie": Column(pl.Float64, "Probability of `tie` (logprob mode)."),
+            "raw_reply": Column(pl.String, "The judge's reply text."),
+            "prompt_hash": Column(pl.String, "Hash of the judging prompt."),
+            "prompt_tokens": Column(
+                pl.Int64, "Prompt tokens the judge read (the rendered judge prompt, either mode)."
+            ),
+            "completion_tokens": Column(pl.Int64, "Completion tokens of the call."),
+            FIRST_SEEN: Column(
+                FIRST_SEEN_TYPE,
+                (
+                    "When this exact vote first reached the lake (UTC); a rewrite keeps it for "
+                    "unchanged rows. battle_votes reads only votes newer than its last build."
+                ),
+            ),
+        },
+    ),
+    "execution_results": LakeTable(
+        "Sandboxed execution of each response's code, one file per competitor expert.",
+        {
+            "instruction_id": Column(pl.String, "Instruction answered."),
+            "expert": Column(
+                pl.String, "Competitor expert slug (the expert that wrote the response)."
+            ),
+            "has_code": Column(pl.Boolean, "Whether the response contains a code block."),
+            "parses": Column(pl.Boolean, "Whether the code parses."),
+            "runs": Column(pl.Boolean, "Whether the code runs without error."),
+            "tests_found": Column(pl.Int64, "Number of tests found."),
+            "tests_passed": Column(pl.Int64, "Number of tests passed."),
+            "exec_score": Column(
+                pl.Float64, "Execution score in [0, 1]; null when there is nothing to execute."
+            ),
+            "error_kind": Column(pl.String, "Error class when it failed."),
+            "isolation": Column(
+                pl.String,
+                (
+                    "Sandbox isolation tier the code ran under (full unless weaker was allowed); "
+                    "null when nothing ran."
+                ),
+            ),
+            FIRST_SEEN: Column(
+                FIRST_SEEN_TYPE,
+                (
+                    "When this exact result first reached the lake (UTC); a rewrite keeps it for "
+                    "unchanged rows. battle_votes recomputes only execution votes newer than its "
+                    "last build."
+                ),
+            ),
+        },
+    ),
+    "expert_ratings": LakeTable(
+        "Global ratings (Bradley-Terry with bootstrap CIs, and online Elo).",
+        {
+            "expert": Column(pl.String, "Rated expert."),
+            "method": Column(pl.String, "`bt` or `elo`."),
+            "rating": Column(pl.Float64, "Rating on the Elo scale."),
+            "rating_online": Column(
+                pl.Float64,
+                (
+                    "Elo only, the single online pass in battle order (the paper's script); rating "
+                    "is the bootstrap median. Null for BT."
+                ),
+            ),
+            "ci_lower": Column(pl.Float64, "Lower bound of the bootstrap confidence interval."),
+            "ci_upper": Column(pl.Float64, "Upper bound of the bootstrap confidence interval."),
+            "games": Column(pl.Float64, "Votes the expert took part in (weighted)."),
+            "wins": Column(pl.Float64, "Votes won."),
+            "losses": Column(pl.Float64, "Votes lost."),
+            "ties": Column(pl.Float64, "Tied votes."),
+            "win_rate": Column(pl.Float64, "wins / games."),
+            "record": Column(
+                pl.String,
+                (
+                    "`undefeated` (won every vote it was in) or `winless` (lost every one): its "
+                    "rating is unbounded on that side; null otherwise."
+                ),
+            ),
+        },
+    ),
+    "sft_winners": LakeTable(
+        "The winning response of each selected instruction (the SFT target).",
+        {
+            "instruction_id": Column(pl.String, "Instruction."),
+            "instruction": Column(pl.String, "Instruction text."),
+            "miner": Column(pl.String, "Expert that mined the instruction."),
+            "winner": Column(pl.String, "Expert whose response won."),
+            "response": Column(pl.String, "Winning response."),
+            "winner_score": Column(pl.Float64, "e_i of the winner."),
+            "runner_up": Column(pl.String, "Second best expert."),
+            "runner_up_score": Column(pl.Float64, "e_i of the runner-up."),
+            "global_component": Column(
+                pl.Float64, "alpha-weighted global part of the winner's score."
+            ),
+            "local_component": Column(
+                pl.Float64, "(1 - alpha)-weighted local part of the winner's score."
+            ),
+            "votes_for": Column(pl.Float64, "Votes the winner got on this instruction."),
+            "votes_against": Column(pl.Float64, "Votes against the winner on this instruction."),
+            "rating_method": Column(pl.String, "Rating used for P_global (bt or elo)."),
+            "alpha": Column(pl.Float64, "Weight of the global score."),
+        },
+    ),
+    "sft_decontamination": LakeTable(
+        "N-gram overlaps of SFT rows with benchmark problems.",
+        {
+            "instruction_id": Column(pl.String, "Contaminated SFT row."),
+            "field": Column(pl.String, "Field that overlaps (instruction or response)."),
+            "benchmark": Column(pl.String, "Benchmark name."),
+            "task_id": Column(pl.String, "Benchmark task id."),
+            "overlapping_ngrams": Column(pl.Int64, "Number of shared n-grams."),
+            "ngram_size": Column(pl.Int64, "n."),
+        },
+    ),
+    "evaluation_results": LakeTable(
+        "Per-sample benchmark results of evaluated models.",
+        {
+            "model_label": Column(pl.String, "Label of the evaluated model (e.g. base, sft)."),
+            "model_path": Column(pl.String, "Path of the evaluated model."),
+            "benchmark": Column(pl.String, "Benchmark name."),
+            "task_id": Column(pl.String, "Benchmark task id."),
+            "sample_index": Column(pl.Int64, "Sample index within the task."),
+            "passed": Column(pl.Boolean, "Whether the sample passed all tests."),
+            "error_kind": Column(pl.String, "Error class when it failed."),
+            "isolation": Column(
+                pl.String,
+                "Sandbox isolation tier the completion ran under (full unless weaker was allowed).",
+            ),
+        },
+    ),
+}
+RESPONSE_FLAGS: tuple[str, ...] = tuple(RESPONSE_FLAG_DESCRIPTIONS)
 
 LAKE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "expert_registry": {
-        "expert": pl.String,
-        "model": pl.String,
-        "backend": pl.String,
-        "family": pl.String,
-        "roles": pl.List(pl.String),
-        "enabled": pl.Boolean,
-        "config_hash": pl.String,
-        "joined_generation": pl.Int64,
-    },
-    "instructions_mined": {
-        "mined_id": pl.String,
-        "expert": pl.String,
-        "language": pl.String,
-        "setting_id": pl.String,
-        "temperature": pl.Float64,
-        "top_p": pl.Float64,
-        "max_new_tokens": pl.Int64,
-        "seed": pl.Int64,
-        "sample_index": pl.Int64,
-        "model_id": pl.String,
-        "prompt_hash": pl.String,
-        "raw_text": pl.String,
-        "prompt_tokens": pl.Int64,
-        "completion_tokens": pl.Int64,
-        "finish_reason": pl.String,
-    },
-    # gpu_ops.curation.dedup.survivors_table: the dedup groups, computed once, in Python
-    "instruction_survivors": {
-        "instruction_id": pl.String,
-        "survivor_id": pl.String,
-        "reason": pl.String,
-        "estimated_jaccard": pl.Float64,
-        "generation": pl.Int64,
-    },
-    "instruction_scores": {
-        "instruction_id": pl.String,
-        "scorer": pl.String,
-        "mode": pl.String,
-        "score": pl.Int64,
-        "expected_score": pl.Float64,
-        "parsed": pl.Boolean,
-        "raw_reply": pl.String,
-        "prompt_hash": pl.String,
-        "prompt_tokens": pl.Int64,
-        "completion_tokens": pl.Int64,
-    },
-    "instruction_embeddings": {
-        "instruction_id": pl.String,
-        "model": pl.String,
-        "embedding": pl.List(pl.Float32),
-    },
-    "instructions_selected": {
-        "instruction_id": pl.String,
-        "selection_rank": pl.Int64,
-        "coverage_radius": pl.Float64,
-        "embedding_model": pl.String,
-    },
-    "responses": {
-        "instruction_id": pl.String,
-        "expert": pl.String,
-        "response": pl.String,
-        "model_id": pl.String,
-        "temperature": pl.Float64,
-        "top_p": pl.Float64,
-        "seed": pl.Int64,
-        "prompt_hash": pl.String,
-        "prompt_tokens": pl.Int64,
-        "completion_tokens": pl.Int64,
-        "finish_reason": pl.String,
-        # gpu_ops.curation.output_quality's flags, computed once when the response is written
-        **{f"flag_{name}": pl.Boolean for name in RESPONSE_FLAGS},
-    },
-    "judgments": {
-        "instruction_id": pl.String,
-        "judge": pl.String,
-        "model_a": pl.String,
-        "model_b": pl.String,
-        "shown_first": pl.String,
-        "shown_second": pl.String,
-        "order": pl.String,
-        "mode": pl.String,
-        "verdict": pl.String,
-        "p_first": pl.Float64,
-        "p_second": pl.Float64,
-        "p_tie": pl.Float64,
-        "raw_reply": pl.String,
-        "prompt_hash": pl.String,
-        "prompt_tokens": pl.Int64,
-        "completion_tokens": pl.Int64,
-        FIRST_SEEN: FIRST_SEEN_TYPE,
-    },
-    "execution_results": {
-        "instruction_id": pl.String,
-        "expert": pl.String,
-        "has_code": pl.Boolean,
-        "parses": pl.Boolean,
-        "runs": pl.Boolean,
-        "tests_found": pl.Int64,
-        "tests_passed": pl.Int64,
-        "exec_score": pl.Float64,
-        "error_kind": pl.String,
-        "isolation": pl.String,
-        FIRST_SEEN: FIRST_SEEN_TYPE,
-    },
-    "expert_ratings": {
-        "expert": pl.String,
-        "method": pl.String,
-        "rating": pl.Float64,
-        "rating_online": pl.Float64,
-        "ci_lower": pl.Float64,
-        "ci_upper": pl.Float64,
-        "games": pl.Float64,
-        "wins": pl.Float64,
-        "losses": pl.Float64,
-        "ties": pl.Float64,
-        "win_rate": pl.Float64,
-        "record": pl.String,
-    },
-    "sft_winners": {
-        "instruction_id": pl.String,
-        "instruction": pl.String,
-        "miner": pl.String,
-        "winner": pl.String,
-        "response": pl.String,
-        "winner_score": pl.Float64,
-        "runner_up": pl.String,
-        "runner_up_score": pl.Float64,
-        "global_component": pl.Float64,
-        "local_component": pl.Float64,
-        "votes_for": pl.Float64,
-        "votes_against": pl.Float64,
-        "rating_method": pl.String,
-        "alpha": pl.Float64,
-    },
-    "sft_decontamination": {
-        "instruction_id": pl.String,
-        "field": pl.String,
-        "benchmark": pl.String,
-        "task_id": pl.String,
-        "overlapping_ngrams": pl.Int64,
-        "ngram_size": pl.Int64,
-    },
-    "evaluation_results": {
-        "model_label": pl.String,
-        "model_path": pl.String,
-        "benchmark": pl.String,
-        "task_id": pl.String,
-        "sample_index": pl.Int64,
-        "passed": pl.Boolean,
-        "error_kind": pl.String,
-        "isolation": pl.String,
-    },
+    table: {name: column.dtype for name, column in declared.columns.items()}
+    for table, declared in LAKE_TABLES.items()
 }
 
 _DUCKDB_TYPES: dict[pl.DataType, str] = {

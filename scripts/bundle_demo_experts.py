@@ -1,6 +1,6 @@
 """Train the demo experts from scratch and write them into the package's bundle.
 
-Run after changing anything in the experts' recipe (gpu_ops/demo/experts.py, judging_phase.py,
+Run after changing anything in the experts' recipe (wc_demo/experts.py, judging_phase.py,
 the world, the tokenizer corpus): the test of the bundle fails until then, and fresh machines
 would train for ~90 CPU-minutes instead of installing the bundle in seconds.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gpu_ops.demo.experts import BUNDLE_DIR, build_demo_experts, build_info, bundle_expert
+from wc_demo.experts import BUNDLE_DIR, build_demo_experts, build_info, bundle_expert
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 The packages stand on floors, and an import may only point down or stay on its floor:
   warriorcoder   the face: CLI, end-of-run report, expert admin, named analyst queries
+  wc_demo        the demo plugin: its world, experts and `demo_effect` asset (found by entry points)
   dagster_wc     Dagster: the stages (defs/), the machinery (orchestration/, dbt/)
   wc_foundation  config (one module per stage's section), storage (home, lake), warehouse reader
   gpu_ops        pure compute
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: the project's packages sit bes
 
 from dagster_wc.orchestration.imports import import_graph  # noqa: E402
 
-FLOORS = ("gpu_ops", "wc_foundation", "dagster_wc", "warriorcoder")  # bottom first
+FLOORS = ("gpu_ops", "wc_foundation", "dagster_wc", "wc_demo", "warriorcoder")  # bottom first
 
 
 def floor_of(module: str) -> int:

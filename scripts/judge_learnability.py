@@ -2,7 +2,7 @@
 
 The probe behind docs/DEMO.md's "What did not teach them": judge prompts over a reference program
 and a hand-made failing one (the demo's experts now learn from their own answers instead,
-`gpu_ops.demo.judging_phase`). It trains one built expert on the arena's own judge prompt
+`wc_demo.judging_phase`). It trains one built expert on the arena's own judge prompt
 (`judge_messages`, logprob mode, no system turn, as configs/demo.yaml asks) over a passing and a
 failing answer to a training task, both orders of every pair, with a verdict-only loss
 (cross-entropy over the A/B tokens after the verdict prefix, the position the arena reads). Every ``--every`` steps it prints the running loss,
@@ -36,10 +36,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from gpu_ops.demo import world
-from gpu_ops.demo.experts import build_demo_experts
 from gpu_ops.llm.transformers_backend import left_pad
 from gpu_ops.prompts import VERDICT_PREFIX, judge_messages
+from wc_demo import world
+from wc_demo.experts import build_demo_experts
 from wc_foundation.storage import Home
 from wc_foundation.warehouse import query
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
+from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
 
 def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -56,7 +56,7 @@ def demo_models_dir() -> Path:
     """
     import os
 
-    from gpu_ops.demo.experts import build_demo_experts, build_demo_target
+    from wc_demo.experts import build_demo_experts, build_demo_target
 
     models = Path(
         os.environ.get("WC_DEMO_MODELS")

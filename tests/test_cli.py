@@ -22,6 +22,7 @@ COMMANDS = [
     "select",
     "rate",
     "eval",
+    "prepare-benchmarks",
     "build-demo-experts",
 ]
 

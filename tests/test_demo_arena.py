@@ -1,6 +1,6 @@
 """The demo arena end to end, and the ground-truth test of the arena's effect.
 
-The demo experts are complementary by construction (gpu_ops.demo.experts): each writes one family
+The demo experts are complementary by construction (wc_demo.experts): each writes one family
 of the demo world well. An arena that measures something must pick, per instruction, the expert
 that can solve it, so the target fine-tuned on its winners must beat the target fine-tuned on
 any single expert's answers, or on a random expert's, on held-out compositions. The margins are
@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 from dagster_wc.orchestration.runner import run_pipeline
-from gpu_ops.demo.world import parse_instruction
 from gpu_ops.evaluation.conditions import JUDGE_SHARES
+from wc_demo.world import parse_instruction
 from wc_foundation.storage import Home
 from wc_foundation.warehouse import query
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from gpu_ops.demo import world
+from wc_demo import world
 
 REPO = Path(__file__).resolve().parents[1]
 

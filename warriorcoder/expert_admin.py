@@ -30,6 +30,11 @@ def add_expert_to_config(
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}  # raw: keeps ${WC_HOME}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must be a mapping at the top level")
+    if "extends" in data:
+        raise ConfigError(
+            f"config file {str(path)!r} extends {data['extends']!r}: edit its experts list by "
+            "hand (a list in this file replaces the extended file's list whole)"
+        )
     if not isinstance(data.get("experts") or [], list):
         raise ConfigError(f"experts: must be a list in {path}")
     entry: dict[str, Any] = {"slug": slug, "model": model, "backend": backend}

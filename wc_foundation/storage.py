@@ -64,6 +64,11 @@ class Home:
         return self.root / "reports"
 
     @property
+    def benchmarks(self) -> Path:
+        """Benchmark suites written by `warriorcoder prepare-benchmarks`."""
+        return self.root / "benchmarks"
+
+    @property
     def cache(self) -> Path:
         return self.root / "cache"
 

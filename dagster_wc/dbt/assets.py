@@ -50,18 +50,78 @@ def stage_of_model(dbt_resource_props: Mapping[str, Any]) -> str:
     return fqn[1] if len(fqn) > 2 else "analytics"
 
 
+# dagster-dbt keeps these Python objects in every dbt asset's metadata so that its helpers can
+# find them at run time; the UI can only show them as "[DbtProject] (unserializable)". The
+# arena's build passes them itself (ArenaDbtResource.build), so the translator drops them.
+_IN_PROCESS_METADATA = frozenset(
+    {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator", "dagster_dbt/project"}
+)
+
+
+def dbt_test_description(test: Mapping[str, Any]) -> str:
+    """What a dbt test asserts, in words: its own description, else one built from the generic
+    test and its arguments, else a singular test's leading SQL comment."""
+    if test.get("description"):
+        return str(test["description"])
+    generic = test.get("test_metadata")
+    if not generic:
+        comment = [
+            line.strip().removeprefix("--").strip()
+            for line in str(test.get("raw_code", "")).splitlines()
+            if line.strip().startswith("--")
+        ]
+        return " ".join(comment) or f"the query {test['name']} returns no rows"
+    kwargs = {k: v for k, v in generic.get("kwargs", {}).items() if k != "model"}
+    column = test.get("column_name") or kwargs.get("column_name")
+    name = generic["name"]
+    if name == "not_null":
+        return f"{column} is never null"
+    if name == "unique":
+        return f"{column} is unique"
+    if name == "accepted_values":
+        return f"{column} only takes the values {', '.join(map(str, kwargs['values']))}"
+    if name == "relationships":
+        return f"every {column} is a {kwargs['field']} of {kwargs['to']}"
+    if name == "unique_combination":
+        return f"one row per ({', '.join(kwargs['columns'])})"
+    if name == "expression_is_true":
+        return f"every row satisfies {kwargs['expression']}"
+    arguments = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"dbt test {name}({arguments})"
+
+
 class ArenaDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt models by their stage folder; sources keep the asset key set in their yml meta."""
+    """Groups dbt models by their stage folder; sources keep the asset key set in their yml meta;
+    every dbt test's asset check says what it asserts (`dbt_test_description`)."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return None
         return stage_of_model(dbt_resource_props)
 
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        kept = {k: v for k, v in spec.metadata.items() if k not in _IN_PROCESS_METADATA}
+        return spec.replace_attributes(metadata=kept)
 
-def arena_translator() -> ArenaDbtTranslator:
-    """The translator of the `@dbt_assets` definition (dbt tests become asset checks)."""
-    return ArenaDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=dbt_test_description(manifest["nodes"][unique_id]))
+
+
+ARENA_TRANSLATOR = ArenaDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+)
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -228,8 +288,7 @@ class ArenaDbtResource(dg.ConfigurableResource):
         environment (`dbt_environment`).
         """
         manifest_object = parsed_manifest(home, vars_json)
-        manifest = json.loads(dbt_project.manifest_path.read_text())
-        translator = arena_translator()
+        manifest, translator = _manifest(), ARENA_TRANSLATOR
         selection, indirect = dbt_subset_selection(context, manifest, translator)
         target = Path(tempfile.mkdtemp(dir=dbt_project.manifest_path.parent, prefix=".build-"))
         try:
@@ -260,10 +319,12 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
     if not dbt_project.manifest_path.exists() or stale or os.environ.get("DAGSTER_IS_DEV_CLI"):
         prepare_manifest()  # `dagster dev` always re-parses, so SQL edits show up
 
+    _manifest.cache_clear()
+
     @dbt_assets(
         manifest=dbt_project.manifest_path,
         project=dbt_project,
-        dagster_dbt_translator=arena_translator(),
+        dagster_dbt_translator=ARENA_TRANSLATOR,
         name="warehouse_models",
     )
     def warehouse_models(
@@ -275,6 +336,12 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
             yield from with_build_metadata(events, building, manifest_previews())
 
     return warehouse_models
+
+
+@cache
+def _manifest() -> dict[str, Any]:
+    """The parsed manifest the dbt assets were built from (dagster-dbt's node lookups)."""
+    return json.loads(dbt_project.manifest_path.read_text())
 
 
 def manifest_check_parents() -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:

@@ -203,6 +203,8 @@ def execution_results(
                     allow_weak_isolation=settings.allow_weak_isolation,
                     cache=cache,
                     hidden_tests=hidden_tests_source(settings.hidden_tests),
+                    test_weighting=settings.test_weighting,
+                    min_sources=settings.min_sources,
                 )
                 sandbox = {
                     "sandbox_runs": cache.sandbox_runs,

@@ -15,6 +15,7 @@ from gpu_ops.sft_data.decontamination import (
 from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
+from gpu_ops.worlds import find_world
 from wc_foundation.config import ArenaConfig
 from wc_foundation.storage import read_lake_table, write_lake_table
 from wc_foundation.warehouse import read_model
@@ -117,11 +118,10 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     config = arena.arena_config
     winners = read_lake_table(arena.home, "sft_winners")
     kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
-    if "demo-world" in config.decontamination.benchmarks:
-        from gpu_ops.demo.world import benchmark_task_id
-
-        kept, by_task = drop_benchmark_tasks(kept, "demo-world", benchmark_task_id)
-        report = pl.concat([report, by_task])
+    for name in config.decontamination.benchmarks:
+        if (world := find_world(name)) is not None:  # its tasks, however worded
+            kept, by_task = drop_benchmark_tasks(kept, name, world.benchmark_task_id)
+            report = pl.concat([report, by_task])
     write_lake_table(arena.home, "sft_decontamination", report)
     dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
     kept, quality = filter_flagged(kept, drop=config.export.drop_flagged_rows)

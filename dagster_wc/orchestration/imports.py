@@ -10,10 +10,11 @@ an edge to the submodule of that name when one exists.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-PACKAGES = ("gpu_ops", "wc_foundation", "dagster_wc", "warriorcoder")
+PACKAGES = ("gpu_ops", "wc_foundation", "dagster_wc", "wc_demo", "warriorcoder")  # bottom first
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -53,19 +54,67 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-_GRAPHS: dict[tuple, dict[str, set[str]]] = {}  # the files' (name, size, mtime) -> graph
+_SCANS: dict[tuple, Any] = {}  # (what, the files' names, sizes and mtimes) -> result
+
+
+def _scan(root: Path, packages: Iterable[str], what: str, compute: Callable) -> Any:
+    """`compute(modules)`, again only when a file changed (the sensor asks on every tick)."""
+    modules = module_files(root, packages)
+    stamps = tuple(
+        (name, str(path), path.stat().st_size, path.stat().st_mtime_ns)
+        for name, path in modules.items()
+    )
+    key = (what, stamps)
+    if key not in _SCANS:
+        for old in [k for k in _SCANS if k[0] == what]:
+            del _SCANS[old]
+        _SCANS[key] = compute(modules)
+    return _SCANS[key]
 
 
 def import_graph(root: Path = REPO_ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, set[str]]:
-    """Module name -> the project modules it imports (parsed again only when a file changed:
-    the sensor asks on every tick)."""
-    modules = module_files(root, packages)
-    stats = {name: path.stat() for name, path in modules.items()}
-    key = tuple((name, str(modules[name]), s.st_size, s.st_mtime_ns) for name, s in stats.items())
-    if key not in _GRAPHS:
-        _GRAPHS.clear()
-        _GRAPHS[key] = {name: imports_of(name, path, modules) for name, path in modules.items()}
-    return {name: set(targets) for name, targets in _GRAPHS[key].items()}
+    """Module name -> the project modules it imports."""
+    graph = _scan(
+        root,
+        packages,
+        "imports",
+        lambda modules: {name: imports_of(name, path, modules) for name, path in modules.items()},
+    )
+    return {name: set(targets) for name, targets in graph.items()}
+
+
+def assets_defined(path: Path) -> list[str]:
+    """The assets a module defines with `@asset` / `@dg.asset`: each function's name, or the
+    `name=` the decorator gives."""
+    text = path.read_text()
+    if "asset" not in text:
+        return []
+    found = []
+    for node in ast.parse(text, filename=str(path)).body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            target = call.func if call else decorator
+            if ast.unparse(target) not in ("asset", "dg.asset"):
+                continue
+            named = [k.value for k in (call.keywords if call else []) if k.arg == "name"]
+            found.append(
+                named[0].value if named and isinstance(named[0], ast.Constant) else node.name
+            )
+    return found
+
+
+def asset_modules(root: Path = REPO_ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Asset name -> the module whose code defines it (a stage module, or a plugin's)."""
+    return _scan(
+        root,
+        packages,
+        "assets",
+        lambda modules: {
+            asset: name for name, path in modules.items() for asset in assets_defined(path)
+        },
+    )
 
 
 def import_closure(graph: dict[str, set[str]], starts: Iterable[str]) -> set[str]:

@@ -1,8 +1,9 @@
 """What a step's input version starts from: the code it runs and the config it reads.
 
-Code: a Python step of stage S runs `dagster_wc/defs/S.py` and everything that module imports,
-directly or not (`dagster_wc.orchestration.imports`): a shared module such as a prompt builder
-counts for every stage that imports it, and a module no stage imports counts for none. Data files
+Code: a Python step runs the module that defines its asset (`dagster_wc/defs/<stage>.py`, or a
+plugin's module) and everything that module imports, directly or not
+(`dagster_wc.orchestration.imports`): a shared module such as a prompt builder counts for every
+stage that imports it, and a module no stage imports counts for none. Data files
 beside that code (chat templates) count with it. A dbt step runs the dbt room's code
 (`dagster_wc.dbt.assets` and its imports). Both add the SQL they read: the files of every dbt
 model the step builds or reads, up to the lake sources, and the project-wide dbt files (macros,
@@ -26,7 +27,13 @@ from functools import cached_property
 from pathlib import Path
 
 from dagster_wc.dbt.assets import dbt_vars, manifest_model_files
-from dagster_wc.orchestration.imports import REPO_ROOT, import_closure, import_graph, module_files
+from dagster_wc.orchestration.imports import (
+    REPO_ROOT,
+    asset_modules,
+    import_closure,
+    import_graph,
+    module_files,
+)
 from dagster_wc.orchestration.plan import PipelineShape, Step
 from wc_foundation.config import ArenaConfig
 
@@ -139,14 +146,19 @@ class CodeVersions:
         if step.kind == "dbt":
             modules = [DBT_CODE_MODULE]
         else:
-            modules = sorted({f"{STAGE_PACKAGE}.{shape.group[key]}" for key in keys})
+            modules = sorted({self.module_of(key, shape) for key in keys})
         return f"{self.modules_version(modules)}:{self.sql_version(models)}"
 
+    def module_of(self, key, shape: PipelineShape) -> str:
+        """The module that defines a Python asset (a stage module, or a plugin's)."""
+        defined = asset_modules(self.root).get(key.path[-1])
+        return defined or f"{STAGE_PACKAGE}.{shape.group[key]}"
 
-def config_sections(stage: str) -> tuple[str, ...] | None:
+
+def config_sections(module_name: str) -> tuple[str, ...] | None:
     """The config sections a stage module reads (`CONFIG_SECTIONS`), None if it names none."""
     try:
-        module = importlib.import_module(f"{STAGE_PACKAGE}.{stage}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError:
         return None
     sections = getattr(module, "CONFIG_SECTIONS", None)
@@ -187,10 +199,10 @@ class StepVersions:
         if step.kind == "dbt":
             config = hashlib.sha256(self.dbt_vars.encode()).hexdigest()[:16]
         else:
-            stages = sorted({self.shape.group[key] for key in step.asset_keys})
+            modules = sorted({self.code.module_of(key, self.shape) for key in step.asset_keys})
             sections: set[str] | None = set()
-            for stage in stages:
-                named = config_sections(stage)
+            for module in modules:
+                named = config_sections(module)
                 sections = None if named is None or sections is None else sections | set(named)
             config = config_version(self.config, sections)
         return f"{config}:{self.code.step_version(step, self.shape)}"

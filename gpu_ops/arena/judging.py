@@ -194,14 +194,10 @@ def _judge_generate(
         for s in shown
     ]
     params = [
-        SamplingParams(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            stop=tuple(sampling.stop),
-            seed=derive_seed(
+        sampling.with_seed(
+            derive_seed(
                 "judge", seed, judge, s["instruction_id"], s["model_a"], s["model_b"], s["order"]
-            ),
+            )
         )
         for s in shown
     ]

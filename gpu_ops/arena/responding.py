@@ -51,16 +51,7 @@ def generate_responses(
     ids = instructions["instruction_id"].to_list()
     conversations = [response_messages(t, system_prompt) for t in instructions["instruction"]]
     seeds = [derive_seed("response", seed, expert, instruction_id) for instruction_id in ids]
-    params = [
-        SamplingParams(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            stop=tuple(sampling.stop),
-            seed=row_seed,
-        )
-        for row_seed in seeds
-    ]
+    params = [sampling.with_seed(row_seed) for row_seed in seeds]
     if progress:
         progress(0, len(ids))
     generations = model.chat(conversations, params) if ids else []

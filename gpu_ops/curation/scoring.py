@@ -56,16 +56,7 @@ def _score_generate(
     seed: int,
 ) -> list[dict]:
     conversations = [scoring_messages(text, "generate") for text in texts]
-    params = [
-        SamplingParams(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            stop=tuple(sampling.stop),
-            seed=derive_seed("scoring", seed, scorer, instruction_id),
-        )
-        for instruction_id in ids
-    ]
+    params = [sampling.with_seed(derive_seed("scoring", seed, scorer, i)) for i in ids]
     generations = model.chat(conversations, params)
     rows = []
     for instruction_id, messages, g in zip(ids, conversations, generations, strict=True):

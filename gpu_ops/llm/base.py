@@ -6,7 +6,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gpu_ops.errors import InputError
@@ -143,6 +143,10 @@ class SamplingParams:
             isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0
         ):
             raise InputError(f"seed must be None or an integer >= 0, got {self.seed!r}")
+
+    def with_seed(self, seed: int) -> SamplingParams:
+        """The same settings for one row of a batch, under that row's own (derived) seed."""
+        return replace(self, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -149,17 +149,7 @@ class CachedChatModel(ChatModel):
     def generate(
         self, prompts: Sequence[str], sampling: SamplingParams | Sequence[SamplingParams]
     ) -> list[Generation]:
-        prompts = check_prompts(prompts)
-        params = expand_sampling(sampling, len(prompts))
-        items = list(zip(prompts, params, strict=True))
-        results = self._run(
-            "generate",
-            items,
-            lambda it: call_key(self.identity, "generate", it[0], asdict(it[1]), None),
-            lambda batch: self.model.generate([p for p, _ in batch], [s for _, s in batch]),
-            [_cacheable(s) for s in params],
-        )
-        return [Generation(**r) for r in results]
+        return self._sampled("generate", check_prompts(prompts), sampling, self.model.generate)
 
     def chat(
         self,
@@ -167,13 +157,24 @@ class CachedChatModel(ChatModel):
         sampling: SamplingParams | Sequence[SamplingParams],
     ) -> list[Generation]:
         conversations = [check_conversation(c) for c in conversations]
-        params = expand_sampling(sampling, len(conversations))
-        items = list(zip(conversations, params, strict=True))
+        return self._sampled("chat", conversations, sampling, self.model.chat)
+
+    def _sampled(
+        self,
+        kind: str,
+        inputs: list[Any],
+        sampling: SamplingParams | Sequence[SamplingParams],
+        call: Callable[[list[Any], list[SamplingParams]], list[Generation]],
+    ) -> list[Generation]:
+        """Generations of `kind` (prompts or conversations, one sampling each): cache hits, and
+        the misses from the wrapped model's `call` in batches."""
+        params = expand_sampling(sampling, len(inputs))
+        items = list(zip(inputs, params, strict=True))
         results = self._run(
-            "chat",
+            kind,
             items,
-            lambda it: call_key(self.identity, "chat", it[0], asdict(it[1]), None),
-            lambda batch: self.model.chat([c for c, _ in batch], [s for _, s in batch]),
+            lambda it: call_key(self.identity, kind, it[0], asdict(it[1]), None),
+            lambda batch: call([x for x, _ in batch], [s for _, s in batch]),
             [_cacheable(s) for s in params],
         )
         return [Generation(**r) for r in results]

@@ -232,3 +232,28 @@ def _is_missing_local_path(source: str) -> bool:
     if not source.startswith(("/", "./", "../", "~")):
         return False
     return not Path(source).expanduser().exists()
+
+
+class TemplateRendering:
+    """The rendering half of a `ChatModel` whose prompts come from a local `ChatRenderer`
+    (`self.renderer`): written once for every backend, mixed in before `ChatModel`."""
+
+    renderer: ChatRenderer | None
+
+    def chat_renderer(self) -> ChatRenderer:
+        """The renderer; a backend that may lack a local template overrides this to say why."""
+        return self.renderer
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        return self.chat_renderer().render_chat(messages, add_generation_prompt)
+
+    def render_prequery(self, system_prompt: str | None = None) -> str:
+        return self.chat_renderer().render_prequery(system_prompt)
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        return self.chat_renderer().stop_strings
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a rendered prompt (the template already holds any bos token)."""
+        return self.chat_renderer().tokenizer(text, add_special_tokens=False)["input_ids"]

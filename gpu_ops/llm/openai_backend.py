@@ -38,6 +38,7 @@ from gpu_ops.llm.base import (
 )
 from gpu_ops.llm.chat_template import (
     ChatRenderer,
+    TemplateRendering,
     load_tokenizer,
     resolve_chat_template,
     template_hash,
@@ -60,7 +61,7 @@ class _Retryable(Exception):
         self.detail = detail
 
 
-class OpenAIChatModel(ChatModel):
+class OpenAIChatModel(TemplateRendering, ChatModel):
     """A model served behind one or more OpenAI-compatible endpoints."""
 
     def __init__(self, spec: ModelSpec):
@@ -97,23 +98,13 @@ class OpenAIChatModel(ChatModel):
         self._round_robin = itertools.count()
 
     # --- rendering (needs a local tokenizer) -------------------------------------------------
-    def _require_renderer(self) -> ChatRenderer:
+    def chat_renderer(self) -> ChatRenderer:
         if self.renderer is None:
             raise InputError(
                 f"{self.spec.slug}: no local tokenizer for {self.spec.model!r}; set `tokenizer` in the spec "
                 "to render prompts (chat() works without one)"
             )
         return self.renderer
-
-    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        return self._require_renderer().render_chat(messages, add_generation_prompt)
-
-    def render_prequery(self, system_prompt: str | None = None) -> str:
-        return self._require_renderer().render_prequery(system_prompt)
-
-    @property
-    def stop_strings(self) -> tuple[str, ...]:
-        return self._require_renderer().stop_strings
 
     # --- calls -------------------------------------------------------------------------------
     def generate(

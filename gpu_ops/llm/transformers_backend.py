@@ -29,7 +29,7 @@ from gpu_ops.llm.base import (
     expand_sampling,
     renormalize,
 )
-from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
+from gpu_ops.llm.chat_template import ChatRenderer, TemplateRendering, load_tokenizer
 from gpu_ops.llm.identity import model_identity
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -61,7 +61,7 @@ class _Row:
     finish_reason: str | None = None
 
 
-class TransformersChatModel(ChatModel):
+class TransformersChatModel(TemplateRendering, ChatModel):
     """A local causal LM run with transformers; requests are batched with left padding."""
 
     def __init__(self, spec: ModelSpec):
@@ -103,21 +103,6 @@ class TransformersChatModel(ChatModel):
             elif isinstance(value, list | tuple):
                 ids.update(int(v) for v in value)
         return ids
-
-    # --- rendering ---------------------------------------------------------------------------
-    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        return self.renderer.render_chat(messages, add_generation_prompt)
-
-    def render_prequery(self, system_prompt: str | None = None) -> str:
-        return self.renderer.render_prequery(system_prompt)
-
-    @property
-    def stop_strings(self) -> tuple[str, ...]:
-        return self.renderer.stop_strings
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of a rendered prompt (the template already holds any bos token)."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # --- generation --------------------------------------------------------------------------
     def generate(

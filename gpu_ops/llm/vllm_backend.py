@@ -27,7 +27,7 @@ from gpu_ops.llm.base import (
     renormalize,
     sum_choice_logprobs,
 )
-from gpu_ops.llm.chat_template import ChatRenderer, load_tokenizer
+from gpu_ops.llm.chat_template import ChatRenderer, TemplateRendering, load_tokenizer
 from gpu_ops.llm.identity import model_identity
 
 
@@ -60,7 +60,7 @@ def check_loadable(spec: ModelSpec, on_cpu: bool) -> None:
         )
 
 
-class VllmChatModel(ChatModel):
+class VllmChatModel(TemplateRendering, ChatModel):
     """A model run in-process by vllm.LLM; the engine lives until close()."""
 
     def __init__(self, spec: ModelSpec):
@@ -116,19 +116,6 @@ class VllmChatModel(ChatModel):
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.tokens_fed = 0  # prompt tokens the engine computed (not served by the prefix cache)
         self.tokens_cached = 0  # prompt tokens served by the prefix cache
-
-    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        return self.renderer.render_chat(messages, add_generation_prompt)
-
-    def render_prequery(self, system_prompt: str | None = None) -> str:
-        return self.renderer.render_prequery(system_prompt)
-
-    @property
-    def stop_strings(self) -> tuple[str, ...]:
-        return self.renderer.stop_strings
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _check_length(self, index: int, ids: list[int], extra: int) -> None:
         if not ids:

@@ -9,7 +9,9 @@ process (``sandbox_capabilities``), strongest first:
     new network, PID, mount, IPC and UTS namespaces; a private root holding only ``/usr``, the
     interpreter (site-packages hidden), empty private ``/tmp``, ``/run``, ``/dev/shm`` and the
     scratch directory ``/work`` (a tmpfs; see ``boot.py``); a per-run cgroup bounding the memory
-    of every kind (shm, memfd, tmpfs included) and the number of processes (``cgroup.py``); a
+    of every kind (shm, memfd, tmpfs included) and the number of processes, and giving the run
+    its own CPU share (``cpu.weight`` / v1 ``cpu.shares`` where the controller is writable), so
+    one run's many processes cannot starve a concurrent run (``cgroup.py``); a
     fresh session keyring; a random unprivileged uid with no capabilities and ``no_new_privs``.
 ``namespaces``
     the same without the cgroup: memory is bounded per process only (RLIMIT_AS).
@@ -82,6 +84,7 @@ _DRAIN_S = 0.5  # how long pipes may stay open after the leader exited
 _CGROUP_SLACK_MB = 24  # the root PID 1 of the namespace (an idle interpreter) counts too
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SETUP_FAILED = "sandbox setup failed:"
+_WALL_SLACK_S = 0.5  # how long past its CPU limit a run may take on the wall clock
 
 
 class SandboxError(RuntimeError):
@@ -102,6 +105,7 @@ class SandboxResult:
     stderr: str
     wall_s: float
     isolation: str
+    provisional: bool = False  # an outcome load could have caused (wall clock, sandbox error)
 
 
 def safe_text(text: str) -> str:
@@ -210,6 +214,7 @@ def sandbox_capabilities() -> dict[str, object]:
         "separate_process": True,
         "rlimits": ["CPU", "AS", "NPROC", "FSIZE", "NOFILE", "CORE"],
         "cgroup": f"v{layout.version}" if layout else None,
+        "cpu_share": bool(layout and layout.cpu_parent),
         "clean_environment": True,
         "network_isolated": namespaced,
         "pid_namespace": namespaced,
@@ -494,7 +499,12 @@ def _execute(
     max_output_bytes: int = 1_000_000,
     max_file_bytes: int = MAX_FILE_BYTES,
     files: dict[str, str] | None = None,
+    wall_timeout_s: float | None = None,
 ) -> SandboxResult:
+    # The wall clock waits a little past the CPU limit (RLIMIT_CPU is whole seconds, rounded up):
+    # a program that spends its CPU time meets SIGXCPU, a final verdict, before the wall clock,
+    # whose kill is only provisional (load could have caused it).
+    wall_s = max(int(timeout_s + 0.999) + _WALL_SLACK_S, wall_timeout_s or 0.0)
     uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
     layout = cgroup_layout() if isolation == "full" else None
     if isolation == "full" and layout is None:
@@ -522,17 +532,19 @@ def _execute(
                 start_new_session=True,
                 close_fds=True,
             )
-        out, err, reason, returncode = _supervise(proc, start + timeout_s, max_output_bytes)
+        out, err, reason, returncode = _supervise(proc, start + wall_s, max_output_bytes)
         wall = time.monotonic() - start
         stderr = err.decode("utf-8", "replace")
         oom = cgroup is not None and oom_killed(cgroup)
+        status = _classify(returncode, stderr, reason, isolation, oom)
         return SandboxResult(
-            status=_classify(returncode, stderr, reason, isolation, oom),
+            status=status,
             returncode=returncode,
             stdout=out.decode("utf-8", "replace"),
             stderr=stderr,
             wall_s=wall,
             isolation=isolation,
+            provisional=reason == "timeout" or status == "sandbox_error",
         )
     finally:
         if cgroup is not None and not remove_run_cgroup(cgroup):
@@ -559,7 +571,7 @@ def _setup_failure(isolation: str, error: Exception) -> SandboxResult:
     """A run whose host-side setup failed: its own result, so a batch goes on."""
     message = f"{_SETUP_FAILED} {type(error).__name__}: {error}"
     log.warning("%s", message)
-    return SandboxResult("sandbox_error", None, "", message, 0.0, isolation)
+    return SandboxResult("sandbox_error", None, "", message, 0.0, isolation, provisional=True)
 
 
 def run_code(
@@ -573,9 +585,14 @@ def run_code(
     files: dict[str, str] | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
     allow_weak_isolation: bool = False,
+    wall_timeout_s: float | None = None,
 ) -> SandboxResult:
     """Execute ``code`` as ``main.py`` in a fresh sandbox; never raises for what the code does.
 
+    ``timeout_s`` is CPU time (RLIMIT_CPU, whole seconds rounded up; running out is the final
+    status ``timeout``); the wall clock allows that plus half a second (or ``wall_timeout_s`` when
+    longer), and its kill is ``timeout`` with ``provisional=True``, like a ``sandbox_error``: load
+    could have caused it.
     ``files`` are extra text files written into the scratch directory first (relative names).
     ``max_output_bytes`` caps stdout and stderr each; ``max_processes`` counts threads too;
     ``memory_mb`` bounds each process (RLIMIT_AS) and, in the ``full`` tier, the whole run.
@@ -600,6 +617,7 @@ def run_code(
             max_output_bytes=max_output_bytes,
             max_file_bytes=max_file_bytes,
             files=files,
+            wall_timeout_s=wall_timeout_s,
         )
     except (OSError, SandboxError, ValueError) as error:
         return _setup_failure(isolation, error)

@@ -14,6 +14,12 @@ v1 (``/sys/fs/cgroup/memory`` and ``/sys/fs/cgroup/pids``)
     own group: ``memory.limit_in_bytes`` (+ ``memory.memsw.limit_in_bytes`` when swap accounting
     exists) and ``pids.max``.
 
+CPU share: where the ``cpu`` controller is also usable (v2: delegated; v1: a writable ``cpu``
+hierarchy), the run gets its own cpu group with the default weight (``cpu.weight`` 100 / v1
+``cpu.shares`` 1024): the scheduler then shares CPU between runs, not between processes, so a
+run that starts many spinning processes gets no more than a run with one. Optional: a machine
+without it still has every other limit (``RunCgroup.cpu`` is None).
+
 The sandbox's setup code (still root, before any untrusted code) writes ``0`` to each
 ``cgroup.procs`` listed in ``RunCgroup.procs_files``, moving itself, and so everything it starts,
 into the run's groups: no window in which the code runs outside them. After the run the parent
@@ -42,6 +48,7 @@ class CgroupLayout:
     version: int
     memory_parent: Path
     pids_parent: Path
+    cpu_parent: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,16 @@ class RunCgroup:
     version: int
     memory: Path
     pids: Path
+    cpu: Path | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        found = [self.memory, self.pids, self.cpu]
+        return list(dict.fromkeys(path for path in found if path is not None))
 
     @property
     def procs_files(self) -> list[str]:
-        paths = [self.memory] if self.memory == self.pids else [self.memory, self.pids]
-        return [str(path / "cgroup.procs") for path in paths]
+        return [str(path / "cgroup.procs") for path in self.paths]
 
 
 def _own_paths() -> dict[str, str]:
@@ -82,7 +94,7 @@ def _v2_layout(own: dict[str, str]) -> CgroupLayout | None:
         except OSError:
             continue
         if {"memory", "pids"} <= set(delegated) and _writable_dir(parent):
-            return CgroupLayout(2, parent, parent)
+            return CgroupLayout(2, parent, parent, parent if "cpu" in delegated else None)
     return None
 
 
@@ -91,7 +103,9 @@ def _v1_layout(own: dict[str, str]) -> CgroupLayout | None:
     pids = _ROOT / "pids" / own.get("pids", "/").lstrip("/")
     usable = (memory / "memory.limit_in_bytes").is_file() and (pids / "cgroup.procs").is_file()
     if usable and _writable_dir(memory) and _writable_dir(pids):
-        return CgroupLayout(1, memory, pids)
+        cpu = _ROOT / "cpu" / own.get("cpu", "/").lstrip("/")
+        has_cpu = (cpu / "cpu.shares").is_file() and _writable_dir(cpu)
+        return CgroupLayout(1, memory, pids, cpu if has_cpu else None)
     return None
 
 
@@ -115,8 +129,10 @@ def create_run_cgroup(layout: CgroupLayout, memory_bytes: int, max_pids: int) ->
     if layout.version == 2:
         path = layout.memory_parent / name
         path.mkdir()
-        group = RunCgroup(2, path, path)
+        group = RunCgroup(2, path, path, path if layout.cpu_parent else None)
         try:
+            if layout.cpu_parent is not None and (path / "cpu.weight").exists():
+                _write(path / "cpu.weight", "100")
             _write(path / "memory.max", str(memory_bytes))
             if (path / "memory.swap.max").exists():
                 _write(path / "memory.swap.max", "0")
@@ -126,10 +142,14 @@ def create_run_cgroup(layout: CgroupLayout, memory_bytes: int, max_pids: int) ->
             raise
         return group
     memory, pids = layout.memory_parent / name, layout.pids_parent / name
+    cpu = layout.cpu_parent / name if layout.cpu_parent is not None else None
     memory.mkdir()
-    group = RunCgroup(1, memory, pids)
+    group = RunCgroup(1, memory, pids, cpu)
     try:
         pids.mkdir()
+        if cpu is not None:
+            cpu.mkdir()
+            _write(cpu / "cpu.shares", "1024")
         _write(memory / "memory.limit_in_bytes", str(memory_bytes))
         if (memory / "memory.memsw.limit_in_bytes").exists():
             _write(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
@@ -167,8 +187,7 @@ def remove_run_cgroup(group: RunCgroup, wait_s: float = 2.0) -> bool:
     Returns whether every group is gone (a leftover is logged by the caller, not fatal).
     """
     deadline = time.monotonic() + wait_s
-    paths = [group.memory] if group.memory == group.pids else [group.memory, group.pids]
-    for path in paths:
+    for path in group.paths:
         while path.exists():
             for pid in _pids_in(path):
                 with contextlib.suppress(OSError):

@@ -1,14 +1,20 @@
 """A persistent cache of sandbox outcomes, by content hash: an arena re-run, or an expert joining,
 runs in the sandbox only what it never ran.
 
-Two kinds of entries, both keyed by the code that ran and the limits it ran under:
-- a script run (a response's code run as a program): its status and isolation tier;
-- one probe's answer (a function call of a response on one test input): the plain value it
-  returned, or the exception type it raised.
+Three kinds of entries, keyed by content:
+- a script run (a response's code run as a program, and the limits): its status and tier;
+- one probe's answer (the code, the limits, the probe): the plain value it returned as it
+  travelled (``{"value", "rest"}`` or ``{"rows"}``), or the exception type it raised;
+- one referee verdict (the test's condition and the answers it was decided on): True or False.
 Probes are cached one by one because cross-execution adds tests as competitors join: an earlier
-response is then asked only the newcomer's tests. A probe that got no answer (its run was killed)
-is not cached, so it is asked again. SQLite with WAL and a busy timeout: several processes (one
-per expert partition) share one file safely.
+response is then asked only the newcomer's tests.
+
+Only final outcomes are written (issue 24): a script run or a probe whose outcome load could have
+caused (wall-clock kill, sandbox error, no answer) is asked again next time, never cached; a run
+whose answer channel was malformed is discarded whole; a referee job without a verdict is not
+cached. Identical code shares entries because its entries are computed from its own run only:
+the scorer writes a run's answers under that run's keys and nowhere else. SQLite with WAL and a
+busy timeout: several processes (one per expert partition) share one file safely.
 """
 
 from __future__ import annotations
@@ -21,9 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpu_ops.sandbox.plain_codec import decode, encode
-
-CACHE_VERSION = "exec-cache-v1"  # bump when what a cached outcome means changes
+CACHE_VERSION = "exec-cache-v2"  # bump when what a cached outcome means changes
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
@@ -62,7 +66,8 @@ class ExecutionCache:
         self._connection.execute(_SCHEMA)
         self.hits = 0
         self.misses = 0
-        self.sandbox_runs = 0  # runs made by the scorers that used this cache
+        self.sandbox_runs = 0  # runs of the code under test made by the scorers using this cache
+        self.referee_runs = 0  # referee runs (no code under test in them)
 
     def close(self) -> None:
         self._connection.close()
@@ -103,14 +108,12 @@ class ExecutionCache:
         )
 
     def answers(self, keys: Sequence[str]) -> dict[str, tuple[str, object]]:
-        """key -> ("value", plain value) or ("error", exception type name)."""
+        """key -> ("value", the answer as it travelled) or ("error", exception type name)."""
         found = {}
         for key, text in self._get_many(keys).items():
             record = json.loads(text)
             found[key] = (
-                ("value", decode(record["value"]))
-                if "value" in record
-                else ("error", record["error"])
+                ("value", record["value"]) if "value" in record else ("error", record["error"])
             )
         self._count(len(found), len(set(keys)) - len(found))
         return found
@@ -119,10 +122,17 @@ class ExecutionCache:
         self._put_many(
             "probe",
             (
-                (k, json.dumps({"value": encode(v)} if kind == "value" else {"error": v}))
+                (k, json.dumps({"value": v} if kind == "value" else {"error": v}))
                 for k, (kind, v) in answers.items()
             ),
         )
+
+    def verdicts(self, keys: Sequence[str]) -> dict[str, bool]:
+        """key -> the referee's verdict."""
+        return {k: json.loads(v) is True for k, v in self._get_many(keys).items()}
+
+    def put_verdicts(self, verdicts: dict[str, bool]) -> None:
+        self._put_many("verdict", ((k, json.dumps(bool(v))) for k, v in verdicts.items()))
 
     def _count(self, hits: int, misses: int) -> None:
         self.hits += hits

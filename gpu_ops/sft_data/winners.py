@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from gpu_ops.arena.ratings import _as_polars, _require_columns
+from gpu_ops.arena.ratings import _as_polars, _require_columns, win_probability
 from gpu_ops.errors import InputError
 
 WINNER_COLUMNS = (
@@ -158,15 +158,12 @@ def select_winners(
         .filter(pl.col("expert") != pl.col("opponent"))
         .join(_directed_scores(frame), on=["instruction_id", "expert", "opponent"], how="left")
         .with_columns(pl.col("votes_for", "votes_against").fill_null(0.0))
-        .with_columns(
-            p_global=1.0
-            / (
-                1.0
-                + pl.lit(float(base)).pow((pl.col("opponent_rating") - pl.col("rating")) / scale)
-            ),
-            x_local=pl.col("x_local").fill_null(0.5),
-        )
+        .with_columns(x_local=pl.col("x_local").fill_null(0.5))
     )
+    p_global = win_probability(
+        pairs["rating"].to_numpy(), pairs["opponent_rating"].to_numpy(), scale, base
+    )
+    pairs = pairs.with_columns(p_global=pl.Series(p_global, dtype=pl.Float64))
     scored = (
         players.join(
             pairs.group_by("instruction_id", "expert").agg(

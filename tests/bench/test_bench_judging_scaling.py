@@ -45,17 +45,17 @@ def test_incremental_formula_matches_the_incremental_test():
     assert grown["scoring"] == 3 * 2 + 10
 
 
-def test_paper_extrapolation_writes_out_its_arithmetic():
+def test_paper_extrapolation_is_the_capacity_of_the_presets():
     out = scaling.extrapolate()
-    assert out["paper_battles"] == 70_000
-    assert out["paper_calls"]["judging"] == 2 * 7000 * 10 * 3
-    assert out["paper_calls"]["mining"] == 5 * 3 * 5000
+    assert out["paper_battles"] == out["recommended_battles"] == 70_000
+    assert out["paper_calls"]["judging"] == 7000 * 10 * 3  # one order, 3 uninvolved judges
+    assert out["recommended_calls"]["judging"] == 2 * 7000 * 10 * 3  # both orders
+    assert out["paper_calls"]["mining"] == 5 * 9 * 1700
     assert out["paper_calls"]["responses"] == 35_000
     assert out["paper_total_calls"] == sum(out["paper_calls"].values())
     assert all(isinstance(line, str) for line in out["paper_arithmetic"])
-    assert 0 < out["paper_gpu_hours_typical"] <= out["paper_gpu_hours_upper_bound"]
-    judging_hours = out["paper_judging_gpu_hours"]
-    assert judging_hours["logprob"] < judging_hours["generate"]
+    # logprob verdicts decode nothing: twice the calls for about the same GPU-hours
+    assert out["recommended_judging_gpu_hours"] < 1.1 * out["paper_judging_gpu_hours"]
 
 
 def test_arena_yaml_is_a_valid_config(tmp_path):

@@ -67,8 +67,16 @@ def test_dedup_smoke() -> None:
     assert result["docs"] == 2_000 and _positive(result["speedup"], result["project_docs_per_s"])
     assert 0.8 <= result["recall"] <= 1.0 and 0.8 <= result["precision"] <= 1.0
     assert 0 < result["dropped"] < result["docs"]
+    # the whole-process comparison: two fresh processes on one file
+    assert result["whole_docs"] == 1_000
+    assert _positive(result["whole_project_seconds"], result["whole_datasketch_seconds"])
+    assert _positive(result["whole_project_cpu_seconds"], result["whole_datasketch_cpu_seconds"])
+    assert result["whole_speedup"] == pytest.approx(
+        result["whole_datasketch_seconds"] / result["whole_project_seconds"], rel=0.1
+    )
     _check_memory(result["memory"])
     _check_summary("dedup", result)
+    assert any("whole process" in row[0] for row in run_all.summary_rows("dedup", result))
 
 
 def test_kcenter_smoke() -> None:

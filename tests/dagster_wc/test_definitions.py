@@ -237,3 +237,27 @@ def test_each_step_depends_on_exactly_the_models_it_reads(definitions, shape):
             declared = {key.to_user_string() for key in parents if key in shape.dbt_keys}
             assert declared == models, (asset, declared, models)
     assert still_sql <= {"demo_effect"}
+
+
+def test_every_asset_check_has_a_description_and_metadata_the_ui_can_show(definitions):
+    """dbt tests become asset checks: each says what it asserts (dbt's description, else one
+    built from the generic test), and no metadata value is a Python object the UI can only show
+    as "[DbtProject] (unserializable)"."""
+    from dagster._core.definitions.metadata import normalize_metadata
+
+    graph = definitions.resolve_asset_graph()
+    specs = [graph.get_check_spec(key) for key in graph.asset_check_keys]
+    assert len(specs) > 100  # the dbt tests are there
+    assert [s.key.to_user_string() for s in specs if not (s.description or "").strip()] == []
+    described = {s.key.name: s.description for s in specs}
+    assert described["not_null_battle_votes_model_a"] == "model_a is never null"
+    assert "both" in described["assert_llm_battles_judged_in_both_orders"]
+    shown = [(s.key.to_user_string(), s.metadata) for s in specs]
+    shown += [(k.to_user_string(), graph.get(k).metadata) for k in graph.get_all_asset_keys()]
+    unserializable = [
+        (owner, name)
+        for owner, metadata in shown
+        for name, value in normalize_metadata(metadata, allow_invalid=True).items()
+        if "(unserializable)" in str(getattr(value, "value", ""))
+    ]
+    assert unserializable == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dagster_wc import upstream_internals
+from dagster_wc.orchestration.imports import PACKAGES
 from dagster_wc.upstream_internals import PINNED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def test_each_internal_keeps_the_shape_the_wrappers_call():
 def test_no_other_module_imports_a_private_upstream_name():
     wrapper = REPO / "dagster_wc" / "upstream_internals.py"
     private = ("dagster._core", "dagster_dbt.asset_utils", "dagster_dbt.core", "._ENV")
-    for package in ("gpu_ops", "wc_foundation", "dagster_wc", "warriorcoder"):
+    for package in PACKAGES:
         for path in (REPO / package).rglob("*.py"):
             if path == wrapper:
                 continue

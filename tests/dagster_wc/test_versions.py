@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from dagster_wc.definitions import stage_modules
+from dagster_wc.orchestration.imports import PACKAGES
 from dagster_wc.orchestration.plan import PipelineShape, Step
 from dagster_wc.orchestration.versions import CodeVersions, StepVersions, config_version
 from wc_foundation.config import ArenaConfig, load_config
@@ -60,7 +61,7 @@ MODEL_FILES = {
 def source(tmp_path) -> Path:
     """The project's code and dbt project, copied (without weights, caches and dbt outputs)."""
     skip = shutil.ignore_patterns("__pycache__", "*.safetensors", "*.bin", "target", "logs")
-    for package in ("gpu_ops", "wc_foundation", "dagster_wc", "warriorcoder"):
+    for package in PACKAGES:
         if (REPO / package).is_dir():
             shutil.copytree(REPO / package, tmp_path / package, ignore=skip)
     shutil.copytree(REPO / "dbt_project", tmp_path / "dbt_project", ignore=skip)
@@ -156,3 +157,23 @@ def test_each_stage_names_the_config_sections_it_reads():
         assert read, module.__name__  # the scan sees the stage's reads
         assert read <= set(module.CONFIG_SECTIONS), (module.__name__, read)
         assert set(module.CONFIG_SECTIONS) <= set(ArenaConfig.model_fields), module.__name__
+
+
+def test_a_plugins_asset_runs_the_plugins_module(source):
+    """`demo_effect` sits in the evaluation group but is the demo plugin's code."""
+    shape = PipelineShape(
+        order=(dg.AssetKey("demo_effect"), dg.AssetKey("evaluation")),
+        group={dg.AssetKey("demo_effect"): "evaluation", dg.AssetKey("evaluation"): "evaluation"},
+        parents={dg.AssetKey("demo_effect"): frozenset(), dg.AssetKey("evaluation"): frozenset()},
+        dbt_keys=frozenset(),
+        partition_role={},
+        needs_target=frozenset(),
+    )
+    code = CodeVersions(MODEL_FILES, root=source)
+    assert code.module_of(dg.AssetKey("demo_effect"), shape) == "wc_demo.assets"
+    assert code.module_of(dg.AssetKey("evaluation"), shape) == "dagster_wc.defs.evaluation"
+    demo = Step("evaluation", "demo_effect", (dg.AssetKey("demo_effect"),))
+    before = code.step_version(demo, shape)
+    path = source / "wc_demo" / "assets.py"
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert CodeVersions(MODEL_FILES, root=source).step_version(demo, shape) != before

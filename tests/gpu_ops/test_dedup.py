@@ -273,3 +273,126 @@ def test_dedup_file_bad_input(tmp_path):
         dedup_file(tmp_path / "missing.jsonl", text_field="text", out_path=tmp_path / "o.jsonl")
     with pytest.raises(InputError, match="threshold"):
         dedup_file(source, text_field="prompt", out_path=tmp_path / "o.jsonl", threshold=1.5)
+
+
+TRICKY_TEXTS = [
+    "plain ascii words only",
+    "  Leading and trailing  ",
+    "tabs\tand\nnew lines\r\nand  double  spaces",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ and the ﬁ ligature",  # NFKC changes these
+    "non\u00a0breaking\u2003spaces",  # NFKC and \s both see them
+    "Café naïve ÉCOLE straße",
+    "punctuation, code: x[i] = f(y) + 1; # done!",
+    "snake_case and digits 123 and under_scores",
+    "",
+    "   ",
+    "ΑΒΓ Ωmega κόσμος",
+]
+
+
+def _reference_normalized(text: str) -> str:
+    """The definition, step by step on one text, with no fast path."""
+    import re
+    import unicodedata
+
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip(" ")
+
+
+def test_fast_paths_give_the_definitions_results():
+    """Normalization and tokenization skip rows they cannot change; the results are the
+    definition's, row by row, on a mix of rows that take and skip each step."""
+    import re
+
+    texts = TRICKY_TEXTS * 3
+    normalized = [normalize_text(t) for t in texts]
+    assert normalized == [_reference_normalized(t) for t in texts]
+    tokens = shingle_lists(texts).to_list()
+    assert tokens == [re.findall(r"\w+", n) for n in normalized]
+    ascii_only = ["one two three", "four five"]
+    assert shingle_lists(ascii_only).to_list() == [["one", "two", "three"], ["four", "five"]]
+
+
+def test_duplicate_groups_normalize_each_text_once(monkeypatch, corpus):
+    """The exact key and the shingles come from one normalization pass (it was two)."""
+    import gpu_ops.curation.dedup as dedup
+
+    texts, _ = corpus
+    expected = find_duplicate_groups(list(range(len(texts))), texts)
+    calls = []
+    real = dedup.normalized_texts
+
+    def counting(batch):
+        calls.append(len(batch))
+        return real(batch)
+
+    monkeypatch.setattr(dedup, "normalized_texts", counting)
+    groups = dedup.find_duplicate_groups(list(range(len(texts))), texts)
+    assert calls == [len(texts)]
+    assert groups.equals(expected)
+
+
+def test_component_labels_match_a_reference_union_find():
+    """Random graphs, chains and stars: rows share a label exactly when they are connected."""
+    from gpu_ops.curation.dedup import _component_labels
+
+    def reference(edges, n):
+        parent = list(range(n))
+
+        def find(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for a, b in edges:
+            parent[find(a)] = find(b)
+        return [find(x) for x in range(n)]
+
+    rng = np.random.default_rng(3)
+    cases = [
+        (np.array([[i, i + 1] for i in range(49)]), 50),  # a chain
+        (np.array([[0, i] for i in range(1, 30)]), 40),  # a star plus isolated rows
+        (np.zeros((0, 2), dtype=np.int64), 5),
+    ]
+    for _ in range(20):
+        n = int(rng.integers(2, 300))
+        cases.append((rng.integers(0, n, size=(int(rng.integers(0, n)), 2)), n))
+    for edges, n in cases:
+        labels = _component_labels(np.asarray(edges, dtype=np.int64).reshape(-1, 2), n)
+        expected = reference(np.asarray(edges).reshape(-1, 2).tolist(), n)
+        same = labels[:, None] == labels[None, :]
+        assert (same == (np.array(expected)[:, None] == np.array(expected)[None, :])).all()
+
+
+def test_dedup_does_not_import_scipy():
+    """scipy.sparse costs ~0.4 s of import in every `warriorcoder dedup` process."""
+    import subprocess
+    import sys
+
+    code = "import sys, gpu_ops.curation.dedup; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_band_hashes_equal_the_splitmix_definition():
+    """Band b of a row: state = splitmix64(b + golden), then for each of its slots
+    state = splitmix64(state ^ (slot + golden)), all mod 2**64 (the values the lake keeps
+    stable), computed here one row at a time in plain Python."""
+    mask, golden = 2**64 - 1, 0x9E3779B97F4A7C15
+
+    def splitmix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    rng = np.random.default_rng(5)
+    signatures = rng.integers(0, 2**32, size=(6, 20), dtype=np.uint64).astype(np.uint32)
+    got = lsh_band_hashes(signatures, num_bands=3, rows_per_band=6)
+    for row in range(6):
+        for band in range(3):
+            state = splitmix((band + golden) & mask)
+            for slot in signatures[row, band * 6 : (band + 1) * 6]:
+                state = splitmix(state ^ ((int(slot) + golden) & mask))
+            assert int(got[row, band]) == state

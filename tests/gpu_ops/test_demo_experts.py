@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_ops.demo import world
-from gpu_ops.demo.experts import (
+from wc_demo import world
+from wc_demo.experts import (
     BUNDLE_DIR,
     DEMO_EXPERTS,
     JUDGING,
@@ -84,7 +84,7 @@ def test_a_fresh_machine_installs_the_bundled_experts_without_training(
     """The bundle is the current recipe's build: change the recipe (the world, the experts, the
     judging phase, the tokenizer corpus) and this fails until `scripts/bundle_demo_experts.py`
     has rebuilt it."""
-    import gpu_ops.demo.experts as experts
+    import wc_demo.experts as experts
 
     monkeypatch.setenv("WC_MODEL_CACHE", str(tmp_path / "empty-cache"))
 
@@ -106,7 +106,7 @@ def test_a_fresh_machine_installs_the_bundled_experts_without_training(
 def test_sampled_data_is_kept_and_computed_once(tmp_path: Path) -> None:
     """The judging answers and the replay are kept in the build's _work: a crash or a rerun
     (a change of the training steps) samples nothing twice."""
-    from gpu_ops.demo.experts import _kept_jsonl
+    from wc_demo.experts import _kept_jsonl
 
     calls = []
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from gpu_ops.demo import world
 from gpu_ops.evaluation.benchmarks import load_benchmark
 from gpu_ops.evaluation.humaneval import evaluate_completions
+from wc_demo import world
 
 
 def test_every_task_reads_back_to_its_composition() -> None:

@@ -110,11 +110,14 @@ def test_cross_execution_scores_agreement_with_the_other_responses() -> None:
             "response": [right_a, right_b, wrong],
         }
     )
-    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2)
+    uniform = {"test_weighting": "uniform"}  # every peer test alike (consensus: test_consensus)
+    table = score_responses(rows, timeout_s=5, memory_mb=256, workers=2, **uniform)
     assert table["tests_found"].to_list() == [2, 1, 2]  # b's only peer test is a = c's
     assert table["tests_passed"].to_list() == [2, 1, 1]
     assert table["exec_score"].to_list() == [1.0, 1.0, 0.75]
-    only_c = score_responses(rows.filter(pl.col("expert") == "c"), peers=rows, timeout_s=5)
+    only_c = score_responses(
+        rows.filter(pl.col("expert") == "c"), peers=rows, timeout_s=5, **uniform
+    )
     assert only_c["exec_score"].to_list() == [0.75]  # peers given apart: same score
 
 
@@ -149,19 +152,26 @@ def test_a_cache_runs_only_what_it_never_ran(tmp_path, monkeypatch) -> None:
         )
 
     path = tmp_path / "execution.sqlite"
+    uniform = {"test_weighting": "uniform"}  # the counts below hold under consensus too
     first_cache = ExecutionCache(path)
-    first = score_responses(rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=first_cache)
+    first = score_responses(
+        rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=first_cache, **uniform
+    )
     assert first_cache.sandbox_runs == 4 and asked == [1, 1]  # 2 scripts + 2 probe runs
     again_cache = ExecutionCache(path)
-    again = score_responses(rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=again_cache)
+    again = score_responses(
+        rows(["a", "b"]), timeout_s=5, memory_mb=256, cache=again_cache, **uniform
+    )
     assert again_cache.sandbox_runs == 0 and again.equals(first)
 
     asked.clear()
     grown_cache = ExecutionCache(path)
-    grown = score_responses(rows(["a", "b", "c"]), timeout_s=5, memory_mb=256, cache=grown_cache)
+    grown = score_responses(
+        rows(["a", "b", "c"]), timeout_s=5, memory_mb=256, cache=grown_cache, **uniform
+    )
     # c: its script and its 2 tests; a and b: one run each, asking only c's test
     assert grown_cache.sandbox_runs == 1 + 3 and sorted(asked) == [1, 1, 2]
-    uncached = score_responses(rows(["a", "b", "c"]), timeout_s=5, memory_mb=256)
+    uncached = score_responses(rows(["a", "b", "c"]), timeout_s=5, memory_mb=256, **uniform)
     assert grown.equals(uncached)
     assert grown["tests_passed"].to_list() == [1, 1, 1]  # b's wrong test fails a and c
 
@@ -190,7 +200,9 @@ def test_a_competitor_cannot_sabotage_the_others_with_its_tests() -> None:
     honest = fenced(
         "def add(a, b):\n    return a + b\n\ndef spin():\n    while True:\n        pass"
     )
-    score = score_response("", honest, peers=[hostile], timeout_s=5, memory_mb=256)
+    score = score_response(
+        "", honest, peers=[hostile], timeout_s=5, memory_mb=256, test_weighting="uniform"
+    )
     assert (score.tests_found, score.tests_passed) == (2, 1)  # the spin probe alone failed
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from gpu_ops.arena.judging import _judge_logprob
-from gpu_ops.demo import world
-from gpu_ops.demo.judging_phase import (
+from gpu_ops.errors import InputError
+from gpu_ops.llm import ModelSpec, load_model
+from gpu_ops.prompts import VERDICT_PREFIX
+from wc_demo import world
+from wc_demo.judging_phase import (
     VERDICTS,
     JudgingRecipe,
     VerdictPrompt,
@@ -19,9 +22,6 @@ from gpu_ops.demo.judging_phase import (
     verdict_choice_ids,
     verdict_prompts,
 )
-from gpu_ops.errors import InputError
-from gpu_ops.llm import ModelSpec, load_model
-from gpu_ops.prompts import VERDICT_PREFIX
 
 
 def test_every_pair_of_answers_is_judged_both_ways_with_the_execution_verdict() -> None:

@@ -106,8 +106,8 @@ def test_a_missing_model_directory_is_named_not_taken_for_a_hub_id(tmp_path: Pat
 def test_identity_changes_with_the_weights(
     tiny_model_dir: Path, tiny_tokenizer_dir: Path, tmp_path: Path
 ) -> None:
-    from gpu_ops.demo.tiny_model import build_tiny_model
     from gpu_ops.llm.identity import weights_fingerprint
+    from wc_demo.tiny_model import build_tiny_model
 
     copy = tmp_path / "model"
     shutil.copytree(tiny_model_dir, copy)

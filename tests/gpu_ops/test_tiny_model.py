@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gpu_ops.demo.tiny_model import CHAT_TEMPLATE, build_tiny_model, build_tokenizer
 from gpu_ops.errors import InputError
+from wc_demo.tiny_model import CHAT_TEMPLATE, build_tiny_model, build_tokenizer
 
 
 def _digest(directory: Path, name: str) -> str:

@@ -34,7 +34,7 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def vllm_model_dir(tiny_tokenizer_dir: Path) -> Path:
     """A random tiny Llama whose heads are 64 wide (vLLM's CPU attention rejects 16)."""
-    from gpu_ops.demo.tiny_model import build_tiny_model
+    from wc_demo.tiny_model import build_tiny_model
 
     return build_tiny_model(
         tiny_tokenizer_dir.parent / "model64",

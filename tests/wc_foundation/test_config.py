@@ -49,7 +49,11 @@ def test_sft_defaults_equal_the_paper():
     )
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted([*(REPO / "configs").glob("*.yaml"), *(REPO / "configs" / "ablation").glob("*.yaml")]),
+    ids=lambda p: p.name,
+)
 def test_shipped_configs_validate(path, tmp_path):
     config = load_config(path, home=tmp_path)
     assert len(config.experts) >= 2
@@ -167,3 +171,31 @@ def test_missing_file_and_bad_yaml(tmp_path):
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(scalar)
+
+
+def test_extends_lays_a_file_over_another(tmp_path):
+    """`extends`: mappings merge key by key, lists are replaced; loops and missing bases are
+    clear errors."""
+    from wc_foundation.config import read_config_data
+
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "name: base\nexperts: [{slug: a, model: x}, {slug: b, model: y}]\n"
+        "judging: {both_orders: false, top_p: 0.9}\n"
+    )
+    child = tmp_path / "sub" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text("extends: ../base.yaml\nname: child\njudging: {top_p: 0.5}\n")
+    data = read_config_data(child, home=tmp_path)
+    assert data["name"] == "child" and data["judging"] == {"both_orders": False, "top_p": 0.5}
+    assert [e["slug"] for e in data["experts"]] == ["a", "b"]
+    config = load_config(child, home=tmp_path)
+    assert config.judging.top_p == 0.5 and config.judging.both_orders is False
+    child.write_text("extends: ../base.yaml\nexperts: [{slug: c, model: z}, {slug: d, model: w}]\n")
+    assert [e.slug for e in load_config(child, home=tmp_path).experts] == ["c", "d"]
+    base.write_text("extends: sub/child.yaml\nname: base\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(child, home=tmp_path)
+    child.write_text("extends: ../missing.yaml\n")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(child, home=tmp_path)

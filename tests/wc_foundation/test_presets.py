@@ -51,18 +51,25 @@ def test_paper_preset_is_the_papers_method(paper):
     assert paper.winners.alpha == 0.7
 
 
-def test_paper_sft_is_the_recipe_with_global_batch_512(paper):
+def test_paper_sft_is_the_script_and_its_current_recipe(paper):
+    """run_sft_warrior.py packs (SFTTrainer(packing=True)); config_sft_warrior.yaml as of
+    9a67f98: 3 epochs, 2048 tokens, 8 per device x 16 accumulation on 8 GPUs."""
     target = paper.target
     assert target.model == "deepseek-ai/deepseek-coder-6.7b-base"
     sft = target.sft
     assert (sft.learning_rate, sft.warmup_ratio, sft.lr_scheduler) == (1e-5, 0.2, "cosine")
-    assert (sft.epochs, sft.max_seq_len) == (5, 4096)
+    assert (sft.epochs, sft.max_seq_len, sft.seed) == (3, 2048, 42)
     assert (sft.per_device_batch_size, sft.gradient_accumulation_steps, sft.num_processes) == (
         8,
-        8,
+        16,
         8,
     )
-    assert sft.global_batch_size == 512
+    assert sft.global_batch_size == 1024
+    assert sft.packing is True and sft.validation_fraction == 0.0
+    text = PAPER.read_text()
+    packing_line = next(line for line in text.splitlines() if line.strip().startswith("packing:"))
+    assert "run_sft_warrior.py" in packing_line and "packing=True" in packing_line
+    assert "Conflicts between the sources" in text
     assert (REPO / sft.accelerate_config).is_file() and sft.precision == "auto"
     template = resolve_chat_template(target.chat_template)
     assert "### Instruction:" in template and "<|EOT|>" in template
@@ -155,3 +162,33 @@ def test_sft_processes_and_machines_are_checked():
         parse_config({"experts": experts, "target": target})
     target["sft"] = {"num_processes": 16, "num_machines": 2, "per_device_batch_size": 4}
     assert parse_config({"experts": experts, "target": target}).target.sft.global_batch_size == 64
+
+
+def test_paper_evaluates_the_four_benchmarks_with_evalplus_settings(paper):
+    evaluation = paper.evaluation
+    assert evaluation.benchmarks == ("humaneval", "humaneval+", "mbpp", "mbpp+")
+    assert evaluation.prompts == "evalplus" and evaluation.base_prompt_style == "completion"
+    assert (evaluation.samples_per_problem, evaluation.temperature) == (1, 0.0)
+    assert evaluation.max_new_tokens == 768
+
+
+ABLATION = REPO / "configs" / "ablation"
+
+
+def test_expert_count_ablation_configs(tmp_path, paper):
+    """1, 2 and 5 experts: every arm is paper.yaml with the same miners, scorers and judges;
+    only who competes changes (the 1-expert arm is experts-5's single-expert condition)."""
+    five = load_config(ABLATION / "experts-5.yaml", home=tmp_path)
+    two = load_config(ABLATION / "experts-2.yaml", home=tmp_path)
+    assert (five.name, two.name) == ("ablation-experts-5", "ablation-experts-2")
+    assert five.evaluation.compare_conditions and not paper.evaluation.compare_conditions
+    assert five.model_copy(update={"name": paper.name, "evaluation": paper.evaluation}) == paper
+    competitors = [e.slug for e in two.experts_with_role("competitor")]
+    assert competitors == ["llama-3-3-70b", "qwen2-5-72b"]
+    for role in ("miner", "scorer", "judge"):
+        assert two.experts_with_role(role) == [
+            e.model_copy(update={"roles": two.expert(e.slug).roles}) for e in paper.experts
+        ]
+    same = ("mining", "dedup", "scoring", "selection", "responses", "judging", "ratings")
+    for section in (*same, "winners", "embedding", "target", "evaluation"):
+        assert getattr(two, section) == getattr(paper, section), section

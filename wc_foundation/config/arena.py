@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import (
+    Field,
+)
 
-from wc_foundation.config.base import _sampling, _Strict
+from wc_foundation.config.base import WorldName, _sampling, _Strict
 from wc_foundation.config.models import ModelConfig
 
 
@@ -31,11 +33,13 @@ class ExecutionJudgeConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(ge=32)] = 512
     allow_weak_isolation: bool = False  # run without the sandbox's full tier (see RELIABILITY.md)
-    hidden_tests: Literal["demo-world"] | None = Field(
+    hidden_tests: WorldName | None = Field(
         default=None,
         description="where each instruction's hidden tests come from: `demo-world` (the demo "
         "world's tests for instructions in its phrasing); None: stated and peer tests only",
     )
+    test_weighting: Literal["uniform", "consensus"] = "consensus"  # see RELIABILITY.md
+    min_sources: Annotated[int, Field(ge=2)] = 3  # consensus needs this many independent sources
 
 
 class JudgingConfig(_Strict):

@@ -6,7 +6,10 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import (
+    BaseModel,
+    model_validator,
+)
 
 from wc_foundation.config.arena import JudgingConfig, ResponseConfig
 from wc_foundation.config.base import RESERVED_JUDGE_SLUGS, ConfigError, Role, _Strict

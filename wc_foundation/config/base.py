@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+)
+
+from gpu_ops.worlds import find_world, installed_names
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -46,3 +52,12 @@ def _sampling(temperature: float, top_p: float, max_new_tokens: int):
     from gpu_ops.llm import SamplingParams
 
     return SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+
+
+def _installed_world(name: str) -> str:
+    if find_world(name) is None:
+        raise ValueError(f"{name!r} names no installed world (gpu_ops.worlds): {installed_names()}")
+    return name
+
+
+WorldName = Annotated[str, AfterValidator(_installed_world)]  # a world plugin, e.g. demo-world

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import (
+    Field,
+)
 
 from wc_foundation.config.base import _Strict
 

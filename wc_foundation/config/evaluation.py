@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import (
+    Field,
+)
 
 from wc_foundation.config.base import _Strict
 
 
 class EvaluationConfig(_Strict):
-    benchmarks: tuple[str, ...] = ("humaneval",)
+    benchmarks: tuple[str, ...] = Field(
+        default=("humaneval",),
+        description="humaneval (bundled); humaneval+, mbpp, mbpp+ (prepared once with "
+        "`warriorcoder prepare-benchmarks --from FILE`); NAME:SRC; demo-world; a .jsonl path",
+    )
+    prompts: Literal["project", "evalplus"] = Field(
+        default="project",
+        description="project: this project's prompts; evalplus: EvalPlus's prompts, stops and "
+        "answer extraction (as the paper's HumanEval(+)/MBPP(+) scores were measured)",
+    )
     extra_jsonl: tuple[str, ...] = ()
     samples_per_problem: Annotated[int, Field(ge=1)] = 1
     temperature: Annotated[float, Field(ge=0.0)] = 0.0

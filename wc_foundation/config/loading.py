@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import (
+    ValidationError,
+)
 
 from wc_foundation.config.arena_config import ArenaConfig
 from wc_foundation.config.base import ConfigError
@@ -92,13 +94,44 @@ def _check_shape(data: Any, source: str) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def read_config_data(path: str | Path, home: Path | None = None) -> Any:
+EXTENDS_KEY = "extends"
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """`override` laid over `base`: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def read_config_data(
+    path: str | Path, home: Path | None = None, *, _chain: tuple[Path, ...] = ()
+) -> Any:
     """The parsed YAML of a config file, unvalidated; every read or YAML problem is a ConfigError.
 
     `${WC_HOME}` in the file is replaced by the home directory (so configs can point at models
-    built under it, as the demo does).
+    built under it, as the demo does). A top-level `extends: OTHER.yaml` (relative to this
+    file) reads OTHER first and lays this file over it: mappings merge key by key, lists and
+    values are replaced (the ablation configs extend configs/paper.yaml this way).
     """
-    path = Path(path)
+    data = _read_yaml(Path(path), home)
+    if not isinstance(data, dict) or EXTENDS_KEY not in data:
+        return data
+    here = Path(path).resolve()
+    base_name = data.pop(EXTENDS_KEY)
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"config file {str(path)!r}: `extends` must name a YAML file")
+    base_path = (here.parent / base_name).resolve()
+    if base_path in (*_chain, here):
+        raise ConfigError(f"config file {str(path)!r}: `extends` loops back to {base_path}")
+    base = read_config_data(base_path, home, _chain=(*_chain, here))
+    if not isinstance(base, dict):
+        raise ConfigError(f"config file {str(base_path)!r} (extended): not a mapping")
+    return _merged(base, data)
+
+
+def _read_yaml(path: Path, home: Path | None) -> Any:
+    """One YAML file, parsed and shape-checked (see `read_config_data`)."""
     if not path.exists():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     if not path.is_file():

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from wc_foundation.config.base import ALL_ROLES, Backend, Role, _check_slug, _Strict
 

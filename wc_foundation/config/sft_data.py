@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import (
+    Field,
+    field_validator,
+)
 
-from wc_foundation.config.base import _Strict
+from wc_foundation.config.base import WorldName, _Strict
 
 
 class WinnerConfig(_Strict):
@@ -24,7 +27,7 @@ class DecontaminationConfig(_Strict):
     ngram: Annotated[int, Field(ge=3, le=64)] = 13
     # humaneval: word n-gram overlap; demo-world: any instruction asking for a held-out
     # composition of the demo world, however worded (the world reads instructions back)
-    benchmarks: tuple[Literal["humaneval", "demo-world"], ...] = ("humaneval",)
+    benchmarks: tuple[Literal["humaneval"] | WorldName, ...] = ("humaneval",)
     extra_jsonl: tuple[str, ...] = ()
 
 

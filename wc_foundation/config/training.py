@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    model_validator,
+)
 
 from wc_foundation.config.base import _Strict
 from wc_foundation.config.models import ModelConfig

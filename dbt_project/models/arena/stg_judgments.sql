@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `judgments` (rename and cast only).
+-- Typed view over the lake table `judgments` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 with source as (
     {{ lake_source('judgments') }}
 ),
@@ -23,7 +24,7 @@ renamed as (
         cast(prompt_hash as varchar) as prompt_hash,
         cast(prompt_tokens as bigint) as prompt_tokens,
         cast(completion_tokens as bigint) as completion_tokens,
-        first_seen_at
+        cast(first_seen_at as timestamp) as first_seen_at
     from source
 )
 

@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `expert_registry` (rename and cast only).
+-- Typed view over the lake table `expert_registry` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 with source as (
     {{ lake_source('expert_registry') }}
 ),
@@ -14,7 +15,7 @@ renamed as (
         cast(roles as varchar[]) as roles,
         cast(enabled as boolean) as enabled,
         cast(config_hash as varchar) as config_hash,
-        cast(joined_generation as integer) as joined_generation
+        cast(joined_generation as bigint) as joined_generation
     from source
 )
 

@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `instruction_scores` (rename and cast only).
+-- Typed view over the lake table `instruction_scores` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 with source as (
     {{ lake_source('instruction_scores') }}
 ),
@@ -10,7 +11,7 @@ renamed as (
         cast(instruction_id as varchar) as instruction_id,
         cast(scorer as varchar) as scorer,
         cast(mode as varchar) as score_mode,
-        cast(score as integer) as score,
+        cast(score as bigint) as score,
         cast(expected_score as double) as expected_score,
         cast(parsed as boolean) as parsed,
         cast(raw_reply as varchar) as raw_reply,

@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `instruction_embeddings` (rename and cast only).
+-- Typed view over the lake table `instruction_embeddings` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 with source as (
     {{ lake_source('instruction_embeddings') }}
 ),

@@ -1,6 +1,7 @@
 {{ config(materialized='view') }}
 
--- Typed view over the lake table `sft_decontamination` (rename and cast only).
+-- Typed view over the lake table `sft_decontamination` (rename and cast only). Generated from
+-- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
 with source as (
     {{ lake_source('sft_decontamination') }}
 ),
@@ -11,8 +12,8 @@ renamed as (
         cast(field as varchar) as field,
         cast(benchmark as varchar) as benchmark,
         cast(task_id as varchar) as task_id,
-        cast(overlapping_ngrams as integer) as overlapping_ngrams,
-        cast(ngram_size as integer) as ngram_size
+        cast(overlapping_ngrams as bigint) as overlapping_ngrams,
+        cast(ngram_size as bigint) as ngram_size
     from source
 )
 

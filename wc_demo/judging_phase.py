@@ -28,10 +28,11 @@ from typing import Any
 
 import polars as pl
 
-from gpu_ops.arena.execution_judge import execution_verdict, hidden_tests_source, score_responses
+from gpu_ops.arena.execution_judge import execution_verdict, score_responses
 from gpu_ops.arena.responding import response_messages
 from gpu_ops.errors import InputError
 from gpu_ops.prompts import CHOICE_SUFFIX, VERDICT_PREFIX, judge_messages
+from wc_demo.world import world_tests
 
 VERDICTS = ("A", "B", "Tie")  # the verdict tokens after VERDICT_PREFIX, as the arena reads them
 _SWAPPED = {"A": "B", "B": "A", "Tie": "Tie"}
@@ -153,9 +154,7 @@ def score_answers(
             "response": [answer for slug in answers for answer in answers[slug]],
         }
     )
-    scored = score_responses(
-        rows, timeout_s=timeout_s, workers=2, hidden_tests=hidden_tests_source("demo-world")
-    )
+    scored = score_responses(rows, timeout_s=timeout_s, workers=2, hidden_tests=world_tests)
     keys = zip(scored["instruction_id"], scored["expert"], strict=True)
     scores = dict(zip(keys, scored["exec_score"], strict=True))
     return {

@@ -2,12 +2,12 @@
 
 No real model weights can be downloaded here, so the arena needs experts built locally. Each is a
 small Llama (64-wide attention heads, so `backend: vllm` can serve it) trained with the project's
-own `train_sft` on the demo world (`gpu_ops.demo.world`):
+own `train_sft` on the demo world (`wc_demo.world`):
 
 1. **Writing.** Instructions and answers, mostly of the expert's own family of tasks (every
    training composition of it) plus a small share of the other families. The loss covers the user
    turn too, so the expert can mine instructions Magpie-style from the bare pre-query template.
-2. **Judging** (`gpu_ops.demo.judging_phase`). Every writer answers 3,200 training tasks as the
+2. **Judging** (`wc_demo.judging_phase`). Every writer answers 3,200 training tasks as the
    responses stage does; the execution judge scores each answer in the sandbox with the world's
    hidden tests; every pair of answers to a task, in both orders, becomes the arena's judge prompt
    labelled with the execution judge's verdict (A, B or Tie). Each expert then learns the verdict
@@ -51,8 +51,12 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from gpu_ops.demo import world
-from gpu_ops.demo.judging_phase import (
+from gpu_ops.errors import InputError
+from gpu_ops.prompts import judge_messages, scoring_messages
+from gpu_ops.sft_data.sft_export import to_chat_messages
+from gpu_ops.training.sft import SFTParams, train_sft
+from wc_demo import world
+from wc_demo.judging_phase import (
     JudgingRecipe,
     VerdictPrompt,
     replay_conversations,
@@ -61,11 +65,7 @@ from gpu_ops.demo.judging_phase import (
     train_verdicts,
     verdict_prompts,
 )
-from gpu_ops.demo.tiny_model import build_tiny_model, build_tokenizer
-from gpu_ops.errors import InputError
-from gpu_ops.prompts import judge_messages, scoring_messages
-from gpu_ops.sft_data.sft_export import to_chat_messages
-from gpu_ops.training.sft import SFTParams, train_sft
+from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
 logger = logging.getLogger(__name__)
 MAX_SEQ_LEN = 512  # judge prompts are ~300 tokens of the world tokenizer
