@@ -35,6 +35,7 @@ BENCHMARKS = (
     "kcenter",
     "embeddings",
     "ratings",
+    "ratings_scale",
     "sft",
     "judging",
     "vllm",
@@ -44,6 +45,7 @@ BENCHMARKS = (
     "arena_scaling",
     "fresh_arena",
     "test_weighting",
+    "battle_schedule",
 )
 VERSIONS = (
     "torch",

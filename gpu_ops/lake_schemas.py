@@ -234,6 +234,41 @@ LAKE_TABLES: dict[str, LakeTable] = {
             ),
         },
     ),
+    "judging_schedule": LakeTable(
+        "LLM judge calls per judge: spent, and what `battles.schedule: full` needs (written by "
+        "the judgments asset beside `judgments`; `warriorcoder run` prints the totals).",
+        {
+            "judge": Column(pl.String, "Judge slug (one row and one file per judge)."),
+            "schedule": Column(pl.String, "`full` or `adaptive` (battles.schedule of the run)."),
+            "battles_full": Column(pl.Int64, "Battles the full schedule gives this judge."),
+            "battles_judged": Column(pl.Int64, "Battles this judge voted on."),
+            "calls_full": Column(
+                pl.Int64, "LLM calls the full schedule needs (battles x presentation orders)."
+            ),
+            "calls_spent": Column(
+                pl.Int64, "LLM calls of this judge's votes (a re-asked prompt is a cache hit)."
+            ),
+        },
+    ),
+    "battle_judges": LakeTable(
+        "Under `battles.schedule: adaptive`, one row per battle a judge voted on, with the judges "
+        "the full schedule asks for it: battle_votes weighs the battle's LLM votes by "
+        "judges_full / judges asked (written by the judgments asset; empty under `full`).",
+        {
+            "instruction_id": Column(pl.String, "Instruction of the battle."),
+            "model_a": Column(pl.String, "First competitor, model_a < model_b."),
+            "model_b": Column(pl.String, "Second competitor."),
+            "judge": Column(pl.String, "The judge that voted on the battle (one file per judge)."),
+            "judges_full": Column(pl.Int64, "Judges the full schedule asks for this battle."),
+            FIRST_SEEN: Column(
+                FIRST_SEEN_TYPE,
+                (
+                    "When this row first reached the lake (UTC); a rewrite keeps it for unchanged "
+                    "rows. battle_votes re-weighs the battles of rows newer than its last build."
+                ),
+            ),
+        },
+    ),
     "execution_results": LakeTable(
         "Sandboxed execution of each response's code, one file per competitor expert.",
         {
@@ -282,16 +317,26 @@ LAKE_TABLES: dict[str, LakeTable] = {
             ),
             "ci_lower": Column(pl.Float64, "Lower bound of the bootstrap confidence interval."),
             "ci_upper": Column(pl.Float64, "Upper bound of the bootstrap confidence interval."),
-            "games": Column(pl.Float64, "Votes the expert took part in (weighted)."),
-            "wins": Column(pl.Float64, "Votes won."),
-            "losses": Column(pl.Float64, "Votes lost."),
-            "ties": Column(pl.Float64, "Tied votes."),
-            "win_rate": Column(pl.Float64, "wins / games."),
+            "rank_ci": Column(
+                pl.Int64,
+                (
+                    "1 + the number of experts (same method) whose lower bound exceeds this one's "
+                    "upper bound; null without intervals."
+                ),
+            ),
+            "games": Column(pl.Int64, "Votes the expert took part in (a count)."),
+            "wins": Column(pl.Int64, "Votes won (a count)."),
+            "losses": Column(pl.Int64, "Votes lost (a count)."),
+            "ties": Column(pl.Int64, "Tied votes (a count)."),
+            "weighted_games": Column(pl.Float64, "Total weight of the expert's votes."),
+            "win_rate": Column(pl.Float64, "(wins + ties / 2) / games, by weight."),
             "record": Column(
                 pl.String,
                 (
-                    "`undefeated` (won every vote it was in) or `winless` (lost every one): its "
-                    "rating is unbounded on that side; null otherwise."
+                    "`undefeated` / `winless` (won or lost every vote it was in), "
+                    "`undefeated-group` / `winless-group` / `unanchored-group` (outside the "
+                    "strongly connected core of the won-or-tied graph): its rating is unbounded "
+                    "on that side; null otherwise."
                 ),
             ),
         },

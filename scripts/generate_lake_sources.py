@@ -43,6 +43,14 @@ STAGING_RENAMES: dict[str, dict[str, str]] = {
     "judgments": {"order": "presentation_order", "mode": "judge_mode"},
 }
 
+# Tables a Python asset writes beside its own (each source needs its own asset key): their staging
+# view depends on the writer's own staging view, so dbt builds it once the files exist (an earlier
+# build would stand in an empty relation).
+STAGING_AFTER: dict[str, str] = {
+    "judging_schedule": "stg_judgments",
+    "battle_judges": "stg_judgments",
+}
+
 SOURCES_HEADER = """\
 version: 2
 
@@ -66,7 +74,7 @@ STAGING = """\
 
 -- Typed view over the lake table `{table}` (rename and cast only). Generated from
 -- gpu_ops/lake_schemas.py by scripts/generate_lake_sources.py: edit those, not this.
-with source as (
+{after}with source as (
     {{{{ lake_source('{table}') }}}}
 ),
 
@@ -136,7 +144,9 @@ def staging_sql(table: str) -> str:
         quoted = f'"{column}"' if column in reserved_words() else column
         alias = renames.get(column, column)
         casts.append(f"        cast({quoted} as {duckdb_type(declared.dtype)}) as {alias}")
-    return STAGING.format(table=table, columns=",\n".join(casts))
+    after = STAGING_AFTER.get(table)
+    depends = f"-- depends_on: {{{{ ref('{after}') }}}}\n" if after else ""
+    return STAGING.format(table=table, columns=",\n".join(casts), after=depends)
 
 
 def staging_path(table: str) -> Path:

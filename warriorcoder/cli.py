@@ -396,6 +396,21 @@ def rate(
     skip_invalid: Annotated[
         bool, typer.Option(help="skip malformed rows instead of failing")
     ] = False,
+    ci: Annotated[
+        float, typer.Option(help="confidence level of the bootstrap intervals, in (0, 1)")
+    ] = 0.95,
+    allow_disconnected: Annotated[
+        bool,
+        typer.Option(
+            help="rate groups of experts that never met on one scale (their offset is arbitrary)"
+        ),
+    ] = False,
+    merge_split_votes: Annotated[
+        bool,
+        typer.Option(
+            help="merge consecutive rows identical in every column but weight into one vote"
+        ),
+    ] = False,
 ) -> None:
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals.
 
@@ -406,8 +421,11 @@ def rate(
     """
     import math
 
+    from rich.markup import escape
+
     from gpu_ops.arena.battle_log import load_battle_log
-    from gpu_ops.arena.ratings import bootstrap_unit_used, record_warnings
+    from gpu_ops.arena.rating_graph import describe_components
+    from gpu_ops.arena.ratings import bootstrap_unit_used, comparison_components, record_warnings
     from gpu_ops.arena.ratings import leaderboard as rate_battles
     from gpu_ops.errors import InputError
     from gpu_ops.io_files import write_table, write_text
@@ -421,11 +439,14 @@ def rate(
             raise InputError(f"{name} {value}: give a finite number")
     if scale <= 0 or base <= 1:
         raise InputError(f"--scale must be > 0 and --base > 1 (got {scale:g}, {base:g})")
+    if not 0 < ci < 1:
+        raise InputError(f"--ci {ci:g}: give a confidence level in (0, 1), e.g. 0.95")
     log = load_battle_log(
         battles,
         skip_invalid=skip_invalid,
         anony_only=not all_battles,
         cluster_column=cluster_column,
+        merge_split_votes=merge_split_votes,
     )
     frame = log.battles
     if log.skipped:
@@ -434,25 +455,35 @@ def rate(
         errors.print(f"left out {log.named_dropped} non-anonymous battle(s) (see --all-battles)")
     if log.merged:
         errors.print(f"merged {log.merged} row(s) that continue the vote on the line before")
+    components = comparison_components(frame) if allow_disconnected else []
+    if len(components) > 1:
+        errors.print(
+            f"[bold yellow]warning:[/] {len(components)} groups of experts never met: "
+            f"{describe_components(components)}; their offset on this scale is arbitrary",
+            highlight=False,
+        )
     unit = bootstrap_unit_used(frame, bootstrap_unit)  # type: ignore[arg-type]
     table = rate_battles(
         frame,
         method=method,  # type: ignore[arg-type]
         bootstrap_rounds=bootstrap,
         seed=seed,
+        ci=ci,
         k=k,
         scale=scale,
         base=base,
         initial=initial,
         anchor=anchor,
         unit=unit,
+        allow_disconnected=allow_disconnected,
     )
     for message in record_warnings(table):
-        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+        errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
     order = "tstamp order" if log.sorted_by_tstamp else "file order"
     print_frame(
         table,
-        f"ratings of {len(frame)} battles ({order}; bootstrap over {unit}s, {bootstrap} rounds)",
+        f"ratings of {len(frame)} battles ({order}; {ci:.0%} intervals, bootstrap over {unit}s, "
+        f"{bootstrap} rounds)",
     )
     if out is not None:
         if out.suffix == ".csv":

@@ -8,7 +8,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from wc_foundation.storage import Home
+from wc_foundation.storage import Home, lake_partitions, read_lake_table
 from wc_foundation.warehouse import query, table_exists
 
 STAGE_COUNTS = (
@@ -101,12 +101,37 @@ def print_demo_effect(home: Home, console: Console) -> bool:
     return True
 
 
+def judge_calls(home: Home) -> dict[str, int | str] | None:
+    """LLM judge calls spent and what the full schedule needs (lake table `judging_schedule`)."""
+    if not lake_partitions(home, "judging_schedule"):
+        return None
+    frame = read_lake_table(home, "judging_schedule")
+    return {
+        "schedule": ",".join(sorted(set(frame["schedule"].to_list()))),
+        "calls_spent": int(frame["calls_spent"].sum()),
+        "calls_full": int(frame["calls_full"].sum()),
+    }
+
+
+def print_judge_calls(home: Home, console: Console) -> None:
+    calls = judge_calls(home)
+    if calls is None:
+        return
+    spent, full = calls["calls_spent"], calls["calls_full"]
+    ratio = f" ({full / spent:.2f}x fewer)" if spent and spent < full else ""
+    console.print(
+        f"LLM judge calls ({calls['schedule']} schedule): {spent} spent; the full schedule "
+        f"needs {full}{ratio}"
+    )
+
+
 def print_run_report(home: Home, console: Console) -> None:
     """Print the end-of-run summary; every part is optional (a partial run prints what exists)."""
     if not home.warehouse.exists():
         console.print("no warehouse yet")
         return
     console.print(_table(stage_counts(home), "rows per stage"))
+    print_judge_calls(home, console)
     if table_exists(home, "leaderboard"):
         board = query(
             home,

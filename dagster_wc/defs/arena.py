@@ -13,13 +13,23 @@ from gpu_ops.arena.execution_judge import (
 )
 from gpu_ops.arena.judging import JUDGMENTS_SCHEMA, build_battles, eligible_judges, judge_battles
 from gpu_ops.arena.responding import RESPONSES_SCHEMA, generate_responses
+from gpu_ops.arena.scheduling import (
+    BATTLE_JUDGE_COLUMNS,
+    RaceSettings,
+    competitors_of,
+    execution_votes,
+    full_judge_counts,
+    llm_votes,
+    plan_judge,
+    schedule_counts,
+)
 from gpu_ops.sandbox.result_cache import ExecutionCache
 from wc_foundation.config import ArenaConfig
 from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_table
 from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
-CONFIG_SECTIONS = ("experts", "responses", "judging", "target")
+CONFIG_SECTIONS = ("experts", "responses", "judging", "battles", "winners", "ratings", "target")
 
 
 def battle_instructions(arena: ArenaResource) -> pl.DataFrame:
@@ -118,19 +128,72 @@ def joined_generations(arena: ArenaResource) -> dict[str, int]:
     return dict(zip(registry["expert"], registry["joined_generation"], strict=True))
 
 
+def adaptive_battles(
+    arena: ArenaResource, judge: str, instructions: pl.DataFrame, answers: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`battles.schedule: adaptive`: this judge's share of the race (gpu_ops.arena.scheduling),
+    from the votes of the judges before it in the judging order and the execution judge; and
+    the `battle_judges` rows that weigh them (judges the full schedule asks per battle)."""
+    config = arena.arena_config
+    order = [m.slug for m in config.judge_models()]
+    generations = joined_generations(arena)
+    settings = config.judging
+    full = {
+        j: apply_new_judge_policy(
+            battles_to_judge(config, j, instructions, answers),
+            j,
+            generations,
+            settings.new_expert_judges_existing,
+            settings.sampled_fraction,
+        )
+        for j in order
+    }
+    judged = lake_partitions(arena.home, "judgments")
+    earlier = [read_lake_table(arena.home, "judgments", partition=j) for j in order if j in judged]
+    votes = [llm_votes(frame) for frame in earlier]
+    if settings.execution.enabled and lake_partitions(arena.home, "execution_results"):
+        results = read_lake_table(arena.home, "execution_results")
+        votes.append(execution_votes(results, settings.execution.weight))
+    keys = {j: b.select("instruction_id", "model_a", "model_b") for j, b in full.items()}
+    chosen = plan_judge(
+        judge,
+        order,
+        keys,
+        pl.concat([llm_votes(pl.DataFrame(schema=JUDGMENTS_SCHEMA)), *votes]),
+        competitors_of(full.values()),
+        RaceSettings(
+            alpha=config.winners.alpha,
+            z=config.battles.z,
+            orders=2 if settings.both_orders else 1,
+            scale=config.ratings.scale,
+            base=config.ratings.base,
+        ),
+        already_judged=read_lake_table(arena.home, "judgments", partition=judge)
+        if judge in judged
+        else None,
+    )
+    return (
+        full[judge].join(chosen, on=["instruction_id", "model_a", "model_b"], how="semi"),
+        full_judge_counts(keys, chosen, judge),
+    )
+
+
 @dg.asset(
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "judge"},
     kinds={"python", "parquet"},
-    deps=[responses, "battle_instructions"],
+    deps=[responses, "battle_instructions", "execution_results"],
 )
 def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
-    """One judge's votes on every battle it is not part of, in both presentation orders."""
+    """One judge's votes on every battle it is not part of (`battles.schedule: full`) or on its
+    share of the race (`adaptive`), in both presentation orders; `judging_schedule` counts them."""
     model = None
     config = arena.arena_config
     judge = context.partition_key
     judge_slugs = {m.slug for m in config.judge_models()}
     battles = pl.DataFrame()
+    full_battles = 0
+    weights = pl.DataFrame(schema=BATTLE_JUDGE_COLUMNS)  # full: every vote weighs 1
     if judge in judge_slugs:
         instructions = battle_instructions(arena)
         answers = read_lake_table(arena.home, "responses")
@@ -142,6 +205,9 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
             config.judging.new_expert_judges_existing,
             config.judging.sampled_fraction,
         )
+        full_battles = len(battles)
+        if config.battles.schedule == "adaptive" and len(battles):
+            battles, weights = adaptive_battles(arena, judge, instructions, answers)
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:
@@ -156,12 +222,17 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 system_prompt=config.judging.system_prompt == "paper",
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
+    orders = 2 if config.judging.both_orders else 1
+    counts = schedule_counts(judge, config.battles.schedule, full_battles, len(battles), orders)
+    write_lake_table(arena.home, "judging_schedule", counts, partition=judge)
+    write_lake_table(arena.home, "battle_judges", weights, partition=judge)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             **cache_metadata(model),
             "votes": len(frame),
             "battles": len(battles),
+            "battles_full_schedule": full_battles,
             "prompt_tokens": int(frame["prompt_tokens"].sum() or 0),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "verdicts": value_counts(frame, "verdict") if len(frame) else {},

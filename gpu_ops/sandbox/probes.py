@@ -164,8 +164,11 @@ def _collect(pid, fd, group):
     _os.close(fd)
     _, status, usage = _os.wait4(pid, 0)
     signal_number = _os.WTERMSIG(status) if _os.WIFSIGNALED(status) else 0
-    if killed and group["cpu_s"] and usage.ru_utime + usage.ru_stime >= group["cpu_s"]:
+    spent = usage.ru_utime + usage.ru_stime
+    if killed and group["cpu_s"] and spent >= group["cpu_s"]:
         signal_number = _signal.SIGXCPU  # spent its CPU budget: final, whatever the clock says
+    elif not killed and signal_number == _signal.SIGKILL and spent >= _RUN_CPU_LIMIT - 0.05:
+        signal_number = _signal.SIGXCPU  # the run's RLIMIT_CPU (soft = hard) ends with SIGKILL
     records = {}
     for line in (bytes(data).split(b"\\n") if data is not None else [b"!"]):
         if not line:
@@ -188,6 +191,8 @@ def _collect(pid, fd, group):
         reason = "killed" if signal_number else "died"
         records.update({i: {"i": i, "error": reason} for i in missing})
     return [records[i] for i in sorted(records)]
+_RUN_CPU_LIMIT = _resource.getrlimit(_resource.RLIMIT_CPU)[0]
+_RUN_CPU_LIMIT = float("inf") if _RUN_CPU_LIMIT < 0 else _RUN_CPU_LIMIT
 _ns = {"__name__": "solution", "__builtins__": __builtins__}
 try:
     exec(compile(_source, "solution.py", "exec"), _ns)

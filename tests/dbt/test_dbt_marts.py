@@ -349,6 +349,37 @@ def test_battle_votes_reads_only_votes_newer_than_its_watermark(
     assert query(warehouse, votes_sql).equals(refreshed)
 
 
+@pytest.mark.slow
+def test_battle_votes_reweigh_old_votes_when_the_adaptive_schedule_says_so(
+    fixture_warehouse: Path, tmp_path: Path
+) -> None:
+    """battle_judges rows newer than the watermark make an incremental run re-read every vote of
+    their battle (older than the watermark) with weight judges_full / judges asked."""
+    home = tmp_path / "home"
+    shutil.copytree(fixture_warehouse.parent, home)
+    warehouse = home / "warehouse.duckdb"
+    battle = read_lake_table(Home(home), "judgments", partition="alpha").row(0, named=True)
+    key = {c: battle[c] for c in ("instruction_id", "model_a", "model_b")}
+    rows = pl.DataFrame([{**key, "judge": "alpha", "judges_full": 3}])
+    write_lake_table(Home(home), "battle_judges", rows, partition="alpha")
+
+    run_dbt(
+        ["run", "--select", "stg_battle_judges", "battle_votes"],
+        wc_home=home,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    reweighed = (
+        "instruction_id = '{instruction_id}' and model_a = '{model_a}' and model_b = '{model_b}'"
+    )
+    weights = query(
+        warehouse,
+        f"select ({reweighed.format(**key)}) as reweighed, weight, count(*) > 0 as any"
+        " from battle_votes where judge_kind = 'llm' group by all order by all",
+    )
+    assert weights.rows() == [(False, 1.0, True), (True, 3.0, True)]
+
+
 def near_duplicate_corpus(seed: int = 0) -> list[str]:
     """Instructions with exact (case/spacing) copies, light edits and edit chains."""
     rng = random.Random(seed)

@@ -11,12 +11,25 @@ is its assets), `models.py` for the experts and judges, `arena_config.py` for th
 ArenaConfig, load_config`.
 """
 
-from wc_foundation.config.arena import ExecutionJudgeConfig, JudgingConfig, ResponseConfig
+from wc_foundation.config.arena import (
+    BattlesConfig,
+    ExecutionJudgeConfig,
+    JudgingConfig,
+    ResponseConfig,
+)
 from wc_foundation.config.arena_config import ArenaConfig
-from wc_foundation.config.base import RESERVED_JUDGE_SLUGS, SLUG_PATTERN, Backend, ConfigError, Role
+from wc_foundation.config.base import (
+    RESERVED_JUDGE_SLUGS,
+    SLUG_PATTERN,
+    Backend,
+    ConfigError,
+    Role,
+    WorldName,
+)
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
 from wc_foundation.config.loading import (
+    EXTENDS_KEY,
     MAX_NESTING,
     MAX_VALUES,
     load_config,
@@ -32,12 +45,14 @@ from wc_foundation.config.sft_data import DecontaminationConfig, ExportConfig, W
 from wc_foundation.config.training import LoraConfig, SFTConfig, TargetConfig
 
 __all__ = [
+    "EXTENDS_KEY",
     "MAX_NESTING",
     "MAX_VALUES",
     "RESERVED_JUDGE_SLUGS",
     "SLUG_PATTERN",
     "ArenaConfig",
     "Backend",
+    "BattlesConfig",
     "ConfigError",
     "DecontaminationConfig",
     "DedupConfig",
@@ -59,6 +74,7 @@ __all__ = [
     "SelectionConfig",
     "TargetConfig",
     "WinnerConfig",
+    "WorldName",
     "load_config",
     "parse_config",
     "read_config_data",

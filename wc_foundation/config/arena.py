@@ -63,3 +63,18 @@ class JudgingConfig(_Strict):
     def sampling(self):
         """What the LLM judges sample their verdicts with (generate mode)."""
         return _sampling(self.temperature, self.top_p, self.max_new_tokens)
+
+
+class BattlesConfig(_Strict):
+    """Which battles the LLM judges vote on (gpu_ops/arena/scheduling.py)."""
+
+    schedule: Literal["full", "adaptive"] = Field(
+        default="full",
+        description="full: every uninvolved judge votes on every battle (the paper); adaptive: "
+        "judges vote only where an instruction's winner is still open (a race per instruction)",
+    )
+    z: Annotated[float, Field(gt=0)] = Field(
+        default=2.0,
+        description="adaptive: how wide the race's bound is, in standard deviations (higher: "
+        "more calls, more winners equal to full's; bench_battle_schedule measures both)",
+    )

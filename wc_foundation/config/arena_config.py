@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from wc_foundation.config.arena import JudgingConfig, ResponseConfig
+from wc_foundation.config.arena import BattlesConfig, JudgingConfig, ResponseConfig
 from wc_foundation.config.base import RESERVED_JUDGE_SLUGS, ConfigError, Role, _Strict
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
@@ -36,6 +36,7 @@ class ArenaConfig(_Strict):
     selection: SelectionConfig = SelectionConfig()
     responses: ResponseConfig = ResponseConfig()
     judging: JudgingConfig = JudgingConfig()
+    battles: BattlesConfig = BattlesConfig()
     ratings: RatingConfig = RatingConfig()
     winners: WinnerConfig = WinnerConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()

@@ -6,6 +6,11 @@
 -- instruction and pair of responders that both have an exec_score; the higher score wins, equal
 -- scores tie. Their weight is var('execution_judge_weight') (0 = no execution votes); LLM votes
 -- weigh 1.
+-- LLM votes weigh 1, except under `battles.schedule: adaptive`, where a battle asked of fewer
+-- judges than the full schedule would ask (lake table battle_judges) weighs judges_full /
+-- judges_asked per vote, so each battle carries the mass it has under `full` (Horvitz-Thompson
+-- style): its local score estimates full's, and the race's extra votes on close battles do not
+-- bias the ratings (bench_battle_schedule measures both).
 -- Incremental (delete+insert on the vote key), behind a watermark: the lake writer stamps each
 -- judgment row with first_seen_at (kept for unchanged rows when a judge's file is rewritten), so a
 -- run reads only the LLM votes newer than the newest vote already here (DuckDB skips the older
@@ -73,6 +78,27 @@ judgments as (
             or model_b in ({{ "'" ~ unseen_experts | join("', '") ~ "'" }})
         )
     {%- endif %}
+    {%- if watermark is not none %}
+    union
+    -- every vote of a battle whose adaptive weight changed since the watermark
+    select judged.* from {{ ref('stg_judgments') }} as judged
+    semi join (
+        select instruction_id, model_a, model_b from {{ ref('stg_battle_judges') }}
+        where first_seen_at > cast('{{ watermark }}' as timestamp)
+    ) as reweighed using (instruction_id, model_a, model_b)
+    where judged.first_seen_at <= cast('{{ watermark }}' as timestamp)
+    {%- endif %}
+),
+
+battle_weights as (
+    select
+        instruction_id as weighted_instruction,
+        least(model_a, model_b) as weighted_a,
+        greatest(model_a, model_b) as weighted_b,
+        max(judges_full) / count(distinct judge) as llm_weight
+    from {{ ref('stg_battle_judges') }}
+    where judge in (select expert from experts)
+    group by all
 ),
 
 llm_votes as (
@@ -90,10 +116,14 @@ llm_votes as (
             when 'first' then shown_first
             when 'second' then shown_second
         end as winner_expert,
-        cast(1.0 as double) as weight,
+        cast(coalesce(battle_weights.llm_weight, 1.0) as double) as weight,
         md5(concat_ws('|', prompt_hash, verdict, shown_first, shown_second)) as vote_fingerprint,
         first_seen_at
     from judgments
+    left join battle_weights
+        on battle_weights.weighted_instruction = judgments.instruction_id
+        and battle_weights.weighted_a = least(judgments.model_a, judgments.model_b)
+        and battle_weights.weighted_b = greatest(judgments.model_a, judgments.model_b)
     where judge in (select expert from experts)
         and model_a in (select expert from experts)
         and model_b in (select expert from experts)

@@ -1,0 +1,440 @@
+"""Battle schedules in a simulated arena: LLM judge calls against the winners and ratings they give.
+
+A planted arena (no model runs): experts whose strength depends on the task family (each is best
+at one family), instructions drawn from the families, responses whose quality is the expert's
+strength there plus noise, LLM judges (every uninvolved expert, as the paper) with their own
+noise, their own opinion per battle (shared by both presentation orders) and a first-position
+bias, and the execution judge (a response passes each of 5 tests with probability
+sigmoid(quality)). Every judge's verdict on every battle and order is drawn once, so a schedule
+only chooses which of them it asks for, as the call cache would answer.
+
+For `full` (the paper) and `adaptive` (gpu_ops.arena.scheduling, judges run in config order, each
+battle's LLM votes weighed by judges_full / judges asked as the battle_votes mart weighs them; the
+`unweighted_*` figures are the same votes at weight 1), at 5, 10 and 20 experts and winners.alpha 0.7 and 0.3, it measures: LLM judge calls; the share of
+instructions whose winner (gpu_ops.sft_data.winners.select_winners on BT ratings, as the
+pipeline) equals full's; the max error of the BT ratings against the planted ones (the BT fit on
+the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
+infinitely many instructions converges); the share of experts whose 95% bootstrap interval
+(instructions resampled, 100 rounds) covers the planted rating; and, for context, how often the
+winner is the response of truly highest quality. At 10 experts it also runs three more planted
+arenas and two other bounds z.
+
+    python -m bench.bench_battle_schedule [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.special import expit
+
+from gpu_ops.arena.ratings import fit_bradley_terry
+from gpu_ops.arena.scheduling import VOTE_COLUMNS, RaceSettings, plan_judge
+from gpu_ops.sft_data.winners import select_winners
+
+FAMILIES = 4
+TESTS = 5
+EXEC_WEIGHT = 1.0  # judging.execution.weight default
+TIE_MARGIN = 0.5  # a judge says Tie when its logit is within this of zero (about 1 vote in 4)
+WINNER_CODES = ("model_a", "model_b", "tie")
+SIZES = (5, 10, 20)
+ALPHAS = (0.7, 0.3)
+INSTRUCTIONS = 200
+BOOTSTRAP_ROUNDS = 100
+POPULATION = 3000
+OTHER_SEEDS = (110, 120, 130)  # more planted arenas at 10 experts
+OTHER_Z = (1.5, 3.0)  # the bound's trade-off at 10 experts
+
+
+@dataclass(frozen=True)
+class Arena:
+    """A planted arena: strengths per expert and family, judge noise and position bias."""
+
+    experts: list[str]
+    strength: np.ndarray  # (experts, families)
+    judge_noise: np.ndarray  # temperature of each expert's verdicts (as a judge)
+    judge_bias: np.ndarray  # logit bonus of the first-shown response
+
+
+def plant(n_experts: int, seed: int) -> Arena:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0.0, 0.4, n_experts)
+    specialty = rng.permutation(np.arange(n_experts) % FAMILIES)
+    strength = base[:, None] + 1.2 * (specialty[:, None] == np.arange(FAMILIES)[None, :])
+    return Arena(
+        experts=[f"e{k:02d}" for k in range(n_experts)],
+        strength=strength,
+        judge_noise=rng.uniform(0.6, 1.6, n_experts),
+        judge_bias=rng.uniform(0.0, 0.6, n_experts),
+    )
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Instructions with every verdict of every judge in both orders, and the execution scores."""
+
+    ids: list[str]
+    quality: np.ndarray  # (instructions, experts)
+    pairs: list[tuple[int, int]]
+    verdicts: np.ndarray  # (instructions, pairs, judges, 2 orders): 0 model_a, 1 model_b, 2 tie
+    exec_score: np.ndarray  # (instructions, experts)
+
+
+def _first_logit(
+    arena: Arena, quality: np.ndarray, pairs: list[tuple[int, int]], rng
+) -> np.ndarray:
+    """(instructions, pairs, judges, orders): the judge's logit that the first-shown one wins."""
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    gap = (quality[:, a] - quality[:, b])[:, :, None]  # a better: positive
+    opinion = rng.normal(0.0, 0.5, (quality.shape[0], len(pairs), len(arena.experts)))
+    d = gap / arena.judge_noise[None, None, :] + opinion
+    bias = arena.judge_bias[None, None, :]
+    return np.stack([d + bias, -d + bias], axis=-1)  # order ab (a first), order ba (b first)
+
+
+def draw(arena: Arena, n: int, seed: int, prefix: str = "i") -> Draw:
+    rng = np.random.default_rng(seed)
+    family = rng.integers(0, FAMILIES, n)
+    quality = arena.strength[:, family].T + rng.normal(0.0, 0.6, (n, len(arena.experts)))
+    pairs = list(itertools.combinations(range(len(arena.experts)), 2))
+    logit = _first_logit(arena, quality, pairs, rng)
+    noise = rng.logistic(size=logit.shape)
+    first_wins = logit + noise > TIE_MARGIN
+    second_wins = logit + noise < -TIE_MARGIN
+    order = np.array([0, 1])[None, None, None, :]  # 0: a shown first
+    a_wins = np.where(order == 0, first_wins, second_wins)
+    b_wins = np.where(order == 0, second_wins, first_wins)
+    verdicts = np.where(a_wins, 0, np.where(b_wins, 1, 2)).astype(np.int8)
+    exec_score = rng.binomial(TESTS, expit(quality)) / TESTS
+    return Draw([f"{prefix}{k:05d}" for k in range(n)], quality, pairs, verdicts, exec_score)
+
+
+# --- votes, the battles mart, winners and ratings --------------------------------------------------
+
+
+def execution_frame(arena: Arena, d: Draw) -> pl.DataFrame:
+    rows = []
+    for i, iid in enumerate(d.ids):
+        for a, b in d.pairs:
+            sa, sb = d.exec_score[i, a], d.exec_score[i, b]
+            winner = "model_a" if sa > sb else "model_b" if sa < sb else "tie"
+            rows.append((iid, arena.experts[a], arena.experts[b], "execution", winner, EXEC_WEIGHT))
+    return pl.DataFrame(rows, schema=VOTE_COLUMNS, orient="row")
+
+
+def llm_frame(arena: Arena, d: Draw, asked: np.ndarray, orders: int = 2) -> pl.DataFrame:
+    """The votes of the asked (instruction, pair, judge) cells, in `orders` orders."""
+    i, p, j = np.nonzero(asked)
+    pa = np.array([d.pairs[k][0] for k in p], dtype=np.int64)
+    pb = np.array([d.pairs[k][1] for k in p], dtype=np.int64)
+    ids = np.array(d.ids)
+    names = np.array(arena.experts)
+    frames = []
+    for o in range(orders):
+        frames.append(
+            pl.DataFrame(
+                {
+                    "instruction_id": ids[i],
+                    "model_a": names[pa],
+                    "model_b": names[pb],
+                    "judge": names[j],
+                    "winner": np.array(WINNER_CODES)[d.verdicts[i, p, j, o]],
+                    "weight": np.ones(len(i)),
+                },
+                schema=VOTE_COLUMNS,
+            )
+        )
+    return pl.concat(frames)
+
+
+def battles_mart(votes: pl.DataFrame) -> pl.DataFrame:
+    """The `battles` mart's columns select_winners reads."""
+    w = pl.col("weight")
+    counted = votes.group_by("instruction_id", "model_a", "model_b").agg(
+        votes_a=(w * (pl.col("winner") == "model_a")).sum(),
+        votes_b=(w * (pl.col("winner") == "model_b")).sum(),
+    )
+    decisive = pl.col("votes_a") + pl.col("votes_b")
+    return counted.with_columns(
+        local_score_a=pl.when(decisive > 0).then(pl.col("votes_a") / decisive)
+    )
+
+
+def winners(votes: pl.DataFrame, ratings: dict[str, float], alpha: float) -> dict[str, str]:
+    table = select_winners(battles_mart(votes), ratings, alpha=alpha)
+    return dict(zip(table["instruction_id"], table["winner"], strict=True))
+
+
+def _counts(votes: pl.DataFrame) -> pl.DataFrame:
+    w = pl.col("weight")
+    return votes.group_by("instruction_id", "model_a", "model_b").agg(
+        wins_a=(w * (pl.col("winner") == "model_a")).sum(),
+        wins_b=(w * (pl.col("winner") == "model_b")).sum(),
+        ties=(w * (pl.col("winner") == "tie")).sum(),
+    )
+
+
+def ratings_with_ci(
+    votes: pl.DataFrame, rounds: int, seed: int
+) -> dict[str, tuple[float, float, float]]:
+    """BT ratings and 95% percentile intervals, instructions resampled (the pipeline's default)."""
+    counts = _counts(votes)
+    pair_cols = ["model_a", "model_b"]
+    fitted = fit_bradley_terry(
+        counts.group_by(pair_cols).agg(pl.col("wins_a", "wins_b", "ties").sum())
+    )
+    ids = counts["instruction_id"].unique().sort()
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(rounds):
+        picked = pl.DataFrame({"instruction_id": ids.gather(rng.integers(0, len(ids), len(ids)))})
+        sample = (
+            picked.join(counts, on="instruction_id")
+            .group_by(pair_cols)
+            .agg(pl.col("wins_a", "wins_b", "ties").sum())
+        )
+        draws.append(fit_bradley_terry(sample))
+    out = {}
+    for e, r in fitted.items():
+        values = np.array([d.get(e, 1000.0) for d in draws])
+        out[e] = (r, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+    return out
+
+
+def planted_ratings(arena: Arena, seed: int) -> dict[str, float]:
+    """BT on the expected votes of the full schedule over POPULATION fresh instructions."""
+    rng = np.random.default_rng(seed)
+    family = rng.integers(0, FAMILIES, POPULATION)
+    quality = arena.strength[:, family].T + rng.normal(0.0, 0.6, (POPULATION, len(arena.experts)))
+    pairs = list(itertools.combinations(range(len(arena.experts)), 2))
+    logit = _first_logit(arena, quality, pairs, rng)
+    p_first = expit(logit - TIE_MARGIN)
+    p_second = expit(-logit - TIE_MARGIN)
+    rows = []
+    n_exec = TESTS + 1
+    for p, (a, b) in enumerate(pairs):
+        judges = [j for j in range(len(arena.experts)) if j not in (a, b)]
+        pf, ps = p_first[:, p, judges, :], p_second[:, p, judges, :]
+        wins_a = float(pf[..., 0].sum() + ps[..., 1].sum())
+        wins_b = float(ps[..., 0].sum() + pf[..., 1].sum())
+        ties = float(pf.size - wins_a - wins_b)
+        # execution: exact tie/win probabilities of two binomial pass counts
+        qa, qb = expit(quality[:, a]), expit(quality[:, b])
+        ka = np.stack([_binom(TESTS, k, qa) for k in range(n_exec)], axis=1)
+        kb = np.stack([_binom(TESTS, k, qb) for k in range(n_exec)], axis=1)
+        joint = ka[:, :, None] * kb[:, None, :]
+        exec_a = float(np.tril(joint, -1).sum()) * EXEC_WEIGHT
+        exec_b = float(np.triu(joint, 1).sum()) * EXEC_WEIGHT
+        exec_tie = float(np.trace(joint, axis1=1, axis2=2).sum()) * EXEC_WEIGHT
+        rows.append(
+            (arena.experts[a], arena.experts[b], wins_a + exec_a, wins_b + exec_b, ties + exec_tie)
+        )
+    counts = pl.DataFrame(
+        rows,
+        schema={
+            "model_a": pl.String,
+            "model_b": pl.String,
+            "wins_a": pl.Float64,
+            "wins_b": pl.Float64,
+            "ties": pl.Float64,
+        },
+        orient="row",
+    )
+    return fit_bradley_terry(counts)
+
+
+def _binom(n: int, k: int, p: np.ndarray) -> np.ndarray:
+    from math import comb
+
+    return comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+# --- the schedules ---------------------------------------------------------------------------------
+
+
+def full_mask(arena: Arena, d: Draw) -> np.ndarray:
+    n = len(arena.experts)
+    mask = np.ones((len(d.ids), len(d.pairs), n), dtype=bool)
+    for p, (a, b) in enumerate(d.pairs):
+        mask[:, p, [a, b]] = False
+    return mask
+
+
+def adaptive_mask(
+    arena: Arena, d: Draw, execution: pl.DataFrame, settings: RaceSettings
+) -> np.ndarray:
+    """Run the judges in order; each votes on what `plan_judge` gives it."""
+    full = full_mask(arena, d)
+    keys = pl.DataFrame(
+        {
+            "instruction_id": np.repeat(np.array(d.ids), len(d.pairs)),
+            "model_a": np.tile(np.array([arena.experts[a] for a, _ in d.pairs]), len(d.ids)),
+            "model_b": np.tile(np.array([arena.experts[b] for _, b in d.pairs]), len(d.ids)),
+        }
+    )
+    flat = full.reshape(-1, len(arena.experts))
+    by_judge = {e: keys.filter(pl.Series(flat[:, j])) for j, e in enumerate(arena.experts)}
+    competitors = {iid: arena.experts for iid in d.ids}
+    asked = np.zeros_like(full)
+    row_of = {(r[0], r[1], r[2]): k for k, r in enumerate(keys.iter_rows())}
+    for j, judge in enumerate(arena.experts):
+        votes = pl.concat([execution, llm_frame(arena, d, asked, settings.orders)])
+        chosen = plan_judge(judge, arena.experts, by_judge, votes, competitors, settings)
+        for row in chosen.iter_rows():
+            k = row_of[row]
+            asked[k // len(d.pairs), k % len(d.pairs), j] = True
+    return asked
+
+
+def measure(
+    n_experts: int, n_instructions: int, rounds: int, seed: int, z: float = RaceSettings.z
+) -> dict[str, Any]:
+    arena = plant(n_experts, seed)
+    d = draw(arena, n_instructions, seed + 1)
+    planted = planted_ratings(arena, seed + 2)
+    execution = execution_frame(arena, d)
+    best = {iid: arena.experts[int(np.argmax(d.quality[i]))] for i, iid in enumerate(d.ids)}
+    full = full_mask(arena, d)
+    full_votes = pl.concat([execution, llm_frame(arena, d, full)])
+    full_ratings = ratings_with_ci(full_votes, rounds, seed)
+    out: dict[str, Any] = {"experts": n_experts, "instructions": n_instructions, "by_alpha": {}}
+    out["full"] = {"calls": int(full.sum()) * 2, **_rating_quality(full_ratings, planted)}
+    for alpha in ALPHAS:
+        started = time.perf_counter()
+        settings = RaceSettings(alpha=alpha, z=z)
+        mask = adaptive_mask(arena, d, execution, settings)
+        plan_seconds = time.perf_counter() - started
+        llm = llm_frame(arena, d, mask)
+        # the battle_votes mart weighs each battle's LLM votes by judges_full / judges asked
+        votes = pl.concat([execution, full_mass(llm, n_experts - 2)])
+        ratings = ratings_with_ci(votes, rounds, seed)
+        full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
+        adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
+        unweighted = pl.concat([execution, llm])  # ablation: every vote weighs 1
+        unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
+        unweighted_winner = winners(
+            unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
+        )
+        calls = int(mask.sum()) * 2
+        out["by_alpha"][str(alpha)] = {
+            "adaptive_calls": calls,
+            "calls_ratio": round(out["full"]["calls"] / calls, 2),
+            "winners_same_as_full": _share(adaptive_winner, full_winner),
+            "winners_same_with_full_ratings": _share(
+                winners(votes, {e: r[0] for e, r in full_ratings.items()}, alpha), full_winner
+            ),
+            "full_winner_is_best": _share(full_winner, best),
+            "adaptive_winner_is_best": _share(adaptive_winner, best),
+            **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
+            "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
+            **{
+                f"unweighted_{k}": v
+                for k, v in _rating_quality(unweighted_ratings, planted).items()
+            },
+            "plan_seconds": round(plan_seconds, 1),
+        }
+    return out
+
+
+def full_mass(llm: pl.DataFrame, judges_full: int) -> pl.DataFrame:
+    """Each battle's LLM votes weighted by judges_full / judges asked (Horvitz-Thompson style)."""
+    asked = llm.group_by("instruction_id", "model_a", "model_b").agg(
+        asked=pl.col("judge").n_unique()
+    )
+    return (
+        llm.join(asked, on=["instruction_id", "model_a", "model_b"])
+        .with_columns(weight=pl.col("weight") * judges_full / pl.col("asked"))
+        .drop("asked")
+    )
+
+
+def _share(mine: dict[str, str], other: dict[str, str]) -> float:
+    return round(sum(mine[k] == other[k] for k in other) / len(other), 4)
+
+
+def _rating_quality(
+    ratings: dict[str, tuple[float, float, float]], planted: dict[str, float]
+) -> dict[str, float]:
+    names = sorted(planted)
+    fitted = np.array([ratings[e][0] for e in names])
+    truth = np.array([planted[e] for e in names])
+    shift = fitted.mean() - truth.mean()  # both are mean-anchored; kept explicit
+    covered = [ratings[e][1] - shift <= planted[e] <= ratings[e][2] - shift for e in names]
+    return {
+        "max_rating_error": round(float(np.abs(fitted - shift - truth).max()), 1),
+        "ci_coverage": round(float(np.mean(covered)), 3),
+        "mean_ci_width": round(float(np.mean([ratings[e][2] - ratings[e][1] for e in names])), 1),
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Every size at the default bound; at 10 experts also other seeds and other bounds `z`."""
+    sizes = (5,) if quick else SIZES
+    n = 30 if quick else INSTRUCTIONS
+    rounds = 10 if quick else BOOTSTRAP_ROUNDS
+    result: dict[str, Any] = {
+        "instructions": n,
+        "bootstrap_rounds": rounds,
+        "z": RaceSettings().z,
+        "challengers": RaceSettings().challengers,
+        "sizes": {str(size): measure(size, n, rounds, seed=size) for size in sizes},
+    }
+    if not quick:
+        result["other_seeds_10"] = {
+            str(seed): measure(10, n, rounds, seed=seed)["by_alpha"] for seed in OTHER_SEEDS
+        }
+        result["other_z_10"] = {
+            str(z): measure(10, n, rounds, seed=10, z=z)["by_alpha"] for z in OTHER_Z
+        }
+    return result
+
+
+def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for size, figures in result["sizes"].items():
+        for alpha, got in figures["by_alpha"].items():
+            rows.append(
+                (
+                    f"battle schedule, {size} experts, alpha {alpha} (`bench_battle_schedule`)",
+                    "LLM judge calls, adaptive vs full; winners same as full's",
+                    f"{got['calls_ratio']}x fewer calls ({got['adaptive_calls']} vs "
+                    f"{figures['full']['calls']}); {100 * got['winners_same_as_full']:.1f}% same "
+                    "winners",
+                    ">= 3x fewer, >= 95% same (at 10 experts)",
+                )
+            )
+    arenas = result.get("other_seeds_10")
+    if arenas and "10" in result["sizes"]:
+        every = [result["sizes"]["10"]["by_alpha"], *arenas.values()]
+        for alpha in ALPHAS:
+            got = [arena[str(alpha)] for arena in every]
+            rows.append(
+                (
+                    f"battle schedule, 10 experts, alpha {alpha}, mean of {len(got)} planted "
+                    "arenas (`bench_battle_schedule`)",
+                    "LLM judge calls, adaptive vs full; winners same as full's",
+                    f"{np.mean([g['calls_ratio'] for g in got]):.2f}x fewer calls; "
+                    f"{100 * np.mean([g['winners_same_as_full'] for g in got]):.1f}% same winners",
+                    ">= 3x fewer, >= 95% same",
+                )
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(run(args.quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()

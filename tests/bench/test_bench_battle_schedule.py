@@ -1,0 +1,46 @@
+"""Smoke test of bench.bench_battle_schedule (the simulated arena of battle schedules) at a tiny
+size: the figures are there and sane, the full schedule asks every uninvolved judge, the adaptive
+one asks fewer and agrees with it on most winners. Never the targets themselves (the bench
+measures those at 10 experts, docs/BENCHMARKS.md)."""
+
+from math import comb
+
+import numpy as np
+
+from bench import bench_battle_schedule as schedule
+from bench import run_all
+
+
+def test_the_planted_experts_are_each_best_at_one_family():
+    arena = schedule.plant(8, seed=8)
+    best = arena.strength.argmax(axis=0)
+    assert len(set(best.tolist())) == schedule.FAMILIES  # a different expert leads each family
+    assert (arena.judge_bias >= 0).all() and (arena.judge_noise > 0).all()
+
+
+def test_every_verdict_is_drawn_once_for_every_judge_and_order():
+    arena = schedule.plant(5, seed=5)
+    draw = schedule.draw(arena, 12, seed=1)
+    assert draw.verdicts.shape == (12, comb(5, 2), 5, 2)
+    assert set(np.unique(draw.verdicts).tolist()) <= {0, 1, 2}
+    # the position bias shows: the first-shown response wins more often than the second
+    first = (draw.verdicts[..., 0] == 0).mean() + (draw.verdicts[..., 1] == 1).mean()
+    second = (draw.verdicts[..., 0] == 1).mean() + (draw.verdicts[..., 1] == 0).mean()
+    assert first > second
+
+
+def test_smoke_run_measures_both_schedules():
+    result = schedule.run(quick=True)
+    figures = result["sizes"]["5"]
+    n, pairs = 5, comb(5, 2)
+    assert figures["full"]["calls"] == result["instructions"] * pairs * (n - 2) * 2
+    assert figures["full"]["max_rating_error"] < 60  # 30 instructions: a rough fit, but a fit
+    for alpha in ("0.7", "0.3"):
+        got = figures["by_alpha"][alpha]
+        assert 0 < got["adaptive_calls"] < figures["full"]["calls"]
+        assert got["calls_ratio"] > 1.0
+        assert 0.7 <= got["winners_same_as_full"] <= 1.0
+        assert 0.0 <= got["adaptive_ci_coverage"] <= 1.0
+    rows = run_all.summary_rows("battle_schedule", result)
+    assert len(rows) == 2 and all(len(row) == 4 for row in rows)
+    assert "see the details below" not in rows[0][1]
