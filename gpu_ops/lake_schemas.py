@@ -1,6 +1,6 @@
 """Every lake table's schema, declared once: the columns and types its Parquet files hold.
 
-The Python stages build their frames from these schemas, `warriorcoder.storage.write_lake_table`
+The Python stages build their frames from these schemas, `wc_foundation.storage.write_lake_table`
 enforces them at write time (a missing or extra column, or a value that does not fit its type,
 fails the write with the table and column named), and the dbt side is generated from them:
 `scripts/generate_lake_sources.py` writes the sources (`dbt_project/models/_lake__sources.yml`,

@@ -55,9 +55,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from gpu_ops.errors import InputError
         from gpu_ops.sandbox import SandboxUnavailable
-        from warriorcoder.config import ConfigError
-        from warriorcoder.storage import StorageError
-        from warriorcoder.warehouse import WarehouseMissingError
+        from wc_foundation.config import ConfigError
+        from wc_foundation.storage import StorageError
+        from wc_foundation.warehouse import WarehouseMissingError
 
         try:
             return command(*args, **kwargs)
@@ -73,7 +73,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _home(home: Path | None):
-    from warriorcoder.storage import Home
+    from wc_foundation.storage import Home
 
     return Home.resolve(home)
 
@@ -119,7 +119,7 @@ def run(
     ] = False,
 ) -> None:
     """Materialize the arena on the local Dagster instance, with a progress display."""
-    from warriorcoder.config import load_config
+    from wc_foundation.config import load_config
 
     home_dir = _home(home)
     arena = load_config(config, home=home_dir.root)  # fail before any work on a bad config
@@ -130,7 +130,7 @@ def run(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dagster_wc.runner import PipelineError, run_pipeline
+    from dagster_wc.orchestration.runner import PipelineError, run_pipeline
 
     terminal = terminal_console()
     with Progress(
@@ -152,7 +152,7 @@ def run(
             )
 
         try:
-            summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
+            summary = run_pipeline(config, home_dir, config=arena, stages=stage, on_step=on_step)
         except PipelineError as error:
             progress.stop()
             errors.print("[bold red]error:[/]", end=" ")
@@ -232,7 +232,7 @@ def leaderboard(
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
 ) -> None:
     """Show the ratings (Bradley-Terry and Elo, with bootstrap CIs)."""
-    from warriorcoder.warehouse import query
+    from wc_foundation.warehouse import query
 
     frame = query(_home(home), "select * from leaderboard order by method, rating desc")
     print_frame(frame, "leaderboard", fmt)
@@ -242,13 +242,13 @@ def leaderboard(
 @user_errors
 def sql(
     name: Annotated[
-        str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")
+        str | None, typer.Argument(help="a query in dbt_project/analyses/ (omit with --list)")
     ] = None,
     home: HomeOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
     list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
 ) -> None:
-    """Run a named analyst query from models_sql/ against the warehouse (read-only)."""
+    """Run a named analyst query from dbt_project/analyses/ against the warehouse (read-only)."""
     from warriorcoder.analyst_sql import list_named_queries, run_named_query
 
     if list_queries or name is None:

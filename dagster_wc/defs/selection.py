@@ -8,8 +8,11 @@ from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
 from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("embedding", "selection")
 
 
 @dg.asset(kinds={"python", "parquet"}, deps=["instructions_kept"])
@@ -18,9 +21,8 @@ def instruction_embeddings(
 ) -> dg.MaterializeResult:
     """L2-normalized sentence embeddings of every kept instruction."""
     settings = arena.arena_config.embedding
-    kept = query(
-        arena.home,
-        "select instruction_id, instruction from instructions_kept order by instruction_id",
+    kept = read_model(arena.home, "instructions_kept", order_by=["instruction_id"]).select(
+        "instruction_id", "instruction"
     )
     model = load_embedding_model(settings.model, device=settings.device)
     vectors = embed_texts(model, kept["instruction"].to_list(), batch_size=settings.batch_size)

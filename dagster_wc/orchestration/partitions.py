@@ -8,7 +8,7 @@ competitor, judge): that tag is the only place that says which experts a stage r
 
 import dagster as dg
 
-from warriorcoder.config import ArenaConfig
+from wc_foundation.config import ArenaConfig
 
 experts_partitions = dg.DynamicPartitionsDefinition(name="experts")
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 
 class WarehouseMissingError(FileNotFoundError):
@@ -62,11 +62,14 @@ def query(home: Home, sql: str, parameters: list | None = None) -> pl.DataFrame:
         return relation.pl() if relation is not None else pl.DataFrame()
 
 
-def read_table(home: Home, table: str) -> pl.DataFrame:
-    """Read a whole warehouse relation (a dbt model) by name."""
-    if not table.replace("_", "").isalnum():
-        raise ValueError(f"{table!r} is not a table name")
-    return query(home, f'select * from "{table}"')
+def read_model(home: Home, model: str, *, order_by: Sequence[str] = ()) -> pl.DataFrame:
+    """A whole dbt model, as a Python stage reads the warehouse: the model holds the SQL, this
+    only names it (and the columns to order its rows by, since a relation has no order)."""
+    for name in (model, *order_by):
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"{name!r} is not a model or column name")
+    columns = ", ".join(f'"{column}"' for column in order_by)
+    return query(home, f'select * from "{model}"' + (f" order by {columns}" if columns else ""))
 
 
 def table_exists(home: Home, table: str) -> bool:

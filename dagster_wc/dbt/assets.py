@@ -1,8 +1,8 @@
 """The dbt project as Dagster assets: every staging view, intermediate model and mart.
 
 dbt is the only writer of the warehouse. Each dbt build writes a copy of the warehouse and
-swaps it in (`warriorcoder.warehouse.warehouse_build`), so readers never meet a lock.
-dbt runs inside the step's process (`dagster_wc.dbt_inprocess`): the project is parsed once per
+swaps it in (`wc_foundation.warehouse.warehouse_build`), so readers never meet a lock.
+dbt runs inside the step's process (`dagster_wc.dbt.inprocess`): the project is parsed once per
 process, home and vars, and each build reuses that parsed manifest, so a build costs dbt's own
 work rather than a dbt process start (about 3.4 s each). The results become the same asset
 events as dagster-dbt's CLI resource gives (materializations, asset checks), plus row counts.
@@ -31,13 +31,14 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from dagster_wc.dbt_inprocess import DbtBuildError, common_args, invoke, parse
-from dagster_wc.dbt_metadata import with_build_metadata
-from dagster_wc.pipeline import dbt_check_parents
+from dagster_wc.dbt.inprocess import DbtBuildError, common_args, invoke, parse
+from dagster_wc.dbt.metadata import with_build_metadata
+from dagster_wc.orchestration.plan import dbt_check_parents
 from dagster_wc.resources import ArenaResource
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import warehouse_build
+from dagster_wc.upstream_internals import dbt_asset_events, dbt_subset_selection
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import warehouse_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 KEPT_MANIFESTS = 4  # parsed manifests kept per process (a test worker meets many homes)
@@ -126,12 +127,16 @@ ARENA_TRANSLATOR = ArenaDbtTranslator(
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def dbt_paths(home_root: Path, warehouse: Path) -> dict[str, str]:
+    """The variables profiles.yml and the lake sources read: the home and the warehouse file."""
+    return {"WC_HOME": str(home_root), "WC_WAREHOUSE_PATH": str(warehouse)}
+
+
 @contextmanager
 def dbt_environment(home: Home, warehouse_path: Path | None = None) -> Iterator[None]:
     """Set the env vars profiles.yml and the sources read; restore them afterwards."""
     wanted = {
-        "WC_HOME": str(home.root),
-        "WC_WAREHOUSE_PATH": str(warehouse_path or home.warehouse),
+        **dbt_paths(home.root, warehouse_path or home.warehouse),
         # a test runs only when all its models are selected: a stage's build never tests a
         # relationship to a model of a later stage that does not exist yet
         "DBT_INDIRECT_SELECTION": "cautious",
@@ -152,6 +157,29 @@ def dbt_executable() -> str:
     """The dbt next to this interpreter (the venv's), for tests and benchmarks that run dbt apart."""
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_subprocess(
+    args: list[str], *, home_root: Path, warehouse: Path, target_dir: Path, log_dir: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a `dbt <args>` process on this project (what tests and
+    benchmarks run apart from the pipeline, which runs dbt in-process)."""
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    env = {
+        **os.environ,
+        **dbt_paths(home_root, warehouse),
+        "DBT_TARGET_PATH": str(target_dir),
+        "DBT_LOG_PATH": str(log_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return command, env
 
 
 def project_files_digest() -> str:
@@ -259,26 +287,9 @@ class ArenaDbtResource(dg.ConfigurableResource):
         tests of selected checks whose model another step built); the caller has set the
         environment (`dbt_environment`).
         """
-        from dagster_dbt.asset_utils import (
-            DAGSTER_DBT_EXCLUDE_METADATA_KEY,
-            DAGSTER_DBT_SELECT_METADATA_KEY,
-            DAGSTER_DBT_SELECTOR_METADATA_KEY,
-            get_subset_selection_for_context,
-        )
-        from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
-
         manifest_object = parsed_manifest(home, vars_json)
-        manifest, translator, project = _manifest(), ARENA_TRANSLATOR, dbt_project
-        tags = context.op.tags
-        selection, indirect = get_subset_selection_for_context(
-            context=context,
-            manifest=manifest,
-            select=tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
-            exclude=tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
-            selector=tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
-            dagster_dbt_translator=translator,
-            current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
-        )
+        manifest, translator = _manifest(), ARENA_TRANSLATOR
+        selection, indirect = dbt_subset_selection(context, manifest, translator)
         target = Path(tempfile.mkdtemp(dir=dbt_project.manifest_path.parent, prefix=".build-"))
         try:
             args = [
@@ -295,12 +306,8 @@ class ArenaDbtResource(dg.ConfigurableResource):
             raise DbtBuildError(done.failure_message("build"))
         events = []
         for raw in done.result_events:
-            message = DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={})
-            events += message.to_default_asset_events(
-                manifest=manifest,
-                dagster_dbt_translator=translator,
-                context=context,
-                project=project,
+            events += dbt_asset_events(
+                raw, manifest=manifest, translator=translator, context=context, project=dbt_project
             )
         return events
 
@@ -326,7 +333,7 @@ def build_warehouse_dbt_assets() -> dg.AssetsDefinition:
         home = arena.home
         with warehouse_build(home) as building, dbt_environment(home, building):
             events = dbt.build(context, home, dbt_vars(arena.arena_config))
-            yield from with_build_metadata(events, building)
+            yield from with_build_metadata(events, building, manifest_previews())
 
     return warehouse_models
 
@@ -340,6 +347,34 @@ def _manifest() -> dict[str, Any]:
 def manifest_check_parents() -> dict[dg.AssetCheckKey, frozenset[dg.AssetKey]]:
     """Every dbt test's asset check and the models it reads, from the parsed manifest."""
     return dbt_check_parents(json.loads(dbt_project.manifest_path.read_text()))
+
+
+def manifest_previews() -> dict[str, str]:
+    """Each model's preview query for the UI, from its yml (`config.meta.preview`)."""
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    return {
+        node["name"]: " ".join(node["config"]["meta"]["preview"].split())
+        for node in nodes
+        if node["resource_type"] == "model" and "preview" in node["config"].get("meta", {})
+    }
+
+
+def manifest_model_files() -> dict[str, tuple[str, ...]]:
+    """Each dbt model's own files, relative to the project: its SQL and the yml that patches it
+    (description, tests, unit tests), from the parsed manifest."""
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    return {
+        node["name"]: tuple(
+            path
+            for path in (
+                node["original_file_path"],
+                (node.get("patch_path") or "").split("://")[-1],
+            )
+            if path
+        )
+        for node in nodes
+        if node["resource_type"] == "model"
+    }
 
 
 def dbt_vars(config: ArenaConfig) -> str:

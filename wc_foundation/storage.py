@@ -1,7 +1,7 @@
 """The storage contract: one home directory, Parquet lake written atomically, dbt-owned warehouse.
 
 See docs/ARCHITECTURE.md. Python assets write `lake/<table>/<partition>.parquet` through
-`write_lake_table` only; the warehouse file is dbt's (see `warriorcoder.warehouse`).
+`write_lake_table` only; the warehouse file is dbt's (see `wc_foundation.warehouse`).
 """
 
 from __future__ import annotations

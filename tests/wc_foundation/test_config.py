@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from warriorcoder.config import ConfigError, load_config, parse_config
+from wc_foundation.config import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -176,7 +176,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_extends_lays_a_file_over_another(tmp_path):
     """`extends`: mappings merge key by key, lists are replaced; loops and missing bases are
     clear errors."""
-    from warriorcoder.config import read_config_data
+    from wc_foundation.config import read_config_data
 
     base = tmp_path / "base.yaml"
     base.write_text(

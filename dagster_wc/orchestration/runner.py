@@ -1,8 +1,8 @@
 """Run the arena in-process on the persistent local Dagster instance, step by step.
 
-The steps come from the asset graph (`dagster_wc.pipeline.plan_steps`). A step whose inputs did
+The steps come from the asset graph (`dagster_wc.orchestration.plan.plan_steps`). A step whose inputs did
 not change since it last ran, and whose outputs are intact, is skipped
-(`dagster_wc.step_state`): a re-run of an unchanged arena launches no run and makes no model call.
+(`dagster_wc.orchestration.step_state`): a re-run of an unchanged arena launches no run and makes no model call.
 Runs land in `$WC_HOME/dagster`, the same instance `make ui` opens, so every run shows in the UI.
 Dagster's event log, dbt's log and everything the stages print go to one log file per
 `run_pipeline` call under `$WC_HOME/logs/`, not to the terminal.
@@ -24,30 +24,28 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.warehouse_dbt import (
+from dagster_wc.dbt.assets import (
     build_warehouse_dbt_assets,
     dbt_vars,
     manifest_check_parents,
     prepare_manifest,
 )
-from dagster_wc.instance import use_local_instance
-from dagster_wc.partitions import configured_slugs, sync_expert_partitions
-from dagster_wc.pipeline import (
+from dagster_wc.definitions import build_definitions
+from dagster_wc.orchestration.instance import use_local_instance
+from dagster_wc.orchestration.partitions import configured_slugs, sync_expert_partitions
+from dagster_wc.orchestration.plan import (
     PipelineShape,
     Step,
     pipeline_shape,
     plan_steps,
     sibling_partition,
 )
-from dagster_wc.step_state import (
-    StepState,
-    base_version,
-    home_stamps,
-    pipeline_lock,
-)
-from warriorcoder.config import ArenaConfig, load_config
-from warriorcoder.storage import Home
+from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
+from dagster_wc.orchestration.versions import StepVersions, step_versions
+from dagster_wc.orchestration.walk import PipelineWalk, step_tags
+from dagster_wc.resources import config_for_run
+from wc_foundation.config import ArenaConfig, load_config
+from wc_foundation.storage import Home
 
 StepCallback = Callable[[int, int, Step, str], None]  # index, total, step, start|done|skipped
 
@@ -95,14 +93,18 @@ class Pipeline:
     config: ArenaConfig
     definitions: dg.Definitions
     shape: PipelineShape
+    versions: StepVersions
 
     def steps(self, stages: Iterable[str] | None = None) -> list[Step]:
         return plan_steps(self.shape, self.config, stages)
 
 
-def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
-    """Validate the config, make sure the dbt manifest is current, build the definitions."""
-    config = load_config(config_path, home=home.root)
+def load_pipeline(
+    config_path: str | Path, home: Home, config: ArenaConfig | None = None
+) -> Pipeline:
+    """Make sure the dbt manifest is current for the config (loaded here unless given), build
+    the definitions, read the graph's shape and the steps' versions off them."""
+    config = config or load_config(config_path, home=home.root)
     prepare_manifest(home, dbt_vars(config))
     definitions = build_definitions(config_path, str(home.root))
     shape = pipeline_shape(
@@ -110,7 +112,7 @@ def load_pipeline(config_path: str | Path, home: Home) -> Pipeline:
         build_warehouse_dbt_assets().keys,
         manifest_check_parents(),
     )
-    return Pipeline(config, definitions, shape)
+    return Pipeline(config, definitions, shape, step_versions(config, shape))
 
 
 @contextmanager
@@ -146,72 +148,84 @@ def run_pipeline(
     config_path: str | Path,
     home: Home,
     *,
+    config: ArenaConfig | None = None,
     stages: Iterable[str] | None = None,
     on_step: StepCallback | None = None,
     log_to_file: bool = True,
 ) -> RunSummary:
     """Materialize the stale steps in order; stop after a failing step (finished work is kept).
 
-    With `log_to_file` (the default), Dagster's and dbt's output goes to `summary.log_path`.
+    The config is read once: `config` when the caller already loaded `config_path` (the CLI
+    validates it before any work), else here; every step gets that object. With `log_to_file`
+    (the default), Dagster's and dbt's output goes to `summary.log_path`.
     """
     home.ensure()
+    config = config or load_config(config_path, home=home.root)
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
-    with output_to(summary.log_path), pipeline_lock(home), use_local_instance(home) as instance:
-        pipeline = load_pipeline(config_path, home)
+    with (
+        output_to(summary.log_path),
+        pipeline_lock(home),
+        use_local_instance(home) as instance,
+        config_for_run(config_path, home, config),
+    ):
+        pipeline = load_pipeline(config_path, home, config)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
-        sync_expert_partitions(instance, configured_slugs(pipeline.config))
+        sync_expert_partitions(instance, configured_slugs(config))
         steps = pipeline.steps(stages)
-        state = StepState(home)
-        base = base_version(pipeline.config)
+        walk = PipelineWalk(steps, pipeline.shape, pipeline.versions, home)
         failures: list[tuple[str, str]] = []
         for index, step in enumerate(steps):
             if failures and not sibling_partition(step, steps[index - 1]):
                 break
-            version = state.step_version(step, pipeline.shape, steps, base)
-            if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
+            version = walk.stale_version(step)
+            if version is None:
                 summary.steps_skipped.append(step.label)
                 notify(on_step, index, len(steps), step, "skipped")
                 continue
             notify(on_step, index, len(steps), step, "start")
             before = home_stamps(home)
             started = time.perf_counter()
-            step_job = (
-                job.get_subset(
-                    asset_selection=set(step.asset_keys),
-                    asset_check_selection=set(step.check_keys),
-                )
-                if step.check_keys
-                else job
-            )
-            result = step_job.execute_in_process(
-                instance=instance,
-                partition_key=step.partition_key,
-                asset_selection=list(step.asset_keys) if not step.check_keys else None,
-                tags={"warriorcoder/stage": step.stage, "warriorcoder/step": step.label},
-                raise_on_error=False,
-            )
+            result = execute_step(job, step, instance, step_tags(step, version))
             seconds = time.perf_counter() - started
             name = step.label.split("[")[0]
             summary.seconds_by_label[name] = summary.seconds_by_label.get(name, 0.0) + seconds
             summary.run_ids.append(result.run_id)
-            if not result.success:
-                state.forget(step.label)
-                state.save()
-                failures.append((step.label, failure_message(result)))
-                continue
-            state.record(
+            walk.settle(
                 step.label,
                 version,
                 before,
-                dbt=step.kind == "dbt",
+                succeeded=result.success,
                 partition=step.partition_key,
             )
-            state.save()
+            if not result.success:
+                failures.append((step.label, failure_message(result)))
+                continue
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
     if failures:
         raise PipelineError(failures, summary)
     return summary
+
+
+def execute_step(
+    job: dg.JobDefinition, step: Step, instance: dg.DagsterInstance, tags: dict[str, str]
+) -> dg.ExecuteInProcessResult:
+    """One step as one Dagster run in this process: its assets (for its partition), or its
+    asset checks with their assets (a dbt build that also runs tests across stages)."""
+    step_job = (
+        job.get_subset(
+            asset_selection=set(step.asset_keys), asset_check_selection=set(step.check_keys)
+        )
+        if step.check_keys
+        else job
+    )
+    return step_job.execute_in_process(
+        instance=instance,
+        partition_key=step.partition_key,
+        asset_selection=list(step.asset_keys) if not step.check_keys else None,
+        tags=tags,
+        raise_on_error=False,
+    )
 
 
 def notify(on_step: StepCallback | None, index: int, total: int, step: Step, state: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from gpu_ops.arena.ratings import ratings_from_leaderboard
 from gpu_ops.llm.chat_template import bundled_template, resolve_chat_template
-from warriorcoder.config import ConfigError, load_config, parse_config
+from wc_foundation.config import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "configs" / "paper.yaml"

@@ -22,7 +22,7 @@ WRITER = """
 import json, os, sys
 import numpy as np
 import polars as pl
-from warriorcoder.storage import Home, StorageError, read_lake_table, write_lake_table
+from wc_foundation.storage import Home, StorageError, read_lake_table, write_lake_table
 
 home = Home(root=__import__("pathlib").Path(sys.argv[1]))
 

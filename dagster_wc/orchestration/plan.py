@@ -24,8 +24,15 @@ from typing import Literal
 
 import dagster as dg
 
-from dagster_wc.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
-from warriorcoder.config import ArenaConfig
+from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG, PARTITION_ROLE_TAG, slugs_for_role
+from wc_foundation.config import ArenaConfig
+
+DBT_LABEL_PREFIX = "dbt:"  # a dbt step's label: "dbt: <stages> models"
+
+
+def is_dbt_label(label: str) -> bool:
+    """Whether a step label names a dbt build (what a run's step tag carries)."""
+    return label.startswith(DBT_LABEL_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,12 @@ def with_cross_step_tests(shape: PipelineShape, steps: list[Step]) -> list[Step]
             replace(last, check_keys=checks, label=f"{last.label} + tests across stages"),
         ]
     checks = tuple(sorted(across, key=lambda c: c.to_user_string()))
-    return [*steps, Step(last.stage, "dbt: tests across stages", (), kind="dbt", check_keys=checks)]
+    return [
+        *steps,
+        Step(
+            last.stage, f"{DBT_LABEL_PREFIX} tests across stages", (), kind="dbt", check_keys=checks
+        ),
+    ]
 
 
 def dbt_step(shape: PipelineShape, keys: Sequence[dg.AssetKey]) -> list[Step]:
@@ -208,7 +220,7 @@ def dbt_step(shape: PipelineShape, keys: Sequence[dg.AssetKey]) -> list[Step]:
     if not keys:
         return []
     groups = list(dict.fromkeys(shape.group[k] for k in keys))
-    label = f"dbt: {', '.join(groups)} models"
+    label = f"{DBT_LABEL_PREFIX} {', '.join(groups)} models"
     return [Step(groups[-1], label, tuple(keys), kind="dbt")]
 
 

@@ -8,14 +8,14 @@ import polars as pl
 import pytest
 
 from tests.lake_rows import lake_frame
-from warriorcoder.storage import (
+from wc_foundation.storage import (
     Home,
     StorageError,
     lake_partitions,
     read_lake_table,
     write_lake_table,
 )
-from warriorcoder.warehouse import connect_readonly, query, warehouse_build
+from wc_foundation.warehouse import connect_readonly, query, warehouse_build
 
 TABLE = "instructions_selected"  # any declared lake table
 

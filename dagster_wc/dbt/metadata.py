@@ -2,12 +2,13 @@
 
 Read from the warehouse copy dbt just wrote, after dbt has closed it and before it is swapped in,
 so the numbers are those of the build and no reader meets a lock. The previews are the marts that
-explain a stage: why mined rows were dropped, what dedup and the difficulty filter kept, the
-leaderboard.
+explain a stage (why mined rows were dropped, what dedup and the difficulty filter kept, the
+leaderboard); each model names its preview query in its yml (`config.meta.preview`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -15,28 +16,11 @@ import duckdb
 
 from dagster_wc.metadata import markdown_table
 
-PREVIEW_SQL: dict[str, str] = {
-    "instructions_screened": (
-        "select coalesce(drop_reason, 'kept') as drop_reason, count(*) as rows "
-        "from instructions_screened group by 1 order by rows desc"
-    ),
-    "instructions_dedup": (
-        "select miner, count(*) as rows from instructions_dedup group by 1 order by 1"
-    ),
-    "instruction_difficulty": (
-        "select bucket, kept, count(*) as rows from instruction_difficulty "
-        "group by 1, 2 order by 2 desc, 1"
-    ),
-    "leaderboard": (
-        "select method, rank, expert, rating, ci_lower, ci_upper, games from leaderboard "
-        "order by method, rank"
-    ),
-    "pair_win_matrix": "select * from pair_win_matrix order by 1, 2",
-}
 
-
-def build_metadata(warehouse: Path, models: list[str]) -> dict[str, dict[str, dg.MetadataValue]]:
-    """Per model name: its row count, and a preview for the models in PREVIEW_SQL."""
+def build_metadata(
+    warehouse: Path, models: list[str], previews: Mapping[str, str]
+) -> dict[str, dict[str, dg.MetadataValue]]:
+    """Per model name: its row count, and a preview for the models that name a preview query."""
     found: dict[str, dict[str, dg.MetadataValue]] = {}
     if not models or not warehouse.exists():
         return found
@@ -54,16 +38,16 @@ def build_metadata(warehouse: Path, models: list[str]) -> dict[str, dict[str, dg
             metadata: dict[str, dg.MetadataValue] = {
                 "dagster/row_count": dg.MetadataValue.int(rows)
             }
-            if model in PREVIEW_SQL:
-                metadata["preview"] = markdown_table(connection.sql(PREVIEW_SQL[model]).pl())
+            if model in previews:
+                metadata["preview"] = markdown_table(connection.sql(previews[model]).pl())
             found[model] = metadata
     return found
 
 
-def with_build_metadata(events: list, warehouse: Path) -> list:
+def with_build_metadata(events: list, warehouse: Path, previews: Mapping[str, str]) -> list:
     """dagster-dbt's events, each materialization carrying its model's row count (and preview)."""
     names = [model_name(event) for event in events]
-    extra = build_metadata(warehouse, [name for name in names if name])
+    extra = build_metadata(warehouse, [name for name in names if name], previews)
     out = []
     for event, name in zip(events, names, strict=True):
         if name in extra and isinstance(event, dg.Output | dg.AssetMaterialization):

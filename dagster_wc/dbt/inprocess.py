@@ -6,7 +6,7 @@ dbt is imported once per process, the project is parsed once per (project files,
 every later build reuses the parsed `Manifest` object, so a build costs dbt's own work.
 
 dbt keeps process-wide state (flags, the adapter, its event manager): one invocation at a time.
-This module knows nothing of Dagster; `dagster_wc.defs.warehouse_dbt` turns the results into
+This module knows nothing of Dagster; `dagster_wc.dbt.assets` turns the results into
 asset events.
 """
 
@@ -91,10 +91,12 @@ def close_duckdb() -> None:
     would reuse DuckDB's cached database instance of the old file."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
-    with DuckDBConnectionManager._LOCK:
-        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-    if environment is not None:
-        environment.close()
+    try:
+        environment = DuckDBConnectionManager.env()
+    except Exception:  # dbt-duckdb raises a plain Exception when no command opened one
+        return
+    DuckDBConnectionManager.close_all_connections()  # forgets it; closing is ours to do
+    environment.close()
 
 
 def common_args(project_dir: Path, target_path: Path, vars_json: str | None) -> list[str]:

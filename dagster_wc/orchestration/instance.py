@@ -22,16 +22,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from warriorcoder.storage import Home
+from dagster_wc.upstream_internals import instance_with_event_log, sqlite_event_log_storage_class
+from wc_foundation.storage import Home
 
 HELD_DATABASES = 3  # the index and the last runs' databases
 
 
-class SyncOnCheckpointEventLogStorage(SqliteEventLogStorage):
-    """Dagster's SQLite event log, syncing to disk at WAL checkpoints instead of every event."""
+class SyncOnCheckpointEventLogStorage(sqlite_event_log_storage_class()):
+    """Dagster's SQLite event log, syncing to disk at WAL checkpoints instead of every event.
+
+    It overrides the base class's `_connect` (private; `dagster_wc.upstream_internals` pins the
+    version it was written against)."""
 
     def __init__(self, base_dir: str, inst_data: Any = None):
         self._held: OrderedDict[str, sqlite3.Connection] = OrderedDict()
@@ -82,5 +84,4 @@ def use_local_instance(home: Home) -> dg.DagsterInstance:
         "class": SyncOnCheckpointEventLogStorage.__name__,
         "config": {"base_dir": str(home.dagster / "history" / "runs")},
     }
-    ref = InstanceRef.from_dir(str(home.dagster), overrides={"event_log_storage": event_log})
-    return dg.DagsterInstance.from_ref(ref)
+    return instance_with_event_log(str(home.dagster), event_log)

@@ -3,11 +3,11 @@
 In `dagster dev` (the daemon runs this sensor, on by default) each tick
 - registers a partition of `experts` for every new slug (experts and extra judges);
 - if the runs it requested last are still queued or running, waits for them; when they
-  succeeded it records them (`dagster_wc.step_state`), when one failed or was cancelled it does
+  succeeded it records them (`PipelineWalk.settle`), when one failed or was cancelled it does
   not ask again for the same inputs (a config edit, or `warriorcoder run`, tries again);
-- otherwise finds the first stale step of the pipeline (the same steps, the same staleness rule
-  as `warriorcoder run`) and requests one run per step: the step's assets, for one expert
-  partition, or every stale sibling partition at once.
+- otherwise finds the first stale step of the pipeline (the same steps and the same walk as
+  `warriorcoder run`: `dagster_wc.orchestration.walk`) and requests one run per step: the
+  step's assets, for one expert partition, or every stale sibling partition at once.
 So the catch-up is a chain of ordinary runs: the run queue shows them, the UI can cancel them,
 and an unchanged arena launches nothing, also on a new instance (the state lives in the home,
 not in the sensor's cursor). An invalid config is skipped with the reason shown in the UI.
@@ -21,22 +21,14 @@ import uuid
 
 import dagster as dg
 
-from dagster_wc.defs.warehouse_dbt import build_warehouse_dbt_assets, manifest_check_parents
-from dagster_wc.partitions import configured_slugs, experts_partitions
-from dagster_wc.pipeline import PipelineShape, Step, pipeline_shape, plan_steps
+from dagster_wc.dbt.assets import build_warehouse_dbt_assets, manifest_check_parents
+from dagster_wc.orchestration.partitions import configured_slugs, experts_partitions
+from dagster_wc.orchestration.plan import pipeline_shape, plan_steps
+from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
+from dagster_wc.orchestration.versions import step_versions
+from dagster_wc.orchestration.walk import STEP_TAG, VERSION_TAG, WAVE_TAG, PipelineWalk, step_tags
 from dagster_wc.resources import ArenaResource
-from dagster_wc.step_state import (
-    StepState,
-    base_version,
-    home_stamps,
-    pipeline_lock,
-)
-from warriorcoder.config import ConfigError, load_config
-
-WAVE_TAG = "warriorcoder/wave"
-STEP_TAG = "warriorcoder/step"
-STAGE_TAG = "warriorcoder/stage"
-VERSION_TAG = "warriorcoder/input_version"
+from wc_foundation.config import ConfigError, load_config
 
 
 def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
@@ -45,48 +37,26 @@ def new_expert_slugs(configured: list[str], known: list[str]) -> list[str]:
     return [slug for slug in configured if slug not in seen]
 
 
-def finish_wave(context: dg.SensorEvaluationContext, state: StepState, wave: dict) -> str | None:
-    """Record the wave's runs if all are done; returns why to wait, or None when finished."""
+def finish_wave(context: dg.SensorEvaluationContext, walk: PipelineWalk, wave: dict) -> str | None:
+    """Settle the wave's runs if all are done; returns why to wait, or None when finished."""
     runs = context.instance.get_runs(filters=dg.RunsFilter(tags={WAVE_TAG: wave["id"]}))
     if len(runs) < wave["size"] or any(not run.is_finished for run in runs):
         return f"waiting for {wave['size']} run(s) of step {wave['label']}"
     before = {path: tuple(stamp) for path, stamp in wave["before"].items()}
     for run in runs:
-        label = run.tags[STEP_TAG]
-        if run.is_success:
-            state.record(
-                label,
-                run.tags[VERSION_TAG],
-                before,
-                dbt=label.startswith("dbt:"),
-                partition=run.tags.get("dagster/partition"),
-            )
-        else:
-            state.forget(label)
-            wave.setdefault("failed", {})[label] = run.tags[VERSION_TAG]
-    state.save()
+        label, version = run.tags[STEP_TAG], run.tags[VERSION_TAG]
+        walk.settle(
+            label,
+            version,
+            before,
+            succeeded=run.is_success,
+            partition=run.tags.get("dagster/partition"),
+            save=False,
+        )
+        if not run.is_success:
+            wave.setdefault("failed", {})[label] = version
+    walk.state.save()
     return None
-
-
-def next_wave(
-    steps: list[Step], shape: PipelineShape, state: StepState, base: str, failed: dict[str, str]
-) -> list[tuple[Step, str]]:
-    """The first stale step, with its stale sibling partitions (independent, so run together)."""
-    for index, step in enumerate(steps):
-        version = state.step_version(step, shape, steps, base)
-        if state.is_fresh(step.label, version, dbt=step.kind == "dbt"):
-            continue
-        if failed.get(step.label) == version:
-            return []  # failed with these very inputs: wait for a change
-        wave = [(step, version)]
-        for sibling in steps[index + 1 :]:
-            if sibling.asset_keys != step.asset_keys or sibling.partition_key is None:
-                break
-            sibling_version = state.step_version(sibling, shape, steps, base)
-            if not state.is_fresh(sibling.label, sibling_version, dbt=False):
-                wave.append((sibling, sibling_version))
-        return wave
-    return []
 
 
 @dg.sensor(
@@ -107,24 +77,25 @@ def expert_config_sensor(
     new = new_expert_slugs(configured_slugs(config), known)
     partitions = [experts_partitions.build_add_request(new)] if new else []
     cursor = json.loads(context.cursor or "{}")
+    shape = pipeline_shape(
+        context.repository_def.asset_graph,
+        build_warehouse_dbt_assets().keys,
+        manifest_check_parents(),
+    )
     with pipeline_lock(arena.home, wait=False) as locked:
         if not locked:
             return dg.SkipReason("`warriorcoder run` is working on this home; waiting for it")
-        state = StepState(arena.home)
+        walk = PipelineWalk(
+            plan_steps(shape, config), shape, step_versions(config, shape), arena.home
+        )
         wave = cursor.get("wave")
         if wave and not wave.get("done"):
-            waiting = finish_wave(context, state, wave)
+            waiting = finish_wave(context, walk, wave)
             if waiting:
                 return dg.SensorResult(skip_reason=waiting, dynamic_partitions_requests=partitions)
             wave["done"] = True
         failed = (wave or {}).get("failed", {})
-        shape = pipeline_shape(
-            context.repository_def.asset_graph,
-            build_warehouse_dbt_assets().keys,
-            manifest_check_parents(),
-        )
-        steps = plan_steps(shape, config)
-        requested = next_wave(steps, shape, state, base_version(config), failed)
+        requested = walk.next_wave(failed)
         if not requested:
             why = (
                 "the arena is up to date"
@@ -154,12 +125,7 @@ def expert_config_sensor(
                 asset_selection=list(step.asset_keys),
                 asset_check_keys=list(step.check_keys) or None,
                 partition_key=step.partition_key,
-                tags={
-                    WAVE_TAG: wave_id,
-                    STEP_TAG: step.label,
-                    STAGE_TAG: step.stage,
-                    VERSION_TAG: version,
-                },
+                tags={WAVE_TAG: wave_id, **step_tags(step, version)},
             )
             for step, version in requested
         ],

@@ -1,14 +1,15 @@
 """Which pipeline steps are up to date: code and data versions per step, kept in the home.
 
 A step is up to date when
-- its input version is the one it last ran with: the config, the project's code, the local
-  model weights the config names, and the current content of every file that the steps of its
-  upstream Python assets wrote; and
+- its input version is the one it last ran with: its base version (the config sections it
+  reads, the local model weights they name, the code it runs and the SQL it reads:
+  `dagster_wc.orchestration.versions`), and the current content of every file that the steps of
+  its upstream Python assets wrote; and
 - what it wrote is still there: its output files have the content it left (a Python step), or the
   warehouse is still the file the last dbt step produced (a dbt step).
 A step's outputs are the files under lake/, sft/, models/ and reports/ that changed while it ran.
-Nothing is skipped on a guess: a missing record, a changed or deleted file, edited code or
-config all make the step run again, and the LLM call cache keeps a re-run cheap.
+Nothing is skipped on a guess: a missing record, a changed or deleted file, edits to the code
+it runs or to the config sections it reads all make the step run again, and the LLM call cache keeps a re-run cheap.
 
 The state lives in `$WC_HOME/pipeline_state.json` (written atomically). Content digests are
 cached by (size, mtime) so an unchanged file is never read twice.
@@ -24,66 +25,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
-from dagster_wc.pipeline import PipelineShape, Step, upstream_labels
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import Home
+from dagster_wc.orchestration.plan import PipelineShape, Step, upstream_labels
+from wc_foundation.storage import Home
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CODE_ROOTS = (
-    "gpu_ops",
-    "dagster_wc",
-    "warriorcoder",
-    "dbt_project/models",
-    "dbt_project/macros",
-    "dbt_project/tests",
-    "dbt_project/dbt_project.yml",
-    "dbt_project/profiles.yml",
-)
-CODE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".jinja", ".json"}
 TRACKED_FOLDERS = ("lake", "sft", "models", "reports")
 STATE_FILE = "pipeline_state.json"
 STATE_FORMAT = 1
 
 Stamp = tuple[int, int]  # size, mtime_ns
-
-
-@cache
-def code_version(root: Path = REPO_ROOT) -> str:
-    """Digest of the project's source (Python, SQL, dbt yml): any edit re-runs every step."""
-    digest = hashlib.sha256()
-    for top in CODE_ROOTS:
-        paths = [root / top] if (root / top).is_file() else sorted((root / top).rglob("*"))
-        for path in paths:
-            if path.suffix not in CODE_SUFFIXES or not path.is_file():
-                continue
-            rel = path.relative_to(root).as_posix()
-            if "/target/" in f"/{rel}" or "/logs/" in f"/{rel}" or "__pycache__" in rel:
-                continue
-            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def config_version(config: ArenaConfig) -> str:
-    """Digest of the validated config and of the local model folders it names (by file stamps)."""
-    digest = hashlib.sha256(config.model_dump_json().encode())
-    models = [*config.experts, *config.judging.extra_judges]
-    if config.target is not None:
-        models.append(config.target)
-    for model in models:
-        folder = Path(model.model).expanduser()
-        if folder.is_dir():
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                stat = path.stat()
-                digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    return digest.hexdigest()[:16]
-
-
-def base_version(config: ArenaConfig) -> str:
-    """What every step's input version starts from: the config (with its model files) and code."""
-    return f"{config_version(config)}:{code_version()}"
 
 
 def home_stamps(home: Home) -> dict[str, Stamp]:
@@ -178,7 +129,8 @@ class StepState:
         return value
 
     def input_version(self, label: str, base: str, upstream_labels: Iterable[str]) -> str:
-        """Digest of `base` (config + code) and the current content of the upstream outputs."""
+        """Digest of `base` (the step's config and code) and the current content of the upstream
+        outputs."""
         digest = hashlib.sha256(f"{label}\0{base}\0".encode())
         for upstream in sorted(set(upstream_labels)):
             record = self.steps.get(upstream)
