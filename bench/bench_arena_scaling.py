@@ -1,6 +1,6 @@
 """The whole arena as it grows: model calls and wall time vs experts N and instructions k.
 
-Runs the real pipeline (`dagster_wc.runner.run_pipeline`, stages registry..sft_data, no training
+Runs the real pipeline (`dagster_wc.orchestration.runner.run_pipeline`, stages registry..sft_data, no training
 or evaluation) on tiny local experts and reads `llm_calls_made` (call-cache misses) from each
 asset's Dagster materializations. Every expert is a distinct model directory (the demo experts
 plus renamed copies), because the call cache is keyed by the model: two slugs on the same weights
@@ -97,7 +97,7 @@ def extrapolate() -> dict:
     """The paper's scale, from configs/paper.yaml and configs/recommended.yaml by
     `warriorcoder.capacity`: the same figures as the capacity table of docs/OPERATIONS.md."""
     from warriorcoder.capacity import Rates, battles, stage_costs
-    from warriorcoder.config import load_config
+    from wc_foundation.config import load_config
 
     rates, out, lines = Rates(), {}, []
     with tempfile.TemporaryDirectory() as home:
@@ -182,9 +182,9 @@ def run_arena(config: Path, home_dir: Path, stages: list[str]) -> dict:
     """One pipeline run: LLM calls and sandbox runs per stage (this run only), seconds per stage."""
     import dagster as dg
 
-    from dagster_wc.runner import run_pipeline
-    from warriorcoder.storage import Home
-    from warriorcoder.warehouse import query
+    from dagster_wc.orchestration.runner import run_pipeline
+    from wc_foundation.storage import Home
+    from wc_foundation.warehouse import query
 
     home = Home.resolve(home_dir)
     seconds: dict[str, float] = defaultdict(float)

@@ -28,7 +28,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,8 +38,8 @@ import numpy as np
 import polars as pl
 
 from bench.timing import MIB, PeakMemory, run_command, timed
-from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
-from warriorcoder.storage import Home, write_lake_table
+from dagster_wc.dbt.assets import dbt_subprocess
+from wc_foundation.storage import Home, write_lake_table
 
 N_EXPERTS = 10
 MARTS = (
@@ -207,22 +206,9 @@ def write_lake(home: Path, instructions: list[str], seed: int) -> None:
 def dbt(args: list[str], home: Path, warehouse: Path) -> dict[str, Any]:
     """Run dbt on the project against `home`; wall seconds, peak RSS, per-node seconds."""
     target = home / "dbt_target"
-    env = {
-        **os.environ,
-        "WC_HOME": str(home),
-        "WC_WAREHOUSE_PATH": str(warehouse),
-        "DBT_TARGET_PATH": str(target),
-        "DBT_LOG_PATH": str(home / "dbt_logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [
-        dbt_executable(),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-    ]
+    command, env = dbt_subprocess(
+        args, home_root=home, warehouse=warehouse, target_dir=target, log_dir=home / "dbt_logs"
+    )
     result = run_command(command, env=env, timeout=3600)
     if result.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.output[-6000:]}")

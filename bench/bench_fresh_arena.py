@@ -41,10 +41,10 @@ def demo_models() -> Path:
 def child(home_dir: str) -> None:
     """Run the demo arena on `home_dir` and print the step seconds as one JSON line."""
     started = time.perf_counter()
-    from dagster_wc.defs.warehouse_dbt import dbt_vars, prepare_manifest
-    from dagster_wc.runner import run_pipeline
-    from warriorcoder.config import load_config
-    from warriorcoder.storage import Home
+    from dagster_wc.dbt.assets import dbt_vars, prepare_manifest
+    from dagster_wc.orchestration.runner import run_pipeline
+    from wc_foundation.config import load_config
+    from wc_foundation.storage import Home
 
     home = Home.resolve(home_dir)
     imported = time.perf_counter()

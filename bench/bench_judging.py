@@ -42,7 +42,7 @@ from gpu_ops.prompts import (
     judge_messages,
     render_with_prefix,
 )
-from warriorcoder.config import JudgingConfig
+from wc_foundation.config import JudgingConfig
 
 DEMO_SLUGS = ("expert-text", "expert-lists", "expert-numbers")  # judge, competitor A, competitor B
 JUDGE_MAX_NEW_TOKENS = JudgingConfig().max_new_tokens  # generate-mode default (1024)

@@ -35,6 +35,7 @@ BENCHMARKS = (
     "kcenter",
     "embeddings",
     "ratings",
+    "ratings_scale",
     "sft",
     "judging",
     "vllm",

@@ -1,8 +1,8 @@
 """The WarriorCoder arena as Dagster definitions: one asset group per stage.
 
-A stage's Python assets live in `dagster_wc/defs/<stage>.py` and its dbt models in
+A stage's Python assets and their checks live in `dagster_wc/defs/<stage>.py`, its dbt models in
 `dbt_project/models/<stage>/`; the module or folder name is the asset group, and the pipeline
-order follows from the asset graph (`dagster_wc.pipeline`). Python assets write Parquet to the
+order follows from the asset graph (`dagster_wc.orchestration.plan`). Python assets write Parquet to the
 lake; dbt models (built lazily from the manifest) read it and are the only writer of the warehouse.
 """
 
@@ -18,29 +18,20 @@ from types import ModuleType
 import dagster as dg
 
 import dagster_wc.defs
-from dagster_wc.defs.checks import asset_checks
-from dagster_wc.defs.sensors import expert_config_sensor
-from dagster_wc.defs.warehouse_dbt import (
-    DBT_PROJECT_DIR,
-    ArenaDbtResource,
-    build_warehouse_dbt_assets,
-)
+from dagster_wc.dbt.assets import DBT_PROJECT_DIR, ArenaDbtResource, build_warehouse_dbt_assets
+from dagster_wc.orchestration.sensor import expert_config_sensor
 from dagster_wc.resources import ArenaResource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 
 PLUGIN_GROUP = "warriorcoder.definitions"  # entry points of plugins' Dagster definitions
-NOT_STAGES = {"checks", "sensors", "warehouse_dbt"}  # modules of dagster_wc/defs that hold no stage
 
 
 def stage_modules() -> list[ModuleType]:
-    """Every module of dagster_wc/defs that holds a stage's Python assets, named after the stage."""
-    names = [
-        info.name
-        for info in pkgutil.iter_modules(dagster_wc.defs.__path__)
-        if info.name not in NOT_STAGES
-    ]
+    """Every module of dagster_wc/defs: each holds one stage's Python assets and their checks,
+    and is named after the stage."""
+    names = [info.name for info in pkgutil.iter_modules(dagster_wc.defs.__path__)]
     return [importlib.import_module(f"dagster_wc.defs.{name}") for name in sorted(names)]
 
 
@@ -60,7 +51,7 @@ def build_definitions(
     plugins = [entry.load() for entry in entry_points(group=PLUGIN_GROUP)]  # e.g. the demo's
     product = dg.Definitions(
         assets=[*python_stage_assets(), build_warehouse_dbt_assets()],
-        asset_checks=asset_checks,
+        asset_checks=dg.load_asset_checks_from_modules(stage_modules()),
         sensors=[expert_config_sensor],
         resources={
             "arena": ArenaResource(

@@ -1,15 +1,40 @@
-"""Resources: the arena config + home directory, and LLM models with the call cache."""
+"""Resources: the arena config + home directory, and LLM models with the call cache.
+
+A run in this process (`warriorcoder run`) loads its config once and hands it to every step
+(`config_for_run`); a run that Dagster launches elsewhere (the UI, the sensor's runs) loads the
+file named in the resource's config.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
-from warriorcoder.config import ArenaConfig, ModelConfig, load_config
-from warriorcoder.storage import Home
+from wc_foundation.config import ArenaConfig, ModelConfig, load_config
+from wc_foundation.storage import Home, StorageError, read_lake_table
+
+_RUN_CONFIGS: dict[tuple[str, str], ArenaConfig] = {}  # (config path, home) -> the run's config
+
+
+def _run_key(config_path: str | Path, home: Home) -> tuple[str, str]:
+    return str(Path(config_path).resolve()), str(home.root.resolve())
+
+
+@contextmanager
+def config_for_run(config_path: str | Path, home: Home, config: ArenaConfig) -> Iterator[None]:
+    """While the block runs, every `ArenaResource` of this config file and home uses `config`
+    instead of reading the file again: one load per run."""
+    key = _run_key(config_path, home)
+    _RUN_CONFIGS[key] = config
+    try:
+        yield
+    finally:
+        _RUN_CONFIGS.pop(key, None)
 
 
 class ArenaResource(dg.ConfigurableResource):
@@ -24,7 +49,15 @@ class ArenaResource(dg.ConfigurableResource):
 
     @cached_property
     def arena_config(self) -> ArenaConfig:
-        return load_config(self.config_path, home=self.home.root)
+        loaded = _RUN_CONFIGS.get(_run_key(self.config_path, self.home))
+        return loaded or load_config(self.config_path, home=self.home.root)
+
+    def lake_table_or_none(self, table: str) -> pl.DataFrame | None:
+        """A lake table, or None when no step has written it yet (what the asset checks read)."""
+        try:
+            return read_lake_table(self.home, table)
+        except StorageError:
+            return None
 
     @contextmanager
     def chat_model(self, model: ModelConfig, purpose: str = "llm") -> Iterator:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.frames import require_columns
 from gpu_ops.prompts import PROMPT_VERSION
 
 ID_HEX_CHARS = 16
+__all__ = ["content_id", "derive_seed", "prompt_hash", "require_columns", "require_unique"]
+
 SEED_MODULUS = 2**31 - 1  # seeds stay positive int32: accepted by torch, vLLM and OpenAI servers
 
 
@@ -46,15 +48,6 @@ def derive_seed(*parts: object) -> int:
     """A per-row sampling seed in [0, 2**31 - 1) derived from the run seed and the row's identity."""
     digest = hashlib.sha256(_canonical(("seed", *parts))).digest()
     return int.from_bytes(digest[:8], "big") % SEED_MODULUS
-
-
-def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise InputError naming the missing columns of an input frame."""
-    if not isinstance(frame, pl.DataFrame):
-        raise InputError(f"{what} must be a polars DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{what} is missing columns {missing}; it has {frame.columns}")
 
 
 def require_unique(frame: pl.DataFrame, columns: list[str], what: str) -> None:

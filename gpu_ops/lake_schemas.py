@@ -1,6 +1,6 @@
 """Every lake table's schema, declared once: the columns and types its Parquet files hold.
 
-The Python stages build their frames from these schemas, `warriorcoder.storage.write_lake_table`
+The Python stages build their frames from these schemas, `wc_foundation.storage.write_lake_table`
 enforces them at write time (a missing or extra column, or a value that does not fit its type,
 fails the write with the table and column named), and the dbt side is generated from them:
 `scripts/generate_lake_sources.py` writes the sources (`dbt_project/models/_lake__sources.yml`,
@@ -317,16 +317,26 @@ LAKE_TABLES: dict[str, LakeTable] = {
             ),
             "ci_lower": Column(pl.Float64, "Lower bound of the bootstrap confidence interval."),
             "ci_upper": Column(pl.Float64, "Upper bound of the bootstrap confidence interval."),
-            "games": Column(pl.Float64, "Votes the expert took part in (weighted)."),
-            "wins": Column(pl.Float64, "Votes won."),
-            "losses": Column(pl.Float64, "Votes lost."),
-            "ties": Column(pl.Float64, "Tied votes."),
-            "win_rate": Column(pl.Float64, "wins / games."),
+            "rank_ci": Column(
+                pl.Int64,
+                (
+                    "1 + the number of experts (same method) whose lower bound exceeds this one's "
+                    "upper bound; null without intervals."
+                ),
+            ),
+            "games": Column(pl.Int64, "Votes the expert took part in (a count)."),
+            "wins": Column(pl.Int64, "Votes won (a count)."),
+            "losses": Column(pl.Int64, "Votes lost (a count)."),
+            "ties": Column(pl.Int64, "Tied votes (a count)."),
+            "weighted_games": Column(pl.Float64, "Total weight of the expert's votes."),
+            "win_rate": Column(pl.Float64, "(wins + ties / 2) / games, by weight."),
             "record": Column(
                 pl.String,
                 (
-                    "`undefeated` (won every vote it was in) or `winless` (lost every one): its "
-                    "rating is unbounded on that side; null otherwise."
+                    "`undefeated` / `winless` (won or lost every vote it was in), "
+                    "`undefeated-group` / `winless-group` / `unanchored-group` (outside the "
+                    "strongly connected core of the won-or-tied graph): its rating is unbounded "
+                    "on that side; null otherwise."
                 ),
             ),
         },

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from warriorcoder.capacity import Rates, capacity_table  # noqa: E402
-from warriorcoder.config import load_config  # noqa: E402
+from wc_foundation.config import load_config  # noqa: E402
 
 CONFIGS = ("paper.yaml", "recommended.yaml")
 DOC = REPO / "docs" / "OPERATIONS.md"
@@ -37,8 +37,8 @@ _STAGE_OF_MART = {
 
 def measured_lengths(home: Path) -> dict[str, tuple[float, float | None]]:
     """Per-call (prompt, generated) token means per stage from a run's `stage_token_costs`."""
-    from warriorcoder.storage import Home
-    from warriorcoder.warehouse import query
+    from wc_foundation.storage import Home
+    from wc_foundation.warehouse import query
 
     frame = query(
         Home.resolve(home),

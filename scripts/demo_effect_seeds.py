@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from dagster_wc.runner import run_pipeline
-from warriorcoder.storage import Home
+from dagster_wc.orchestration.runner import run_pipeline
+from wc_foundation.storage import Home
 
 MARGINS = {
     "arena - best_single_expert": ("arena", "best_single_expert"),

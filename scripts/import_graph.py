@@ -1,60 +1,44 @@
-"""The project's import graph and its cycles (every import statement, at any depth in a file).
+"""The project's import graph: its floors and its cycles (every import statement, at any depth).
 
-`python scripts/import_graph.py` prints each cycle and exits 1 if there is one. An import of
-`a.b.c` counts as an edge to `a.b.c` (the module), and importing a name from a package counts as
-an edge to the submodule of that name when one exists. TYPE_CHECKING imports count too: a cycle
-that only type checking sees is still a knot in the design.
+The packages stand on floors, and an import may only point down or stay on its floor:
+  warriorcoder   the face: CLI, end-of-run report, expert admin, named analyst queries
+  wc_demo        the demo plugin: its world, experts and `demo_effect` asset (found by entry points)
+  dagster_wc     Dagster: the stages (defs/), the machinery (orchestration/, dbt/)
+  wc_foundation  config (one module per stage's section), storage (home, lake), warehouse reader
+  gpu_ops        pure compute
+`python scripts/import_graph.py` prints each import that runs up a floor and each cycle, and
+exits 1 if there is one. The graph is
+`dagster_wc.orchestration.imports.import_graph` (the one the step code versions use): an import
+of `a.b.c` counts as an edge to `a.b.c` (the module), and importing a name from a package counts
+as an edge to the submodule of that name when one exists. TYPE_CHECKING imports count too: a
+cycle that only type checking sees is still a knot in the design.
 """
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
-PACKAGES = ("gpu_ops", "dagster_wc", "warriorcoder", "wc_demo")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages sit beside scripts/
+
+from dagster_wc.orchestration.imports import import_graph  # noqa: E402
+
+FLOORS = ("gpu_ops", "wc_foundation", "dagster_wc", "wc_demo", "warriorcoder")  # bottom first
 
 
-def module_files(root: Path = ROOT) -> dict[str, Path]:
-    """Module name -> file, for every module of the project's packages."""
-    modules: dict[str, Path] = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            modules[".".join(parts)] = path
-    return modules
+def floor_of(module: str) -> int:
+    return FLOORS.index(module.split(".")[0])
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The project modules that one module imports (resolving relative and from-imports)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    is_package = path.name == "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        targets: list[str] = []
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = name.split(".") if is_package else name.split(".")[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
-        for target in targets:
-            while target and target not in modules:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                found.add(target)
-    return found
-
-
-def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
-    modules = module_files(root)
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every (importer, imported) pair where the imported module stands on a higher floor."""
+    return sorted(
+        (name, target)
+        for name, targets in graph.items()
+        for target in targets
+        if floor_of(target) > floor_of(name)
+    )
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -94,12 +78,16 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def main() -> int:
-    cycles = find_cycles(import_graph())
+    graph = import_graph()
+    upward = upward_imports(graph)
+    for name, target in upward:
+        print(f"import runs up a floor: {name} -> {target}")
+    cycles = find_cycles(graph)
     for cycle in cycles:
         print("import cycle: " + " <-> ".join(cycle))
-    if not cycles:
-        print(f"no import cycle among {len(import_graph())} modules")
-    return 1 if cycles else 0
+    if not cycles and not upward:
+        print(f"no import cycle and none up a floor among {len(graph)} modules")
+    return 1 if cycles or upward else 0
 
 
 if __name__ == "__main__":

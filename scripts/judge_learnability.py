@@ -38,10 +38,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from gpu_ops.llm.transformers_backend import left_pad
 from gpu_ops.prompts import VERDICT_PREFIX, judge_messages
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import query
 from wc_demo import world
 from wc_demo.experts import build_demo_experts
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import query
 
 PAIR_KINDS = ("other-family", "same-family", "mistakes")
 BATTLES_SQL = """

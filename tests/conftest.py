@@ -74,9 +74,9 @@ def small_arena_reference(tmp_path_factory: pytest.TempPathFactory, demo_models_
 
     Returns (config path, home). Tests that change the arena copy the home first.
     """
-    from dagster_wc.runner import run_pipeline
+    from dagster_wc.orchestration.runner import run_pipeline
     from tests.small_arena import UP_TO_SFT, arena_yaml
-    from warriorcoder.storage import Home
+    from wc_foundation.storage import Home
 
     root = shared_dir(tmp_path_factory) / "small_arena"
     config = root / "arena.yaml"

@@ -91,9 +91,19 @@ def test_weighted_log_rates_like_its_split_rows(tmp_path: Path):
             pl.DataFrame(whole).write_csv(whole_path)
             pl.DataFrame(split).write_csv(split_path)
         got_whole, _ = rate(whole_path)
-        got_split, output = rate(split_path)
+        got_split, output = rate(split_path, "--merge-split-votes")
         assert got_split == got_whole
         assert "merged" in output
+        # Rows are votes unless merging is asked for (#29): 3 x 0.5 are three Elo updates.
+        unmerged, output = rate(split_path)
+        assert "merged" not in output
+        assert by_key(unmerged)[("bt", "strong")]["rating"] == pytest.approx(
+            by_key(got_whole)[("bt", "strong")]["rating"]
+        )
+        assert (
+            by_key(unmerged)[("elo", "strong")]["games"]
+            > by_key(got_whole)[("elo", "strong")]["games"]
+        )
     unweighted, _ = rate(_write(tmp_path, rows))  # the weights matter
     assert by_key(unweighted)[("bt", "strong")]["rating"] != pytest.approx(
         by_key(got_whole)[("bt", "strong")]["rating"]
@@ -119,3 +129,32 @@ def test_bad_rating_options_exit_2(tmp_path: Path, args: list[str], fragment: st
     result = runner.invoke(app, ["rate", str(path), "--bootstrap", "5", *args])
     assert result.exit_code == 2, result.output
     assert fragment in result.output + (result.stderr or "")
+
+
+def test_ci_level_and_rank_column(tmp_path: Path):
+    path = _write(tmp_path, battle_rows())
+    wide, output = rate(path, "--method", "bt")
+    narrow, narrow_output = rate(path, "--method", "bt", "--ci", "0.5")
+    assert "95% intervals" in output.replace("\n", " ")
+    assert "50% intervals" in narrow_output.replace("\n", " ")
+    span = lambda t, e: by_key(t)[("bt", e)]["ci_upper"] - by_key(t)[("bt", e)]["ci_lower"]  # noqa: E731
+    assert span(narrow, "strong") < span(wide, "strong")
+    assert {row["expert"]: row["rank_ci"] for row in wide} == {"champ": 1, "strong": 2, "weak": 3}
+    assert all(isinstance(row["games"], int) for row in wide)
+    result = runner.invoke(app, ["rate", str(path), "--ci", "95"])
+    assert result.exit_code == 2 and "--ci" in result.output + (result.stderr or "")
+
+
+def test_groups_that_never_met_need_allow_disconnected(tmp_path: Path):
+    rows = [
+        {"model_a": a, "model_b": b, "winner": w}
+        for a, b in (("a", "b"), ("c", "d"))
+        for w in ("model_a", "model_b", "tie")
+    ]
+    path = _write(tmp_path, rows)
+    result = runner.invoke(app, ["rate", str(path), "--bootstrap", "5"])
+    assert result.exit_code == 2
+    assert "{a, b} and {c, d}" in result.output + (result.stderr or "")
+    table, output = rate(path, "--allow-disconnected")
+    assert {row["expert"] for row in table} == {"a", "b", "c", "d"}
+    assert "2 groups of experts never met" in output

@@ -32,7 +32,7 @@ from tests.small_arena import (
     cached_call_keys,
     calls_made,
 )
-from warriorcoder.storage import Home, lake_partitions, read_lake_table
+from wc_foundation.storage import Home, lake_partitions, read_lake_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 WARRIORCODER = Path(sys.executable).with_name("warriorcoder")

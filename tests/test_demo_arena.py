@@ -14,11 +14,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_wc.runner import run_pipeline
+from dagster_wc.orchestration.runner import run_pipeline
 from gpu_ops.evaluation.conditions import JUDGE_SHARES
-from warriorcoder.storage import Home
-from warriorcoder.warehouse import query
 from wc_demo.world import parse_instruction
+from wc_foundation.storage import Home
+from wc_foundation.warehouse import query
 
 REPO = Path(__file__).resolve().parents[1]
 

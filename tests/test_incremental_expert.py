@@ -24,10 +24,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_wc.runner import run_pipeline
+from dagster_wc.orchestration.runner import run_pipeline
 from tests.small_arena import EXPERTS, SAMPLES, UP_TO_SFT, K, arena_yaml, calls_made
-from warriorcoder.storage import Home, read_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import Home, read_lake_table
+from wc_foundation.warehouse import query
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The analyst queries in models_sql/ run on the fixture warehouse and give the designed answers.
+"""The analyst queries in dbt_project/analyses/ run on the fixture warehouse and give the designed answers.
 
 Each query is read as plain text and run with plain duckdb on the warehouse opened read-only,
 the way `warriorcoder sql NAME` and any reader use it.
@@ -15,7 +15,7 @@ import pytest
 from tests.dbt.dbt_runner import REPO_ROOT, build_fixture_warehouse
 from tests.fixtures import lake_fixture as lake
 
-MODELS_SQL = REPO_ROOT / "models_sql"
+MODELS_SQL = REPO_ROOT / "dbt_project" / "analyses"
 REQUIRED_QUERIES = {
     "leaderboard",
     "pair_win_matrix",

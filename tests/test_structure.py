@@ -20,6 +20,23 @@ def test_no_import_cycle_among_the_projects_modules():
     assert graph_module.find_cycles(graph) == []
 
 
+def test_every_import_points_down_a_floor_or_stays_on_it():
+    graph_module = load_import_graph()
+    graph = graph_module.import_graph()
+    assert {name.split(".")[0] for name in graph} == set(graph_module.FLOORS)
+    assert graph_module.upward_imports(graph) == []
+
+
+def test_the_floor_check_finds_an_import_that_runs_up():
+    upward = load_import_graph().upward_imports
+    graph = {
+        "warriorcoder.cli": {"dagster_wc.orchestration.runner", "wc_foundation.config"},
+        "dagster_wc.orchestration.runner": {"warriorcoder.cli", "gpu_ops.ids"},
+        "wc_foundation.config": set(),
+    }
+    assert upward(graph) == [("dagster_wc.orchestration.runner", "warriorcoder.cli")]
+
+
 def test_the_cycle_finder_finds_a_cycle():
     finder = load_import_graph().find_cycles
     assert finder({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

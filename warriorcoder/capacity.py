@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from math import comb
 
-from warriorcoder.config import ArenaConfig
+from wc_foundation.config import ArenaConfig
 
 STAGES = ("mining", "scoring", "responses", "judging")
 

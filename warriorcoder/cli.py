@@ -55,9 +55,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from gpu_ops.errors import InputError
         from gpu_ops.sandbox import SandboxUnavailable
-        from warriorcoder.config import ConfigError
-        from warriorcoder.storage import StorageError
-        from warriorcoder.warehouse import WarehouseMissingError
+        from wc_foundation.config import ConfigError
+        from wc_foundation.storage import StorageError
+        from wc_foundation.warehouse import WarehouseMissingError
 
         try:
             return command(*args, **kwargs)
@@ -73,7 +73,7 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _home(home: Path | None):
-    from warriorcoder.storage import Home
+    from wc_foundation.storage import Home
 
     return Home.resolve(home)
 
@@ -119,7 +119,7 @@ def run(
     ] = False,
 ) -> None:
     """Materialize the arena on the local Dagster instance, with a progress display."""
-    from warriorcoder.config import load_config
+    from wc_foundation.config import load_config
 
     home_dir = _home(home)
     arena = load_config(config, home=home_dir.root)  # fail before any work on a bad config
@@ -130,7 +130,7 @@ def run(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dagster_wc.runner import PipelineError, run_pipeline
+    from dagster_wc.orchestration.runner import PipelineError, run_pipeline
 
     terminal = terminal_console()
     with Progress(
@@ -152,7 +152,7 @@ def run(
             )
 
         try:
-            summary = run_pipeline(config, home_dir, stages=stage, on_step=on_step)
+            summary = run_pipeline(config, home_dir, config=arena, stages=stage, on_step=on_step)
         except PipelineError as error:
             progress.stop()
             errors.print("[bold red]error:[/]", end=" ")
@@ -233,7 +233,7 @@ def leaderboard(
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
 ) -> None:
     """Show the ratings (Bradley-Terry and Elo, with bootstrap CIs)."""
-    from warriorcoder.warehouse import query
+    from wc_foundation.warehouse import query
 
     frame = query(_home(home), "select * from leaderboard order by method, rating desc")
     print_frame(frame, "leaderboard", fmt)
@@ -243,13 +243,13 @@ def leaderboard(
 @user_errors
 def sql(
     name: Annotated[
-        str | None, typer.Argument(help="a query in models_sql/ (omit with --list)")
+        str | None, typer.Argument(help="a query in dbt_project/analyses/ (omit with --list)")
     ] = None,
     home: HomeOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table|csv|json")] = "table",
     list_queries: Annotated[bool, typer.Option("--list", help="list the named queries")] = False,
 ) -> None:
-    """Run a named analyst query from models_sql/ against the warehouse (read-only)."""
+    """Run a named analyst query from dbt_project/analyses/ against the warehouse (read-only)."""
     from warriorcoder.analyst_sql import list_named_queries, run_named_query
 
     if list_queries or name is None:
@@ -397,6 +397,21 @@ def rate(
     skip_invalid: Annotated[
         bool, typer.Option(help="skip malformed rows instead of failing")
     ] = False,
+    ci: Annotated[
+        float, typer.Option(help="confidence level of the bootstrap intervals, in (0, 1)")
+    ] = 0.95,
+    allow_disconnected: Annotated[
+        bool,
+        typer.Option(
+            help="rate groups of experts that never met on one scale (their offset is arbitrary)"
+        ),
+    ] = False,
+    merge_split_votes: Annotated[
+        bool,
+        typer.Option(
+            help="merge consecutive rows identical in every column but weight into one vote"
+        ),
+    ] = False,
 ) -> None:
     """Rate any battle log: Bradley-Terry and/or online Elo with bootstrap confidence intervals.
 
@@ -407,8 +422,11 @@ def rate(
     """
     import math
 
+    from rich.markup import escape
+
     from gpu_ops.arena.battle_log import load_battle_log
-    from gpu_ops.arena.ratings import bootstrap_unit_used, record_warnings
+    from gpu_ops.arena.rating_graph import describe_components
+    from gpu_ops.arena.ratings import bootstrap_unit_used, comparison_components, record_warnings
     from gpu_ops.arena.ratings import leaderboard as rate_battles
     from gpu_ops.errors import InputError
     from gpu_ops.io_files import write_table, write_text
@@ -422,11 +440,14 @@ def rate(
             raise InputError(f"{name} {value}: give a finite number")
     if scale <= 0 or base <= 1:
         raise InputError(f"--scale must be > 0 and --base > 1 (got {scale:g}, {base:g})")
+    if not 0 < ci < 1:
+        raise InputError(f"--ci {ci:g}: give a confidence level in (0, 1), e.g. 0.95")
     log = load_battle_log(
         battles,
         skip_invalid=skip_invalid,
         anony_only=not all_battles,
         cluster_column=cluster_column,
+        merge_split_votes=merge_split_votes,
     )
     frame = log.battles
     if log.skipped:
@@ -435,25 +456,35 @@ def rate(
         errors.print(f"left out {log.named_dropped} non-anonymous battle(s) (see --all-battles)")
     if log.merged:
         errors.print(f"merged {log.merged} row(s) that continue the vote on the line before")
+    components = comparison_components(frame) if allow_disconnected else []
+    if len(components) > 1:
+        errors.print(
+            f"[bold yellow]warning:[/] {len(components)} groups of experts never met: "
+            f"{describe_components(components)}; their offset on this scale is arbitrary",
+            highlight=False,
+        )
     unit = bootstrap_unit_used(frame, bootstrap_unit)  # type: ignore[arg-type]
     table = rate_battles(
         frame,
         method=method,  # type: ignore[arg-type]
         bootstrap_rounds=bootstrap,
         seed=seed,
+        ci=ci,
         k=k,
         scale=scale,
         base=base,
         initial=initial,
         anchor=anchor,
         unit=unit,
+        allow_disconnected=allow_disconnected,
     )
     for message in record_warnings(table):
-        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+        errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
     order = "tstamp order" if log.sorted_by_tstamp else "file order"
     print_frame(
         table,
-        f"ratings of {len(frame)} battles ({order}; bootstrap over {unit}s, {bootstrap} rounds)",
+        f"ratings of {len(frame)} battles ({order}; {ci:.0%} intervals, bootstrap over {unit}s, "
+        f"{bootstrap} rounds)",
     )
     if out is not None:
         if out.suffix == ".csv":

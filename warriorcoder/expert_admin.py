@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from warriorcoder.config import ConfigError, parse_config, read_config_data
+from wc_foundation.config import ConfigError, parse_config, read_config_data
 
 
 def add_expert_to_config(

@@ -8,8 +8,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from warriorcoder.storage import Home, lake_partitions, read_lake_table
-from warriorcoder.warehouse import query, table_exists
+from wc_foundation.storage import Home, lake_partitions, read_lake_table
+from wc_foundation.warehouse import query, table_exists
 
 STAGE_COUNTS = (
     ("mined", "stg_instructions_mined"),

@@ -11,7 +11,7 @@ import polars as pl
 from dagster_wc.defs.evaluation import evaluate_with_settings
 from dagster_wc.defs.training import target_sft_dir, target_sft_job
 from dagster_wc.metadata import markdown_table, png_image
-from dagster_wc.partitions import NEEDS_TARGET_TAG
+from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
 from gpu_ops.evaluation.benchmarks import benchmark_recognizer, summarize
 from gpu_ops.evaluation.conditions import (
@@ -25,8 +25,8 @@ from gpu_ops.evaluation.conditions import (
 )
 from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
-from warriorcoder.storage import read_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import read_lake_table
+from wc_foundation.warehouse import query
 
 JUDGE_AGREEMENT_SQL = """
 select

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, value_counts
-from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
+from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
@@ -25,20 +25,26 @@ from gpu_ops.arena.scheduling import (
 )
 from gpu_ops.cluster import cluster_scope
 from gpu_ops.state_db import open_execution_cache
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
 
-BATTLE_INSTRUCTIONS_SQL = (
-    "select instruction_id, instruction, miner from instructions_for_battle order by selection_rank"
-)
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "responses", "judging", "battles", "winners", "ratings", "target")
+
+
+def battle_instructions(arena: ArenaResource) -> pl.DataFrame:
+    """The selected instructions (id, text, miner) in selection order (dbt: battle_instructions)."""
+    return read_model(arena.home, "battle_instructions", order_by=["selection_rank"]).select(
+        "instruction_id", "instruction", "miner"
+    )
 
 
 @dg.asset(
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
-    deps=["instructions_for_battle"],
+    deps=["battle_instructions"],
 )
 def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """A competitor's answer to every selected instruction (paper: T=1.0, top_p=0.95)."""
@@ -49,7 +55,7 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     if slug not in {e.slug for e in config.experts_with_role("competitor")}:
         frame = pl.DataFrame(schema=RESPONSES_SCHEMA)
     else:
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         settings = config.responses
         with arena.chat_model(expert, "responses") as model:
             frame = generate_responses(
@@ -177,7 +183,7 @@ def adaptive_battles(
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "judge"},
     kinds={"python", "parquet"},
-    deps=[responses, "instructions_for_battle", "execution_results"],
+    deps=[responses, "battle_instructions", "execution_results"],
 )
 def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """One judge's votes on every battle it is not part of (`battles.schedule: full`) or on its
@@ -190,7 +196,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     full_battles = 0
     weights = pl.DataFrame(schema=BATTLE_JUDGE_COLUMNS)  # full: every vote weighs 1
     if judge in judge_slugs:
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         answers = read_lake_table(arena.home, "responses")
         battles = battles_to_judge(config, judge, instructions, answers)
         battles = apply_new_judge_policy(
@@ -239,7 +245,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     partitions_def=experts_partitions,
     tags={PARTITION_ROLE_TAG: "competitor"},
     kinds={"python", "parquet"},
-    deps=[responses, "instructions_for_battle"],
+    deps=[responses, "battle_instructions"],
 )
 def execution_results(
     context: dg.AssetExecutionContext, arena: ArenaResource
@@ -254,7 +260,7 @@ def execution_results(
     sandbox = {"sandbox_runs": 0, "sandbox_cache_hits": 0, "sandbox_cache_misses": 0}
     if settings.enabled and slug in lake_partitions(arena.home, "responses"):
         answers = read_lake_table(arena.home, "responses", partition=slug)
-        instructions = query(arena.home, BATTLE_INSTRUCTIONS_SQL)
+        instructions = battle_instructions(arena)
         rows = answers.join(
             instructions.select("instruction_id", "instruction"), on="instruction_id"
         )
@@ -293,4 +299,37 @@ def execution_results(
             "isolation": value_counts(frame, "isolation") if len(frame) else {},
             **sandbox,
         }
+    )
+
+
+@dg.asset_check(
+    asset="judgments",
+    blocking=True,
+    description="Both presentation orders judged for every vote pair.",
+)
+def judgments_have_both_orders(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("judgments")
+    if frame is None or frame.is_empty() or not arena.arena_config.judging.both_orders:
+        return dg.AssetCheckResult(
+            passed=True, metadata={"votes": 0 if frame is None else len(frame)}
+        )
+    orders = frame.group_by("instruction_id", "model_a", "model_b", "judge").agg(
+        pl.col("order").n_unique().alias("n")
+    )
+    missing = orders.filter(pl.col("n") != 2)
+    return dg.AssetCheckResult(
+        passed=missing.is_empty(), metadata={"pairs_missing_an_order": len(missing)}
+    )
+
+
+@dg.asset_check(asset="judgments", description="No judge voted on a battle it takes part in.")
+def judges_are_uninvolved(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("judgments")
+    if frame is None or frame.is_empty():
+        return dg.AssetCheckResult(passed=True)
+    involved = frame.filter(
+        (pl.col("judge") == pl.col("model_a")) | (pl.col("judge") == pl.col("model_b"))
+    )
+    return dg.AssetCheckResult(
+        passed=involved.is_empty(), metadata={"self_judged_votes": len(involved)}
     )

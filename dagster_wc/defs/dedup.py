@@ -4,22 +4,14 @@ import dagster as dg
 
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.dedup import optimal_lsh_params, survivors_table
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
 
-# each clean instruction with its miner's generation (0 for a miner the registry does not know)
-CLEAN_WITH_GENERATION = """
-select
-    clean.instruction_id,
-    clean.instruction,
-    coalesce(registry.joined_generation, 0) as generation
-from instructions_clean as clean
-left join stg_expert_registry as registry on clean.miner = registry.expert
-order by clean.instruction_id
-"""
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("dedup",)
 
 
-@dg.asset(kinds={"python", "parquet"}, deps=["instructions_clean", "stg_expert_registry"])
+@dg.asset(kinds={"python", "parquet"}, deps=["instructions_to_dedup"])
 def instruction_survivors(
     context: dg.AssetExecutionContext, arena: ArenaResource
 ) -> dg.MaterializeResult:
@@ -27,7 +19,7 @@ def instruction_survivors(
     rensa, exact copies, connected components; an expert joining later never displaces an
     instruction of an earlier generation)."""
     settings = arena.arena_config.dedup
-    clean = query(arena.home, CLEAN_WITH_GENERATION)
+    clean = read_model(arena.home, "instructions_to_dedup", order_by=["instruction_id"])
     frame = survivors_table(
         clean["instruction_id"],
         clean["instruction"].to_list(),

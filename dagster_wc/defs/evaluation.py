@@ -16,8 +16,11 @@ from gpu_ops.evaluation.benchmarks import (
 from gpu_ops.llm import CallCache, ModelSpec
 from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import read_finished_report
-from warriorcoder.config import EvaluationConfig
-from warriorcoder.storage import write_lake_table
+from wc_foundation.config import EvaluationConfig
+from wc_foundation.storage import write_lake_table
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("target", "evaluation")
 
 
 @dg.asset(kinds={"python", "parquet"}, deps=["target_model_sft"])

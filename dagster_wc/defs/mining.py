@@ -4,10 +4,13 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, markdown_table
-from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
+from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.mining import MINED_SCHEMA, MiningSetting, mine_instructions
-from warriorcoder.storage import write_lake_table
+from wc_foundation.storage import write_lake_table
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "mining")
 
 
 @dg.asset(

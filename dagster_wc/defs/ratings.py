@@ -8,29 +8,25 @@ from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.ratings import leaderboard, record_warnings
 from gpu_ops.cluster import cluster_scope
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
 
-# The documented, fixed battle order for online Elo: instruction selection order, then pair, judge, order.
-# Both methods read the votes with their weight and instruction (the cluster bootstrap's unit).
-ELO_BATTLES_SQL = """
-select v.instruction_id, v.model_a, v.model_b, v.winner, v.weight
-from battle_votes v
-join instructions_for_battle i using (instruction_id)
-where v.winner in ('model_a', 'model_b', 'tie') and v.weight > 0
-order by i.selection_rank, v.model_a, v.model_b, v.judge, v.presentation_order
-"""
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("ratings",)
 
 
 @dg.asset(
     kinds={"python", "parquet"},
-    deps=["rating_pair_counts", "battle_votes", "pair_win_matrix"],
+    deps=["elo_battle_sequence", "pair_win_matrix"],
 )
 def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """BT (maximum likelihood on weighted votes) and online Elo (K=40), both with bootstrap CIs
     over instructions (or votes: `ratings.bootstrap_unit`)."""
     settings = arena.arena_config.ratings
-    ordered_battles = query(arena.home, ELO_BATTLES_SQL)
+    # the votes in online Elo's documented, fixed order (dbt: elo_battle_sequence)
+    ordered_battles = read_model(arena.home, "elo_battle_sequence", order_by=["battle_order"]).drop(
+        "battle_order"
+    )
     common = {
         "bootstrap_rounds": settings.bootstrap_rounds,
         "seed": settings.seed,
@@ -46,7 +42,7 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
     for message in record_warnings(frame):
         context.log.warning(message)
     path = write_lake_table(arena.home, "expert_ratings", frame)
-    head_to_head = query(arena.home, "select model, opponent, win_rate from pair_win_matrix")
+    head_to_head = read_model(arena.home, "pair_win_matrix").select("model", "opponent", "win_rate")
     best_first = bt.sort("rating", descending=True)["expert"].to_list()
     return dg.MaterializeResult(
         metadata={
@@ -58,3 +54,15 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
             "win_rate_matrix": png_image(win_rate_heatmap_figure(head_to_head, best_first)),
         }
     )
+
+
+@dg.asset_check(asset="expert_ratings", description="Every CI brackets its rating.")
+def ratings_inside_intervals(arena: ArenaResource) -> dg.AssetCheckResult:
+    frame = arena.lake_table_or_none("expert_ratings")
+    if frame is None or frame.is_empty():
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "no ratings"})
+    bad = frame.filter(
+        (pl.col("ci_lower") > pl.col("rating") + 1e-6)
+        | (pl.col("ci_upper") < pl.col("rating") - 1e-6)
+    )
+    return dg.AssetCheckResult(passed=bad.is_empty(), metadata={"ratings_outside_ci": len(bad)})

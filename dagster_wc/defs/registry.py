@@ -8,8 +8,11 @@ import polars as pl
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
 from gpu_ops.lake_schemas import LAKE_SCHEMAS
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import lake_partitions, read_lake_table, write_lake_table
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_table
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "judging")
 
 REGISTRY_SCHEMA = LAKE_SCHEMAS["expert_registry"]
 

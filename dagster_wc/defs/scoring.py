@@ -4,11 +4,14 @@ import dagster as dg
 import polars as pl
 
 from dagster_wc.metadata import cache_metadata, value_counts
-from dagster_wc.partitions import PARTITION_ROLE_TAG, experts_partitions
+from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.scoring import SCORES_SCHEMA, score_instructions
-from warriorcoder.storage import write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import write_lake_table
+from wc_foundation.warehouse import read_model
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("experts", "scoring")
 
 
 @dg.asset(
@@ -27,10 +30,9 @@ def instruction_scores(
     if slug not in config.scorer_slugs():
         frame = pl.DataFrame(schema=SCORES_SCHEMA)
     else:
-        instructions = query(
-            arena.home,
-            "select instruction_id, instruction, miner from instructions_dedup order by instruction_id",
-        )
+        instructions = read_model(
+            arena.home, "instructions_dedup", order_by=["instruction_id"]
+        ).select("instruction_id", "instruction", "miner")
         sampling = config.scoring.sampling()
         with arena.chat_model(config.expert(slug), "instruction_scores") as model:
             frame = score_instructions(

@@ -9,8 +9,11 @@ from dagster_wc.resources import ArenaResource
 from gpu_ops.cluster import cluster_scope
 from gpu_ops.cluster.embeddings import embed_across
 from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("embedding", "selection")
 
 
 @dg.asset(kinds={"python", "parquet"}, deps=["instructions_kept"])
@@ -19,9 +22,8 @@ def instruction_embeddings(
 ) -> dg.MaterializeResult:
     """L2-normalized sentence embeddings of every kept instruction."""
     settings = arena.arena_config.embedding
-    kept = query(
-        arena.home,
-        "select instruction_id, instruction from instructions_kept order by instruction_id",
+    kept = read_model(arena.home, "instructions_kept", order_by=["instruction_id"]).select(
+        "instruction_id", "instruction"
     )
     with cluster_scope("instruction_embeddings", arena.arena_config.compute.ray_address):
         vectors = embed_across(  # on Ray when a cluster is set, else here as before

@@ -16,21 +16,28 @@ from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
 from gpu_ops.worlds import find_world
-from warriorcoder.config import ArenaConfig
-from warriorcoder.storage import read_lake_table, write_lake_table
-from warriorcoder.warehouse import query
+from wc_foundation.config import ArenaConfig
+from wc_foundation.storage import read_lake_table, write_lake_table
+from wc_foundation.warehouse import read_model
 
-BATTLE_VOTES_SQL = """
-select b.instruction_id, b.model_a, b.model_b, b.local_score_a, b.votes_a, b.votes_b
-from battles b
-join experts a on a.expert = b.model_a
-join experts c on c.expert = b.model_b
-"""
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = (
+    "name",
+    "experts",
+    "scoring",
+    "selection",
+    "responses",
+    "judging",
+    "ratings",
+    "winners",
+    "decontamination",
+    "export",
+)
 
 
 @dg.asset(
     kinds={"python", "parquet"},
-    deps=["battles", "expert_ratings", "experts"],
+    deps=["winner_inputs", "battle_instructions", "expert_ratings"],
 )
 def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """e_i(A) = sum_B alpha * P_global(A>B) + (1 - alpha) * x_i(A>B); the top response wins."""
@@ -38,7 +45,7 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     ratings = ratings_from_leaderboard(
         read_lake_table(arena.home, "expert_ratings"), config.ratings.winner_method()
     )
-    battles = query(arena.home, BATTLE_VOTES_SQL)
+    battles = read_model(arena.home, "winner_inputs")
     winners = select_winners(
         battles,
         ratings,
@@ -46,8 +53,8 @@ def sft_winners(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         scale=config.ratings.scale,
         base=config.ratings.base,
     )
-    texts = query(
-        arena.home, "select instruction_id, instruction, miner from instructions_for_battle"
+    texts = read_model(arena.home, "battle_instructions").select(
+        "instruction_id", "instruction", "miner"
     )
     answers = read_lake_table(arena.home, "responses").select(
         "instruction_id", pl.col("expert").alias("winner"), "response"
@@ -128,4 +135,25 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             "files": {name: str(path) for name, path in paths.items()},
             "wins_per_expert": value_counts(kept, "winner") if len(kept) else {},
         }
+    )
+
+
+@dg.asset_check(
+    asset="sft_dataset", blocking=True, description="Exported SFT rows are non-empty chat pairs."
+)
+def sft_dataset_is_well_formed(arena: ArenaResource) -> dg.AssetCheckResult:
+    path = arena.home.sft / "sft_dataset.parquet"
+    if not path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"reason": f"{path} missing"})
+    frame = pl.read_parquet(path)
+    contaminated = arena.lake_table_or_none("sft_decontamination")
+    leaked = 0
+    if contaminated is not None and len(contaminated) and len(frame):
+        leaked = frame.filter(
+            pl.col("instruction_id").is_in(contaminated["instruction_id"].implode())
+        ).height
+    empty = frame.filter(pl.col("messages").list.len() < 2).height if len(frame) else 0
+    return dg.AssetCheckResult(
+        passed=leaked == 0 and empty == 0 and len(frame) > 0,
+        metadata={"rows": len(frame), "contaminated_rows": leaked, "malformed_rows": empty},
     )

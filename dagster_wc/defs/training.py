@@ -5,11 +5,14 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_wc.metadata import png_image
-from dagster_wc.partitions import NEEDS_TARGET_TAG
+from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
 from gpu_ops.llm.chat_template import BUNDLED_PREFIX, bundled_template
 from gpu_ops.training.sft import run_sft_subprocess
-from warriorcoder.config import SFTConfig
+from wc_foundation.config import SFTConfig
+
+# the config sections this stage reads: its steps' config version hashes only these
+CONFIG_SECTIONS = ("target",)
 
 
 def template_text(chat_template: str | None) -> str | None:

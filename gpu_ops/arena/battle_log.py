@@ -6,15 +6,23 @@ read as a plain tie (both sides get half a point). A `.json` file may hold a JSO
 objects (FastChat's `clean_battle_*.json`) or JSON Lines; so may a `.jsonl` file.
 
 Optional columns, used when the file has them (other columns are ignored):
-- `weight`: the vote's mass (a finite number >= 0; fractional allowed). Rows that are the same
-  vote written over consecutive lines (every read column equal except weight) are merged into
-  one vote of their summed weight, so a vote split over lines rates like the unsplit vote.
+- `weight`: the vote's mass (a finite number >= 0; fractional allowed; absent or empty: 1).
 - `instruction_id` (or another column named by `cluster_column`, e.g. FastChat's
-  `question_id`): the cluster the bootstrap resamples.
-- `tstamp`: a number; battles are rated in `tstamp` order (stable), as FastChat does, instead
-  of file order.
+  `question_id`): the cluster the bootstrap resamples (absent or empty: the vote alone).
+- `tstamp`: a number; battles are rated in `tstamp` order (stable; rows without one last), as
+  FastChat does, instead of file order.
 - `anony`: true/false; with `anony_only` (the default) only anonymous battles are kept, as on
-  FastChat's default leaderboard.
+  FastChat's default leaderboard (absent or empty: kept).
+
+Every row is one vote. With `merge_split_votes`, consecutive rows identical in every column of
+the file except `weight` are merged into one vote of their summed weight, so a vote split over
+lines rates like the unsplit vote (online Elo included); rows that differ in anything else (a
+judge, a timestamp, a question) are never merged.
+
+Expert names must be text: a number, NaN or null where a name belongs is an error naming the
+row. Files are decoded as UTF-8 with or without a byte-order mark. CSV, JSON and JSON Lines are
+parsed by polars; a JSON file that polars cannot take whole (a malformed line, a non-string
+name) is re-read record by record to name the row and the problem.
 
 A malformed row raises InputError naming its 1-based row number (header and blank JSONL lines
 not counted) and the problem, or is dropped and counted when skip_invalid=True. A file without a
@@ -25,7 +33,10 @@ Elo depends on it.
 
 from __future__ import annotations
 
+import io
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +54,7 @@ WINNER_ALIASES = {
     "tie (bothbad)": "tie",
 }
 TRUE_WORDS = {"true": True, "1": True, "false": False, "0": False}
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -68,23 +80,35 @@ def _cell(value: Any) -> str | None:
     return str(value)
 
 
-def _records_frame(records: list[Any], columns: tuple[str, ...]) -> pl.DataFrame:
-    """JSON records -> one String column per wanted column, plus `parse_problem`."""
+def _records_frame(records: list[Any], columns: tuple[str, ...], keep_key: bool) -> pl.DataFrame:
+    """JSON records -> one String column per wanted column, `parse_problem` [and `_key`]."""
     rows: list[dict[str, str | None]] = []
     for record in records:
-        row: dict[str, str | None] = dict.fromkeys((*columns, "parse_problem"))
+        row: dict[str, str | None] = dict.fromkeys((*columns, "parse_problem", "_key"))
         if isinstance(record, str):  # a problem found while decoding the line
             row["parse_problem"] = record
         elif not isinstance(record, dict):
             row["parse_problem"] = "not a JSON object"
         else:
-            absent = [c for c in columns if c not in record]
+            absent = [c for c in REQUIRED if c not in record]
+            names = [c for c in ("model_a", "model_b") if c in record]
+            not_text = [c for c in names if not isinstance(record[c], str)]
             if absent:
                 row["parse_problem"] = f"missing column(s) {absent}"
+            elif not_text:
+                value = record[not_text[0]]
+                row["parse_problem"] = (
+                    f"{not_text[0]} must be a string (an expert name), got {value!r}"
+                )
             for column in columns:
                 row[column] = _cell(record.get(column))
+            if keep_key:
+                rest = {k: v for k, v in record.items() if k != "weight"}
+                row["_key"] = json.dumps(rest, sort_keys=True, default=str)
         rows.append(row)
-    return pl.DataFrame(rows, schema=dict.fromkeys((*columns, "parse_problem"), pl.String))
+    schema = dict.fromkeys((*columns, "parse_problem", "_key"), pl.String)
+    frame = pl.DataFrame(rows, schema=schema)
+    return frame if keep_key else frame.drop("_key")
 
 
 def _wanted(keys: set[str], cluster_column: str) -> tuple[str, ...]:
@@ -92,27 +116,26 @@ def _wanted(keys: set[str], cluster_column: str) -> tuple[str, ...]:
     return (*REQUIRED, *(c for c in optional if c in keys))
 
 
-def _read_json_lines(path: Path, cluster_column: str) -> pl.DataFrame:
+def _read_json_lines(raw: bytes, cluster_column: str, keep_key: bool) -> pl.DataFrame:
     """JSON Lines, one battle per non-blank line; a bad line becomes a row with a `parse_problem`."""
     records: list[Any] = []
-    with path.open("rb") as handle:
-        for raw in handle:
-            if not raw.strip():
-                continue
-            try:
-                records.append(json.loads(raw.decode("utf-8")))
-            except UnicodeDecodeError as error:
-                records.append(f"not valid UTF-8 (byte {error.start}: {error.reason})")
-            except json.JSONDecodeError as error:
-                records.append(f"not valid JSON ({error.msg})")
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            records.append(f"not valid UTF-8 (byte {error.start}: {error.reason})")
+        except json.JSONDecodeError as error:
+            records.append(f"not valid JSON ({error.msg})")
     keys = {k for r in records if isinstance(r, dict) for k in r}
-    return _records_frame(records, _wanted(keys, cluster_column))
+    return _records_frame(records, _wanted(keys, cluster_column), keep_key)
 
 
-def _read_json_array(path: Path, cluster_column: str) -> pl.DataFrame:
-    """A JSON array of battle objects (FastChat's clean_battle files)."""
+def _read_json_array(raw: bytes, path: Path, cluster_column: str, keep_key: bool) -> pl.DataFrame:
+    """A JSON array of battle objects (FastChat's clean_battle files), record by record."""
     try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
+        records = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not valid UTF-8 (byte {error.start}: {error.reason})") from None
     except json.JSONDecodeError as error:
@@ -122,22 +145,51 @@ def _read_json_array(path: Path, cluster_column: str) -> pl.DataFrame:
     if not isinstance(records, list):
         raise InputError(f"{path}: expected a JSON array of battles, got {type(records).__name__}")
     keys = {k for r in records if isinstance(r, dict) for k in r}
-    return _records_frame(records, _wanted(keys, cluster_column))
+    return _records_frame(records, _wanted(keys, cluster_column), keep_key)
 
 
-def _starts_with_bracket(path: Path) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head.startswith(b"[")
+# A name that is not a JSON string ("model_a": 1, NaN, null, true): polars would read it as text.
+_NAME_NOT_TEXT = re.compile(rb'"model_[ab]"\s*:\s*[^"\s]')
 
 
-def _read_table(path: Path, cluster_column: str) -> pl.DataFrame:
+def _read_json_polars(raw: bytes, array: bool, cluster_column: str) -> pl.DataFrame | None:
+    """The wanted columns as strings, parsed by polars; None when a record needs a closer look."""
+    if _NAME_NOT_TEXT.search(raw):
+        return None
+    wanted = _wanted(set(OPTIONAL) | {cluster_column}, cluster_column)
+    schema = dict.fromkeys(wanted, pl.String)
+    try:
+        reader = pl.read_json if array else pl.read_ndjson
+        frame = reader(io.BytesIO(raw), schema=schema)
+    except Exception:  # any parse failure is diagnosed by the record reader
+        return None
+    if frame.select(pl.any_horizontal(pl.col(REQUIRED).is_null()).any()).item():
+        return None  # a record without a name or winner: named by the record reader
+    present = [c for c in wanted if c in REQUIRED or frame[c].null_count() < frame.height]
+    return frame.select(present).with_columns(pl.lit(None, pl.String).alias("parse_problem"))
+
+
+def _read_json(path: Path, cluster_column: str, keep_key: bool) -> pl.DataFrame:
+    raw = path.read_bytes()
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    array = raw.lstrip(b" \t\r\n").startswith(b"[")
+    if not keep_key:
+        frame = _read_json_polars(raw, array, cluster_column)
+        if frame is not None:
+            return frame
+    if array:
+        return _read_json_array(raw, path, cluster_column, keep_key)
+    return _read_json_lines(raw, cluster_column, keep_key)
+
+
+def _read_table(path: Path, cluster_column: str, keep_key: bool) -> pl.DataFrame:
+    """The wanted columns as strings, `parse_problem`, and with keep_key a `_key` per row that
+    is equal for rows identical in every column but weight."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".json", ".jsonl", ".ndjson"):
-            if _starts_with_bracket(path):
-                return _read_json_array(path, cluster_column)
-            return _read_json_lines(path, cluster_column)
+            return _read_json(path, cluster_column, keep_key)
         if suffix == ".csv":
             frame = pl.read_csv(path, infer_schema=False)
         elif suffix == ".parquet":
@@ -153,10 +205,24 @@ def _read_table(path: Path, cluster_column: str) -> pl.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; found {frame.columns}")
+    for name in ("model_a", "model_b"):
+        column = frame.get_column(name)
+        if column.dtype not in (pl.String, pl.Null) and not isinstance(
+            column.dtype, pl.Categorical | pl.Enum
+        ):
+            row = int(column.is_not_null().arg_true().first() or 0)
+            raise InputError(
+                f"{path}: row {row + 1}: {name} must be a string (an expert name), got "
+                f"{column[row]!r} ({column.dtype} column)"
+            )
     columns = [
         _as_strings(frame.get_column(c), path) for c in _wanted(set(frame.columns), cluster_column)
     ]
-    return pl.DataFrame(columns).with_columns(pl.lit(None, pl.String).alias("parse_problem"))
+    out = pl.DataFrame(columns).with_columns(pl.lit(None, pl.String).alias("parse_problem"))
+    if keep_key:
+        rest = frame.drop("weight", strict=False)
+        out = out.with_columns(_key=rest.hash_rows().cast(pl.String))
+    return out
 
 
 def _as_strings(column: pl.Series, path: Path) -> pl.Series:
@@ -175,65 +241,112 @@ def _number(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
 
 
-def _problems(columns: list[str], cluster_column: str) -> pl.Expr:
-    """Per row, the first problem found (null when the row is fine)."""
-    a = pl.col("model_a").str.strip_chars()
-    b = pl.col("model_b").str.strip_chars()
-    winner = pl.col("winner").str.strip_chars().str.to_lowercase()
-    check = (
-        pl.when(pl.col("parse_problem").is_not_null())
-        .then(pl.col("parse_problem"))
-        .when(a.is_null() | (a == ""))
-        .then(pl.lit("empty model_a"))
-        .when(b.is_null() | (b == ""))
-        .then(pl.lit("empty model_b"))
-        .when(a == b)
-        .then(pl.lit("model_a equals model_b (") + a + pl.lit(")"))
-        .when(winner.is_null())
-        .then(pl.lit("empty winner"))
-        .when(~winner.is_in(list(WINNER_ALIASES)))
-        .then(
+def _given(column: str) -> pl.Expr:
+    """True where an optional column holds a value (null or blank means: take the default)."""
+    return pl.col(column).str.strip_chars().fill_null("") != ""
+
+
+def _by_value(series: pl.Series, transform: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """`transform(series)`, computed once per distinct value when values repeat (winners)."""
+    values = series.drop_nulls().unique()
+    if len(values) * 100 > len(series):
+        return transform(series)
+    return transform(values).gather(series.cast(pl.Enum(values)).to_physical())
+
+
+def _canonical_winner(values: pl.Series) -> pl.Series:
+    """'model_a', 'model_b' or 'tie' (case and spaces ignored, aliases mapped), else null."""
+    lowered = values.str.strip_chars().str.to_lowercase()
+    return lowered.replace_strict(WINNER_ALIASES, default=None, return_dtype=pl.String)
+
+
+def _normalized(frame: pl.DataFrame) -> list[pl.Series]:
+    """Stripped names and the canonical winner, computed once (`_a`, `_b`, `_winner`)."""
+    return [
+        frame["model_a"].str.strip_chars().alias("_a"),
+        frame["model_b"].str.strip_chars().alias("_b"),
+        _by_value(frame["winner"], _canonical_winner).alias("_winner"),
+    ]
+
+
+def _checks(columns: list[str]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, message) per problem, in the order they are reported (see `_normalized`).
+
+    Conditions are cheap booleans, evaluated on every row; messages are built only for the
+    rows that fail (string concatenation over millions of rows would cost more than reading).
+    """
+    a, b, winner = pl.col("_a"), pl.col("_b"), pl.col("_winner")
+    checks = [
+        (pl.col("parse_problem").is_not_null(), pl.col("parse_problem")),
+        (a.is_null() | (a == ""), pl.lit("empty model_a")),
+        (b.is_null() | (b == ""), pl.lit("empty model_b")),
+        (a == b, pl.lit("model_a equals model_b (") + a + pl.lit(")")),
+        (pl.col("winner").is_null(), pl.lit("empty winner")),
+        (
+            winner.is_null(),
             pl.lit("unknown winner value '")
             + pl.col("winner")
-            + pl.lit("' (expected model_a, model_b, tie or 'tie (bothbad)')")
-        )
-    )
+            + pl.lit("' (expected model_a, model_b, tie or 'tie (bothbad)')"),
+        ),
+    ]
     if "weight" in columns:
         weight = _number("weight")
-        check = check.when(
-            weight.is_null() | ~weight.is_finite().fill_null(False) | (weight < 0)
-        ).then(
-            pl.lit("weight must be a finite number >= 0, got '")
-            + pl.col("weight").fill_null("")
-            + pl.lit("'")
-        )
-    if cluster_column in columns:
-        cluster = pl.col(cluster_column).str.strip_chars()
-        check = check.when(cluster.is_null() | (cluster == "")).then(
-            pl.lit(f"empty {cluster_column}")
+        checks.append(
+            (
+                _given("weight")
+                & (weight.is_null() | ~weight.is_finite().fill_null(False) | (weight < 0)),
+                pl.lit("weight must be a finite number >= 0, got '")
+                + pl.col("weight").fill_null("")
+                + pl.lit("'"),
+            )
         )
     if "tstamp" in columns:
-        check = check.when(_number("tstamp").is_null() | ~_number("tstamp").is_finite()).then(
-            pl.lit("tstamp must be a number, got '") + pl.col("tstamp").fill_null("") + pl.lit("'")
+        tstamp = _number("tstamp")
+        checks.append(
+            (
+                _given("tstamp") & (tstamp.is_null() | ~tstamp.is_finite().fill_null(False)),
+                pl.lit("tstamp must be a number, got '")
+                + pl.col("tstamp").fill_null("")
+                + pl.lit("'"),
+            )
         )
     if "anony" in columns:
         anony = pl.col("anony").str.strip_chars().str.to_lowercase()
-        check = check.when(anony.is_null() | ~anony.is_in(list(TRUE_WORDS))).then(
-            pl.lit("anony must be true or false, got '")
-            + pl.col("anony").fill_null("")
-            + pl.lit("'")
+        checks.append(
+            (
+                _given("anony") & ~anony.is_in(list(TRUE_WORDS)),
+                pl.lit("anony must be true or false, got '")
+                + pl.col("anony").fill_null("")
+                + pl.lit("'"),
+            )
         )
-    return check.otherwise(None)
+    return checks
+
+
+def _problem_flag(columns: list[str]) -> pl.Expr:
+    """True where a row has any problem."""
+    return pl.any_horizontal([condition.fill_null(False) for condition, _ in _checks(columns)])
+
+
+def _problems(columns: list[str]) -> pl.Expr:
+    """Per row, the first problem found (null when the row is fine)."""
+    checks = _checks(columns)
+    first_condition, first_message = checks[0]
+    chain = pl.when(first_condition).then(first_message)
+    for condition, message in checks[1:]:
+        chain = chain.when(condition).then(message)
+    return chain.otherwise(None)
 
 
 def _merge_split_votes(battles: pl.DataFrame) -> pl.DataFrame:
-    """Consecutive rows equal in every column but weight become one row with the summed weight."""
+    """Consecutive rows with the same `_key` (every file column but weight) become one row with
+    the summed weight."""
     keys = [c for c in battles.columns if c != "weight"]
     return (
         battles.with_columns(_vote=pl.struct(keys).rle_id())
         .group_by("_vote", maintain_order=True)
         .agg(*(pl.col(c).first() for c in keys), pl.col("weight").sum())
-        .select(battles.columns)
+        .select(c for c in battles.columns if c != "_key")
     )
 
 
@@ -243,17 +356,18 @@ def load_battle_log(
     skip_invalid: bool = False,
     anony_only: bool = True,
     cluster_column: str = "instruction_id",
+    merge_split_votes: bool = False,
 ) -> BattleLog:
-    """Read, check, filter (anony), order (tstamp) and merge split votes of a battle log."""
+    """Read, check, filter (anony), order (tstamp) and, when asked, merge split votes."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"battle log not found: {path}")
     if cluster_column in (*REQUIRED, "weight", "tstamp", "anony"):
         raise InputError(f"cluster column {cluster_column!r} is already a battle log column")
-    frame = _read_table(path, cluster_column).with_row_index("row", offset=1)
+    frame = _read_table(path, cluster_column, merge_split_votes).with_row_index("row", offset=1)
     columns = frame.columns
-    frame = frame.with_columns(problem=_problems(columns, cluster_column))
-    bad = frame.filter(pl.col("problem").is_not_null())
+    frame = frame.with_columns(_normalized(frame)).with_columns(_bad=_problem_flag(columns))
+    bad = frame.filter("_bad").with_columns(problem=_problems(columns))
     if bad.height and not skip_invalid:
         first = bad.row(0, named=True)
         more = f" ({bad.height - 1} more invalid rows)" if bad.height > 1 else ""
@@ -261,11 +375,11 @@ def load_battle_log(
     if bad.height == frame.height:
         reason = f"all {bad.height} rows are invalid" if bad.height else "no battles in the file"
         raise InputError(f"{path}: nothing to rate: {reason}")
-    good = frame.filter(pl.col("problem").is_null())
+    good = frame.filter(~pl.col("_bad"))
     named_dropped = 0
     if "anony" in columns and anony_only:
-        anonymous = pl.col("anony").str.strip_chars().str.to_lowercase().replace_strict(TRUE_WORDS)
-        kept = good.filter(anonymous)
+        anony = pl.col("anony").str.strip_chars().str.to_lowercase()
+        kept = good.filter(~_given("anony") | anony.replace_strict(TRUE_WORDS, default=True))
         named_dropped = good.height - kept.height
         if not kept.height:
             raise InputError(
@@ -274,19 +388,24 @@ def load_battle_log(
             )
         good = kept
     if "tstamp" in columns:
-        good = good.sort(_number("tstamp"), maintain_order=True)
+        good = good.sort(_number("tstamp"), maintain_order=True, nulls_last=True)
     selected = [
-        pl.col("model_a").str.strip_chars(),
-        pl.col("model_b").str.strip_chars(),
-        pl.col("winner").str.strip_chars().str.to_lowercase().replace_strict(WINNER_ALIASES),
+        pl.col("_a").alias("model_a"),
+        pl.col("_b").alias("model_b"),
+        pl.col("_winner").alias("winner"),
     ]
     if "weight" in columns:
-        selected.append(_number("weight").alias("weight"))
+        selected.append(_number("weight").fill_null(1.0).alias("weight"))
     if cluster_column in columns:
-        selected.append(pl.col(cluster_column).str.strip_chars().alias("instruction_id"))
+        cluster = pl.col(cluster_column).str.strip_chars()
+        selected.append(pl.when(cluster != "").then(cluster).alias("instruction_id"))
+    if merge_split_votes:
+        if "weight" not in columns:
+            selected.append(pl.lit(1.0).alias("weight"))
+        selected.append(pl.col("_key"))
     battles = good.select(selected)
     merged = 0
-    if "weight" in columns:
+    if merge_split_votes:
         before = battles.height
         battles = _merge_split_votes(battles)
         merged = before - battles.height

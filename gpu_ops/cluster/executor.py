@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -112,14 +112,17 @@ def map_tasks(
     return results
 
 
-def map_chunks(fn: Callable[[T], R], items: Sequence[T], *, chunks: int | None = None) -> list[R]:
+def map_chunks(fn: Callable[[T], R], items: Iterable[T], *, chunks: int | None = None) -> list[R]:
     """`[fn(item) for item in items]` for many small items: on a cluster, `chunks` Ray tasks of
     contiguous items each (default: one per CPU of the cluster; a task per item would cost more
     than the item), else the plain loop. The results are the same either way: each item is
-    computed alone, in item order."""
-    items = list(items)
+    computed alone, in item order. Without a cluster the items are consumed one at a time (a
+    generator of large draws is never held whole)."""
     address = ray_address()
-    if address is None or len(items) < 2:
+    if address is None:
+        return [fn(item) for item in items]
+    items = list(items)
+    if len(items) < 2:
         return [fn(item) for item in items]
     if chunks is None:
         chunks = int(connect(address).cluster_resources().get("CPU", 1))

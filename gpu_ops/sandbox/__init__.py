@@ -26,7 +26,8 @@ Only ``full`` is used unless the caller passes ``allow_weak_isolation=True``: ot
 feature raises ``SandboxUnavailable`` naming it (fail closed). Every result records its tier.
 
 In every tier: RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE are
-set (soft = hard) before the user code runs; wall time is enforced by the parent, which kills the
+set (soft = hard, but RLIMIT_CPU's hard limit is a second above its soft one, so running out of
+CPU time ends the run with SIGXCPU, a final ``timeout``) before the user code runs; wall time is enforced by the parent, which kills the
 whole process group (and with it the namespace); stdout and stderr are capped while reading;
 stdin is an unlinked file only the run holds. The parent never raises for what the code did:
 cleanup is ``cleanup.remove_tree`` and a run whose setup fails is a ``sandbox_error`` result.

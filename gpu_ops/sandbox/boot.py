@@ -116,7 +116,10 @@ if _cfg["syscalls"].get("keyctl"):
     if _libc.syscall(_cfg["syscalls"]["keyctl"], 1, None) < 0 and ctypes.get_errno() != 38:
         _die("fresh session keyring: " + os.strerror(ctypes.get_errno()))  # 38: no keyrings
 for _name, _value in _cfg["limits"].items():
-    resource.setrlimit(getattr(resource, _name), (_value, _value))
+    # RLIMIT_CPU's hard limit sits a second above the soft one: the kernel sends SIGKILL, not
+    # SIGXCPU, when both are reached at once, and SIGXCPU is what marks a CPU timeout as final.
+    _hard = _value + 1 if _name == "RLIMIT_CPU" else _value
+    resource.setrlimit(getattr(resource, _name), (_value, _hard))
 sys.path.insert(0, os.getcwd())
 sys.argv = ["main.py"]
 with open("main.py", encoding="utf-8") as _f:

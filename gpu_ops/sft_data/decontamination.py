@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from gpu_ops.errors import InputError
+from gpu_ops.frames import as_polars
 from gpu_ops.io_files import read_jsonl_records
 from gpu_ops.lake_schemas import LAKE_SCHEMAS
 
@@ -203,8 +204,8 @@ def find_contamination(
     One output row per (instruction_id, field, benchmark, task_id) with overlapping_ngrams =
     distinct shared grams and ngram_size = the gram length matched (n, or a short text's length).
     """
-    rows = _polars(rows, "rows")
-    benchmarks = _polars(benchmarks, "benchmarks")
+    rows = as_polars(rows, "rows")
+    benchmarks = as_polars(benchmarks, "benchmarks")
     if "instruction_id" not in rows.columns:
         raise InputError(f"rows need an instruction_id column; they have {rows.columns}")
     present = [f for f in fields if f in rows.columns]
@@ -245,21 +246,13 @@ def decontaminate(
     short_text_min_tokens: int | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows without any contaminated instruction_id, the contamination report)."""
-    rows = _polars(rows, "rows")
+    rows = as_polars(rows, "rows")
     report = find_contamination(
         rows, benchmarks, n=n, fields=fields, short_text_min_tokens=short_text_min_tokens
     )
     dropped = report["instruction_id"].unique()
     kept = rows.filter(~pl.col("instruction_id").cast(pl.String).is_in(dropped.implode()))
     return kept, report
-
-
-def _polars(frame: Any, what: str) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    if type(frame).__module__.startswith("pandas"):
-        return pl.from_pandas(frame)
-    raise InputError(f"{what} must be a polars or pandas DataFrame, got {type(frame).__name__}")
 
 
 def drop_benchmark_tasks(

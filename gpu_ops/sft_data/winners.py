@@ -19,8 +19,9 @@ from typing import Any
 
 import polars as pl
 
-from gpu_ops.arena.ratings import _as_polars, _require_columns, win_probability
+from gpu_ops.arena.ratings import win_probability
 from gpu_ops.errors import InputError
+from gpu_ops.frames import as_polars, require_columns
 
 WINNER_COLUMNS = (
     "instruction_id",
@@ -107,8 +108,8 @@ def select_winners(
     """
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
-    frame = _as_polars(battles, "battles")
-    _require_columns(
+    frame = as_polars(battles, "battles")
+    require_columns(
         frame,
         ("instruction_id", "model_a", "model_b", "local_score_a", "votes_a", "votes_b"),
         "battles",

@@ -10,7 +10,7 @@ import pytest
 from bench import bench_arena_scaling as scaling
 from bench import bench_judging as judging
 from gpu_ops.prompts import fence_tag
-from warriorcoder.config import load_config
+from wc_foundation.config import load_config
 
 # --- arena scaling: closed forms ----------------------------------------------------------------
 

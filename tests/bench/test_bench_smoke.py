@@ -115,6 +115,26 @@ def test_ratings_smoke() -> None:
 
 
 @pytest.mark.slow
+def test_ratings_scale_smoke() -> None:
+    """Whole processes of `warriorcoder rate` and of the FastChat reference, at tiny sizes."""
+    from bench import bench_ratings_scale
+
+    result = bench_ratings_scale.run(smoke=True)
+    agree = result["agreement"]
+    assert agree["elo_online_vs_fastchat_compute_elo"] < 1e-6  # the same online pass
+    assert agree["bt_vs_fastchat_compute_bt"] < 0.5 and agree["bt_vs_arena_hard_sklearn"] < 0.5
+    for method in ("elo", "bt"):
+        assert _positive(
+            result["vs_fastchat"][method]["ours_s"], result["vs_fastchat"][method]["fastchat_s"]
+        )
+    assert all(
+        _positive(run["seconds"], run["peak_rss_mib"]) for run in result["scale"]["runs"].values()
+    )
+    assert 0 < result["coverage"]["bt"]["coverage"] <= 1
+    _check_summary("ratings_scale", result)
+
+
+@pytest.mark.slow
 def test_embeddings_smoke() -> None:
     from bench import bench_embeddings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_wc.instance import use_local_instance
-from warriorcoder.storage import Home
+from dagster_wc.orchestration.instance import use_local_instance
+from wc_foundation.storage import Home
 
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]

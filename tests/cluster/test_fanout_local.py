@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dagster_wc.step_state import config_version
+from dagster_wc.orchestration.versions import config_version
 from gpu_ops.cluster import LEDGER, RAY_ADDRESS_ENV, cluster_scope, map_chunks, map_tasks
 from gpu_ops.cluster.ledger import Ledger
-from warriorcoder.config import parse_config
+from wc_foundation.config import parse_config
 
 
 def test_without_an_address_the_local_path_runs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,4 +71,9 @@ def test_compute_settings_are_not_part_of_a_steps_version() -> None:
     clustered = parse_config(
         {"experts": experts, "compute": {"ray_address": "h:6379", "state_url": "postgresql://h/d"}}
     )
-    assert config_version(local) == config_version(clustered)
+    assert config_version(local) == config_version(clustered)  # the whole config
+    assert config_version(local, ["compute", "ratings"]) == config_version(
+        clustered, ["compute", "ratings"]
+    )  # even where a stage names it
+    other = parse_config({"experts": experts, "ratings": {"seed": 1}})
+    assert config_version(local) != config_version(other)  # what is computed does count

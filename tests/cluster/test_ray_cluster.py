@@ -25,7 +25,7 @@ from gpu_ops.sandbox import SandboxUnavailable
 from tests.cluster.tasks import marked_square, plus_one, refuse, square_after
 from tests.small_arena import LAKE_TABLES
 from tests.test_crash_resume import content_hash
-from warriorcoder.storage import Home, read_lake_table
+from wc_foundation.storage import Home, read_lake_table
 
 pytestmark = [pytest.mark.ray_cluster, pytest.mark.slow, pytest.mark.timeout(600)]
 BATTLE_STAGES = ["arena", "ratings", "sft_data"]  # responses, execution, judging -> winners
@@ -72,7 +72,7 @@ def test_battle_stages_on_two_nodes_equal_the_local_run(
     """Responses, execution, judging, ratings and winners again, on the cluster with the caches
     in Postgres: the sandbox runs and bootstrap rounds are Ray tasks, the model calls are hits
     of the reference's cache moved to Postgres, and every table equals the local reference's."""
-    from dagster_wc.runner import run_pipeline
+    from dagster_wc.orchestration.runner import run_pipeline
     from gpu_ops.state_db import PostgresCallCache, PostgresExecutionCache, import_sqlite_cache
 
     reference_config, reference = small_arena_reference

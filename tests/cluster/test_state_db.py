@@ -22,7 +22,7 @@ from gpu_ops.state_db import (
     open_execution_cache,
 )
 from tests.gpu_ops.fakes import FakeChatModel
-from warriorcoder.config import ConfigError, parse_config
+from wc_foundation.config import ConfigError, parse_config
 
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]

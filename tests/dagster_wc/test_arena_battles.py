@@ -3,7 +3,7 @@
 import polars as pl
 
 from dagster_wc.defs.arena import battles_to_judge
-from warriorcoder.config import parse_config
+from wc_foundation.config import parse_config
 
 INSTRUCTIONS = pl.DataFrame(
     {"instruction_id": ["i1", "i2"], "instruction": ["Sort a list.", "Reverse a string."]}

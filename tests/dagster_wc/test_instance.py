@@ -3,12 +3,12 @@ per event, and Dagster's default storage (what `make ui` opens) reads them."""
 
 import dagster as dg
 
-from dagster_wc.instance import (
+from dagster_wc.orchestration.instance import (
     HELD_DATABASES,
     SyncOnCheckpointEventLogStorage,
     use_local_instance,
 )
-from warriorcoder.storage import Home
+from wc_foundation.storage import Home
 
 
 @dg.asset

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from tests.small_arena import K, calls_made
-from warriorcoder.storage import Home, read_lake_table
+from wc_foundation.storage import Home, read_lake_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 EXPERTS = ("text", "lists")

@@ -8,10 +8,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_wc.instance import use_local_instance
-from dagster_wc.runner import failure_message, load_pipeline, run_pipeline
-from warriorcoder.storage import Home, read_lake_table, write_lake_table
-from warriorcoder.warehouse import connect_readonly, query
+from dagster_wc import resources
+from dagster_wc.orchestration import runner
+from dagster_wc.orchestration.instance import use_local_instance
+from dagster_wc.orchestration.runner import failure_message, load_pipeline, run_pipeline
+from wc_foundation.storage import Home, read_lake_table, write_lake_table
+from wc_foundation.warehouse import connect_readonly, query
 
 
 @pytest.fixture()
@@ -58,6 +60,28 @@ def test_registry_flows_into_the_experts_mart(tmp_path, config_file):
         [dg.AssetCheckKey(dg.AssetKey("stg_expert_registry"), "unique_stg_expert_registry_expert")]
     )
     assert [execution.status.value for execution in check.values()] == ["SUCCEEDED"]
+
+
+def test_a_run_loads_its_config_once(tmp_path, config_file, monkeypatch):
+    loads = []
+    real = runner.load_config
+
+    def counted(*args, **kwargs):
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a step read the config file again")
+
+    monkeypatch.setattr(runner, "load_config", counted)
+    monkeypatch.setattr(resources, "load_config", refused)
+    home = Home.resolve(tmp_path / "home")
+    summary = run_pipeline(config_file, home, stages=["registry"])
+    assert summary.steps_run == ["expert_registry", "dbt: registry models"]
+    assert len(loads) == 1
+    loads.clear()
+    run_pipeline(config_file, home, config=real(config_file, home=home.root), stages=["registry"])
+    assert loads == []  # the CLI hands over the config it validated
 
 
 def test_a_failing_dbt_test_fails_the_step_and_names_the_test(tmp_path, config_file):

@@ -10,11 +10,12 @@ import dagster as dg
 import pytest
 
 from dagster_wc.definitions import build_definitions
-from dagster_wc.defs.sensors import STEP_TAG, WAVE_TAG, expert_config_sensor
+from dagster_wc.orchestration.runner import run_pipeline
+from dagster_wc.orchestration.sensor import expert_config_sensor
+from dagster_wc.orchestration.step_state import pipeline_lock
+from dagster_wc.orchestration.walk import STEP_TAG, WAVE_TAG
 from dagster_wc.resources import ArenaResource
-from dagster_wc.runner import run_pipeline
-from dagster_wc.step_state import pipeline_lock
-from warriorcoder.storage import Home, read_lake_table
+from wc_foundation.storage import Home, read_lake_table
 
 
 def write_config(path, model_dir, experts: list[tuple[str, bool]]) -> None:

@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
-from dagster_wc.runner import PipelineError, run_pipeline
-from warriorcoder.storage import Home, lake_partitions
+from dagster_wc.orchestration.runner import PipelineError, run_pipeline
+from wc_foundation.storage import Home, lake_partitions
 
 pytestmark = pytest.mark.timeout(300)
 ATTEMPTS = 2

@@ -7,7 +7,7 @@ import polars as pl
 
 from dagster_wc.defs.sft_data import card_info
 from gpu_ops.sft_data.sft_export import render_dataset_card
-from warriorcoder.config import load_config
+from wc_foundation.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 """Step versions without Dagster: what makes a step stale, and what it owns."""
 
-from dagster_wc.step_state import StepState, home_stamps
-from warriorcoder.storage import Home
+from dagster_wc.orchestration.step_state import StepState, home_stamps
+from wc_foundation.storage import Home
 
 
 def write(home: Home, rel: str, text: str) -> None:

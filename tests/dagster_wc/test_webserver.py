@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from scripts.dagster_webserver import DagsterWebserver
-from warriorcoder.storage import Home, read_lake_table
+from wc_foundation.storage import Home, read_lake_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

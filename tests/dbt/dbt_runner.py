@@ -6,11 +6,10 @@ the test process clean and passes WC_HOME / WC_WAREHOUSE_PATH exactly like the d
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from dagster_wc.defs.warehouse_dbt import DBT_PROJECT_DIR, dbt_executable
+from dagster_wc.dbt.assets import dbt_subprocess
 from tests.fixtures.lake_fixture import write_lake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,22 +19,13 @@ def run_dbt(
     args: list[str], *, wc_home: Path, warehouse: Path, work_dir: Path
 ) -> subprocess.CompletedProcess[str]:
     """Run `dbt <args>` on the project; raise with dbt's output when it fails."""
-    env = {
-        **os.environ,
-        "WC_HOME": str(wc_home),
-        "WC_WAREHOUSE_PATH": str(warehouse),
-        "DBT_TARGET_PATH": str(work_dir / "target"),
-        "DBT_LOG_PATH": str(work_dir / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [
-        dbt_executable(),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-    ]
+    command, env = dbt_subprocess(
+        args,
+        home_root=wc_home,
+        warehouse=warehouse,
+        target_dir=work_dir / "target",
+        log_dir=work_dir / "logs",
+    )
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise AssertionError(

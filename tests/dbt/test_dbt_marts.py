@@ -16,7 +16,7 @@ import yaml
 from gpu_ops.curation import dedup
 from tests.dbt.dbt_runner import REPO_ROOT, run_dbt
 from tests.fixtures import lake_fixture as lake
-from warriorcoder.storage import Home, read_lake_table, write_lake_table
+from wc_foundation.storage import Home, read_lake_table, write_lake_table
 
 
 def query(warehouse: Path, sql: str) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from gpu_ops.curation.output_quality import (
     with_quality_flags,
 )
 from tests.dbt.dbt_runner import run_dbt
-from warriorcoder.storage import Home, write_lake_table
+from wc_foundation.storage import Home, write_lake_table
 
 FENCE = "```"
 ALL_BYTES = bytes(range(256)).decode("utf-8", errors="replace")

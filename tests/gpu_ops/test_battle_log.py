@@ -158,11 +158,15 @@ def test_weight_and_instruction_columns(tmp_path: Path) -> None:
         rows[1],
     ]
     for suffix in (".csv", ".jsonl", ".parquet"):
-        whole = load_battle_log(write(tmp_path / f"whole{suffix}", rows))
-        parts = load_battle_log(write(tmp_path / f"parts{suffix}", split))
+        whole_path = write(tmp_path / f"whole{suffix}", rows)
+        parts_path = write(tmp_path / f"parts{suffix}", split)
+        whole = load_battle_log(whole_path, merge_split_votes=True)
+        parts = load_battle_log(parts_path, merge_split_votes=True)
         assert whole.battles.columns == ["model_a", "model_b", "winner", "weight", "instruction_id"]
         assert parts.battles.equals(whole.battles), suffix
         assert parts.merged == 2 and whole.merged == 0
+        # Without the option every row is a vote.
+        assert load_battle_log(parts_path).battles.height == 4
 
 
 @pytest.mark.parametrize(
@@ -171,7 +175,6 @@ def test_weight_and_instruction_columns(tmp_path: Path) -> None:
         ("weight", -1, "weight must be a finite number >= 0, got '-1'"),
         ("weight", "heavy", "weight must be a finite number >= 0, got 'heavy'"),
         ("weight", "nan", "weight must be a finite number"),
-        ("instruction_id", "", "empty instruction_id"),
         ("tstamp", "yesterday", "tstamp must be a number"),
         ("anony", "maybe", "anony must be true or false"),
     ],
@@ -196,3 +199,90 @@ def test_bad_json_array_is_a_file_error(tmp_path: Path) -> None:
     path.write_text('[{"model_a": "a", "model_b": "b", "winner": "model_a"}, 7]')
     with pytest.raises(InputError, match="row 2: not a JSON object"):
         load_battle_log(path)
+
+
+# ---------------------------------------------------------------- hardening (#29)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".json"])
+def test_a_utf8_byte_order_mark_is_read(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"log{suffix}"
+    if suffix == ".json":
+        text = json.dumps(GOOD)
+    elif suffix == ".jsonl":
+        text = "".join(json.dumps(r) + "\n" for r in GOOD)
+    else:
+        text = "model_a,model_b,winner\n" + "".join(
+            f"{r['model_a']},{r['model_b']},{r['winner']}\n" for r in GOOD
+        )
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_battle_log(path).battles.rows() == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(1, "1"), (1.0, "1.0"), ("NaN", "nan"), (None, "None")]
+)
+def test_a_name_that_is_not_a_string_is_named(tmp_path: Path, value: object, shown: str) -> None:
+    path = tmp_path / "log.jsonl"
+    lines = [json.dumps(r) for r in GOOD]
+    raw = "NaN" if value == "NaN" else json.dumps(value)
+    lines[2] = f'{{"model_a": {raw}, "model_b": "beta", "winner": "tie"}}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=f"row 3: model_a must be a string .*got {shown}"):
+        load_battle_log(path)
+    array = tmp_path / "log.json"
+    array.write_text("[" + ",".join(lines) + "]")
+    with pytest.raises(InputError, match="row 3: model_a must be a string"):
+        load_battle_log(array)
+
+
+def test_numeric_name_columns_in_parquet_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "log.parquet"
+    pl.DataFrame(
+        {"model_a": [1.0, float("nan")], "model_b": ["x", "y"], "winner": ["tie"] * 2}
+    ).write_parquet(path)
+    with pytest.raises(InputError, match=r"row 1: model_a must be a string .*1\.0"):
+        load_battle_log(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_optional_values_on_some_rows_only_take_their_default(tmp_path: Path, suffix: str) -> None:
+    rows = [dict(r) for r in GOOD]
+    rows[0].update(weight=2.5, instruction_id="i1", tstamp=3.0, anony=True)
+    for row in rows[1:]:
+        row.update(weight=None, instruction_id=None, tstamp=None, anony=None)
+    log = load_battle_log(write(tmp_path / f"log{suffix}", rows))
+    assert log.skipped == 0 and log.battles.height == 4
+    # Rows without a tstamp come after the rows with one, in file order.
+    assert log.battles["weight"].to_list() == [2.5, 1.0, 1.0, 1.0]
+    assert log.battles["instruction_id"].to_list() == ["i1", None, None, None]
+    assert log.battles["model_a"].to_list() == ["alpha", "beta", "gamma", "alpha"]
+
+
+def test_distinct_votes_are_never_merged(tmp_path: Path) -> None:
+    # Three judges give the same verdict on one battle: three votes, merged or not.
+    rows = [
+        {"model_a": "a", "model_b": "b", "winner": "model_a", "weight": 1.0, "judge": judge}
+        for judge in ("j1", "j2", "j3")
+    ]
+    for suffix in (".csv", ".jsonl"):
+        path = write(tmp_path / f"log{suffix}", rows)
+        assert load_battle_log(path).battles.height == 3
+        merged = load_battle_log(path, merge_split_votes=True)
+        assert (merged.battles.height, merged.merged) == (3, 0)
+
+
+def test_polars_and_record_readers_agree(tmp_path: Path) -> None:
+    """JSON is parsed by polars; the record reader (the fallback that names bad rows) agrees."""
+    from gpu_ops.arena import battle_log
+
+    rows = [
+        dict(r, weight=w, tstamp=t, anony=True, question_id=i)
+        for i, (r, w, t) in enumerate(zip(GOOD, (1, 0.5, 2, 1), (4.0, 3.0, 2.0, 1.0), strict=True))
+    ]
+    raw = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    fast = battle_log._read_json_polars(raw, False, "question_id")
+    slow = battle_log._read_json_lines(raw, "question_id", keep_key=False)
+    assert fast is not None
+    numbers = [pl.col(c).cast(pl.Float64) for c in ("weight", "tstamp")]  # "4" and "4.0"
+    assert fast.with_columns(numbers).equals(slow.select(fast.columns).with_columns(numbers))

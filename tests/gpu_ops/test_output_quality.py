@@ -27,7 +27,7 @@ from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
 from gpu_ops.parsing import parse_score, parse_verdict
 from tests.lake_rows import lake_frame
-from warriorcoder.storage import Home, read_lake_table, write_lake_table
+from wc_foundation.storage import Home, read_lake_table, write_lake_table
 
 FENCE = "```"
 ALL_BYTES = bytes(range(256)).decode("utf-8", errors="replace")  # what a decoder makes of junk

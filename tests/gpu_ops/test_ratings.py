@@ -293,7 +293,11 @@ def test_bt_weights_match_weighted_logistic_regression() -> None:
 def test_elo_honours_weights() -> None:
     half = online_elo(weighted([("x", "y", "model_a", 0.5)]), k=40)
     assert half == pytest.approx({"x": 1010.0, "y": 990.0})
-    assert online_elo(weighted([("x", "y", "model_a", 0.0)])) == {"x": 1000.0, "y": 1000.0}
+    # A weight-0 vote changes nothing; only votes of weight 0 are nothing to rate (#29).
+    zero_then_win = weighted([("x", "y", "model_a", 0.0), ("x", "y", "tie", 1.0)])
+    assert online_elo(zero_then_win) == {"x": 1000.0, "y": 1000.0}
+    with pytest.raises(InputError, match="total weight is 0"):
+        online_elo(weighted([("x", "y", "model_a", 0.0)]))
     # Weight w at K equals weight 1 at K * w.
     log = synthetic_battles({"a": 1100, "b": 1000, "c": 900}, 200, seed=6)
     doubled = online_elo(log.with_columns(weight=pl.lit(2.0)), k=10)
@@ -356,8 +360,9 @@ def test_cluster_bootstrap_covers_where_vote_bootstrap_under_covers() -> None:
 def test_elo_cluster_bootstrap_is_wider_on_clustered_votes() -> None:
     # A small K (FastChat's 4) so that sampling noise, not order noise, sets the width.
     log = clustered_battles({"a": 1100.0, "b": 1000.0, "c": 900.0}, 200, 6, seed=9)
-    by_instruction = bootstrap_online_elo(log, rounds=40, seed=1, k=4, unit="instruction")
-    by_vote = bootstrap_online_elo(log, rounds=40, seed=1, k=4, unit="vote")
+    # 200 rounds: at 40 the width ratio's Monte Carlo noise spans 1.45-1.8 around ~1.65.
+    by_instruction = bootstrap_online_elo(log, rounds=200, seed=1, k=4, unit="instruction")
+    by_vote = bootstrap_online_elo(log, rounds=200, seed=1, k=4, unit="vote")
     width = lambda t: (t["ci_upper"] - t["ci_lower"]).mean()  # noqa: E731
     assert width(by_instruction) > 1.5 * width(by_vote)
     # Without an instruction_id each vote is its own cluster: the two units agree.
@@ -397,3 +402,141 @@ def test_anchor_applies_to_elo_and_bt() -> None:
     assert b.filter(pl.col("method") == "elo")["rating_online"].to_list() == pytest.approx([1500])
     with pytest.raises(InputError, match="anchor"):
         leaderboard(log, method="elo", anchor="nobody")
+
+
+# ---------------------------------------------------------------- hardening (#29)
+
+
+def round_robin(groups: dict[str, list[str]], rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """`rows` plus, for every pair inside each group, one win each way (a strongly connected core)."""
+    out = list(rows)
+    for members in groups.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                out += [(a, b, "model_a"), (a, b, "model_b")]
+    return battles(out)
+
+
+def test_a_group_that_never_loses_is_flagged_with_open_intervals() -> None:
+    # x and y split their games and win all 60 against the core (c1, c2, c3), as in #29.
+    wins = [(t, c, "model_a") for t in ("x", "y") for c in ("c1", "c2", "c3") for _ in range(10)]
+    losses = [("c1", "w", "model_a"), ("c2", "w", "model_a"), ("w", "c3", "model_b")] * 3
+    log = round_robin({"top": ["x", "y"], "core": ["c1", "c2", "c3"]}, wins + losses)
+    table = leaderboard(log, method="both", bootstrap_rounds=20, seed=0)
+    record = dict(zip(table["expert"], table["record"], strict=False))
+    assert record == {
+        "x": "undefeated-group",
+        "y": "undefeated-group",
+        "c1": None,
+        "c2": None,
+        "c3": None,
+        "w": "winless",
+    }
+    top = table.filter(pl.col("expert").is_in(["x", "y"]))
+    assert top["ci_upper"].to_list() == [math.inf] * 4
+    assert table.filter(pl.col("expert") == "w")["ci_lower"].to_list() == [-math.inf] * 2
+    messages = " ".join(record_warnings(table))
+    assert "['x', 'y'] are undefeated-group" in messages and "Zermelo" in messages
+    # A group below the core gets the mirror flag.
+    below = round_robin(
+        {"core": ["c1", "c2", "c3"], "low": ["u", "v"]},
+        [(c, t, "model_a") for t in ("u", "v") for c in ("c1", "c2", "c3")],
+    )
+    flags = leaderboard(below, bootstrap_rounds=0)
+    assert set(flags.filter(pl.col("record") == "winless-group")["expert"]) == {"u", "v"}
+
+
+def test_groups_that_never_met_are_named_and_refused_unless_allowed() -> None:
+    log = round_robin({"one": ["a", "b"], "two": ["c", "d", "e"]}, [])
+    with pytest.raises(InputError, match=r"2 groups .* \{c, d, e\} and \{a, b\}"):
+        leaderboard(log, bootstrap_rounds=0)
+    table = leaderboard(log, bootstrap_rounds=0, allow_disconnected=True)
+    assert set(table["expert"]) == {"a", "b", "c", "d", "e"}
+
+
+def test_zero_or_overflowing_total_weight_is_an_error() -> None:
+    zero = weighted([("x", "y", "model_a", 0.0), ("y", "x", "tie", 0.0)])
+    for rate in (lambda f: leaderboard(f, bootstrap_rounds=0), fit_bradley_terry, online_elo):
+        with pytest.raises(InputError, match="total weight is 0"):
+            rate(zero)
+    huge = weighted([("x", "y", "model_a", 1e308), ("y", "x", "model_a", 1e308)])
+    with pytest.raises(InputError, match="total weight is not finite"):
+        leaderboard(huge, bootstrap_rounds=0)
+
+
+def test_null_optional_values_take_their_default() -> None:
+    log = pl.DataFrame(
+        {
+            "model_a": ["x", "y", "x"],
+            "model_b": ["y", "x", "y"],
+            "winner": ["model_a", "model_a", "tie"],
+            "weight": [None, 2.0, None],
+            "instruction_id": ["i1", None, None],
+        }
+    )
+    explicit = log.with_columns(pl.col("weight").fill_null(1.0))
+    assert fit_bradley_terry(log) == pytest.approx(fit_bradley_terry(explicit))
+    assert bootstrap_bradley_terry(log, rounds=5).equals(
+        bootstrap_bradley_terry(explicit, rounds=5)
+    )
+
+
+def test_expert_names_must_be_strings() -> None:
+    numbers = pl.DataFrame(
+        {"model_a": [1.0, float("nan")], "model_b": [2.0, 3.0], "winner": ["tie", "tie"]}
+    )
+    with pytest.raises(InputError, match=r"model_a must hold expert names .*row 1: 1.0"):
+        leaderboard(numbers, bootstrap_rounds=0)
+
+
+def test_rank_ci_counts_experts_surely_better_and_ci_sets_the_level() -> None:
+    truth = {"m1": 1300.0, "m2": 1000.0, "m3": 990.0, "m4": 700.0}
+    log = synthetic_battles(truth, 3000, seed=21)
+    table = leaderboard(log, method="bt", bootstrap_rounds=60, seed=1)
+    rank = dict(zip(table["expert"], table["rank_ci"], strict=True))
+    assert rank == {"m1": 1, "m2": 2, "m3": 2, "m4": 4}
+    narrow = leaderboard(log, method="bt", bootstrap_rounds=60, seed=1, ci=0.5)
+    width = lambda t: (t["ci_upper"] - t["ci_lower"]).mean()  # noqa: E731
+    assert width(narrow) < 0.6 * width(table)
+    assert leaderboard(log, bootstrap_rounds=0)["rank_ci"].is_null().all()
+    with pytest.raises(InputError, match="ci must be in"):
+        leaderboard(log, ci=1.5)
+
+
+def test_counts_are_integers_and_weighted_totals_have_their_own_column() -> None:
+    log = weighted([("a", "b", "model_a", 0.5)] * 4 + [("b", "a", "tie", 2.0)])
+    row = leaderboard(log, bootstrap_rounds=0).filter(pl.col("expert") == "a").row(0, named=True)
+    assert (row["games"], row["wins"], row["losses"], row["ties"]) == (5, 4, 0, 1)
+    assert row["weighted_games"] == 4.0 and row["win_rate"] == pytest.approx(3 / 4)
+    assert leaderboard(log, bootstrap_rounds=0).schema["games"] == pl.Int64
+
+
+def test_compiled_and_numpy_elo_bootstraps_agree() -> None:
+    from gpu_ops.arena import elo_replay, ratings
+
+    if elo_replay.compiled_loop() is None:
+        pytest.skip("numba is not installed")
+    log = clustered_battles({"a": 1100.0, "b": 1000.0, "c": 900.0}, 80, 3, seed=2)
+    votes = ratings._encode(ratings.validate_battles(log))
+    runs = [
+        ratings._elo_rounds(
+            votes,
+            7,
+            np.random.default_rng(5),
+            k=40,
+            initial=1000,
+            alpha=math.log(10) / 400,
+            compiled=compiled,
+        )
+        for compiled in (True, False)
+    ]
+    assert runs[0] == pytest.approx(runs[1], abs=1e-9)
+
+
+def test_newton_and_lbfgs_fits_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpu_ops.arena import ratings
+
+    log = synthetic_battles({"a": 1200, "b": 1050, "c": 1000, "d": 800}, 500, seed=12)
+    newton = fit_bradley_terry(log)
+    monkeypatch.setattr(ratings, "_NEWTON_MAX_EXPERTS", 0)
+    assert fit_bradley_terry(log) == pytest.approx(newton, abs=1e-4)

@@ -27,7 +27,7 @@ from gpu_ops.arena.scheduling import (
     schedule_counts,
 )
 from gpu_ops.errors import InputError
-from warriorcoder.config import ConfigError, parse_config
+from wc_foundation.config import ConfigError, parse_config
 
 EXPERTS = ["a", "b", "c", "d"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from warriorcoder.capacity import Rates, increment_calls, stage_calls, stage_costs
-from warriorcoder.config import load_config, parse_config
+from wc_foundation.config import load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATIONS = REPO / "docs" / "OPERATIONS.md"

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
 from warriorcoder.cli import app
-from warriorcoder.config import ArenaConfig, ConfigError, ExpertConfig, load_config
+from wc_foundation.config import ArenaConfig, ConfigError, ExpertConfig, load_config
 
 runner = CliRunner()
 # WC_FUZZ_SCALE=10 multiplies every example count, for a longer bug hunt than CI's.

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from gpu_ops.arena.scheduling import schedule_counts
 from warriorcoder.report import judge_calls, print_judge_calls
-from warriorcoder.storage import Home, write_lake_table
+from wc_foundation.storage import Home, write_lake_table
 
 
 def test_judge_calls_sum_over_judges_and_print(tmp_path):

@@ -12,10 +12,12 @@ select
     ci_lower,
     ci_upper,
     ci_upper - ci_lower as ci_width,
+    rank_ci,
     games,
     wins,
     losses,
     ties,
+    weighted_games,
     win_rate
 from ratings
 order by method, rank, expert

@@ -14,10 +14,12 @@ renamed as (
         cast(rating_online as double) as rating_online,
         cast(ci_lower as double) as ci_lower,
         cast(ci_upper as double) as ci_upper,
-        cast(games as double) as games,
-        cast(wins as double) as wins,
-        cast(losses as double) as losses,
-        cast(ties as double) as ties,
+        cast(rank_ci as bigint) as rank_ci,
+        cast(games as bigint) as games,
+        cast(wins as bigint) as wins,
+        cast(losses as bigint) as losses,
+        cast(ties as bigint) as ties,
+        cast(weighted_games as double) as weighted_games,
         cast(win_rate as double) as win_rate,
         cast(record as varchar) as record
     from source
