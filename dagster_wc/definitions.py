@@ -36,10 +36,15 @@ def stage_modules() -> list[ModuleType]:
 
 
 def python_stage_assets() -> list:
-    """Each stage module's assets, grouped under the module's name."""
+    """Each stage module's assets, and the specs of the tables they write beside their own
+    (module-level `AssetSpec`s, never materialized on their own), grouped under the module's
+    name."""
     assets = []
     for module in stage_modules():
-        assets += dg.load_assets_from_modules([module], group_name=module.__name__.rsplit(".")[-1])
+        group = module.__name__.rsplit(".")[-1]
+        assets += dg.load_assets_from_modules([module], group_name=group)
+        specs = [value for value in vars(module).values() if isinstance(value, dg.AssetSpec)]
+        assets += [spec.replace_attributes(group_name=group) for spec in specs]
     return assets
 
 

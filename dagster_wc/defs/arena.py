@@ -33,6 +33,26 @@ from wc_foundation.warehouse import read_model
 CONFIG_SECTIONS = ("experts", "responses", "judging", "battles", "winners", "ratings", "target")
 
 
+# Tables the `judgments` asset writes beside its own (one file per judge): declared so the lineage
+# reads judgments -> table -> staging view in this stage; they are never materialized on their own.
+judging_schedule_table = dg.AssetSpec(
+    "judging_schedule",
+    deps=["judgments"],
+    partitions_def=experts_partitions,
+    kinds={"parquet"},
+    description="Judge calls each judge spent and what the full schedule needs (written "
+    "by `judgments`).",
+)
+battle_judges_table = dg.AssetSpec(
+    "battle_judges",
+    deps=["judgments"],
+    partitions_def=experts_partitions,
+    kinds={"parquet"},
+    description="Judges the full schedule asks per battle, the weight of adaptive votes "
+    "(written by `judgments`).",
+)
+
+
 def battle_instructions(arena: ArenaResource) -> pl.DataFrame:
     """The selected instructions (id, text, miner) in selection order (dbt: battle_instructions)."""
     return read_model(arena.home, "battle_instructions", order_by=["selection_rank"]).select(
