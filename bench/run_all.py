@@ -46,6 +46,7 @@ BENCHMARKS = (
     "fresh_arena",
     "test_weighting",
     "battle_schedule",
+    "cluster",
 )
 VERSIONS = (
     "torch",

@@ -64,9 +64,10 @@ class ArenaResource(dg.ConfigurableResource):
         """Load one model with the persistent call cache; release it when the stage is done.
 
         `purpose` is the asset asking (it names the cache's crash point for fault tests)."""
-        from gpu_ops.llm import CallCache, load_model
+        from gpu_ops.llm import load_model
+        from gpu_ops.state_db import open_call_cache
 
-        cache = CallCache(self.home.llm_cache)
+        cache = open_call_cache(self.home.llm_cache, self.arena_config.compute.state_url)
         loaded = load_model(model.to_model_spec(), cache=cache, purpose=purpose)
         try:
             yield loaded

@@ -162,6 +162,7 @@ def run(
 
     print_step_summary(summary, terminal)
     print_run_report(home_dir, terminal)
+    terminal.print(summary.cluster, soft_wrap=True, highlight=False)
     terminal.print(f"full Dagster and dbt log: {summary.log_path}", soft_wrap=True)
 
 
@@ -557,7 +558,8 @@ def evaluate(
 ) -> None:
     """HumanEval pass@1 (pass@k) of a model; completions run only in the sandbox."""
     from gpu_ops.evaluation.benchmarks import evaluate_model
-    from gpu_ops.llm import CallCache, ModelSpec
+    from gpu_ops.llm import ModelSpec
+    from gpu_ops.state_db import open_call_cache
 
     home_dir = _home(home).ensure()
     spec = ModelSpec(
@@ -569,7 +571,7 @@ def evaluate(
         samples=samples,
         max_problems=max_problems,
         max_new_tokens=max_new_tokens,
-        cache=CallCache(home_dir.llm_cache),
+        cache=open_call_cache(home_dir.llm_cache),
         prompt_style=prompt_style,  # type: ignore[arg-type]
         prompts=prompts,  # type: ignore[arg-type]
         allow_weak_isolation=allow_weak_isolation,

@@ -23,7 +23,7 @@ from gpu_ops.evaluation.conditions import (
     effect_report,
     effect_table,
 )
-from gpu_ops.llm import CallCache
+from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
 from wc_foundation.storage import read_lake_table
 from wc_foundation.warehouse import query
@@ -73,7 +73,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         is_benchmark_instruction=benchmark_recognizer(benchmark),
     )
     pass_at_1 = {"base": _base_pass_at_1(arena, benchmark)}
-    cache = CallCache(arena.home.llm_cache)
+    cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)
     try:
         for name, rows in conditions.items():
             model_dir = _train_condition(context, arena, name, rows, len(arena_rows))

@@ -23,7 +23,8 @@ from gpu_ops.arena.scheduling import (
     plan_judge,
     schedule_counts,
 )
-from gpu_ops.sandbox.result_cache import ExecutionCache
+from gpu_ops.cluster import cluster_scope
+from gpu_ops.state_db import open_execution_cache
 from wc_foundation.config import ArenaConfig
 from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_table
 from wc_foundation.warehouse import read_model
@@ -284,19 +285,22 @@ def execution_results(
             instructions.select("instruction_id", "instruction"), on="instruction_id"
         )
         if len(rows):
-            cache = ExecutionCache(arena.home.cache / "execution_results.sqlite")
+            cache = open_execution_cache(
+                arena.home.cache / "execution_results.sqlite", config.compute.state_url
+            )
             try:
-                frame = score_responses(
-                    rows.select("instruction_id", "expert", "instruction", "response"),
-                    peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
-                    timeout_s=settings.timeout_s,
-                    memory_mb=settings.memory_mb,
-                    allow_weak_isolation=settings.allow_weak_isolation,
-                    cache=cache,
-                    hidden_tests=hidden_tests_source(settings.hidden_tests),
-                    test_weighting=settings.test_weighting,
-                    min_sources=settings.min_sources,
-                )
+                with cluster_scope(f"execution_results[{slug}]", config.compute.ray_address):
+                    frame = score_responses(
+                        rows.select("instruction_id", "expert", "instruction", "response"),
+                        peers=read_lake_table(arena.home, "responses"),  # cross-execution tests
+                        timeout_s=settings.timeout_s,
+                        memory_mb=settings.memory_mb,
+                        allow_weak_isolation=settings.allow_weak_isolation,
+                        cache=cache,
+                        hidden_tests=hidden_tests_source(settings.hidden_tests),
+                        test_weighting=settings.test_weighting,
+                        min_sources=settings.min_sources,
+                    )
                 sandbox = {
                     "sandbox_runs": cache.sandbox_runs,
                     "sandbox_cache_hits": cache.hits,

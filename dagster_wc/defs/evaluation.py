@@ -14,6 +14,7 @@ from gpu_ops.evaluation.benchmarks import (
     evaluate_model,
 )
 from gpu_ops.llm import CallCache, ModelSpec
+from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import read_finished_report
 from wc_foundation.config import EvaluationConfig
 from wc_foundation.storage import write_lake_table
@@ -39,7 +40,7 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
     }
     benchmarks = [*settings.benchmarks, *settings.extra_jsonl]
     summaries, results = [], []
-    cache = CallCache(arena.home.llm_cache)
+    cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)
     for label, spec in candidates.items():
         for benchmark in benchmarks:
             summary, per_sample = evaluate_with_settings(

@@ -7,6 +7,7 @@ from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.ratings import leaderboard, record_warnings
+from gpu_ops.cluster import cluster_scope
 from wc_foundation.storage import write_lake_table
 from wc_foundation.warehouse import read_model
 
@@ -34,8 +35,9 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
         "initial": settings.initial_rating,
         "unit": settings.bootstrap_unit,
     }
-    bt = leaderboard(ordered_battles, method="bt", **common)
-    elo = leaderboard(ordered_battles, method="elo", k=settings.elo_k, **common)
+    with cluster_scope("expert_ratings", arena.arena_config.compute.ray_address):
+        bt = leaderboard(ordered_battles, method="bt", **common)
+        elo = leaderboard(ordered_battles, method="elo", k=settings.elo_k, **common)
     frame = pl.concat([bt, elo])
     for message in record_warnings(frame):
         context.log.warning(message)

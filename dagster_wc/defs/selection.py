@@ -6,7 +6,8 @@ import polars as pl
 
 from dagster_wc.metadata import png_image
 from dagster_wc.resources import ArenaResource
-from gpu_ops.curation.embeddings import embed_texts, load_embedding_model
+from gpu_ops.cluster import cluster_scope
+from gpu_ops.cluster.embeddings import embed_across
 from gpu_ops.curation.kcenter import kcenter_greedy, resolve_budget
 from wc_foundation.storage import read_lake_table, write_lake_table
 from wc_foundation.warehouse import read_model
@@ -24,8 +25,13 @@ def instruction_embeddings(
     kept = read_model(arena.home, "instructions_kept", order_by=["instruction_id"]).select(
         "instruction_id", "instruction"
     )
-    model = load_embedding_model(settings.model, device=settings.device)
-    vectors = embed_texts(model, kept["instruction"].to_list(), batch_size=settings.batch_size)
+    with cluster_scope("instruction_embeddings", arena.arena_config.compute.ray_address):
+        vectors = embed_across(  # on Ray when a cluster is set, else here as before
+            settings.model,
+            kept["instruction"].to_list(),
+            device=settings.device,
+            batch_size=settings.batch_size,
+        )
     model_name = settings.model or "all-MiniLM-L6-v2"
     frame = pl.DataFrame(
         {

@@ -23,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_wc.orchestration.instance_storage import uses_postgres
 from dagster_wc.upstream_internals import instance_with_event_log, sqlite_event_log_storage_class
 from wc_foundation.storage import Home
 
@@ -79,6 +80,8 @@ def use_local_instance(home: Home) -> dg.DagsterInstance:
     if not settings.exists():
         settings.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home.dagster)
+    if uses_postgres(settings):  # configs/cluster/dagster_postgres.yaml: Dagster's own storages
+        return dg.DagsterInstance.get()  # the dagster.yaml in DAGSTER_HOME, as written
     event_log = {
         "module": __name__,
         "class": SyncOnCheckpointEventLogStorage.__name__,

@@ -44,6 +44,7 @@ from dagster_wc.orchestration.step_state import home_stamps, pipeline_lock
 from dagster_wc.orchestration.versions import StepVersions, step_versions
 from dagster_wc.orchestration.walk import PipelineWalk, step_tags
 from dagster_wc.resources import config_for_run
+from gpu_ops.cluster import LEDGER
 from wc_foundation.config import ArenaConfig, load_config
 from wc_foundation.storage import Home
 
@@ -84,6 +85,7 @@ class RunSummary:
     run_ids: list[str] = field(default_factory=list)
     seconds_by_label: dict[str, float] = field(default_factory=dict)  # asset or dbt step
     log_path: Path | None = None
+    cluster: str = ""  # one line: which nodes did the fan-out (reports/cluster.json)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def run_pipeline(
     home.ensure()
     config = config or load_config(config_path, home=home.root)
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
+    LEDGER.reset()  # this run's per-node work, written to reports/cluster.json below
     with (
         output_to(summary.log_path),
         pipeline_lock(home),
@@ -202,6 +205,8 @@ def run_pipeline(
                 continue
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
+    LEDGER.write(home.root / "reports" / "cluster.json")
+    summary.cluster = LEDGER.summary_line()
     if failures:
         raise PipelineError(failures, summary)
     return summary

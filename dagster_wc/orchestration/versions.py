@@ -14,7 +14,9 @@ it, not every step.
 Config: a stage module names the config sections it reads in `CONFIG_SECTIONS` (a test checks the
 names against what the module's code reads); its steps hash those sections and the local model
 folders they name. A dbt step hashes its `--vars`. A stage without `CONFIG_SECTIONS` hashes the
-whole config.
+whole config. The `compute` section (Ray address, state database) is in no step's version, even
+where a stage reads it: it says where the work runs, never what it computes, so moving an arena
+onto a cluster re-runs nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ DATA_SUFFIXES = {".jinja", ".json", ".sql", ".yml", ".yaml"}  # files code reads
 DBT_SKIPPED = ("target/", "logs/", "dbt_packages/", "analyses/")  # not what a build runs
 DBT_CODE_MODULE = "dagster_wc.dbt.assets"
 STAGE_PACKAGE = "dagster_wc.defs"
+PLACEMENT_SECTIONS = frozenset({"compute"})  # where the work runs, not what: in no version
 
 
 _FILE_DIGESTS: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> (size, mtime), digest
@@ -167,8 +170,9 @@ def config_sections(module_name: str) -> tuple[str, ...] | None:
 
 def config_version(config: ArenaConfig, sections: Iterable[str] | None = None) -> str:
     """Digest of some config sections (all when None) and of the local model folders they name
-    (by file stamps: size and mtime)."""
+    (by file stamps: size and mtime). `PLACEMENT_SECTIONS` never count."""
     names = tuple(ArenaConfig.model_fields) if sections is None else tuple(sorted(sections))
+    names = tuple(name for name in names if name not in PLACEMENT_SECTIONS)
     digest = hashlib.sha256(config.stage_hash(*names).encode())
     models = []
     if "experts" in names:

@@ -48,11 +48,12 @@ import polars as pl
 
 from gpu_ops.arena import test_consensus
 from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cases
+from gpu_ops.cluster.sandbox import ask_many, run_many  # Ray tasks when a cluster is set
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
 from gpu_ops.lake_schemas import content_schema
-from gpu_ops.sandbox import SandboxResult, run_many, safe_text
-from gpu_ops.sandbox.probes import Answers, ask_many, per_probe_seconds
+from gpu_ops.sandbox import SandboxResult, safe_text
+from gpu_ops.sandbox.probes import Answers, per_probe_seconds
 from gpu_ops.sandbox.referee import decide
 from gpu_ops.sandbox.result_cache import ExecutionCache, ScriptOutcome, outcome_key
 from gpu_ops.worlds import get_world

@@ -33,6 +33,7 @@ import polars as pl
 from scipy import sparse
 
 from gpu_ops.arena import elo_replay, rating_graph
+from gpu_ops.cluster import map_chunks
 from gpu_ops.errors import InputError
 from gpu_ops.frames import as_polars, require_columns
 
@@ -764,7 +765,8 @@ def _bt_table(
     full = fit(pairs.cells(), None)
     point = to_elo(full)
     if rounds and float(pairs.cells().sum()) > 0:
-        samples = np.stack([to_elo(fit(draw, full)) for draw in _cell_draws(pairs, rounds, seed)])
+        draws = _cell_draws(pairs, rounds, seed)  # drawn here, in order: the same on any node
+        samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
         low = np.quantile(samples, lower, axis=0)
         high = np.quantile(samples, upper, axis=0)
     else:

@@ -241,7 +241,7 @@ def test_run_all_skips_missing_modules(tmp_path: Path, monkeypatch: pytest.Monke
     assert records == {}
 
 
-@pytest.mark.parametrize("name", ["kcenter", "dbt_marts", "fresh_arena"])
+@pytest.mark.parametrize("name", ["kcenter", "dbt_marts", "fresh_arena", "cluster"])
 def test_module_cli_parses(name: str) -> None:
     """`python -m bench.bench_<name>` still works as a script (its --help, light modules)."""
     out = subprocess.run(

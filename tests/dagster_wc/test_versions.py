@@ -11,7 +11,12 @@ import pytest
 from dagster_wc.definitions import stage_modules
 from dagster_wc.orchestration.imports import PACKAGES
 from dagster_wc.orchestration.plan import PipelineShape, Step
-from dagster_wc.orchestration.versions import CodeVersions, StepVersions, config_version
+from dagster_wc.orchestration.versions import (
+    PLACEMENT_SECTIONS,
+    CodeVersions,
+    StepVersions,
+    config_version,
+)
 from wc_foundation.config import ArenaConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,7 +160,9 @@ def test_each_stage_names_the_config_sections_it_reads():
         tree = ast.parse(Path(module.__file__).read_text())
         read = config_reads(tree)
         assert read, module.__name__  # the scan sees the stage's reads
-        assert read <= set(module.CONFIG_SECTIONS), (module.__name__, read)
+        # `compute` says where the work runs: read freely, hashed by no step (PLACEMENT_SECTIONS)
+        assert read - PLACEMENT_SECTIONS <= set(module.CONFIG_SECTIONS), (module.__name__, read)
+        assert not set(module.CONFIG_SECTIONS) & PLACEMENT_SECTIONS, module.__name__
         assert set(module.CONFIG_SECTIONS) <= set(ArenaConfig.model_fields), module.__name__
 
 

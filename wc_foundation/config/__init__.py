@@ -26,6 +26,7 @@ from wc_foundation.config.base import (
     Role,
     WorldName,
 )
+from wc_foundation.config.compute import ComputeConfig
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
 from wc_foundation.config.loading import (
@@ -53,6 +54,7 @@ __all__ = [
     "ArenaConfig",
     "Backend",
     "BattlesConfig",
+    "ComputeConfig",
     "ConfigError",
     "DecontaminationConfig",
     "DedupConfig",

@@ -13,6 +13,7 @@ from pydantic import (
 
 from wc_foundation.config.arena import BattlesConfig, JudgingConfig, ResponseConfig
 from wc_foundation.config.base import RESERVED_JUDGE_SLUGS, ConfigError, Role, _Strict
+from wc_foundation.config.compute import ComputeConfig
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
 from wc_foundation.config.mining import MiningConfig
@@ -43,6 +44,7 @@ class ArenaConfig(_Strict):
     export: ExportConfig = ExportConfig()
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
+    compute: ComputeConfig = ComputeConfig()  # where it runs, never what (in no step version)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ArenaConfig:

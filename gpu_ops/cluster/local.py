@@ -1,0 +1,149 @@
+"""A Ray cluster of several nodes on this one machine, for tests, benchmarks and trying it out.
+
+Each node is `ray start --block` in its own process group, so killing that group loses exactly
+that node (raylet, object store, workers) and stopping the cluster ends only its own processes
+(`ray stop --force` would end every Ray process of the machine). The nodes get the project on
+PYTHONPATH, so tasks can import it as on a real cluster whose image has it installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+_ALIVE = (
+    "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR');"
+    " print(sum(n['Alive'] for n in ray.nodes()))"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_env() -> dict[str, str]:
+    """This environment, plus the project on PYTHONPATH, without usage stats or a Ray address."""
+    env = dict(os.environ)
+    env.update(
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+    )
+    env.pop("WC_RAY_ADDRESS", None)
+    return env
+
+
+@dataclass
+class LocalCluster:
+    """A head and worker nodes on 127.0.0.1, each `num_cpus` CPUs, in a private temp folder."""
+
+    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wcray-")))
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=node_env)
+    nodes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, nodes: int = 2, num_cpus: int = 1) -> LocalCluster:
+        """Start the head and `nodes - 1` workers; return when all are alive."""
+        try:
+            self.add_node(head=True, num_cpus=num_cpus)
+            for _ in range(nodes - 1):
+                self.add_node(head=False, num_cpus=num_cpus)
+            self.wait_for_nodes(nodes)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_node(self, *, head: bool, num_cpus: int = 1) -> subprocess.Popen:
+        ray = str(Path(sys.executable).with_name("ray"))
+        common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus), "--block"]
+        if head:
+            args = [ray, "start", "--head", "--port", str(self.port), "--include-dashboard=false"]
+            args += ["--temp-dir", str(self.temp_dir / "ray"), "--disable-usage-stats", *common]
+        else:
+            args = [ray, "start", "--address", self.address, *common]
+        log = (self.temp_dir / f"node-{len(self.nodes)}.log").open("w")
+        process = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.nodes.append(process)
+        if head:
+            self.wait_for_nodes(1)
+        return process
+
+    def alive_nodes(self) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ALIVE, self.address],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = done.stdout.strip().splitlines()
+        return int(lines[-1]) if done.returncode == 0 and lines else 0
+
+    def wait_for_nodes(self, count: int, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.nodes and self.nodes[0].poll() is not None:
+                raise RuntimeError(f"the Ray head exited; see {self.temp_dir}/node-0.log")
+            if self.alive_nodes() >= count:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"{count} Ray nodes not up after {timeout_s}s (logs: {self.temp_dir})")
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """Lose one node: SIGKILL its whole process group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Kill every node of this cluster (workers first) and remove its temp folder."""
+        for process in reversed(self.nodes):
+            self.kill(process)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m gpu_ops.cluster.local --nodes 2`: start a local cluster, print its address and
+    each node's process group, keep it up until Ctrl-C or SIGTERM, then stop it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--nodes", type=int, default=2, help="head + workers (default 2)")
+    parser.add_argument("--num-cpus", type=int, default=1, help="CPUs per node (default 1)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    cluster = LocalCluster().start(nodes=args.nodes, num_cpus=args.num_cpus)
+    try:
+        print(f"export WC_RAY_ADDRESS={cluster.address}", flush=True)
+        for index, node in enumerate(cluster.nodes):
+            role = "head" if index == 0 else "worker"
+            print(f"# {role} node: lose it with `kill -9 -{node.pid}`", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
