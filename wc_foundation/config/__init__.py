@@ -41,7 +41,12 @@ from wc_foundation.config.models import ExpertConfig, ModelConfig
 from wc_foundation.config.ratings import RatingConfig
 from wc_foundation.config.scoring import ScoringConfig
 from wc_foundation.config.selection import EmbeddingConfig, SelectionConfig
-from wc_foundation.config.sft_data import DecontaminationConfig, ExportConfig, WinnerConfig
+from wc_foundation.config.sft_data import (
+    DecontaminationConfig,
+    ExportConfig,
+    PreferenceConfig,
+    WinnerConfig,
+)
 from wc_foundation.config.training import LoraConfig, SFTConfig, TargetConfig
 
 __all__ = [
@@ -64,6 +69,7 @@ __all__ = [
     "JudgingConfig",
     "LoraConfig",
     "MiningConfig",
+    "PreferenceConfig",
     "ModelConfig",
     "RatingConfig",
     "ResponseConfig",
