@@ -16,6 +16,7 @@ messages; extra columns are allowed), which `datasets.load_dataset("json")` and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Mapping
@@ -164,7 +165,7 @@ def margin_histogram(pairs: pl.DataFrame) -> dict[str, int]:
     edges = HISTOGRAM_BINS
     counts: dict[str, int] = {}
     margins = pairs["margin"].to_list() if len(pairs) else []
-    for low, high in zip(edges, edges[1:], strict=False):
+    for low, high in itertools.pairwise(edges):
         last = high == edges[-1]
         label = f"[{low:.1f}, {high:.1f}{']' if last else ')'}"
         counts[label] = sum(1 for m in margins if low <= m < high or (last and m == high))
