@@ -47,7 +47,12 @@ from wc_foundation.config.sft_data import (
     PreferenceConfig,
     WinnerConfig,
 )
-from wc_foundation.config.training import LoraConfig, SFTConfig, TargetConfig
+from wc_foundation.config.training import (
+    LoraConfig,
+    PreferenceTrainingConfig,
+    SFTConfig,
+    TargetConfig,
+)
 
 __all__ = [
     "EXTENDS_KEY",
@@ -71,6 +76,7 @@ __all__ = [
     "MiningConfig",
     "ModelConfig",
     "PreferenceConfig",
+    "PreferenceTrainingConfig",
     "RatingConfig",
     "ResponseConfig",
     "Role",
