@@ -246,6 +246,7 @@ def run_preference_subprocess(
     if missing:
         raise InputError(f"preference job lacks keys {sorted(missing)}")
     PreferenceParams(**job.get("params", {}))  # fail fast on bad params, in this process
+    load_preference_rows(job["dataset_path"])  # and on missing or empty pairs
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     job_path = out / "preference_job.json"
