@@ -364,6 +364,30 @@ LAKE_TABLES: dict[str, LakeTable] = {
             "alpha": Column(pl.Float64, "Weight of the global score."),
         },
     ),
+    "preference_pairs": LakeTable(
+        "Decided battles as preference pairs: the winner's response chosen, the loser's rejected.",
+        {
+            "instruction_id": Column(pl.String, "Instruction (the prompt)."),
+            "instruction": Column(pl.String, "Instruction text."),
+            "chosen_model": Column(pl.String, "Expert whose response won the battle."),
+            "rejected_model": Column(pl.String, "Expert whose response lost it."),
+            "chosen": Column(pl.String, "Winning response."),
+            "rejected": Column(pl.String, "Losing response."),
+            "margin": Column(
+                pl.Float64, "(votes for chosen - votes for rejected) / all votes, ties included."
+            ),
+            "votes_chosen": Column(pl.Float64, "Weighted votes for the chosen response."),
+            "votes_rejected": Column(pl.Float64, "Weighted votes for the rejected response."),
+            "ties": Column(pl.Float64, "Weighted tie votes."),
+            "judges": Column(pl.List(pl.String), "Judges with a valid vote on the battle."),
+            "exec_score_chosen": Column(
+                pl.Float64, "Execution score of the chosen response; null without one."
+            ),
+            "exec_score_rejected": Column(
+                pl.Float64, "Execution score of the rejected response; null without one."
+            ),
+        },
+    ),
     "sft_decontamination": LakeTable(
         "N-gram overlaps of SFT rows with benchmark problems.",
         {

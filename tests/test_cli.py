@@ -17,6 +17,7 @@ COMMANDS = [
     "leaderboard",
     "sql",
     "export-sft",
+    "export-preferences",
     "dedup",
     "embed",
     "select",

@@ -259,6 +259,33 @@ def sql(
     print_frame(run_named_query(_home(home), name), name, fmt)
 
 
+@app.command("export-preferences")
+@user_errors
+def export_preferences(
+    out: Annotated[
+        Path, typer.Option(help="folder for preference_pairs.jsonl/.parquet and README.md")
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Copy the preference pairs (TRL's prompt/chosen/rejected format) and their card to OUT."""
+    import shutil
+
+    from gpu_ops.errors import InputError
+    from gpu_ops.sft_data.preferences import CARD_NAME, JSONL_NAME, PARQUET_NAME
+
+    source = _home(home).sft
+    names = {JSONL_NAME: JSONL_NAME, PARQUET_NAME: PARQUET_NAME, CARD_NAME: "README.md"}
+    found = {name: target for name, target in names.items() if (source / name).exists()}
+    if JSONL_NAME not in found:
+        raise InputError(
+            f"no preference pairs under {source}: run `warriorcoder run` (asset preference_pairs)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, target in found.items():
+        shutil.copy2(source / name, out / target)
+    console.print(f"wrote {', '.join(found.values())} to {out}")
+
+
 @app.command("export-sft")
 @user_errors
 def export_sft(

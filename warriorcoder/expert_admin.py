@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from gpu_ops.llm.model_check import check_model_usable
 from wc_foundation.config import ConfigError, parse_config, read_config_data
 
 
@@ -21,9 +22,12 @@ def add_expert_to_config(
     family: str | None = None,
     home: Path | None = None,
 ) -> dict[str, Any]:
-    """Append an expert entry; the file is rewritten only if the new config validates.
+    """Append an expert entry; the file is rewritten only if the new config validates and the
+    model loads and renders its chat template (`check_model_usable`).
 
-    The previous file is kept as `<name>.bak` (PyYAML does not keep comments).
+    Until then nothing is written, so a failed add leaves the file byte-identical and a retry
+    with the right model works. The previous file is kept as `<name>.bak` (PyYAML does not keep
+    comments).
     """
     path = Path(config_path)
     read_config_data(path, home)  # every read, encoding, YAML or shape problem: ConfigError
@@ -47,7 +51,8 @@ def add_expert_to_config(
         raise ConfigError(f"experts: an expert with slug {slug!r} is already configured in {path}")
     data["experts"] = [*experts, entry]
     resolved = yaml.safe_load(yaml.safe_dump(data).replace("${WC_HOME}", str(home or ".")))
-    parse_config(resolved, source=str(path))
+    arena = parse_config(resolved, source=str(path))
+    check_model_usable(arena.expert(slug).to_model_spec())
     shutil.copy2(path, path.with_suffix(path.suffix + ".bak"))
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return entry

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from dagster_wc.defs.training import target_sft_dir
+from dagster_wc.defs.training import target_preference_dir, target_sft_dir
 from dagster_wc.metadata import markdown_table
 from dagster_wc.resources import ArenaResource
 from gpu_ops.evaluation.benchmarks import (
@@ -23,9 +23,10 @@ from wc_foundation.storage import write_lake_table
 CONFIG_SECTIONS = ("target", "evaluation")
 
 
-@dg.asset(kinds={"python", "parquet"}, deps=["target_model_sft"])
+@dg.asset(kinds={"python", "parquet"}, deps=["target_model_sft", "target_model_preference"])
 def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
-    """pass@k of the base target and the fine-tuned one on every configured benchmark."""
+    """pass@k of the base target, the fine-tuned one and (with `target.preference` other than
+    none) the preference-trained one, on every configured benchmark."""
     config = arena.arena_config
     target = config.target
     if target is None:
@@ -38,6 +39,11 @@ def evaluation(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Ma
             update={"model": str(tuned_dir), "slug": f"{target.slug}-sft"}
         ).to_model_spec(),
     }
+    if target.preference.method != "none":
+        preference_dir = read_finished_report(target_preference_dir(arena, target.slug)).output_dir
+        candidates["preference"] = target.model_copy(
+            update={"model": str(preference_dir), "slug": f"{target.slug}-preference"}
+        ).to_model_spec()
     benchmarks = [*settings.benchmarks, *settings.extra_jsonl]
     summaries, results = [], []
     cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)

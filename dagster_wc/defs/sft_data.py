@@ -12,6 +12,12 @@ from gpu_ops.sft_data.decontamination import (
     load_benchmark_jsonl,
     load_humaneval_prompts,
 )
+from gpu_ops.sft_data.preferences import (
+    decided_pairs,
+    export_preferences,
+    margin_histogram,
+    with_texts,
+)
 from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
 from gpu_ops.sft_data.winners import select_winners
@@ -32,6 +38,7 @@ CONFIG_SECTIONS = (
     "winners",
     "decontamination",
     "export",
+    "preference",
 )
 
 
@@ -86,6 +93,19 @@ def benchmark_texts(arena: ArenaResource) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=load_humaneval_prompts().schema)
 
 
+def decontaminated(
+    arena: ArenaResource, rows: pl.DataFrame, *, fields: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows with no benchmark overlap in `fields` nor a benchmark task, the report)."""
+    settings = arena.arena_config.decontamination
+    kept, report = decontaminate(rows, benchmark_texts(arena), n=settings.ngram, fields=fields)
+    for name in settings.benchmarks:
+        if (world := find_world(name)) is not None:  # its tasks, however worded
+            kept, by_task = drop_benchmark_tasks(kept, name, world.benchmark_task_id)
+            report = pl.concat([report, by_task])
+    return kept, report
+
+
 def card_info(config: ArenaConfig, *, winners: int, dropped: int, quality: dict) -> dict:
     """What the dataset card says about this run: license, decontamination, row quality, settings."""
     return {
@@ -117,11 +137,7 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     """Winners minus benchmark overlaps, as chat `messages` JSONL + Parquet with a dataset card."""
     config = arena.arena_config
     winners = read_lake_table(arena.home, "sft_winners")
-    kept, report = decontaminate(winners, benchmark_texts(arena), n=config.decontamination.ngram)
-    for name in config.decontamination.benchmarks:
-        if (world := find_world(name)) is not None:  # its tasks, however worded
-            kept, by_task = drop_benchmark_tasks(kept, name, world.benchmark_task_id)
-            report = pl.concat([report, by_task])
+    kept, report = decontaminated(arena, winners, fields=("instruction", "response"))
     write_lake_table(arena.home, "sft_decontamination", report)
     dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
     kept, quality = filter_flagged(kept, drop=config.export.drop_flagged_rows)
@@ -156,4 +172,45 @@ def sft_dataset_is_well_formed(arena: ArenaResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=leaked == 0 and empty == 0 and len(frame) > 0,
         metadata={"rows": len(frame), "contaminated_rows": leaked, "malformed_rows": empty},
+    )
+
+
+@dg.asset(kinds={"python", "parquet", "json"}, deps=["preference_inputs", "battle_instructions"])
+def preference_pairs(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
+    """Decided battles (both orders agree, margin >= preference.min_margin) as DPO pairs:
+    chosen = the winner's response, rejected = the loser's; decontaminated like the SFT data."""
+    config = arena.arena_config
+    battles = read_model(arena.home, "preference_inputs")
+    pairs = decided_pairs(battles, min_margin=config.preference.min_margin)
+    texts = read_model(arena.home, "battle_instructions").select("instruction_id", "instruction")
+    responses = read_lake_table(arena.home, "responses").select(
+        "instruction_id", "expert", "response"
+    )
+    pairs = with_texts(pairs, texts, responses)
+    kept, report = decontaminated(arena, pairs, fields=("instruction", "chosen", "rejected"))
+    dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
+    path = write_lake_table(arena.home, "preference_pairs", kept)
+    card = {
+        "license": config.export.license,
+        "min_margin": config.preference.min_margin,
+        "battles": len(battles),
+        "decontamination": {
+            "benchmarks": [*config.decontamination.benchmarks, *config.decontamination.extra_jsonl],
+            "ngram_size": config.decontamination.ngram,
+            "pairs dropped (benchmark overlap)": int(len(pairs) - len(kept)),
+        },
+        "settings": {"arena": config.name, "judging": config.judging.mode},
+    }
+    files = export_preferences(kept, arena.home.sft, card_info=card)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "pair_count": len(kept),
+            "battles": len(battles),
+            "dropped_contaminated_instructions": dropped,
+            "margin_histogram": margin_histogram(kept),
+            "files": {name: str(file) for name, file in files.items()},
+        }
     )

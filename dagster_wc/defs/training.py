@@ -1,4 +1,5 @@
-"""Stage 11: TRL SFT of the target model on the exported winners, in a child process."""
+"""Stage 11: TRL SFT of the target model on the exported winners, then (optional) DPO / KTO on
+the preference pairs; each in a child process."""
 
 from pathlib import Path
 
@@ -8,8 +9,10 @@ from dagster_wc.metadata import png_image
 from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
 from gpu_ops.llm.chat_template import BUNDLED_PREFIX, bundled_template
-from gpu_ops.training.sft import run_sft_subprocess
-from wc_foundation.config import SFTConfig
+from gpu_ops.sft_data.preferences import JSONL_NAME as PREFERENCE_PAIRS_FILE
+from gpu_ops.training.preference import run_preference_subprocess
+from gpu_ops.training.sft import read_finished_report, run_sft_subprocess
+from wc_foundation.config import PreferenceTrainingConfig, SFTConfig
 
 # the config sections this stage reads: its steps' config version hashes only these
 CONFIG_SECTIONS = ("target",)
@@ -97,6 +100,75 @@ def target_model_sft(
             "final_train_loss": report.final_train_loss,
             "final_eval_loss": report.final_eval_loss,
             "resumed_from": report.resumed_from or "",
+            "loss_curve": loss_plot(report.loss_history),
+        }
+    )
+
+
+def target_preference_dir(arena: ArenaResource, slug: str) -> Path:
+    """Where the target's preference run keeps checkpoints, the model and its report."""
+    return arena.home.models / "target_preference" / slug
+
+
+def preference_params(settings: PreferenceTrainingConfig) -> dict:
+    """The config's `target.preference` in `gpu_ops.training.preference.PreferenceParams` names."""
+    return {
+        "method": settings.method,
+        "beta": settings.beta,
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "per_device_train_batch_size": settings.per_device_batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "max_length": settings.max_seq_len,
+        "precision": settings.precision,
+        "seed": settings.seed,
+    }
+
+
+@dg.asset(
+    kinds={"python", "pytorch"},
+    deps=[target_model_sft, "preference_pairs"],
+    tags={NEEDS_TARGET_TAG: "true"},
+)
+def target_model_preference(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
+    """The SFT target trained further on the preference pairs (`target.preference`: dpo or
+    kto); with `none` (the default) nothing is trained and the evaluation leaves it out."""
+    target = arena.arena_config.target
+    if target is None:
+        raise dg.Failure("the config has no `target` model to train")
+    settings = target.preference
+    if settings.method == "none":
+        return dg.MaterializeResult(metadata={"method": "none", "trained": False})
+    sft_model = read_finished_report(target_sft_dir(arena, target.slug)).output_dir
+    job = {
+        "model_path": sft_model,
+        "dataset_path": str(arena.home.sft / PREFERENCE_PAIRS_FILE),
+        "out_dir": str(target_preference_dir(arena, target.slug)),
+        "params": {
+            **preference_params(settings),
+            "chat_template": template_text(target.chat_template),
+        },
+    }
+
+    def log(record: dict) -> None:
+        if "loss" in record:
+            context.log.info(f"{settings.method} {record}")
+
+    report = run_preference_subprocess(job, log_callback=log)
+    return dg.MaterializeResult(
+        metadata={
+            "method": settings.method,
+            "trained": True,
+            "model_dir": dg.MetadataValue.path(report.output_dir),
+            "from_model": dg.MetadataValue.path(sft_model),
+            "data_hash": report.data_hash,
+            "pairs": report.train_rows,
+            "steps": report.steps,
+            "seconds": round(report.seconds, 1),
+            "final_train_loss": report.final_train_loss,
             "loss_curve": loss_plot(report.loss_history),
         }
     )

@@ -594,9 +594,6 @@ def run_sft_subprocess(
     out.mkdir(parents=True, exist_ok=True)
     job_path = out / "sft_job.json"
     _atomic_write(job_path, json.dumps(job, indent=2, sort_keys=True, default=str))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    tail: deque[str] = deque(maxlen=tail_lines)
-    report: dict[str, Any] | None = None
     params = SFTParams(**job.get("params", {}))
     if params.num_machines > 1 and Path(job["dataset_path"]).is_file():
         # A multi-node run is started by hand on each node; once it finished, reuse it here.
@@ -611,6 +608,26 @@ def run_sft_subprocess(
         num_machines=params.num_machines,
         accelerate_config=params.accelerate_config,
     )
+    report = stream_worker(command, out, log_callback, tail_lines=tail_lines, what="SFT")
+    return SFTReport.from_dict(report)
+
+
+def stream_worker(
+    command: list[str],
+    out: Path,
+    log_callback: LogCallback | None,
+    *,
+    tail_lines: int = 20,
+    what: str = "SFT",
+) -> dict[str, Any]:
+    """Run a training worker, stream its JSON-lines log to log_callback, return its report.
+
+    Raises SFTWorkerError naming the exit code and the last log lines when the worker fails or
+    prints no report; checkpoints already written stay for the next attempt.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    tail: deque[str] = deque(maxlen=tail_lines)
+    report: dict[str, Any] | None = None
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -635,11 +652,11 @@ def run_sft_subprocess(
     if code != 0 or report is None:
         last = "\n".join(tail) or "(no output)"
         raise SFTWorkerError(
-            f"SFT worker for {out} exited with code {code}"
+            f"{what} worker for {out} exited with code {code}"
             f"{'' if code else ' without a report'}; checkpoints under {out / CHECKPOINT_SUBDIR} "
             f"are kept for resuming. Last log lines:\n{last}"
         )
-    return SFTReport.from_dict(report)
+    return report
 
 
 def _parse_record(line: str) -> dict[str, Any] | None:

@@ -91,6 +91,11 @@ BAD_CONFIGS = [
         ["winners.alpha", "outside [0, 1]", "1.5"],
     ),
     (
+        "preference margin of zero keeps undecided battles",
+        two_experts(preference={"min_margin": 0}),
+        ["preference.min_margin", "outside (0, 1]", "0"],
+    ),
+    (
         "openai backend without endpoint",
         {
             "experts": [

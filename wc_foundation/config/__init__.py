@@ -42,8 +42,18 @@ from wc_foundation.config.models import ExpertConfig, ModelConfig
 from wc_foundation.config.ratings import RatingConfig
 from wc_foundation.config.scoring import ScoringConfig
 from wc_foundation.config.selection import EmbeddingConfig, SelectionConfig
-from wc_foundation.config.sft_data import DecontaminationConfig, ExportConfig, WinnerConfig
-from wc_foundation.config.training import LoraConfig, SFTConfig, TargetConfig
+from wc_foundation.config.sft_data import (
+    DecontaminationConfig,
+    ExportConfig,
+    PreferenceConfig,
+    WinnerConfig,
+)
+from wc_foundation.config.training import (
+    LoraConfig,
+    PreferenceTrainingConfig,
+    SFTConfig,
+    TargetConfig,
+)
 
 __all__ = [
     "EXTENDS_KEY",
@@ -67,6 +77,8 @@ __all__ = [
     "LoraConfig",
     "MiningConfig",
     "ModelConfig",
+    "PreferenceConfig",
+    "PreferenceTrainingConfig",
     "RatingConfig",
     "ResponseConfig",
     "Role",

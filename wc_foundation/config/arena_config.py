@@ -21,7 +21,12 @@ from wc_foundation.config.models import ExpertConfig, ModelConfig
 from wc_foundation.config.ratings import RatingConfig
 from wc_foundation.config.scoring import ScoringConfig
 from wc_foundation.config.selection import EmbeddingConfig, SelectionConfig
-from wc_foundation.config.sft_data import DecontaminationConfig, ExportConfig, WinnerConfig
+from wc_foundation.config.sft_data import (
+    DecontaminationConfig,
+    ExportConfig,
+    PreferenceConfig,
+    WinnerConfig,
+)
 from wc_foundation.config.training import TargetConfig
 
 
@@ -42,6 +47,7 @@ class ArenaConfig(_Strict):
     winners: WinnerConfig = WinnerConfig()
     decontamination: DecontaminationConfig = DecontaminationConfig()
     export: ExportConfig = ExportConfig()
+    preference: PreferenceConfig = PreferenceConfig()
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
     compute: ComputeConfig = ComputeConfig()  # where it runs, never what (in no step version)

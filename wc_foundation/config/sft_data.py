@@ -44,3 +44,27 @@ class ExportConfig(_Strict):
         description="drop rows with U+FFFD in the text or Python code blocks that do not parse "
         "(counted in the card either way)",
     )
+
+
+class PreferenceConfig(_Strict):
+    """Which battles become preference pairs (chosen = the winner, rejected = the loser).
+
+    A pair is kept only when it is decided: the LLM votes of both presentation orders name the
+    same winner as all votes together, and the vote margin reaches `min_margin`.
+    """
+
+    min_margin: float = Field(
+        default=0.5,
+        description="(votes for the winner - votes for the loser) / all votes of the battle, "
+        "ties included; a pair below it is left out",
+    )
+
+    @field_validator("min_margin")
+    @classmethod
+    def _margin(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:
+            raise ValueError(
+                f"min_margin={value} is outside (0, 1]: it is a share of the battle's votes "
+                "(1 = unanimous), and 0 would keep undecided battles"
+            )
+        return value

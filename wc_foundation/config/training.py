@@ -65,7 +65,33 @@ class SFTConfig(_Strict):
         return self.per_device_batch_size * self.gradient_accumulation_steps * self.num_processes
 
 
+class PreferenceTrainingConfig(_Strict):
+    """An optional stage after SFT: the SFT target trained further on the preference pairs.
+
+    `none` (the default) trains nothing; `dpo` uses TRL's DPOTrainer on the pairs as they are,
+    `kto` TRL's KTOTrainer on them unpaired (chosen desirable, rejected undesirable).
+    """
+
+    method: Literal["none", "dpo", "kto"] = "none"
+    beta: Annotated[float, Field(gt=0)] = 0.1
+    learning_rate: Annotated[float, Field(gt=0)] = 5e-7
+    epochs: Annotated[float, Field(gt=0)] = 1
+    max_steps: int = -1
+    per_device_batch_size: Annotated[int, Field(ge=1)] = 4
+    gradient_accumulation_steps: Annotated[int, Field(ge=1)] = 1
+    max_seq_len: Annotated[int, Field(ge=16)] = 1024
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_alone(cls, value: object) -> object:
+        """`preference: dpo` is short for `preference: {method: dpo}`."""
+        return {"method": value} if isinstance(value, str) else value
+
+
 class TargetConfig(ModelConfig):
     """The model the SFT data trains; its base version is evaluated too."""
 
     sft: SFTConfig = SFTConfig()
+    preference: PreferenceTrainingConfig = PreferenceTrainingConfig()
