@@ -17,19 +17,16 @@ messages; extra columns are allowed), which `datasets.load_dataset("json")` and 
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gpu_ops.errors import InputError
 from gpu_ops.frames import as_polars, require_columns
-from gpu_ops.sft_data.sft_export import MESSAGE, _format_value, _temp_path
+from gpu_ops.sft_data.sft_export import MESSAGE, _format_value, write_dataset_files
 
 INPUT_COLUMNS = (
     "instruction_id",
@@ -267,25 +264,10 @@ def export_preferences(
 ) -> dict[str, Path]:
     """Write preference_pairs.jsonl, .parquet and the card into out_dir (each atomically)."""
     require_columns(pairs, ("instruction", "chosen", "rejected", *PAIR_COLUMNS), "pairs")
-    records = to_records(pairs)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    targets = {
-        "jsonl": out_dir / JSONL_NAME,
-        "parquet": out_dir / PARQUET_NAME,
-        "card": out_dir / CARD_NAME,
-    }
-    temps = {key: _temp_path(out_dir, path.name) for key, path in targets.items()}
-    try:
-        with temps["jsonl"].open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        pq.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA), temps["parquet"])
-        temps["card"].write_text(render_card(pairs, card_info), encoding="utf-8")
-        for key, path in targets.items():
-            os.chmod(temps[key], 0o644)
-            os.replace(temps[key], path)
-    finally:
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)
-    return targets
+    return write_dataset_files(
+        Path(out_dir),
+        to_records(pairs),
+        PARQUET_SCHEMA,
+        render_card(pairs, card_info),
+        names=(JSONL_NAME, PARQUET_NAME, CARD_NAME),
+    )

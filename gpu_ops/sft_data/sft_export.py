@@ -201,21 +201,37 @@ def export_sft_dataset(
         raise InputError(
             f"SFT rows repeat instruction ids: {duplicated['instruction_id'].unique().to_list()[:5]}"
         )
-    records = _records(rows, system)
-    out_dir = Path(out_dir)
+    return write_dataset_files(
+        Path(out_dir),
+        _records(rows, system),
+        PARQUET_SCHEMA,
+        render_dataset_card(rows, card_info),
+        names=(JSONL_NAME, PARQUET_NAME, CARD_NAME),
+    )
+
+
+def write_dataset_files(
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    schema: pa.Schema,
+    card: str,
+    *,
+    names: tuple[str, str, str],
+) -> dict[str, Path]:
+    """Write records as JSONL and Parquet plus the card (file names: jsonl, parquet, card), each
+    atomically (temp file + rename), so a crash never leaves a torn dataset. Keys of the result:
+    "jsonl", "parquet", "card"."""
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = {
-        "jsonl": out_dir / JSONL_NAME,
-        "parquet": out_dir / PARQUET_NAME,
-        "card": out_dir / CARD_NAME,
+        key: out_dir / name for key, name in zip(("jsonl", "parquet", "card"), names, strict=True)
     }
     temps = {key: _temp_path(out_dir, path.name) for key, path in targets.items()}
     try:
         with temps["jsonl"].open("w", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        pq.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA), temps["parquet"])
-        temps["card"].write_text(render_dataset_card(rows, card_info), encoding="utf-8")
+        pq.write_table(pa.Table.from_pylist(records, schema=schema), temps["parquet"])
+        temps["card"].write_text(card, encoding="utf-8")
         for key, path in targets.items():
             os.chmod(temps[key], 0o644)  # mkstemp files are private; the dataset is not
             os.replace(temps[key], path)
