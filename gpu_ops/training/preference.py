@@ -37,8 +37,8 @@ from gpu_ops.training.sft import (
     _prepare_run_dir,
     _save_final_model,
     _trainer_callbacks,
-    autocast_bf16,
     file_hash,
+    load_for_training,
     stream_worker,
 )
 
@@ -175,25 +175,11 @@ def build_preference_trainer(
 ) -> tuple[Any, Any]:
     """A TRL DPOTrainer (pairs) or KTOTrainer (unpaired rows); the reference model is TRL's
     frozen copy of the starting (SFT) model."""
-    import datasets
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-    from transformers.utils import logging as hf_logging
 
-    datasets.disable_progress_bars()
-    hf_logging.disable_progress_bar()
-    set_seed(params.seed)
-    on_cuda = torch.cuda.is_available()
-    bf16 = autocast_bf16(params.precision, on_cuda, on_cuda and torch.cuda.is_bf16_supported())
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    if params.chat_template:
-        tokenizer.chat_template = params.chat_template
-    if not tokenizer.chat_template:
-        raise InputError(f"{model_path} has no chat template; set the target's chat_template")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    model, tokenizer, on_cuda, bf16 = load_for_training(
+        model_path, params, "set the target's chat_template"
+    )
     common = {
         "output_dir": str(out / CHECKPOINT_SUBDIR),
         "beta": params.beta,

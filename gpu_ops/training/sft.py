@@ -330,29 +330,13 @@ def build_trainer(
     prompt (all but the last turn) and completion (the last assistant turn) and only the
     completion is trained. "full" (SFTParams.train_on_prompt): every token is trained.
     """
-    import datasets
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-    from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import has_generation_markers
 
-    datasets.disable_progress_bars()
-    hf_logging.disable_progress_bar()
-    set_seed(params.seed)
-    on_cuda = torch.cuda.is_available()
-    bf16 = autocast_bf16(params.precision, on_cuda, on_cuda and torch.cuda.is_bf16_supported())
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    if params.chat_template:
-        tokenizer.chat_template = params.chat_template
-    if not tokenizer.chat_template:
-        raise InputError(f"{model_path} has no chat template; set SFTParams.chat_template")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    # fp32 master weights always: bf16 training runs as autocast over them (the Trainer's
-    # `bf16=True`), so the optimizer keeps fp32 weights and moments.
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    model, tokenizer, on_cuda, bf16 = load_for_training(
+        model_path, params, "set SFTParams.chat_template"
+    )
     max_len = min(
         params.max_seq_len,
         getattr(model.config, "max_position_embeddings", None) or params.max_seq_len,
@@ -421,6 +405,33 @@ def build_trainer(
         peft_config=peft_config,
     )
     return trainer, tokenizer, loss_mode
+
+
+def load_for_training(model_path: str | Path, params: Any, template_hint: str) -> tuple:
+    """(model, tokenizer, on_cuda, bf16) for a trainer: quiet progress bars, the run's seed, the
+    tokenizer with its chat template (``params.chat_template`` overrides; none is an error naming
+    ``template_hint``) and a pad token, and the model in fp32. fp32 master weights always: bf16
+    training runs as autocast over them (the Trainer's ``bf16=True``), so the optimizer keeps fp32
+    weights and moments. ``params`` has seed, precision and chat_template."""
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    set_seed(params.seed)
+    on_cuda = torch.cuda.is_available()
+    bf16 = autocast_bf16(params.precision, on_cuda, on_cuda and torch.cuda.is_bf16_supported())
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    if params.chat_template:
+        tokenizer.chat_template = params.chat_template
+    if not tokenizer.chat_template:
+        raise InputError(f"{model_path} has no chat template; {template_hint}")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    return model, tokenizer, on_cuda, bf16
 
 
 def autocast_bf16(precision: str, on_cuda: bool, cuda_bf16: bool) -> bool:
