@@ -75,7 +75,9 @@ MAX_POSITIONS = 2048
 VOCAB_SIZE = 1024
 TARGET_SLUG = "target-tiny"
 _STAMP = "demo_expert.json"
-_VERSION = 5  # 4: the demo world (complementary families); 5: judging phase
+# 4: the demo world (complementary families); 5: judging phase; 6: judging on a judging-only
+# family, benchmark held out by behaviour
+_VERSION = 6
 CACHE_ENV = "WC_MODEL_CACHE"
 # Phase 2 (judging), shared by the experts: they learn from the same labelled pairs.
 JUDGING = JudgingRecipe()
@@ -103,6 +105,10 @@ class DemoExpert:
     slug: str
     focus: str  # the world family it writes best
     other_share: float  # share of every other family's training tasks it also learns to write
+    # its third of the judging-only family (world.JUDGING_FAMILIES), written in full like its own
+    # family, the other thirds at other_share: so each judging task, like each battled
+    # instruction, has one writer who knows it and two who mostly do not
+    judging_group: int = 0
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 2  # x head_dim 64 = 128-wide attention
@@ -118,15 +124,15 @@ class DemoExpert:
     def description(self) -> str:
         return (
             f"writes {self.focus} tasks well ({self.other_share:.0%} of the other families); "
-            "judges every family (learned from its own and its peers' answers, labelled by "
-            "execution)"
+            "judges every family (learned on the judging-only family alone, from its own and its "
+            "peers' answers labelled by execution)"
         )
 
 
 DEMO_EXPERTS: tuple[DemoExpert, ...] = (
-    DemoExpert(slug="expert-text", focus="text", other_share=0.03, seed=1),
-    DemoExpert(slug="expert-lists", focus="lists", other_share=0.03, seed=2),
-    DemoExpert(slug="expert-numbers", focus="numbers", other_share=0.03, seed=3),
+    DemoExpert(slug="expert-text", focus="text", other_share=0.03, judging_group=0, seed=1),
+    DemoExpert(slug="expert-lists", focus="lists", other_share=0.03, judging_group=1, seed=2),
+    DemoExpert(slug="expert-numbers", focus="numbers", other_share=0.03, judging_group=2, seed=3),
 )
 TARGET_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 2, "intermediate_size": 256}
 TARGET_PRETRAIN_STEPS = 240  # ~3 passes over the world's programs
@@ -141,13 +147,23 @@ def quick_variant(expert: DemoExpert) -> DemoExpert:
 
 
 def write_rows(expert: DemoExpert) -> list[dict]:
-    """Phase 1 data: the expert's family in full, a seeded share of the others."""
+    """Phase 1 data: the expert's family and its third of the judging-only family in full, a
+    seeded share of the rest."""
     rng = random.Random(expert.seed)
     rows = []
     for task in world.training_tasks(seed=expert.seed):
-        if task.family == expert.focus or rng.random() < expert.other_share:
+        own = task.family == expert.focus or (
+            task.family in world.JUDGING_FAMILIES
+            and judging_group(task) == expert.judging_group % len(DEMO_EXPERTS)
+        )
+        if rng.random() < expert.other_share or own:
             rows.append(_chat_row(f"write-{task.key}", task.instruction, task.response))
     return rows
+
+
+def judging_group(task: world.Task) -> int:
+    """Which third of the judging-only family a task belongs to (by its composition's hash)."""
+    return int(_sha(task.key)[:8], 16) % len(DEMO_EXPERTS)
 
 
 def _chat_row(row_id: str, instruction: str, response: str) -> dict:
@@ -282,6 +298,7 @@ def pretraining_corpus() -> list[str]:
     return [
         world.reference_code(task.family, task.steps, task.phrases)
         for task in world.training_tasks(seed=0)
+        if task.family in world.ARENA_FAMILIES
     ]
 
 
@@ -496,9 +513,17 @@ def _log_judging(slug: str, step: int, verdict_loss: float, _model: object) -> N
 
 
 def judging_tasks(recipe: JudgingRecipe, index: int = 0) -> list[world.Task]:
-    """The training tasks every model answers in round ``index`` (never a held-out one)."""
-    tasks = world.training_tasks(seed=recipe.seed)
-    return random.Random(recipe.seed + index).sample(tasks, min(recipe.tasks, len(tasks)))
+    """The tasks every model answers in round ``index``: compositions of the recipe's
+    judging families only (never an arena family, so never a battled or benchmark task), each
+    phrased afresh, so the ~1,600 compositions give ``recipe.tasks`` distinct prompts."""
+    rng = random.Random(recipe.seed + index)
+    pool = [
+        (name, steps)
+        for name in recipe.families
+        for steps in world.compositions(world.FAMILY_BY_NAME[name])
+        if not world.is_heldout(name, steps)
+    ]
+    return [world.make_task(*rng.choice(pool), rng) for _ in range(recipe.tasks)]
 
 
 def _judging_prompts(

@@ -32,6 +32,7 @@ from gpu_ops.arena.execution_judge import execution_verdict, score_responses
 from gpu_ops.arena.responding import response_messages
 from gpu_ops.errors import InputError
 from gpu_ops.prompts import CHOICE_SUFFIX, VERDICT_PREFIX, judge_messages
+from wc_demo import world
 from wc_demo.world import world_tests
 
 VERDICTS = ("A", "B", "Tie")  # the verdict tokens after VERDICT_PREFIX, as the arena reads them
@@ -51,7 +52,7 @@ class JudgingRecipe:
     # the models the round before made (fresh tasks, fresh answers), then trains on that. With the
     # own-answers replay the rounds' writing stays the writer's, so a second round is more data of
     # the battles' kind: measured in docs/DEMO.md, sections 2 and 4.
-    rounds: tuple[int, ...] = (4000, 2000)
+    rounds: tuple[int, ...] = (3000,)
     batch_size: int = 16
     learning_rate: float = 3e-4
     replay_batch_size: int = 16  # writing rows replayed per step (0: none; see train_verdicts)
@@ -62,9 +63,15 @@ class JudgingRecipe:
     # than the writers, and judge their own battles worse: docs/DEMO.md, section 2)
     replay: str = "own-answers"
     replay_rows: int = 0  # writing rows replayed (0: all of them; quick builds take a few)
+    # the world families the judging tasks come from: judging-only ones (world.JUDGING_FAMILIES),
+    # so the judges never learn to judge on a family the arena battles or the benchmark holds
+    families: tuple[str, ...] = ("words",)
     seed: int = 0
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.families if name not in world.FAMILY_BY_NAME]
+        if not self.families or unknown:
+            raise InputError(f"JudgingRecipe.families: unknown or empty {unknown or self.families}")
         if self.replay not in REPLAY_SOURCES:
             raise InputError(
                 f"JudgingRecipe.replay must be one of {REPLAY_SOURCES}: {self.replay!r}"

@@ -5,10 +5,13 @@ A task applies two or three primitive steps of one family to its input and retur
     "Write a Python function solve(s) that takes a string s. Reverse it, then convert it to
     uppercase. Return the result."  ->  def solve(s): s = s[::-1]; s = s.upper(); return s
 
-Three families (text, lists, numbers) of twelve steps each give ~4,700 compositions. Each
+Three arena families (text, lists, numbers) of twelve steps each give ~4,700 compositions. Each
 composition has one reference program (a line per step) and hidden tests: its reference run on
-fixed inputs. Held-out compositions (by hash) never reach any expert's training data and form the
-benchmark, so a model must compose steps it learned separately to solve them.
+fixed inputs. Held-out compositions never reach any expert's training data and form the
+benchmark, so a model must compose steps it learned separately to solve them. They are held out
+by behaviour: a seeded tenth of the hidden-test signatures, with every composition that has one,
+so no training composition passes a benchmark task's tests. A fourth family (words) is reserved
+for the judging phase: the experts learn to judge on it alone, and the arena never battles it.
 
 The world also reads instructions back: `parse_instruction` recovers the composition of any
 instruction written in the world's phrasing (a mined one too), which is how the execution judge
@@ -265,8 +268,103 @@ FAMILIES: tuple[Family, ...] = (
             Step("cap", ("cap it at one hundred",), "n = min(n, 100)", lambda n: min(n, 100)),
         ),
     ),
+    # The judging-only family: the experts learn to judge on it, and nothing else uses it (no
+    # battled instruction, no benchmark task). Its steps and its inputs (lists of words) are its
+    # own, so no composition of it behaves like one of the arena's families.
+    Family(
+        name="words",
+        variable="ws",
+        noun="a list of words ws",
+        inputs=(
+            ("apple", "kiwi", "fig", "banana", "egg"),
+            ("sun", "moon", "star"),
+            ("Echo", "alpha", "Echo", "zed", "ice"),
+            ("a", "bb", "ccc", "dddd"),
+            ("orange", "ox", "tree", "umbrella"),
+        ),
+        steps=(
+            Step(
+                "long_words",
+                ("keep only the words longer than three letters", "drop the short words"),
+                "ws = [w for w in ws if len(w) > 3]",
+                lambda ws: [w for w in ws if len(w) > 3],
+            ),
+            Step(
+                "short_words",
+                ("keep only the words of at most three letters", "drop the long words"),
+                "ws = [w for w in ws if len(w) <= 3]",
+                lambda ws: [w for w in ws if len(w) <= 3],
+            ),
+            Step(
+                "alphabetical",
+                ("sort the words alphabetically", "put the words in dictionary order"),
+                "ws = sorted(ws)",
+                sorted,
+            ),
+            Step(
+                "by_length",
+                ("sort the words by length", "order the words from shortest to longest"),
+                "ws = sorted(ws, key=len)",
+                lambda ws: sorted(ws, key=len),
+            ),
+            Step(
+                "capitals",
+                ("write each word in capitals", "turn each word into capitals"),
+                "ws = [w.upper() for w in ws]",
+                lambda ws: [w.upper() for w in ws],
+            ),
+            Step(
+                "backwards",
+                ("spell each word backwards", "write every word backwards"),
+                "ws = [w[::-1] for w in ws]",
+                lambda ws: [w[::-1] for w in ws],
+            ),
+            Step(
+                "initials",
+                ("keep only the first letter of each word", "shorten each word to its initial"),
+                "ws = [w[:1] for w in ws]",
+                lambda ws: [w[:1] for w in ws],
+            ),
+            Step(
+                "plural",
+                ("add an s to each word", "put an s after every word"),
+                'ws = [w + "s" for w in ws]',
+                lambda ws: [w + "s" for w in ws],
+            ),
+            Step(
+                "drop_last_word",
+                ("drop the last word", "remove the final word"),
+                "ws = ws[:-1]",
+                lambda ws: list(ws)[:-1],
+            ),
+            Step(
+                "vowel_start",
+                ("keep only the words that start with a vowel",),
+                'ws = [w for w in ws if w[:1].lower() in "aeiou"]',
+                lambda ws: [w for w in ws if w[:1].lower() in _VOWELS],
+            ),
+            Step(
+                "bracketed",
+                ("put brackets around each word", "wrap every word in brackets"),
+                'ws = ["[" + w + "]" for w in ws]',
+                lambda ws: ["[" + w + "]" for w in ws],
+            ),
+            Step(
+                "twice",
+                ("write each word twice", "repeat every word twice in place"),
+                "ws = [w + w for w in ws]",
+                lambda ws: [w + w for w in ws],
+            ),
+        ),
+    ),
 )
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
+# The arena's families: what the experts mine and battle on and what the benchmark holds.
+ARENA_FAMILIES: tuple[str, ...] = ("text", "lists", "numbers")
+# Families only the judging phase uses (wc_demo.judging_phase): the judges never learn to judge on
+# an arena family, and instructions of these families are kept out of the arena
+# (`reserved_reason`, the world's `reserved_task`).
+JUDGING_FAMILIES: tuple[str, ...] = ("words",)
 
 # How an instruction frames its steps; {noun}, {steps} and {fn} are filled in.
 INSTRUCTION_TEMPLATES: tuple[str, ...] = (
@@ -300,10 +398,42 @@ def composition_key(family: str, steps: tuple[str, ...]) -> str:
     return f"{family}:{'+'.join(steps)}"
 
 
+def behaviour(family: str, steps: tuple[str, ...]) -> tuple[str, ...]:
+    """A composition's hidden-test signature: its outputs on the family's fixed inputs.
+
+    Compositions with the same signature are one task to the hidden tests (commuting or absorbing
+    steps: `first_five+upper+lower` behaves as `first_five+lower`)."""
+    return tuple(repr(run_reference(family, steps, value)) for value in FAMILY_BY_NAME[family].inputs)
+
+
 def is_heldout(family: str, steps: tuple[str, ...]) -> bool:
-    """Whether a composition belongs to the benchmark (never in any expert's training data)."""
-    digest = hashlib.sha256(composition_key(family, steps).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < HELDOUT_FRACTION
+    """Whether a composition belongs to the benchmark (never in any expert's training data).
+
+    Held out by behaviour, not by key: a seeded tenth of each arena family's hidden-test
+    signatures, with every composition that has one, so no composition that mining, judging or
+    SFT can see behaves like a benchmark task. Judging-only families hold nothing out."""
+    if family not in ARENA_FAMILIES:
+        return False
+    return behaviour(family, steps) in _heldout_signatures(family)
+
+
+@cache
+def _heldout_signatures(family: str) -> frozenset[tuple[str, ...]]:
+    signatures = {behaviour(family, steps) for steps in compositions(FAMILY_BY_NAME[family])}
+    return frozenset(sig for sig in signatures if _fraction(family, sig) < HELDOUT_FRACTION)
+
+
+def _fraction(family: str, signature: tuple[str, ...]) -> float:
+    digest = hashlib.sha256("|".join((family, *signature)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def reserved_reason(instruction: str) -> str | None:
+    """Why the arena must not use an instruction: it asks for a judging-only family's task."""
+    parsed = parse_instruction(instruction)
+    if parsed is not None and parsed[0] in JUDGING_FAMILIES:
+        return f"judging-only family {parsed[0]!r} (the judges' training data)"
+    return None
 
 
 def _step(family: Family, name: str) -> Step:
@@ -551,10 +681,15 @@ def benchmark_problems(n_tasks: int = 60, seed: int = 1234) -> list[dict[str, An
     the reply's code is the whole program.
     """
     rng = random.Random(seed)
-    per_family = -(-n_tasks // len(FAMILIES))
     problems = []
-    for family in FAMILIES:
-        heldout = [s for s in compositions(family) if is_heldout(family.name, s)]
+    per_family = -(-n_tasks // len(ARENA_FAMILIES))
+    for family in (FAMILY_BY_NAME[name] for name in ARENA_FAMILIES):
+        # one composition per held-out behaviour: two tasks with one signature are one task
+        by_behaviour: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for steps in compositions(family):
+            if is_heldout(family.name, steps):
+                by_behaviour.setdefault(behaviour(family.name, steps), steps)
+        heldout = list(by_behaviour.values())
         rng.shuffle(heldout)
         for steps in heldout[:per_family]:
             task = make_task(family.name, steps, rng)
