@@ -269,6 +269,45 @@ LAKE_TABLES: dict[str, LakeTable] = {
             ),
         },
     ),
+    "judge_reliability": LakeTable(
+        "One row per LLM judge: its accuracy estimated from the judges' agreement alone "
+        "(Dawid-Skene EM over the battles two or more judges voted on; "
+        "gpu_ops.arena.judge_reliability) and the weight battle_votes gives its votes (written by "
+        "the judge_reliability asset; the weight is 1 unless `judging.aggregate: reliability`).",
+        {
+            "judge": Column(pl.String, "Judge slug (an enabled LLM judge with votes)."),
+            "battles": Column(pl.Int64, "Battles the judge gave a valid verdict on."),
+            "shared_battles": Column(
+                pl.Int64, "Of those, battles another judge also voted on (what EM learns from)."
+            ),
+            "estimated": Column(
+                pl.Boolean,
+                "False when the judge shares no battle with another judge: prior weight 1.",
+            ),
+            "accuracy": Column(
+                pl.Float64,
+                "Estimated P(its decisive verdict names the better response); null if not "
+                "estimated. 0.5 is chance (e.g. always the first position).",
+            ),
+            "log_odds": Column(
+                pl.Float64, "log(accuracy / (1 - accuracy)) clipped at 0; null if not estimated."
+            ),
+            "reliability_weight": Column(
+                pl.Float64,
+                "log_odds divided by its mean over the estimated judges (1 if not estimated, "
+                "or if no judge is above chance).",
+            ),
+            "aggregate": Column(
+                pl.String, "judging.aggregate of the run: `vote` or `reliability`."
+            ),
+            "weight": Column(
+                pl.Float64,
+                "What battle_votes multiplies the judge's LLM votes by: reliability_weight under "
+                "`reliability`, 1 under `vote`.",
+            ),
+            "note": Column(pl.String, "How the weight was obtained, or why it is the prior."),
+        },
+    ),
     "execution_results": LakeTable(
         "Sandboxed execution of each response's code, one file per competitor expert.",
         {
