@@ -3,9 +3,10 @@
 import dagster as dg
 import polars as pl
 
-from dagster_wc.metadata import cache_metadata, value_counts
+from dagster_wc.metadata import cache_metadata, markdown_table, value_counts
 from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
+from gpu_ops.arena import judge_reliability as reliability
 from gpu_ops.arena.execution_judge import (
     EXECUTION_COLUMNS,
     hidden_tests_source,
@@ -257,6 +258,50 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
             "prompt_tokens": int(frame["prompt_tokens"].sum() or 0),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "verdicts": value_counts(frame, "verdict") if len(frame) else {},
+        }
+    )
+
+
+def enabled_judgments(arena: ArenaResource) -> pl.DataFrame:
+    """The judgments of enabled LLM judges on battles of enabled competitors (as battle_votes)."""
+    config = arena.arena_config
+    if not lake_partitions(arena.home, "judgments"):
+        return pl.DataFrame(schema=JUDGMENTS_SCHEMA)
+    judges = [m.slug for m in config.judge_models()]
+    competitors = [e.slug for e in config.experts_with_role("competitor")]
+    return read_lake_table(arena.home, "judgments").filter(
+        pl.col("judge").is_in(judges)
+        & pl.col("model_a").is_in(competitors)
+        & pl.col("model_b").is_in(competitors)
+    )
+
+
+@dg.asset(kinds={"python", "parquet"}, deps=[judgments])
+def judge_reliability(
+    context: dg.AssetExecutionContext, arena: ArenaResource
+) -> dg.MaterializeResult:
+    """Each LLM judge's accuracy, estimated from the judges' agreement alone (Dawid-Skene), and
+    the weight battle_votes gives its votes: the estimate under `judging.aggregate: reliability`,
+    1 under `vote`. A judge that shares no battle with another judge keeps weight 1."""
+    aggregate = arena.arena_config.judging.aggregate
+    frame = reliability.judge_reliability(enabled_judgments(arena), aggregate)
+    alone = frame.filter(~pl.col("estimated"))["judge"].to_list()
+    if alone and aggregate == "reliability":
+        context.log.warning(
+            f"judging.aggregate=reliability: judges {alone} share no battle with another "
+            f"judge ({reliability.NOT_ESTIMATED}); with three experts every battle has one "
+            "judge, so no judge can be estimated and the votes weigh as under `vote`"
+        )
+    path = write_lake_table(arena.home, "judge_reliability", frame)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "aggregate": aggregate,
+            "judges_estimated": int(frame["estimated"].sum()),
+            "judges_at_prior_weight": alone,
+            "reliability": markdown_table(
+                frame.select("judge", "shared_battles", "accuracy", "weight", "note")
+            ),
         }
     )
 

@@ -58,6 +58,12 @@ class JudgingConfig(_Strict):
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     new_expert_judges_existing: Literal["on", "off", "sampled"] = "on"
     sampled_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
+    aggregate: Literal["vote", "reliability"] = Field(
+        default="vote",
+        description="how the LLM judges' votes add up: `vote` (the paper: each weighs 1) or "
+        "`reliability` (each judge's votes weigh by its accuracy, estimated from the judges' "
+        "agreement alone: gpu_ops/arena/judge_reliability.py; the execution judge keeps its weight)",
+    )
     execution: ExecutionJudgeConfig = ExecutionJudgeConfig()
 
     def sampling(self):

@@ -11,11 +11,16 @@
 -- judges_asked per vote, so each battle carries the mass it has under `full` (Horvitz-Thompson
 -- style): its local score estimates full's, and the race's extra votes on close battles do not
 -- bias the ratings (bench_battle_schedule measures both).
+-- Each LLM vote's weight is also multiplied by its judge's `weight` in the lake table
+-- judge_reliability (judge_weight here): 1 under `judging.aggregate: vote`, the judge's reliability
+-- weight under `reliability` (gpu_ops.arena.judge_reliability: Dawid-Skene from the judges'
+-- agreement); a judge without a row weighs 1. Execution votes keep their configured weight.
 -- Incremental (delete+insert on the vote key), behind a watermark: the lake writer stamps each
 -- judgment row with first_seen_at (kept for unchanged rows when a judge's file is rewritten), so a
 -- run reads only the LLM votes newer than the newest vote already here (DuckDB skips the older
 -- Parquet row groups by their statistics), plus every vote of an enabled expert that has none
--- here yet (a re-enabled expert). Execution votes likewise: a pair is recomputed when either
+-- here yet (a re-enabled expert), plus every vote of a judge whose judge_weight changed (a new
+-- reliability estimate, or judging.aggregate switched). Execution votes likewise: a pair is recomputed when either
 -- result is newer than the newest execution vote here, and all of them when the execution weight
 -- changed. A post-hook deletes votes of experts that are no longer enabled and execution votes
 -- when the weight is 0 (both only when there is such a vote). Votes removed from the lake files
@@ -36,10 +41,13 @@
 {%- set execution_watermark = none -%}
 {%- set execution_weight_changed = false -%}
 {%- set unseen_experts = [] -%}
+{%- set reweighed_judges = [] -%}
 {%- set stamped = false -%}
 {%- if is_incremental() and execute -%}
-    {#- a table built before the lake had first_seen_at gets the column now, and one full read -#}
-    {%- set stamped = 'first_seen_at' in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {#- a table built before the lake had first_seen_at (or before judge_weight) gets the column
+        now, and one full read -#}
+    {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set stamped = 'first_seen_at' in existing and 'judge_weight' in existing -%}
 {%- endif -%}
 {%- if stamped -%}
     {%- set marks = run_query(
@@ -57,6 +65,13 @@
         ~ " union select model_b from " ~ this ~ ")"
     ) -%}
     {%- set unseen_experts = unseen.columns[0].values() | list -%}
+    {%- set reweighed = run_query(
+        "select distinct votes.judge from " ~ this ~ " as votes left join "
+        ~ ref('stg_judge_reliability') ~ " as reliability on reliability.judge = votes.judge"
+        ~ " where votes.judge_kind = 'llm'"
+        ~ " and votes.judge_weight is distinct from coalesce(reliability.weight, 1.0)"
+    ) -%}
+    {%- set reweighed_judges = reweighed.columns[0].values() | list -%}
 {%- endif %}
 
 with experts as (
@@ -88,6 +103,18 @@ judgments as (
     ) as reweighed using (instruction_id, model_a, model_b)
     where judged.first_seen_at <= cast('{{ watermark }}' as timestamp)
     {%- endif %}
+    {%- if watermark is not none and reweighed_judges %}
+    union
+    -- every vote of a judge whose reliability weight changed since the last build
+    select * from {{ ref('stg_judgments') }}
+    where first_seen_at <= cast('{{ watermark }}' as timestamp)
+        and judge in ({{ "'" ~ reweighed_judges | join("', '") ~ "'" }})
+    {%- endif %}
+),
+
+judge_weights as (
+    select judge as weighted_judge, weight as judge_weight
+    from {{ ref('stg_judge_reliability') }}
 ),
 
 battle_weights as (
@@ -116,7 +143,9 @@ llm_votes as (
             when 'first' then shown_first
             when 'second' then shown_second
         end as winner_expert,
-        cast(coalesce(battle_weights.llm_weight, 1.0) as double) as weight,
+        cast(coalesce(battle_weights.llm_weight, 1.0) as double)
+            * cast(coalesce(judge_weights.judge_weight, 1.0) as double) as weight,
+        cast(coalesce(judge_weights.judge_weight, 1.0) as double) as judge_weight,
         md5(concat_ws('|', prompt_hash, verdict, shown_first, shown_second)) as vote_fingerprint,
         first_seen_at
     from judgments
@@ -124,6 +153,8 @@ llm_votes as (
         on battle_weights.weighted_instruction = judgments.instruction_id
         and battle_weights.weighted_a = least(judgments.model_a, judgments.model_b)
         and battle_weights.weighted_b = greatest(judgments.model_a, judgments.model_b)
+    left join judge_weights
+        on judge_weights.weighted_judge = judgments.judge
     where judge in (select expert from experts)
         and model_a in (select expert from experts)
         and model_b in (select expert from experts)
@@ -152,6 +183,7 @@ execution_votes as (
             when execution_a.exec_score < execution_b.exec_score then execution_b.responder
         end as winner_expert,
         cast({{ var('execution_judge_weight') }} as double) as weight,
+        cast(null as double) as judge_weight,
         md5(concat_ws('|', execution_a.exec_score, execution_b.exec_score, {{ var('execution_judge_weight') }}))
             as vote_fingerprint,
         greatest(execution_a.first_seen_at, execution_b.first_seen_at) as first_seen_at
@@ -201,6 +233,7 @@ votes as (
         end as winner,
         winner_expert,
         weight,
+        judge_weight,
         vote_fingerprint,
         first_seen_at
     from all_votes
