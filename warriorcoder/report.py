@@ -125,6 +125,29 @@ def print_judge_calls(home: Home, console: Console) -> None:
     )
 
 
+def judge_weights_line(home: Home) -> str | None:
+    """Under `judging.aggregate: reliability`, one line with each LLM judge's weight and
+    estimated accuracy, naming the judges that could not be estimated (lake `judge_reliability`);
+    None under `vote` or before judging."""
+    if not lake_partitions(home, "judge_reliability"):
+        return None
+    frame = read_lake_table(home, "judge_reliability")
+    if frame.is_empty() or set(frame["aggregate"]) != {"reliability"}:
+        return None
+    estimated = frame.filter(pl.col("estimated"))
+    parts = [
+        f"{judge} {weight:.2f} (accuracy {accuracy:.3f})"
+        for judge, weight, accuracy in estimated.select("judge", "weight", "accuracy").rows()
+    ]
+    alone = frame.filter(~pl.col("estimated"))["judge"].to_list()
+    line = "LLM judge weights (judging.aggregate reliability): " + (", ".join(parts) or "none")
+    if alone:
+        line += (
+            f"; not estimated, weight 1 (no battle shared with another judge): {', '.join(alone)}"
+        )
+    return line
+
+
 def print_run_report(home: Home, console: Console) -> None:
     """Print the end-of-run summary; every part is optional (a partial run prints what exists)."""
     if not home.warehouse.exists():
@@ -132,6 +155,9 @@ def print_run_report(home: Home, console: Console) -> None:
         return
     console.print(_table(stage_counts(home), "rows per stage"))
     print_judge_calls(home, console)
+    weights = judge_weights_line(home)
+    if weights:
+        console.print(weights)
     if table_exists(home, "leaderboard"):
         board = query(
             home,
