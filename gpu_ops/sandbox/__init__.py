@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import marshal
 import os
 import re
 import secrets
@@ -62,6 +61,8 @@ from gpu_ops.sandbox.boot import (
     SANDBOX_WORK,
     SETUP_FAILED_EXIT,
     bind_sources,
+    boot_launcher,
+    boot_payload,
     boot_source,
     mount_plan,
     syscall_numbers,
@@ -189,12 +190,27 @@ def _anonymous_file(data: bytes) -> int:
     return fd
 
 
-def _input_bundle(code: str, files: dict[str, str] | None) -> int:
-    """The run's files (``main.py`` and ``files``) as one marshal'd {name: UTF-8 bytes}, on an
-    anonymous file the setup code reads into the private ``/work`` (namespace tiers)."""
+def _input_bundle(code: str, files: dict[str, str] | None) -> dict[str, bytes]:
+    """The run's files (``main.py`` and ``files``) as {name: UTF-8 bytes}, for the setup code to
+    write into the private ``/work`` (namespace tiers): they never touch the host disk."""
     bundle = {name: safe_text(text).encode("utf-8") for name, text in (files or {}).items()}
     bundle["main.py"] = safe_text(code).encode("utf-8")
-    return _anonymous_file(marshal.dumps(bundle))
+    return bundle
+
+
+@functools.cache
+def _reaper() -> bool:
+    """Whether PID 1 of the namespace tiers is a shell (``_reaper_command``) rather than the
+    setup interpreter, which must then fork to leave PID 1's special signal rules."""
+    return os.access("/bin/sh", os.X_OK)
+
+
+def _reaper_command(stderr_fd: int) -> list[str]:
+    """PID 1 of the namespace tiers: a shell that starts the setup program, reaps orphans and
+    exits with its status (128 + signal when it was killed), costing less than a fork of the
+    interpreter. The shell reports a killed child ("Killed") on its stderr, which is /dev/null
+    while it waits; the program gets the real one on ``stderr_fd`` (``boot_launcher``)."""
+    return ["/bin/sh", "-c", f'unset PWD; "$0" "$@" {stderr_fd}>&2 2>/dev/null; exit $?']
 
 
 def _probe(isolation: str) -> str:
@@ -364,35 +380,42 @@ def _bwrap_args(run: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _command(
-    isolation: str, run: Path | None, uid: int, limits: dict[str, int],
-    cgroup: RunCgroup | None, memory_mb: int, inputs_fd: int | None = None,
-) -> list[str]:  # fmt: skip
-    interp = _interpreter()
-    executable, drop_to = interp.executable, uid if os.geteuid() == 0 else None
+def _setup_config(
+    isolation: str, uid: int, limits: dict[str, int], cgroup: RunCgroup | None, memory_mb: int,
+    files: dict[str, bytes] | None = None,
+) -> dict:  # fmt: skip
+    """What the setup program (``boot.BOOT``) does for one run."""
     namespaced = isolation in ("full", "namespaces")
-    if isolation == "bwrap":
-        drop_to = None  # the user namespace already maps the calling user
+    drop_to = uid if os.geteuid() == 0 and isolation != "bwrap" else None  # bwrap maps the user
     if isolation == "process":
-        executable, drop_to = _process_tier_plan(uid)
+        drop_to = _process_tier_plan(uid)[1]
     new_root = _staging_root() if namespaced else ""
-    plan = mount_plan(new_root, uid, memory_mb, inputs_fd) if namespaced else []
-    cfg = {
-        "plan": plan,
+    return {
+        "plan": mount_plan(new_root, uid, memory_mb, with_inputs=True) if namespaced else [],
         "new_root": new_root,
         "work": SANDBOX_WORK,
-        "fork": namespaced,
+        "files": files or {},
+        "fork": namespaced and not _reaper(),
         "cgroups": cgroup.procs_files if cgroup else [],
         "syscalls": syscall_numbers(),
         "uid": drop_to,
         "limits": limits,
     }
-    python = [executable, "-I", "-S", "-c", boot_source(cfg)]
-    if namespaced:
+
+
+def _command(isolation: str, run: Path | None, cfg: dict, payload_fd: int | None) -> list[str]:
+    """The command line of one run. The namespace tiers get the setup program and its
+    configuration on ``payload_fd`` (``boot_payload``); the others as ``-c`` source."""
+    if isolation in ("full", "namespaces") and payload_fd is not None:
+        stderr_fd = (9 if payload_fd != 9 else 8) if _reaper() else None
         return [
             "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-            "--propagation", "private", "--", *python,
+            "--propagation", "private", "--",
+            *(_reaper_command(stderr_fd) if stderr_fd is not None else []),
+            _interpreter().executable, "-I", "-S", "-c", boot_launcher(payload_fd, stderr_fd),
         ]  # fmt: skip
+    executable = _process_tier_plan(0)[0] if isolation == "process" else _interpreter().executable
+    python = [executable, "-I", "-S", "-c", boot_source(cfg)]
     if isolation == "bwrap" and run is not None:
         return [*_bwrap_args(run), "--", *python]
     return python
@@ -577,19 +600,22 @@ def _execute(
         raise SandboxUnavailable("the full tier needs a writable cgroup hierarchy")
     namespaced = isolation in ("full", "namespaces")
     run = None if namespaced else _prepare_run_dir(code, files, uid, isolation)
-    fds: list[int] = []  # stdin, then (namespace tiers) the run's files
+    fds: list[int] = []  # stdin, then (namespace tiers) the setup program and its files
     cgroup = None
     try:
         fds.append(_anonymous_file(safe_text(stdin or "").encode("utf-8")))
-        if namespaced:
-            fds.append(_input_bundle(code, files))
-        inputs_fd = fds[1] if namespaced else None
         if layout is not None:
             cgroup = create_run_cgroup(
-                layout, (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024, max_processes + 2
+                layout,
+                (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024,
+                max_processes + (1 if _reaper() else 2),  # + the setup process (+ PID 1)
             )
         limits = _limits(timeout_s, memory_mb, max_processes, max_file_bytes)
-        command = _command(isolation, run, uid, limits, cgroup, memory_mb, inputs_fd)
+        bundle = _input_bundle(code, files) if namespaced else None
+        cfg = _setup_config(isolation, uid, limits, cgroup, memory_mb, bundle)
+        if namespaced:
+            fds.append(_anonymous_file(boot_payload(cfg)))
+        command = _command(isolation, run, cfg, fds[1] if namespaced else None)
         private = isolation in ("full", "namespaces", "bwrap")
         work = SANDBOX_WORK if private or run is None else str(run / "work")
         start = time.monotonic()

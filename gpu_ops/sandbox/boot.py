@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import functools
 import glob
+import marshal
 import os
 import platform
 import sys
 import sysconfig
+from types import CodeType
 
 SETUP_FAILED_EXIT = 125
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -37,15 +39,26 @@ _SYSCALLS = {  # numbers of the two calls glibc has no wrapper for
 DEVICES = ("null", "zero", "full", "random", "urandom")
 _ETC_FILES = ("/etc/ld.so.cache",)
 
-# ``_ctypes`` rather than ``ctypes``: the package's Python half (struct, types, _endian) costs
-# about 4 ms of CPU per run, 40% of a bare interpreter's start; the three lines below are the part
-# of it the setup needs (``CDLL(None, use_errno=True)``'s functions: cdecl, int result, errno kept).
+# The setup imports only builtin and extension modules: ``posix`` rather than ``os`` (whose
+# Python half, with _collections_abc, costs about 1 ms of CPU per run) and ``_ctypes`` rather than
+# ``ctypes`` (about 4 ms: struct, types, _endian); the three class lines below are the part of
+# ctypes the setup needs (``CDLL(None, use_errno=True)``'s functions: cdecl, int result, errno).
+_LAUNCH = """\
+import marshal
+with open({fd}, "rb") as _f:
+    _cfg = marshal.loads(_f.read())
+exec(_cfg.pop("boot"))
+"""
+_LAUNCH_STDERR = """\
+import posix
+posix.dup2({stderr_fd}, 2)
+posix.close({stderr_fd})
+"""
 BOOT = """\
-import os, resource, sys, marshal, _ctypes
-_cfg = {cfg!r}
+import posix, resource, sys, _ctypes
 def _die(message):
-    os.write(2, ("sandbox setup failed: " + message + "\\n").encode())
-    os._exit(125)
+    posix.write(2, ("sandbox setup failed: " + message + "\\n").encode())
+    posix._exit(125)
 class _Int(_ctypes._SimpleCData):
     _type_ = "i"
 class _Fn(_ctypes.CFuncPtr):
@@ -58,26 +71,29 @@ _libc_mount, _libc_umount2, _libc_prctl, _libc_syscall = (
 )
 def _check(result, what):
     if result != 0:
-        _die(what + ": " + os.strerror(_ctypes.get_errno()))
+        _die(what + ": " + posix.strerror(_ctypes.get_errno()))
 def _mount(source, target, fstype, flags, data, what):
     enc = lambda s: s.encode() if s is not None else None
     _check(_libc_mount(enc(source), enc(target), enc(fstype), flags, enc(data)), what + " " + target)
-def _copy_inputs(fd, target):
-    # The run's files arrive as one marshal'd {{name: bytes}} on an inherited descriptor (never on
-    # the host disk); they become the sandbox uid's, in the /work tmpfs.
-    with open(fd, "rb") as _f:
-        _files = marshal.loads(_f.read())
-    for _name, _data in _files.items():
-        _dest = target
-        for _part in _name.split("/")[:-1]:
-            _dest = os.path.join(_dest, _part)
-            if not os.path.isdir(_dest):
-                os.mkdir(_dest)
-                os.chown(_dest, _cfg["uid"], _cfg["uid"])
-        _path = os.path.join(target, _name)
+def _makedirs(path, owner=None):
+    _sofar = ""
+    for _part in path.split("/")[1:]:
+        _sofar += "/" + _part
+        try:
+            posix.mkdir(_sofar)
+        except FileExistsError:
+            continue
+        if owner is not None:
+            posix.chown(_sofar, owner, owner)
+def _copy_inputs(files, target):
+    # The run's files ({name: bytes}) came with the configuration, never on the host disk; they
+    # become the sandbox uid's, in the /work tmpfs.
+    for _name, _data in files.items():
+        _path = target + "/" + _name
+        _makedirs(_path.rsplit("/", 1)[0], _cfg["uid"])
         with open(_path, "wb") as _out:
             _out.write(_data)
-        os.chown(_path, _cfg["uid"], _cfg["uid"])
+        posix.chown(_path, _cfg["uid"], _cfg["uid"])
 for _path in _cfg["cgroups"]:
     try:
         with open(_path, "w") as _f:
@@ -89,13 +105,13 @@ if _cfg["plan"]:
     for _op in _cfg["plan"]:
         _kind, _target = _op[0], _op[2]
         if _kind == "symlink":
-            os.symlink(_op[1], _target)
+            posix.symlink(_op[1], _target)
             continue
         if _kind == "file":
-            os.makedirs(os.path.dirname(_target), exist_ok=True)
+            _makedirs(_target.rsplit("/", 1)[0])
             open(_target, "a").close()
         elif _kind not in ("remount", "inputs"):
-            os.makedirs(_target, exist_ok=True)
+            _makedirs(_target)
         if _kind == "tmpfs":
             _mount("sandbox", _target, "tmpfs", _op[3], _op[1], "tmpfs")
         elif _kind == "proc":
@@ -107,47 +123,47 @@ if _cfg["plan"]:
             _mount(None, _target, None, _REMOUNT | _op[3], _op[1], "remount")
         elif _kind == "inputs":
             try:
-                _copy_inputs(_op[1], _target)
-            except (OSError, ValueError, EOFError, TypeError) as _e:
+                _copy_inputs(_cfg["files"], _target)
+            except OSError as _e:
                 _die("copy the run's files: " + str(_e))
-    os.chdir(_cfg["new_root"])
+    posix.chdir(_cfg["new_root"])
     _check(_libc_syscall(_cfg["syscalls"]["pivot_root"], b".", b"."), "pivot_root")
     _check(_libc_umount2(b".", 2), "detach host root")
-    os.chdir(_cfg["work"])
+    posix.chdir(_cfg["work"])
 if _cfg["fork"]:
-    _child = os.fork()
+    _child = posix.fork()
     if _child:
         while True:
-            _pid, _status = os.waitpid(-1, 0)
+            _pid, _status = posix.waitpid(-1, 0)
             if _pid == _child:
-                _code = os.waitstatus_to_exitcode(_status)
-                os._exit(_code if _code >= 0 else 128 - _code)
+                _code = posix.waitstatus_to_exitcode(_status)
+                posix._exit(_code if _code >= 0 else 128 - _code)
 if _cfg["uid"] is not None:
     _cap = 0
     while _libc_prctl(24, _cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP every capability
         _cap += 1
     if _libc_prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         _die("no_new_privs")
-    os.setgroups([])
-    os.setresgid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
-    os.setresuid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
-    if os.getuid() == 0 or os.geteuid() == 0:
+    posix.setgroups([])
+    posix.setresgid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    posix.setresuid(_cfg["uid"], _cfg["uid"], _cfg["uid"])
+    if posix.getuid() == 0 or posix.geteuid() == 0:
         _die("still root")
     _libc_prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: own /proc/self again, as after an exec
 if _cfg["syscalls"].get("keyctl"):
     if _libc_syscall(_cfg["syscalls"]["keyctl"], 1, None) < 0 and _ctypes.get_errno() != 38:
-        _die("fresh session keyring: " + os.strerror(_ctypes.get_errno()))  # 38: no keyrings
+        _die("fresh session keyring: " + posix.strerror(_ctypes.get_errno()))  # 38: no keyrings
 for _name, _value in _cfg["limits"].items():
     # RLIMIT_CPU's hard limit sits a second above the soft one: the kernel sends SIGKILL, not
     # SIGXCPU, when both are reached at once, and SIGXCPU is what marks a CPU timeout as final.
     _hard = _value + 1 if _name == "RLIMIT_CPU" else _value
     resource.setrlimit(getattr(resource, _name), (_value, _hard))
-sys.path.insert(0, os.getcwd())
+sys.path.insert(0, posix.getcwd())
 sys.argv = ["main.py"]
 with open("main.py", encoding="utf-8") as _f:
     _code = compile(_f.read(), "main.py", "exec")
 del _cfg, _Libc, _Fn, _Int, _libc_mount, _libc_umount2, _libc_prctl, _libc_syscall
-exec(_code, {{"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}})
+exec(_code, {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__})
 """
 
 
@@ -217,9 +233,9 @@ def bind_sources() -> list[str]:
     return [op[1] for op in _view(interpreter_prefix()) if op[0] in ("bind", "file")]
 
 
-def mount_plan(new: str, uid: int, size_mb: int, inputs_fd: int | None = None) -> list[tuple]:
+def mount_plan(new: str, uid: int, size_mb: int, with_inputs: bool = False) -> list[tuple]:
     """The ordered mount operations that build the private root of one run at ``new``;
-    ``inputs_fd`` carries the run's files (see ``BOOT``)."""
+    ``with_inputs``: copy the configuration's ``files`` into ``/work``."""
     scratch = f"size={size_mb}m,nr_inodes=65536"
     plan: list[tuple] = [("tmpfs", "mode=0755,size=1m", new, MS_NOSUID | MS_NODEV)]
     for op in _view(interpreter_prefix()):
@@ -235,11 +251,31 @@ def mount_plan(new: str, uid: int, size_mb: int, inputs_fd: int | None = None) -
         plan.append(("tmpfs", f"mode=1777,{scratch}", new + path, MS_NOSUID | MS_NODEV))
     work = f"mode=0700,uid={uid},gid={uid},{scratch}"
     plan.append(("tmpfs", work, new + SANDBOX_WORK, MS_NOSUID | MS_NODEV))
-    if inputs_fd is not None:
-        plan.append(("inputs", inputs_fd, new + SANDBOX_WORK))
+    if with_inputs:
+        plan.append(("inputs", "", new + SANDBOX_WORK))
     plan.append(("remount", "mode=0755", new, MS_RDONLY | MS_NOSUID | MS_NODEV))
     return plan
 
 
 def boot_source(cfg: dict) -> str:
-    return BOOT.format(cfg=cfg)
+    """The setup program with its configuration, as one ``-c`` argument (any interpreter)."""
+    return f"_cfg = {cfg!r}\n{BOOT}"
+
+
+@functools.cache
+def _boot_code() -> CodeType:
+    return compile(BOOT, "<sandbox setup>", "exec")
+
+
+def boot_payload(cfg: dict) -> bytes:
+    """The setup program, compiled once per process, and its configuration as one marshal'd
+    dict (``boot_launcher`` reads it). Compiling the setup took about 1.3 ms of CPU per run;
+    marshal needs the interpreter that wrote it, the parent's own (the namespace tiers')."""
+    return marshal.dumps({**cfg, "boot": _boot_code()})
+
+
+def boot_launcher(fd: int, stderr_fd: int | None = None) -> str:
+    """The ``-c`` program that loads ``boot_payload`` from descriptor ``fd`` and runs it, after
+    making ``stderr_fd`` (when given) its standard error."""
+    moved = _LAUNCH_STDERR.format(stderr_fd=int(stderr_fd)) if stderr_fd is not None else ""
+    return moved + _LAUNCH.format(fd=int(fd))
