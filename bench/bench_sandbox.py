@@ -1,4 +1,11 @@
-"""Sandbox throughput before and after issue 13 (private root, cgroup, keyring), same process.
+"""Sandbox throughput: against the machine's floor, and before/after issue 13, same process.
+
+The floor (issue 28): how many bare ``python -I -S -c pass`` processes per second this machine
+starts (the interpreter the sandbox runs, a thread pool of the same number of workers each
+starting one and waiting for it), against the sandbox's runs per second of a trivial program at
+its tier (``full`` on the dev box and CI). Rounds alternate floor / sandbox, so load drifts on the
+shared box hit both alike; each round gives one ratio, reported as median and range. Target: the
+sandbox at no less than half the floor.
 
 "Before" is the old sandbox, read from git at bench time (``bench.baseline.sandbox_before``:
 ``gpu_ops/sandbox.py`` at 3eae98d, namespaces, read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
@@ -11,6 +18,7 @@ issue 24 one more replay run decides the verdicts).
 
     python -m bench.bench_sandbox            # 40 runs x 3 rounds per configuration (~1 min)
     python -m bench.bench_sandbox --quick    # 12 runs x 2 rounds
+    python -m bench.bench_sandbox --floor    # floor vs sandbox only, 60 runs x 7 rounds
     python bench/bench_sandbox.py --judge    # only the judge and HumanEval figures; run it with
                                              # PYTHONPATH at another checkout for its "before"
 """
@@ -20,8 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -55,6 +65,58 @@ def _configurations() -> dict[str, Callable[[int], list]]:
         "after_sequential": lambda n: [sandbox.run_code(PROGRAM, **kwargs) for _ in range(n)],
         "before_workers2": lambda n: before.run_many([PROGRAM] * n, workers=2, **kwargs),
         "after_workers2": lambda n: sandbox.run_many([PROGRAM] * n, workers=2, **kwargs),
+    }
+
+
+def _floor_rate(count: int, workers: int) -> float:
+    """Bare interpreter starts per second: ``count`` of ``python -I -S -c pass`` (the sandbox's
+    interpreter) on ``workers`` threads, each starting a process and waiting for it."""
+    command = [sandbox._interpreter().executable, "-I", "-S", "-c", "pass"]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        codes = list(
+            pool.map(lambda _: subprocess.run(command, check=False).returncode, range(count))
+        )
+    elapsed = time.perf_counter() - start
+    if any(codes):
+        raise RuntimeError(f"a bare interpreter failed: exit codes {sorted(set(codes))}")
+    return count / elapsed
+
+
+def floor_comparison(count: int = 60, rounds: int = 7, workers: int = 2) -> dict[str, Any]:
+    """The sandbox's runs/s of a trivial program against the floor, rounds alternating (the
+    order flips every round); ratio = sandbox / floor of the same round."""
+    kwargs = {"timeout_s": 10, "memory_mb": 256}
+
+    def box(n: int) -> float:
+        return _rate(lambda k: sandbox.run_many([PROGRAM] * k, workers=workers, **kwargs), n)
+
+    _floor_rate(workers, workers)  # warm up: interpreter pages, tier detection
+    box(workers)
+    floors: list[float] = []
+    boxes: list[float] = []
+    for index in range(rounds):
+        if index % 2:
+            boxes.append(box(count))
+            floors.append(_floor_rate(count, workers))
+        else:
+            floors.append(_floor_rate(count, workers))
+            boxes.append(box(count))
+    ratios = [b / f for b, f in zip(boxes, floors, strict=True)]
+    return {
+        "tier": sandbox.sandbox_capabilities()["isolation"],
+        "workers": workers,
+        "runs_per_round": count,
+        "rounds": rounds,
+        "floor_per_s": [round(v, 2) for v in floors],
+        "sandbox_per_s": [round(v, 2) for v in boxes],
+        "ratios": [round(v, 3) for v in ratios],
+        "floor_median_per_s": round(statistics.median(floors), 2),
+        "sandbox_median_per_s": round(statistics.median(boxes), 2),
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
+        "target_ratio": 0.5,
     }
 
 
@@ -147,6 +209,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
             medians["after_workers2"] / medians["before_workers2"], 3
         ),
         "execution_judge": _judge_rate(8 if smoke else 24),
+        "floor": floor_comparison(*((4, 1) if smoke else (24, 3) if quick else (60, 5))),
     }
 
 
@@ -154,7 +217,16 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of the summary table: (benchmark, what is compared, result, target)."""
     rates = result["runs_per_s"]
     judge = result["execution_judge"]
+    floor = result["floor"]
     return [
+        (
+            "sandbox vs the floor (`bench_sandbox`)",
+            f"runs/s of a trivial program at tier `{floor['tier']}` vs bare `python -I -S -c pass`"
+            f" starts/s, {floor['workers']} workers, {floor['rounds']} alternating rounds",
+            f"{floor['sandbox_median_per_s']} vs {floor['floor_median_per_s']}: "
+            f"**{floor['ratio_median']}x** (rounds {floor['ratio_min']}-{floor['ratio_max']})",
+            ">= 0.5x",
+        ),
         (
             "sandbox (`bench_sandbox`)",
             f"runs/s of a trivial program, after issue 13 (tier `{result['tier_after']}`: private "
@@ -179,8 +251,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 runs x 2 rounds")
     parser.add_argument("--judge", action="store_true", help="judge and HumanEval figures only")
+    parser.add_argument("--floor", action="store_true", help="floor vs sandbox only")
     args = parser.parse_args()
-    print(json.dumps(judge_only() if args.judge else run(quick=args.quick), indent=2))
+    if args.floor:
+        result = floor_comparison()
+    else:
+        result = judge_only() if args.judge else run(quick=args.quick)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
