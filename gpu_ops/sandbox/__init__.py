@@ -71,6 +71,7 @@ from gpu_ops.sandbox.cgroup import (
     RunCgroup,
     cgroup_layout,
     create_run_cgroup,
+    move_early,
     oom_killed,
     remove_run_cgroup,
 )
@@ -86,7 +87,8 @@ _UID_SPAN = 2**26
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _KILL_GRACE_S = 2.0  # how long to keep reading after SIGKILL
 _DRAIN_S = 0.5  # how long pipes may stay open after the leader exited
-_CGROUP_SLACK_MB = 24  # the root PID 1 of the namespace (an idle interpreter) counts too
+_CGROUP_SLACK_MB = 24  # unshare, PID 1 and the interpreter's own start count too
+_CGROUP_EXTRA_PIDS = 3  # unshare and PID 1 may be in the group; RLIMIT_NPROC binds the code first
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SETUP_FAILED = "sandbox setup failed:"
 _WALL_SLACK_S = 0.5  # how long past its CPU limit a run may take on the wall clock
@@ -608,7 +610,7 @@ def _execute(
             cgroup = create_run_cgroup(
                 layout,
                 (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024,
-                max_processes + (1 if _reaper() else 2),  # + the setup process (+ PID 1)
+                max_processes + _CGROUP_EXTRA_PIDS,
             )
         limits = _limits(timeout_s, memory_mb, max_processes, max_file_bytes)
         bundle = _input_bundle(code, files) if namespaced else None
@@ -632,6 +634,8 @@ def _execute(
         )
         while fds:  # the child holds its own copies now
             os.close(fds.pop())
+        if cgroup is not None:
+            move_early(cgroup, proc.pid)
         out, err, reason, returncode = _supervise(proc, start + wall_s, max_output_bytes)
         wall = time.monotonic() - start
         stderr = err.decode("utf-8", "replace")

@@ -160,6 +160,21 @@ def create_run_cgroup(layout: CgroupLayout, memory_bytes: int, max_pids: int) ->
     return group
 
 
+def move_early(group: RunCgroup, pid: int) -> None:
+    """Move ``pid`` (the run's launcher, just started) into the run's groups; never raises.
+
+    Not what keeps the run inside (the setup code joins the groups itself, as its first step):
+    the first migration into a cgroup v1 hierarchy waits for an RCU grace period, 10-30 ms on
+    the dev box, and a second migration that starts while one is waiting shares its grace period.
+    Started here, it runs while the interpreter starts instead of after (measured in
+    docs/BENCHMARKS.md, issue 28)."""
+    for path in group.procs_files:
+        try:
+            Path(path).write_text(str(pid))
+        except OSError:
+            return  # the launcher already exited, or the group is going: the setup code decides
+
+
 def oom_killed(group: RunCgroup) -> bool:
     """Whether the kernel OOM-killed something in the run's memory cgroup."""
     name = "memory.events" if group.version == 2 else "memory.oom_control"
