@@ -2,13 +2,15 @@
 
 This package is the only place where untrusted code is executed. Nothing is monkey-patched: each
 execution is a fresh interpreter (``python -I -S``: stdlib only, no site-packages, no ``PYTHON*``
-environment variables) under kernel-enforced limits. The isolation tier is detected once per
-process (``sandbox_capabilities``), strongest first:
+environment variables), started by ``exec`` for that run alone (no process, and no interpreter
+state, is ever reused from one program to the next), under kernel-enforced limits. The isolation
+tier is detected once per process (``sandbox_capabilities``), strongest first:
 
 ``full`` (root, util-linux ``unshare``, a writable cgroup v2 or v1 memory + pids hierarchy)
     new network, PID, mount, IPC and UTS namespaces; a private root holding only ``/usr``, the
     interpreter (site-packages hidden), empty private ``/tmp``, ``/run``, ``/dev/shm`` and the
-    scratch directory ``/work`` (a tmpfs; see ``boot.py``); a per-run cgroup bounding the memory
+    scratch directory ``/work`` (a tmpfs; see ``boot.py``), into which the run's files come on a
+    descriptor (never through the host disk); a per-run cgroup bounding the memory
     of every kind (shm, memfd, tmpfs included) and the number of processes, and giving the run
     its own CPU share (``cpu.weight`` / v1 ``cpu.shares`` where the controller is writable), so
     one run's many processes cannot starve a concurrent run (``cgroup.py``); a
@@ -27,10 +29,18 @@ feature raises ``SandboxUnavailable`` naming it (fail closed). Every result reco
 
 In every tier: RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE are
 set (soft = hard, but RLIMIT_CPU's hard limit is a second above its soft one, so running out of
-CPU time ends the run with SIGXCPU, a final ``timeout``) before the user code runs; wall time is enforced by the parent, which kills the
-whole process group (and with it the namespace); stdout and stderr are capped while reading;
-stdin is an unlinked file only the run holds. The parent never raises for what the code did:
-cleanup is ``cleanup.remove_tree`` and a run whose setup fails is a ``sandbox_error`` result.
+CPU time ends the run with SIGXCPU, a final ``timeout``) before the user code runs; wall time is
+enforced by the parent, which kills the whole process group (and with it the namespace); stdout
+and stderr are capped while reading; stdin is a file without a path (a memfd) only the run holds.
+The parent never raises for what the code did: cleanup is ``cleanup.remove_tree`` and a run whose
+setup fails is a ``sandbox_error`` result.
+
+Cost (issue 28, docs/BENCHMARKS.md): a ``full`` run costs about two bare interpreter starts. The
+setup program is compiled once per parent process and travels marshal'd with its configuration
+and the run's files on one memfd; it imports only ``posix``, ``resource`` and ``_ctypes``; PID 1
+is ``/bin/sh`` (it reaps), not a fork of the interpreter; the view is computed once per process;
+the supervisor sleeps on a pidfd and the pipes together; and the cgroup v1 migration's grace
+period overlaps the interpreter's start (``cgroup.move_early``).
 """
 
 from __future__ import annotations

@@ -1,21 +1,27 @@
 """The setup program that runs first inside the sandbox, and the mount view it builds.
 
-``BOOT`` is started as ``python -I -S -c BOOT``. In the ``full`` and ``namespaces`` tiers it is
-root and PID 1 of fresh mount, PID, network, IPC and UTS namespaces (``unshare``). It then
+In the ``full`` and ``namespaces`` tiers ``unshare`` makes fresh mount, PID, network, IPC and UTS
+namespaces; their PID 1 is ``/bin/sh``, which starts ``python -I -S -c LAUNCH`` (a fresh exec for
+this run), reaps orphans and exits with the interpreter's status (128 + signal when it was
+killed): the interpreter does not fork to leave PID 1's special signal rules. ``LAUNCH`` reads
+``boot_payload`` from an inherited memfd (``BOOT`` compiled once by the parent, its
+configuration and the run's files, marshal'd) and runs it, as root in the new namespaces:
 
-1. joins the run's cgroups (writes ``0`` to each ``cgroup.procs``), so everything after counts;
-2. builds a new root on an empty tmpfs from the parent's ``mount_plan``: read-only binds of
-   ``/usr`` and the interpreter prefix (site-packages hidden under empty tmpfs), ``/bin`` & co. as
-   the same symlinks, ``/etc/ld.so.cache`` only, a fresh ``/proc`` (``hidepid=2``), a ``/dev``
-   with null/zero/full/random/urandom, empty private tmpfs ``/tmp``, ``/run``, ``/dev/shm`` and
-   the scratch directory ``/work`` (tmpfs owned by the sandbox uid, filled with the run's files);
-   then remounts that root read-only and ``pivot_root``s into it, detaching the host tree. No
+1. join the run's cgroups (write ``0`` to each ``cgroup.procs``), so everything after counts;
+2. build a new root on an empty tmpfs (over a host directory, in this mount namespace only) from
+   the parent's ``mount_plan``: read-only binds of ``/usr`` and the interpreter prefix
+   (site-packages hidden under empty tmpfs), ``/bin`` & co. as the same symlinks,
+   ``/etc/ld.so.cache`` only, a fresh ``/proc`` (``hidepid=2``), a ``/dev`` with
+   null/zero/full/random/urandom, empty private tmpfs ``/tmp``, ``/run``, ``/dev/shm`` and the
+   scratch directory ``/work`` (tmpfs owned by the sandbox uid, filled with the run's files);
+   then remount that root read-only and ``pivot_root`` into it, detaching the host tree. No
    host home, work folder, dataset, socket or pipe exists in the view;
-3. forks: the root parent stays PID 1 and only reaps; when it exits the kernel kills the
-   namespace. The child joins a fresh session keyring, drops every capability, sets
-   ``no_new_privs``, becomes the random sandbox uid, sets the rlimits and runs ``main.py``.
+3. join a fresh session keyring, drop every capability, set ``no_new_privs``, become the random
+   sandbox uid, set the rlimits and run ``main.py`` in this same interpreter. Without /bin/sh
+   the interpreter is PID 1 itself and forks first (``fork``): the parent only reaps.
 
-Any failed step exits 125 with ``sandbox setup failed: <step>`` (fail closed).
+The ``bwrap`` and ``process`` tiers run ``boot_source`` (the configuration as source) with
+``-c``. Any failed step exits 125 with ``sandbox setup failed: <step>`` (fail closed).
 """
 
 from __future__ import annotations

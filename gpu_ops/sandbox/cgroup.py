@@ -22,8 +22,10 @@ without it still has every other limit (``RunCgroup.cpu`` is None).
 
 The sandbox's setup code (still root, before any untrusted code) writes ``0`` to each
 ``cgroup.procs`` listed in ``RunCgroup.procs_files``, moving itself, and so everything it starts,
-into the run's groups: no window in which the code runs outside them. After the run the parent
-kills whatever is left and removes the groups; that cleanup never raises.
+into the run's groups: no window in which the code runs outside them. The parent also moves the
+run's ``unshare`` into them as soon as it has started (``move_early``), only so that v1's
+migration grace period is spent while the interpreter starts. After the run the parent kills
+whatever is left and removes the groups; that cleanup never raises.
 """
 
 from __future__ import annotations
