@@ -202,6 +202,7 @@ def test_sandbox_smoke() -> None:
     assert floor["tier"] == result["tier_after"]
     assert len(floor["ratios"]) == floor["rounds"] == 1
     assert _positive(floor["floor_median_per_s"], floor["sandbox_median_per_s"], *floor["ratios"])
+    assert _positive(floor["floor_median_cpu_ms"], floor["sandbox_median_cpu_ms"])
     _check_summary("sandbox", result)
 
 
