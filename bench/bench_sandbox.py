@@ -1,4 +1,11 @@
-"""Sandbox throughput before and after issue 13 (private root, cgroup, keyring), same process.
+"""Sandbox throughput: against the machine's floor, and before/after issue 13, same process.
+
+The floor (issue 28): how many bare ``python -I -S -c pass`` processes per second this machine
+starts (the interpreter the sandbox runs, a thread pool of the same number of workers each
+starting one and waiting for it), against the sandbox's runs per second of a trivial program at
+its tier (``full`` on the dev box and CI). Rounds alternate floor / sandbox, so load drifts on the
+shared box hit both alike; each round gives one ratio, reported as median and range. Target: the
+sandbox at no less than half the floor.
 
 "Before" is the old sandbox, read from git at bench time (``bench.baseline.sandbox_before``:
 ``gpu_ops/sandbox.py`` at 3eae98d, namespaces, read-only host view, rlimits only); "after" is ``gpu_ops.sandbox`` in the tier it detects here
@@ -11,6 +18,7 @@ issue 24 one more replay run decides the verdicts).
 
     python -m bench.bench_sandbox            # 40 runs x 3 rounds per configuration (~1 min)
     python -m bench.bench_sandbox --quick    # 12 runs x 2 rounds
+    python -m bench.bench_sandbox --floor    # floor vs sandbox only, 60 runs x 7 rounds
     python bench/bench_sandbox.py --judge    # only the judge and HumanEval figures; run it with
                                              # PYTHONPATH at another checkout for its "before"
 """
@@ -19,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -55,6 +66,100 @@ def _configurations() -> dict[str, Callable[[int], list]]:
         "after_sequential": lambda n: [sandbox.run_code(PROGRAM, **kwargs) for _ in range(n)],
         "before_workers2": lambda n: before.run_many([PROGRAM] * n, workers=2, **kwargs),
         "after_workers2": lambda n: sandbox.run_many([PROGRAM] * n, workers=2, **kwargs),
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of every child it (or they) waited for: a sandbox run's
+    unshare, PID 1 and interpreter included. Kernel work done later in kernel threads (network
+    namespace and cgroup cleanup) is not counted, which favours the sandbox."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measured(job: Callable[[], None], count: int) -> tuple[float, float]:
+    """(runs per second, CPU milliseconds per run) of ``job``, which does ``count`` runs."""
+    cpu, start = _cpu_seconds(), time.perf_counter()
+    job()
+    elapsed, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return count / elapsed, cpu * 1000 / count
+
+
+def _floor(count: int, workers: int) -> tuple[float, float]:
+    """Bare interpreter starts: ``count`` of ``python -I -S -c pass`` (the sandbox's
+    interpreter) on ``workers`` threads, each starting a process and waiting for it."""
+    command = [sandbox._interpreter().executable, "-I", "-S", "-c", "pass"]
+
+    def job() -> None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            codes = set(pool.map(lambda _: subprocess.run(command).returncode, range(count)))
+        if codes != {0}:
+            raise RuntimeError(f"a bare interpreter failed: exit codes {sorted(codes)}")
+
+    return _measured(job, count)
+
+
+def _sandboxed(count: int, workers: int) -> tuple[float, float]:
+    """The sandbox running the trivial program ``count`` times with ``workers`` workers."""
+
+    def job() -> None:
+        results = sandbox.run_many([PROGRAM] * count, workers=workers, timeout_s=10, memory_mb=256)
+        bad = [r for r in results if r.status != "ok" or r.stdout.strip() != "42"]
+        if bad:
+            raise RuntimeError(f"a benchmark run failed: {bad[0]}")
+
+    return _measured(job, count)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def floor_comparison(count: int = 60, rounds: int = 7, workers: int = 2) -> dict[str, Any]:
+    """The sandbox's runs/s of a trivial program against the floor, rounds alternating (the
+    order flips every round). Per round: ratio = sandbox runs/s / floor starts/s, and the CPU
+    ratio = floor CPU ms per start / sandbox CPU ms per run (load-independent, but blind to
+    kernel threads). Under load the runs/s ratio flatters the sandbox: each run has its own
+    cpu cgroup (issue 24), which the caller's ``nice`` does not reach, while the floor's
+    processes keep it."""
+    _floor(workers, workers)  # warm up: interpreter pages, tier detection
+    _sandboxed(workers, workers)
+    floors: list[tuple[float, float]] = []
+    boxes: list[tuple[float, float]] = []
+    for index in range(rounds):
+        if index % 2:
+            boxes.append(_sandboxed(count, workers))
+            floors.append(_floor(count, workers))
+        else:
+            floors.append(_floor(count, workers))
+            boxes.append(_sandboxed(count, workers))
+    ratios = [b[0] / f[0] for b, f in zip(boxes, floors, strict=True)]
+    cpu_ratios = [f[1] / b[1] for b, f in zip(boxes, floors, strict=True)]
+    return {
+        "tier": sandbox.sandbox_capabilities()["isolation"],
+        "workers": workers,
+        "runs_per_round": count,
+        "rounds": rounds,
+        "floor_per_s": [round(f[0], 2) for f in floors],
+        "sandbox_per_s": [round(b[0], 2) for b in boxes],
+        "floor_cpu_ms": [round(f[1], 2) for f in floors],
+        "sandbox_cpu_ms": [round(b[1], 2) for b in boxes],
+        "ratios": [round(v, 3) for v in ratios],
+        "cpu_ratios": [round(v, 3) for v in cpu_ratios],
+        "floor_median_per_s": round(statistics.median(f[0] for f in floors), 2),
+        "sandbox_median_per_s": round(statistics.median(b[0] for b in boxes), 2),
+        "floor_median_cpu_ms": round(statistics.median(f[1] for f in floors), 2),
+        "sandbox_median_cpu_ms": round(statistics.median(b[1] for b in boxes), 2),
+        "ratio": _spread(ratios),
+        "cpu_ratio": _spread(cpu_ratios),
+        "target_ratio": 0.5,
     }
 
 
@@ -147,6 +252,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
             medians["after_workers2"] / medians["before_workers2"], 3
         ),
         "execution_judge": _judge_rate(8 if smoke else 24),
+        "floor": floor_comparison(*((4, 1) if smoke else (24, 3) if quick else (60, 5))),
     }
 
 
@@ -154,7 +260,19 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of the summary table: (benchmark, what is compared, result, target)."""
     rates = result["runs_per_s"]
     judge = result["execution_judge"]
+    floor = result["floor"]
     return [
+        (
+            "sandbox vs the floor (`bench_sandbox`)",
+            f"runs/s of a trivial program at tier `{floor['tier']}` vs bare `python -I -S -c pass`"
+            f" starts/s, {floor['workers']} workers, {floor['rounds']} alternating rounds",
+            f"{floor['sandbox_median_per_s']} vs {floor['floor_median_per_s']}: "
+            f"**{floor['ratio']['median']}x** (rounds {floor['ratio']['min']}-"
+            f"{floor['ratio']['max']}); CPU per run {floor['sandbox_median_cpu_ms']} vs "
+            f"{floor['floor_median_cpu_ms']} ms: **{floor['cpu_ratio']['median']}x** "
+            f"({floor['cpu_ratio']['min']}-{floor['cpu_ratio']['max']})",
+            ">= 0.5x",
+        ),
         (
             "sandbox (`bench_sandbox`)",
             f"runs/s of a trivial program, after issue 13 (tier `{result['tier_after']}`: private "
@@ -179,8 +297,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 runs x 2 rounds")
     parser.add_argument("--judge", action="store_true", help="judge and HumanEval figures only")
+    parser.add_argument("--floor", action="store_true", help="floor vs sandbox only")
     args = parser.parse_args()
-    print(json.dumps(judge_only() if args.judge else run(quick=args.quick), indent=2))
+    if args.floor:
+        result = floor_comparison()
+    else:
+        result = judge_only() if args.judge else run(quick=args.quick)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 This package is the only place where untrusted code is executed. Nothing is monkey-patched: each
 execution is a fresh interpreter (``python -I -S``: stdlib only, no site-packages, no ``PYTHON*``
-environment variables) under kernel-enforced limits. The isolation tier is detected once per
-process (``sandbox_capabilities``), strongest first:
+environment variables), started by ``exec`` for that run alone (no process, and no interpreter
+state, is ever reused from one program to the next), under kernel-enforced limits. The isolation
+tier is detected once per process (``sandbox_capabilities``), strongest first:
 
 ``full`` (root, util-linux ``unshare``, a writable cgroup v2 or v1 memory + pids hierarchy)
     new network, PID, mount, IPC and UTS namespaces; a private root holding only ``/usr``, the
     interpreter (site-packages hidden), empty private ``/tmp``, ``/run``, ``/dev/shm`` and the
-    scratch directory ``/work`` (a tmpfs; see ``boot.py``); a per-run cgroup bounding the memory
+    scratch directory ``/work`` (a tmpfs; see ``boot.py``), into which the run's files come on a
+    descriptor (never through the host disk); a per-run cgroup bounding the memory
     of every kind (shm, memfd, tmpfs included) and the number of processes, and giving the run
     its own CPU share (``cpu.weight`` / v1 ``cpu.shares`` where the controller is writable), so
     one run's many processes cannot starve a concurrent run (``cgroup.py``); a
@@ -27,10 +29,18 @@ feature raises ``SandboxUnavailable`` naming it (fail closed). Every result reco
 
 In every tier: RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE are
 set (soft = hard, but RLIMIT_CPU's hard limit is a second above its soft one, so running out of
-CPU time ends the run with SIGXCPU, a final ``timeout``) before the user code runs; wall time is enforced by the parent, which kills the
-whole process group (and with it the namespace); stdout and stderr are capped while reading;
-stdin is an unlinked file only the run holds. The parent never raises for what the code did:
-cleanup is ``cleanup.remove_tree`` and a run whose setup fails is a ``sandbox_error`` result.
+CPU time ends the run with SIGXCPU, a final ``timeout``) before the user code runs; wall time is
+enforced by the parent, which kills the whole process group (and with it the namespace); stdout
+and stderr are capped while reading; stdin is a file without a path (a memfd) only the run holds.
+The parent never raises for what the code did: cleanup is ``cleanup.remove_tree`` and a run whose
+setup fails is a ``sandbox_error`` result.
+
+Cost (issue 28, docs/BENCHMARKS.md): a ``full`` run costs about two bare interpreter starts. The
+setup program is compiled once per parent process and travels marshal'd with its configuration
+and the run's files on one memfd; it imports only ``posix``, ``resource`` and ``_ctypes``; PID 1
+is ``/bin/sh`` (it reaps), not a fork of the interpreter; the view is computed once per process;
+the supervisor sleeps on a pidfd and the pipes together; and the cgroup v1 migration's grace
+period overlaps the interpreter's start (``cgroup.move_early``).
 """
 
 from __future__ import annotations
@@ -57,8 +67,12 @@ from pathlib import Path, PurePosixPath
 
 from gpu_ops.errors import InputError
 from gpu_ops.sandbox.boot import (
+    DEVICES,
     SANDBOX_WORK,
     SETUP_FAILED_EXIT,
+    bind_sources,
+    boot_launcher,
+    boot_payload,
     boot_source,
     mount_plan,
     syscall_numbers,
@@ -67,6 +81,7 @@ from gpu_ops.sandbox.cgroup import (
     RunCgroup,
     cgroup_layout,
     create_run_cgroup,
+    move_early,
     oom_killed,
     remove_run_cgroup,
 )
@@ -82,7 +97,8 @@ _UID_SPAN = 2**26
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _KILL_GRACE_S = 2.0  # how long to keep reading after SIGKILL
 _DRAIN_S = 0.5  # how long pipes may stay open after the leader exited
-_CGROUP_SLACK_MB = 24  # the root PID 1 of the namespace (an idle interpreter) counts too
+_CGROUP_SLACK_MB = 24  # unshare, PID 1 and the interpreter's own start count too
+_CGROUP_EXTRA_PIDS = 3  # unshare and PID 1 may be in the group; RLIMIT_NPROC binds the code first
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SETUP_FAILED = "sandbox setup failed:"
 _WALL_SLACK_S = 0.5  # how long past its CPU limit a run may take on the wall clock
@@ -140,6 +156,73 @@ def _scratch_base() -> str:
         if path.is_dir() and all(os.stat(p).st_mode & stat.S_IXOTH for p in [path, *path.parents]):
             return str(path)
     raise SandboxError("no world-traversable temporary directory for sandbox scratch space")
+
+
+_STAGING_CANDIDATES = ("/tmp", "/mnt", "/media", "/srv", "/opt", "/var/tmp", "/home")
+
+
+@functools.cache
+def _staging_root() -> str:
+    """Where the namespace tiers build their private root: an existing host directory that a
+    tmpfs covers in the run's own mount namespace only (the host's view of it never changes, so
+    concurrent runs share it and no host folder is made per run). It must not hold, nor lie
+    inside, anything the view binds from the host."""
+    sources = [os.path.realpath(p) for p in bind_sources()]
+    sources += [f"/dev/{device}" for device in DEVICES]
+    for candidate in _STAGING_CANDIDATES:
+        path = os.path.realpath(candidate)
+        if path == "/" or not os.path.isdir(path):
+            continue
+        if all(s != path and not s.startswith(path + "/") and not path.startswith(s + "/")
+               for s in sources):  # fmt: skip
+            return path
+    raise SandboxError(
+        "no directory to build the private root on: each of "
+        + ", ".join(_STAGING_CANDIDATES)
+        + " is missing or holds the interpreter or /usr"
+    )
+
+
+def _anonymous_file(data: bytes) -> int:
+    """A descriptor of a file holding ``data``, read from its start, that has no path (a memfd;
+    an unlinked temporary file where there is none): no other run can open it."""
+    try:
+        fd = os.memfd_create("wc-sandbox", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        fd = os.dup((handle := tempfile.TemporaryFile()).fileno())  # noqa: SIM115
+        handle.close()
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _input_bundle(code: str, files: dict[str, str] | None) -> dict[str, bytes]:
+    """The run's files (``main.py`` and ``files``) as {name: UTF-8 bytes}, for the setup code to
+    write into the private ``/work`` (namespace tiers): they never touch the host disk."""
+    bundle = {name: safe_text(text).encode("utf-8") for name, text in (files or {}).items()}
+    bundle["main.py"] = safe_text(code).encode("utf-8")
+    return bundle
+
+
+@functools.cache
+def _reaper() -> bool:
+    """Whether PID 1 of the namespace tiers is a shell (``_reaper_command``) rather than the
+    setup interpreter, which must then fork to leave PID 1's special signal rules."""
+    return os.access("/bin/sh", os.X_OK)
+
+
+def _reaper_command(stderr_fd: int) -> list[str]:
+    """PID 1 of the namespace tiers: a shell that starts the setup program, reaps orphans and
+    exits with its status (128 + signal when it was killed), costing less than a fork of the
+    interpreter. The shell reports a killed child ("Killed") on its stderr, which is /dev/null
+    while it waits; the program gets the real one on ``stderr_fd`` (``boot_launcher``)."""
+    return ["/bin/sh", "-c", f'unset PWD; "$0" "$@" {stderr_fd}>&2 2>/dev/null; exit $?']
 
 
 def _probe(isolation: str) -> str:
@@ -292,8 +375,8 @@ def _process_tier_plan(uid: int) -> tuple[str, int | None]:
 
 def _bwrap_args(run: Path) -> list[str]:
     """bubblewrap's version of the private root (no cgroup; the scratch folder is on the host)."""
-    _, plan = mount_plan(run, 0, 64)
     new = str(run / "root")
+    plan = mount_plan(new, 0, 64)
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     for op in plan:
         kind, target = op[0], op[2][len(new) :] if op[2].startswith(new) else op[2]
@@ -309,35 +392,43 @@ def _bwrap_args(run: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _command(
-    isolation: str, run: Path, uid: int, limits: dict[str, int], cgroup: RunCgroup | None,
-    memory_mb: int,
-) -> list[str]:  # fmt: skip
-    interp = _interpreter()
-    executable, drop_to = interp.executable, uid if os.geteuid() == 0 else None
+def _setup_config(
+    isolation: str, uid: int, limits: dict[str, int], cgroup: RunCgroup | None, memory_mb: int,
+    files: dict[str, bytes] | None = None,
+) -> dict:  # fmt: skip
+    """What the setup program (``boot.BOOT``) does for one run."""
     namespaced = isolation in ("full", "namespaces")
-    if isolation == "bwrap":
-        drop_to = None  # the user namespace already maps the calling user
+    drop_to = uid if os.geteuid() == 0 and isolation != "bwrap" else None  # bwrap maps the user
     if isolation == "process":
-        executable, drop_to = _process_tier_plan(uid)
-    new_root, plan = mount_plan(run, uid, memory_mb) if namespaced else ("", [])
-    cfg = {
-        "plan": plan,
+        drop_to = _process_tier_plan(uid)[1]
+    new_root = _staging_root() if namespaced else ""
+    return {
+        "plan": mount_plan(new_root, uid, memory_mb, with_inputs=True) if namespaced else [],
         "new_root": new_root,
         "work": SANDBOX_WORK,
-        "fork": namespaced,
+        "files": files or {},
+        "fork": namespaced and not _reaper(),
         "cgroups": cgroup.procs_files if cgroup else [],
         "syscalls": syscall_numbers(),
         "uid": drop_to,
         "limits": limits,
     }
-    python = [executable, "-I", "-S", "-c", boot_source(cfg)]
-    if namespaced:
+
+
+def _command(isolation: str, run: Path | None, cfg: dict, payload_fd: int | None) -> list[str]:
+    """The command line of one run. The namespace tiers get the setup program and its
+    configuration on ``payload_fd`` (``boot_payload``); the others as ``-c`` source."""
+    if isolation in ("full", "namespaces") and payload_fd is not None:
+        stderr_fd = (9 if payload_fd != 9 else 8) if _reaper() else None
         return [
             "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-            "--propagation", "private", "--", *python,
+            "--propagation", "private", "--",
+            *(_reaper_command(stderr_fd) if stderr_fd is not None else []),
+            _interpreter().executable, "-I", "-S", "-c", boot_launcher(payload_fd, stderr_fd),
         ]  # fmt: skip
-    if isolation == "bwrap":
+    executable = _process_tier_plan(0)[0] if isolation == "process" else _interpreter().executable
+    python = [executable, "-I", "-S", "-c", boot_source(cfg)]
+    if isolation == "bwrap" and run is not None:
         return [*_bwrap_args(run), "--", *python]
     return python
 
@@ -370,17 +461,11 @@ def _write_inputs(folder: Path, code: str, files: dict[str, str] | None) -> None
 
 
 def _prepare_run_dir(code: str, files: dict[str, str] | None, uid: int, isolation: str) -> Path:
-    """The host folder of one run. Namespace tiers: ``in/`` (root-only, copied into the private
-    /work tmpfs by the setup code) and ``root/`` (mount point of the private root). Other tiers:
-    ``work/``, the scratch directory itself."""
+    """The host folder of one run of the ``bwrap`` and ``process`` tiers: ``work/``, the scratch
+    directory itself (and ``root/``, bwrap's mount point). The namespace tiers have none: their
+    files travel on a descriptor (``_input_bundle``) into the private ``/work`` tmpfs."""
     run = Path(tempfile.mkdtemp(prefix="wc-sandbox-", dir=_scratch_base()))
     try:
-        if isolation in ("full", "namespaces"):
-            run.chmod(0o700)
-            (run / "in").mkdir(mode=0o700)
-            (run / "root").mkdir(mode=0o755)
-            _write_inputs(run / "in", code, files)
-            return run
         run.chmod(0o755)  # not writable by the sandbox uid; traversable to reach work/
         work = run / "work"
         work.mkdir()
@@ -393,14 +478,6 @@ def _prepare_run_dir(code: str, files: dict[str, str] | None, uid: int, isolatio
         remove_tree(run)
         raise
     return run
-
-
-def _stdin_file(stdin: str | None):
-    """An unlinked temporary file holding stdin: no path, so no other run can open it."""
-    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
-    handle.write(safe_text(stdin or "").encode("utf-8"))
-    handle.seek(0)
-    return handle
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -417,6 +494,15 @@ def _has_exited(proc: subprocess.Popen) -> bool:
     return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
+def _exit_fd(proc: subprocess.Popen) -> int | None:
+    """A pidfd that becomes readable when the leader exits (None where the kernel has none):
+    the supervisor then sleeps on its streams and the exit together and never polls."""
+    try:
+        return os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def _supervise(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, bytes, str, int]:
     """Read stdout and stderr (each capped) until the process is done; kill on deadline or cap.
 
@@ -428,37 +514,51 @@ def _supervise(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
     selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    exit_fd = _exit_fd(proc)
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ, "exit")
+    streams = 2
     reason = ""
     exited_at = killed_at = None
-    while True:
-        now = time.monotonic()
-        if exited_at is None and _has_exited(proc):
-            exited_at = now
-        if exited_at is not None and not selector.get_map():
-            break
-        if not reason and now >= deadline:
-            reason = "timeout"
-        stragglers = exited_at is not None and now - exited_at > _DRAIN_S
-        if killed_at is None and (reason or stragglers):
-            _kill_group(proc)
-            killed_at = now
-        if killed_at is not None and now - killed_at > _KILL_GRACE_S:
-            break  # pipes held by something outside the group: stop reading
-        if not selector.get_map():
-            time.sleep(min(0.02, max(0.0, deadline - now)))
-            continue
-        for key, _ in selector.select(
-            timeout=0.05 if exited_at else max(0.0, min(deadline - now, 0.25))
-        ):
-            chunk = os.read(key.fileobj.fileno(), 65536)
-            if not chunk:
-                selector.unregister(key.fileobj)
-                continue
-            buffer = buffers[key.data]
-            buffer.extend(chunk[: max(0, cap - len(buffer))])
-            if len(buffer) >= cap and not reason:
-                reason = "output_limit"
-    selector.close()
+    try:
+        while True:
+            now = time.monotonic()
+            if exited_at is None and _has_exited(proc):
+                exited_at = now
+                if exit_fd is not None:
+                    selector.unregister(exit_fd)
+            if exited_at is not None and not streams:
+                break
+            if not reason and now >= deadline:
+                reason = "timeout"
+            stragglers = exited_at is not None and now - exited_at > _DRAIN_S
+            if killed_at is None and (reason or stragglers):
+                _kill_group(proc)
+                killed_at = now
+            if killed_at is not None and now - killed_at > _KILL_GRACE_S:
+                break  # pipes held by something outside the group: stop reading
+            if exited_at is not None:
+                timeout = 0.05
+            else:
+                timeout = max(0.0, min(deadline - now, 0.25))
+                if exit_fd is None and not streams:
+                    timeout = min(timeout, 0.02)  # no pidfd: poll for the exit
+            for key, _ in selector.select(timeout=timeout):
+                if key.data == "exit":
+                    continue  # seen by _has_exited at the top of the loop
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    streams -= 1
+                    continue
+                buffer = buffers[key.data]
+                buffer.extend(chunk[: max(0, cap - len(buffer))])
+                if len(buffer) >= cap and not reason:
+                    reason = "output_limit"
+    finally:
+        selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
     _kill_group(proc)  # leftovers of the group, while the leader's pid is still reserved
     returncode = proc.wait()
     return bytes(buffers["stdout"]), bytes(buffers["stderr"]), reason, returncode
@@ -510,29 +610,42 @@ def _execute(
     layout = cgroup_layout() if isolation == "full" else None
     if isolation == "full" and layout is None:
         raise SandboxUnavailable("the full tier needs a writable cgroup hierarchy")
-    run = _prepare_run_dir(code, files, uid, isolation)
+    namespaced = isolation in ("full", "namespaces")
+    run = None if namespaced else _prepare_run_dir(code, files, uid, isolation)
+    fds: list[int] = []  # stdin, then (namespace tiers) the setup program and its files
     cgroup = None
     try:
+        fds.append(_anonymous_file(safe_text(stdin or "").encode("utf-8")))
         if layout is not None:
             cgroup = create_run_cgroup(
-                layout, (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024, max_processes + 2
+                layout,
+                (memory_mb + _CGROUP_SLACK_MB) * 1024 * 1024,
+                max_processes + _CGROUP_EXTRA_PIDS,
             )
         limits = _limits(timeout_s, memory_mb, max_processes, max_file_bytes)
-        command = _command(isolation, run, uid, limits, cgroup, memory_mb)
+        bundle = _input_bundle(code, files) if namespaced else None
+        cfg = _setup_config(isolation, uid, limits, cgroup, memory_mb, bundle)
+        if namespaced:
+            fds.append(_anonymous_file(boot_payload(cfg)))
+        command = _command(isolation, run, cfg, fds[1] if namespaced else None)
         private = isolation in ("full", "namespaces", "bwrap")
-        work = SANDBOX_WORK if private else str(run / "work")
+        work = SANDBOX_WORK if private or run is None else str(run / "work")
         start = time.monotonic()
-        with _stdin_file(stdin) as stdin_file:
-            proc = subprocess.Popen(
-                command,
-                stdin=stdin_file,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=run if isolation in ("full", "namespaces") else run / "work",
-                env=_environment(work, "/tmp" if private else work),
-                start_new_session=True,
-                close_fds=True,
-            )
+        proc = subprocess.Popen(
+            command,
+            stdin=fds[0],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd="/" if run is None else run / "work",
+            env=_environment(work, "/tmp" if private else work),
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=fds[1:],
+        )
+        while fds:  # the child holds its own copies now
+            os.close(fds.pop())
+        if cgroup is not None:
+            move_early(cgroup, proc.pid)
         out, err, reason, returncode = _supervise(proc, start + wall_s, max_output_bytes)
         wall = time.monotonic() - start
         stderr = err.decode("utf-8", "replace")
@@ -548,9 +661,12 @@ def _execute(
             provisional=reason == "timeout" or status == "sandbox_error",
         )
     finally:
+        for fd in fds:
+            os.close(fd)
         if cgroup is not None and not remove_run_cgroup(cgroup):
             log.warning("sandbox cgroup %s could not be removed", cgroup.memory)
-        remove_tree(run)
+        if run is not None:
+            remove_tree(run)
 
 
 def _check_args(

@@ -198,6 +198,11 @@ def test_sandbox_smoke() -> None:
     assert result["execution_judge"]["responses"] == 8
     # 2 of 4 bodies right (1.0); the wrong ones fail their own module-level assert: 0.25
     assert result["execution_judge"]["mean_exec_score"] == 0.625
+    floor = result["floor"]  # bare interpreter starts vs sandbox runs, same workers, alternating
+    assert floor["tier"] == result["tier_after"]
+    assert len(floor["ratios"]) == floor["rounds"] == 1
+    assert _positive(floor["floor_median_per_s"], floor["sandbox_median_per_s"], *floor["ratios"])
+    assert _positive(floor["floor_median_cpu_ms"], floor["sandbox_median_cpu_ms"])
     _check_summary("sandbox", result)
 
 
