@@ -86,7 +86,10 @@ class Runner:
         Requests with the same key run once; kept results are read back. A failing run raises
         after the others finished, naming its label and its log; finished results stay kept."""
         keys = [self.key(req) for req in requests]
-        todo = {key: req for key, req in zip(keys, requests, strict=True) if not self._kept(key)}
+        todo: dict[str, Request] = {}
+        for key, req in zip(keys, requests, strict=True):
+            if key not in todo and not self._kept(key):
+                todo[key] = req  # the first of identical requests runs, under its label
         if todo:
             self.log(f"sweep: {len(todo)} SFT+eval run(s) to do, {self.workers} at a time")
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
