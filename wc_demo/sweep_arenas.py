@@ -29,7 +29,8 @@ from wc_foundation.storage import Home
 
 COMPETITOR_ROLES = ["miner", "scorer", "competitor"]  # no "judge": the extra judges judge
 JUDGE_FAMILY = "demo-judges"
-# Quick sweeps (tests, plumbing checks): a handful of instructions, problems and SFT steps.
+# Quick sweeps (tests, plumbing checks): the same models on a handful of instructions, problems
+# and SFT steps.
 QUICK_OVERRIDES: dict[str, Any] = {
     "mining": {"samples_per_setting": 4, "max_new_tokens": 64},
     "selection": {"k": 6},
@@ -49,17 +50,14 @@ def judge_slug(expert_slug: str) -> str:
     return "judge-" + expert_slug.removeprefix("expert-")
 
 
-def share_writers(models_dir: Path, share: float, *, quick: bool = False) -> dict[str, Path]:
+def share_writers(models_dir: Path, share: float) -> dict[str, Path]:
     """{slug: writer model dir} at ``share``, built (or reused) under
-    <models>/demo[_quick]/sweep/share-<s>/."""
+    <models>/demo/sweep/share-<s>/ (full-size: a quick build's writers mine nothing)."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"a cross-family share is in [0, 1], got {share}")
     specs = [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
     folder = Path("sweep") / share_label(share)
-    return {
-        spec.slug: experts.build_writer(models_dir, spec, quick=quick, folder=folder)
-        for spec in specs
-    }
+    return {spec.slug: experts.build_writer(models_dir, spec, folder=folder) for spec in specs}
 
 
 def share_config(
@@ -122,14 +120,16 @@ def run_share_arena(
     target: Path,
     *,
     quick: bool = False,
+    writers: dict[str, Path] | None = None,
 ) -> tuple[Home, ArenaConfig]:
     """Build the writers at ``share`` and run its arena in <home>/sweeps/share-<s>/.
 
+    ``writers`` replaces the writers (tests: the bundled experts compete, no writer is trained).
     Returns the share's home and its full config (target included, for the sweep's runs).
     The pipeline skips every step already done, so a rerun of the sweep costs seconds here."""
     from dagster_wc.orchestration.runner import run_pipeline
 
-    writers = share_writers(home.models, share, quick=quick)
+    writers = writers or share_writers(home.models, share)
     root = home.root / "sweeps" / share_label(share)
     share_home = Home.resolve(root / "home")
     data = share_config(

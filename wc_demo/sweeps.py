@@ -401,9 +401,13 @@ def run_sweeps(
     seeds: Sequence[int] = SEEDS,
     workers: int = 2,
     quick: bool = False,
+    judges: Mapping[str, Path] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run (or resume) every sweep and write the reports; returns the sweep report."""
+    """Run (or resume) every sweep and write the reports; returns the sweep report.
+
+    ``judges``: {expert slug: model dir} of the judging experts (default: the demo's experts,
+    installed from the bundle or built); ``quick``: a small arena and few tasks (plumbing)."""
     from wc_demo.experts import build_demo_experts, build_demo_target
     from wc_demo.sweep_arenas import run_share_arena
 
@@ -412,8 +416,8 @@ def run_sweeps(
     started = time.perf_counter()
     timing: dict[str, float] = {}
     home.ensure()
-    judges = build_demo_experts(home.models, quick=quick)
-    target = build_demo_target(home.models, quick=quick)
+    judges = dict(judges or build_demo_experts(home.models))
+    target = build_demo_target(home.models)
     arenas: dict[float, ShareArena] = {}
     for share in sorted({*shares, DEFAULT_SHARE}):
         clock = time.perf_counter()
