@@ -210,3 +210,42 @@ def test_reports_merge_into_demo_effect(tmp_path: Path) -> None:
     table = (home.reports / "demo_sweeps.md").read_text()
     assert "| 0.03 | 0.400 | 0.300 (expert-text) | 0.200 | +0.100 [+0.050, +0.150]" in table
     assert "| 2 | 0.300 | +0.100 [+0.050, +0.150] | 77.2 |" in table
+
+
+@pytest.mark.slow
+def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeypatch) -> None:
+    """One share, one seed, a 6-instruction arena; the bundled experts compete (no writer is
+    trained) and judge. Every study is reported, shared conditions run once, recomputing the
+    winners of all competitors gives the SFT stage's winners, and a rerun trains nothing."""
+    from wc_demo import sweep_arenas
+
+    judges = {slug: demo_models_dir / "demo" / slug for slug in SLUGS}
+    monkeypatch.setattr(sweep_arenas, "share_writers", lambda models, share: judges)
+    home = Home.resolve(tmp_path / "home")
+    lines: list[str] = []
+    kwargs = {"shares": (0.03,), "seeds": (0,), "quick": True, "judges": judges}
+    report = sweeps.run_sweeps(REPO / "configs" / "demo.yaml", home, log=lines.append, **kwargs)
+
+    (entry,) = report["overlap_sweep"]
+    assert entry["share"] == 0.03 and entry["best_single_expert_slug"] in SLUGS
+    assert set(entry["judge_agreement_with_execution"]) == {judge_slug(s) for s in SLUGS}
+    assert [e["alpha"] for e in report["alpha_sweep"]] == [0.0, 0.3, 0.7, 1.0]
+    assert [len(e["subsets"]) for e in report["expert_count"]] == [3, 3, 1]
+    assert report["runs_distinct"] < report["runs"]  # alpha 0.7 is the arena, and more
+    effect = json.loads((home.reports / "demo_effect.json").read_text())
+    assert effect["expert_count"] == report["expert_count"]
+
+    arena = sweeps.ShareArena(
+        0.03, Home.resolve(home.root / "sweeps" / "share-0.03" / "home"), None
+    )
+    arena = sweeps.ShareArena(0.03, arena.home, parse_config(sweep_data(tmp_path, quick=True)))
+    recomputed = sweeps.subset_winners(arena, SLUGS).select("instruction_id", "winner")
+    product = pl.read_parquet(arena.home.lake / "sft_winners" / "*.parquet")
+    assert recomputed.sort("instruction_id").equals(
+        product.select("instruction_id", "winner").sort("instruction_id")
+    )
+
+    lines.clear()
+    again = sweeps.run_sweeps(REPO / "configs" / "demo.yaml", home, log=lines.append, **kwargs)
+    assert not [line for line in lines if "to do" in line]  # every run was kept
+    assert again["overlap_sweep"] == report["overlap_sweep"]

@@ -120,16 +120,14 @@ def run_share_arena(
     target: Path,
     *,
     quick: bool = False,
-    writers: dict[str, Path] | None = None,
 ) -> tuple[Home, ArenaConfig]:
     """Build the writers at ``share`` and run its arena in <home>/sweeps/share-<s>/.
 
-    ``writers`` replaces the writers (tests: the bundled experts compete, no writer is trained).
     Returns the share's home and its full config (target included, for the sweep's runs).
     The pipeline skips every step already done, so a rerun of the sweep costs seconds here."""
     from dagster_wc.orchestration.runner import run_pipeline
 
-    writers = writers or share_writers(home.models, share)
+    writers = share_writers(home.models, share)
     root = home.root / "sweeps" / share_label(share)
     share_home = Home.resolve(root / "home")
     data = share_config(
