@@ -19,7 +19,7 @@ from wc_demo.sweep_arenas import (
 )
 from wc_demo.sweep_runs import Runner, request
 from wc_foundation.config.loading import parse_config, read_config_data
-from wc_foundation.storage import Home
+from wc_foundation.storage import Home, read_lake_table
 
 REPO = Path(__file__).resolve().parents[1]
 SLUGS = ("expert-lists", "expert-numbers", "expert-text")
@@ -235,12 +235,10 @@ def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeyp
     effect = json.loads((home.reports / "demo_effect.json").read_text())
     assert effect["expert_count"] == report["expert_count"]
 
-    arena = sweeps.ShareArena(
-        0.03, Home.resolve(home.root / "sweeps" / "share-0.03" / "home"), None
-    )
-    arena = sweeps.ShareArena(0.03, arena.home, parse_config(sweep_data(tmp_path, quick=True)))
+    share_home = Home.resolve(home.root / "sweeps" / "share-0.03" / "home")
+    arena = sweeps.ShareArena(0.03, share_home, parse_config(demo_data(tmp_path)))
     recomputed = sweeps.subset_winners(arena, SLUGS).select("instruction_id", "winner")
-    product = pl.read_parquet(arena.home.lake / "sft_winners" / "*.parquet")
+    product = read_lake_table(share_home, "sft_winners")
     assert recomputed.sort("instruction_id").equals(
         product.select("instruction_id", "winner").sort("instruction_id")
     )
