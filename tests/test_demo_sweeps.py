@@ -217,10 +217,8 @@ def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeyp
     """One share, one seed, a 6-instruction arena; the bundled experts compete (no writer is
     trained) and judge. Every study is reported, shared conditions run once, recomputing the
     winners of all competitors gives the SFT stage's winners, and a rerun trains nothing."""
-    from wc_demo import sweep_arenas
-
     judges = {slug: demo_models_dir / "demo" / slug for slug in SLUGS}
-    monkeypatch.setattr(sweep_arenas, "share_writers", lambda models, share: judges)
+    monkeypatch.setattr(sweeps, "share_writers", lambda models, share: judges)
     home = Home.resolve(tmp_path / "home")
     lines: list[str] = []
     kwargs = {"shares": (0.03,), "seeds": (0,), "quick": True, "judges": judges}

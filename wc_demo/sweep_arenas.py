@@ -116,18 +116,18 @@ def run_share_arena(
     base_config: Path,
     home: Home,
     share: float,
+    writers: dict[str, Path],
     judges: dict[str, Path],
     target: Path,
     *,
     quick: bool = False,
 ) -> tuple[Home, ArenaConfig]:
-    """Build the writers at ``share`` and run its arena in <home>/sweeps/share-<s>/.
+    """Run the arena of ``writers`` (`share_writers`) in <home>/sweeps/share-<s>/.
 
     Returns the share's home and its full config (target included, for the sweep's runs).
     The pipeline skips every step already done, so a rerun of the sweep costs seconds here."""
     from dagster_wc.orchestration.runner import run_pipeline
 
-    writers = share_writers(home.models, share)
     root = home.root / "sweeps" / share_label(share)
     share_home = Home.resolve(root / "home")
     data = share_config(

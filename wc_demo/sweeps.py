@@ -48,6 +48,7 @@ from gpu_ops.evaluation.intervals import paired_bootstrap
 from gpu_ops.sft_data.winners import select_winners
 from gpu_ops.training.sft import load_sft_rows
 from wc_demo.experts import DEMO_EXPERTS
+from wc_demo.sweep_arenas import run_share_arena, share_writers
 from wc_demo.sweep_runs import Request, Runner, request
 from wc_foundation.config import ArenaConfig
 from wc_foundation.storage import Home, read_lake_table
@@ -409,7 +410,6 @@ def run_sweeps(
     ``judges``: {expert slug: model dir} of the judging experts (default: the demo's experts,
     installed from the bundle or built); ``quick``: a small arena and few tasks (plumbing)."""
     from wc_demo.experts import build_demo_experts, build_demo_target
-    from wc_demo.sweep_arenas import run_share_arena
 
     if not seeds or not shares:
         raise InputError("the sweep needs at least one seed and one share")
@@ -421,10 +421,16 @@ def run_sweeps(
     arenas: dict[float, ShareArena] = {}
     for share in sorted({*shares, DEFAULT_SHARE}):
         clock = time.perf_counter()
+        log(f"sweep: writers at share {share:.2f}")
+        writers = share_writers(home.models, share)
+        timing[f"writers {share:.2f}"] = round(time.perf_counter() - clock, 1)
+        clock = time.perf_counter()
         log(f"sweep: arena at share {share:.2f}")
-        share_home, config = run_share_arena(config_path, home, share, judges, target, quick=quick)
+        share_home, config = run_share_arena(
+            config_path, home, share, writers, judges, target, quick=quick
+        )
         arenas[share] = ShareArena(share, share_home, config)
-        timing[f"arena {share:.2f} (writers + pipeline)"] = round(time.perf_counter() - clock, 1)
+        timing[f"arena {share:.2f}"] = round(time.perf_counter() - clock, 1)
     pools = {share: load_pool(arena) for share, arena in arenas.items()}
     default, default_pool = arenas[DEFAULT_SHARE], pools[DEFAULT_SHARE]
     plan = Plan({})
