@@ -308,15 +308,17 @@ def overlap_entry(results, arena: ShareArena, pool: Pool) -> dict:
         "best_single_expert_slug": pool.best,
         "per_seed": {name: cell["per_seed"] for name, cell in cells.items()},
         "sd": {name: cell["sd"] for name, cell in cells.items()},
-        "train_rows": len(pool.arena_rows),
+        "train_rows": len(conditions(arena, pool, 0)[ARENA]),
         "wins_per_expert": _wins(pool.arena_rows, arena),
-        "judge_agreement_with_execution": {
-            row["judge"]: round(row["agreement_rate"], 4) for row in judges.iter_rows(named=True)
-        },
-        "no_skill_agreement": {
-            row["judge"]: round(row["no_skill_agreement"], 4)
-            for row in judges.iter_rows(named=True)
-        },
+        "judge_agreement_with_execution": _by_judge(judges, "agreement_rate"),
+        "no_skill_agreement": _by_judge(judges, "no_skill_agreement"),
+    }
+
+
+def _by_judge(judges: pl.DataFrame, column: str) -> dict[str, float | None]:
+    return {
+        row["judge"]: None if row[column] is None else round(row[column], 4)
+        for row in judges.iter_rows(named=True)
     }
 
 
