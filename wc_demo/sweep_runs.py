@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class Runner:
     workers: int = 2
     log: Any = print
     _target_id: str = field(default="", init=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False)
+    _started: dict[str, Future] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.config.target is None:
@@ -80,27 +82,33 @@ class Runner:
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
 
-    def run(self, requests: Sequence[Request]) -> list[dict]:
-        """Every request's result (pass_at_1, passed {task_id: 0/1}, ...), in request order.
+    def submit(self, requests: Sequence[Request]) -> None:
+        """Start every request not kept nor started yet; they run while the caller goes on
+        (the sweep builds the next share's arena meanwhile). Identical requests run once."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers)
+        new = 0
+        for req in requests:
+            key = self.key(req)
+            if key not in self._started and not self._kept(key):
+                self._started[key] = self._pool.submit(self._run_one, key, req)
+                new += 1
+        if new:
+            self.log(f"sweep: {new} SFT+eval run(s) queued, {self.workers} at a time")
 
-        Requests with the same key run once; kept results are read back. A failing run raises
+    def run(self, requests: Sequence[Request]) -> list[dict]:
+        """Every request's result (pass_at_1, passed {task_id: 0/1}, ...), in request order,
+        once every started run has finished. Kept results are read back. A failing run raises
         after the others finished, naming its label and its log; finished results stay kept."""
-        keys = [self.key(req) for req in requests]
-        todo: dict[str, Request] = {}
-        for key, req in zip(keys, requests, strict=True):
-            if key not in todo and not self._kept(key):
-                todo[key] = req  # the first of identical requests runs, under its label
-        if todo:
-            self.log(f"sweep: {len(todo)} SFT+eval run(s) to do, {self.workers} at a time")
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                failures = [
-                    error
-                    for error in pool.map(lambda item: self._run_one(*item), todo.items())
-                    if error
-                ]
-            if failures:
-                raise InputError("sweep runs failed: " + "; ".join(failures))
-        return [self._read(key) for key in keys]
+        self.submit(requests)
+        try:
+            failures = [error for f in self._started.values() if (error := f.result())]
+        finally:
+            self._pool.shutdown()
+            self._pool, self._started = None, {}
+        if failures:
+            raise InputError("sweep runs failed: " + "; ".join(failures))
+        return [self._read(self.key(req)) for req in requests]
 
     def _kept(self, key: str) -> bool:
         return (self.folder / f"{key}.json").is_file()

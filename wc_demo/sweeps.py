@@ -421,7 +421,12 @@ def run_sweeps(
     judges = dict(judges or build_demo_experts(home.models))
     target = build_demo_target(home.models)
     arenas: dict[float, ShareArena] = {}
-    for share in sorted({*shares, DEFAULT_SHARE}):
+    pools: dict[float, Pool] = {}
+    plan = Plan({})
+    runner: Runner | None = None
+    # the default share first: its arena feeds every study; each share's runs start as soon as
+    # its arena is done and go on while the next arena is built
+    for share in [DEFAULT_SHARE, *sorted(set(shares) - {DEFAULT_SHARE})]:
         clock = time.perf_counter()
         log(f"sweep: writers at share {share:.2f}")
         writers = share_writers(home.models, share)
@@ -431,20 +436,22 @@ def run_sweeps(
         share_home, config = run_share_arena(
             config_path, home, share, writers, judges, target, quick=quick
         )
-        arenas[share] = ShareArena(share, share_home, config)
+        arena = arenas[share] = ShareArena(share, share_home, config)
+        pool = pools[share] = load_pool(arena)
         timing[f"arena {share:.2f}"] = round(time.perf_counter() - clock, 1)
-    pools = {share: load_pool(arena) for share, arena in arenas.items()}
-    default, default_pool = arenas[DEFAULT_SHARE], pools[DEFAULT_SHARE]
-    plan = Plan({})
-    for share, arena in arenas.items():
-        plan_overlap(plan, arena, pools[share], seeds)
-    winners = plan_alpha(plan, default, default_pool, alphas, seeds)
-    plan_count(plan, default, default_pool, seeds)
+        if runner is None:
+            runner = Runner(home, config, arena.benchmark, workers=workers, log=log)
+        planned = set(plan.requests)
+        plan_overlap(plan, arena, pool, seeds)
+        if share == DEFAULT_SHARE:
+            winners = plan_alpha(plan, arena, pool, alphas, seeds)
+            plan_count(plan, arena, pool, seeds)
+        runner.submit([req for key, req in plan.requests.items() if key not in planned])
     clock = time.perf_counter()
-    runner = Runner(home, default.config, default.benchmark, workers=workers, log=log)
     keys = list(plan.requests)
     results = dict(zip(keys, runner.run([plan.requests[k] for k in keys]), strict=True))
-    timing["SFT + eval runs"] = round(time.perf_counter() - clock, 1)
+    timing["SFT + eval runs after the last arena"] = round(time.perf_counter() - clock, 1)
+    default, default_pool = arenas[DEFAULT_SHARE], pools[DEFAULT_SHARE]
     overlap = [overlap_entry(results, arenas[s], pools[s]) for s in sorted(shares)]
     every = [overlap_entry(results, arena, pools[s]) for s, arena in arenas.items()]
     count = count_entries(results, default_pool)
