@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder run --config configs/demo.yaml
 
-## Opt-in sweeps of the demo (about an hour on 2 cores; docs/DEMO.md, "Sweeps"): the effect across
+## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7): across
 ## the experts' overlap, the alpha sweep and the expert-count ablation, 5 seeds each.
 demo-sweep: install
 	$(BIN)/warriorcoder build-demo-experts

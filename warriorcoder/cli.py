@@ -651,8 +651,8 @@ def demo_sweep_command(
         bool, typer.Option(help="tiny models and a handful of tasks: a plumbing check")
     ] = False,
 ) -> None:
-    """Opt-in sweeps of the demo (about an hour on 2 cores): the effect across the experts'
-    overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
+    """Opt-in sweeps of the demo (~1.5 hours on 2 cores at 5 seeds; docs/DEMO.md): the effect
+    across the experts' overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
     bootstrap intervals; writes reports/demo_sweeps.json and .md and adds overlap_sweep,
     alpha_sweep and expert_count to reports/demo_effect.json."""
     from wc_demo.sweeps import SHARES, markdown, run_sweeps
