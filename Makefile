@@ -27,8 +27,8 @@ demo: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder run --config configs/demo.yaml
 
-## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7): across
-## the experts' overlap, the alpha sweep and the expert-count ablation, 5 seeds each.
+## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7):
+## the effect across the experts' overlap, the alpha sweep and the expert-count ablation.
 demo-sweep: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder demo-sweep --config configs/demo.yaml
