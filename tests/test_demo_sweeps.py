@@ -70,8 +70,11 @@ def test_quick_config_is_small(tmp_path: Path) -> None:
 
 
 def test_share_config_refuses_other_experts(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not the sweep's writers"):
+    with pytest.raises(InputError, match="not the sweep's writers"):
         share_config(demo_data(tmp_path), {"a": tmp_path}, {}, tmp_path)
+    without_target = {k: v for k, v in demo_data(tmp_path).items() if k != "target"}
+    with pytest.raises(InputError, match="no `target`"):
+        share_config(without_target, {}, {}, tmp_path)
 
 
 def test_subsets_of_every_size() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from gpu_ops.errors import InputError
 from wc_demo import experts
 from wc_foundation.config import ArenaConfig
 from wc_foundation.config.loading import parse_config, read_config_data
@@ -54,7 +55,7 @@ def share_writers(models_dir: Path, share: float) -> dict[str, Path]:
     """{slug: writer model dir} at ``share``, built (or reused) under
     <models>/demo/sweep/share-<s>/ (full-size: a quick build's writers mine nothing)."""
     if not 0.0 <= share <= 1.0:
-        raise ValueError(f"a cross-family share is in [0, 1], got {share}")
+        raise InputError(f"a cross-family share is in [0, 1], got {share}")
     specs = [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
     folder = Path("sweep") / share_label(share)
     return {spec.slug: experts.build_writer(models_dir, spec, folder=folder) for spec in specs}
@@ -75,8 +76,10 @@ def share_config(
     """
     data = copy.deepcopy(base)
     slugs = [e["slug"] for e in data["experts"]]
+    if "target" not in data:
+        raise InputError("the sweep fine-tunes the config's target: the config has no `target`")
     if sorted(slugs) != sorted(writers):
-        raise ValueError(
+        raise InputError(
             f"the config's experts {slugs} are not the sweep's writers {sorted(writers)}"
         )
     for entry in data["experts"]:
