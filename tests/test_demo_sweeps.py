@@ -1,4 +1,4 @@
-"""The demo's sweeps (wc_demo.sweeps, sweep_arenas, sweep_runs): the pieces in milliseconds, and
+"""The demo's sweeps (wc_demo.sweeps and its sweep_* modules): the pieces in milliseconds, and
 one quick sweep end to end (slow)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from gpu_ops.errors import InputError
-from wc_demo import sweeps
+from wc_demo import sweep_pools, sweep_report, sweeps
 from wc_demo.sweep_arenas import (
     COMPETITOR_ROLES,
     arena_only,
@@ -78,7 +78,7 @@ def test_share_config_refuses_other_experts(tmp_path: Path) -> None:
 
 
 def test_subsets_of_every_size() -> None:
-    found = sweeps.subsets(["c", "a", "b"])
+    found = sweep_pools.subsets(["c", "a", "b"])
     assert found == {
         1: [("a",), ("b",), ("c",)],
         2: [("a", "b"), ("a", "c"), ("b", "c")],
@@ -86,7 +86,7 @@ def test_subsets_of_every_size() -> None:
     }
 
 
-def pool() -> sweeps.Pool:
+def pool() -> sweep_pools.Pool:
     rows = [
         {
             "instruction_id": iid,
@@ -104,16 +104,16 @@ def pool() -> sweeps.Pool:
             "response": ["i1 by a", "i1 by b", "i2 by a", None],
         }
     )
-    return sweeps.Pool(rows, responses, best="a", strongest="a")
+    return sweep_pools.Pool(rows, responses, best="a", strongest="a")
 
 
 def test_with_winners_swaps_in_the_recomputed_winners_answer() -> None:
     winners = pl.DataFrame({"instruction_id": ["i1", "i2"], "winner": ["b", "b"]})
-    rows = sweeps.with_winners(pool(), winners)
+    rows = sweep_pools.with_winners(pool(), winners)
     assert [r["messages"][1]["content"] for r in rows] == ["i1 by b", ""]  # empty: a data point
     assert [r["messages"][0]["content"] for r in rows] == ["task i1", "task i2"]
     with pytest.raises(InputError, match="no recomputed winner"):
-        sweeps.with_winners(pool(), winners.head(1))
+        sweep_pools.with_winners(pool(), winners.head(1))
 
 
 def entry(share: float, difference: float, upper: float) -> dict:
@@ -123,12 +123,12 @@ def entry(share: float, difference: float, upper: float) -> dict:
 def test_acceptance_is_computed_from_the_intervals() -> None:
     overlap = [entry(0.03, 0.12, 0.2), entry(0.5, -0.1, -0.02)]
     count = [{"n_experts": 1}, {"n_experts": 2, "minus_one_fewer": {"upper": 0.01}}]
-    found = sweeps.acceptance(overlap, count, 0.03)
+    found = sweep_report.acceptance(overlap, count, 0.03)
     assert found["arena_at_least_0.05_above_best_single_at_default_share"] is True
     assert found["shares_where_best_single_is_better_beyond_noise"] == [0.5]
     assert found["expert_count_non_decreasing_within_noise"] is True
     count.append({"n_experts": 3, "minus_one_fewer": {"upper": -0.01}})
-    found = sweeps.acceptance([entry(0.03, 0.04, 0.1)], count, 0.03)
+    found = sweep_report.acceptance([entry(0.03, 0.04, 0.1)], count, 0.03)
     assert found["arena_at_least_0.05_above_best_single_at_default_share"] is False
     assert found["expert_counts_that_decrease_beyond_noise"] == [3]
 
@@ -205,7 +205,7 @@ def test_reports_merge_into_demo_effect(tmp_path: Path) -> None:
         "benchmark": "demo-world",
         "n_tasks": 3,
     }
-    sweeps.write_reports(home, report)
+    sweep_report.write_reports(home, report)
     effect = json.loads((home.reports / "demo_effect.json").read_text())
     assert effect["pass_at_1"] == {"arena": 0.4}  # the demo's own keys are kept
     assert effect["overlap_sweep"] == report["overlap_sweep"]
@@ -237,8 +237,8 @@ def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeyp
     assert effect["expert_count"] == report["expert_count"]
 
     share_home = Home.resolve(home.root / "sweeps" / "share-0.03" / "home")
-    arena = sweeps.ShareArena(0.03, share_home, parse_config(demo_data(tmp_path)))
-    recomputed = sweeps.subset_winners(arena, SLUGS).select("instruction_id", "winner")
+    arena = sweep_pools.ShareArena(0.03, share_home, parse_config(demo_data(tmp_path)))
+    recomputed = sweep_pools.subset_winners(arena, SLUGS).select("instruction_id", "winner")
     product = read_lake_table(share_home, "sft_winners")
     assert recomputed.sort("instruction_id").equals(
         product.select("instruction_id", "winner").sort("instruction_id")
@@ -248,3 +248,14 @@ def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeyp
     again = sweeps.run_sweeps(REPO / "configs" / "demo.yaml", home, log=lines.append, **kwargs)
     assert not [line for line in lines if "to do" in line]  # every run was kept
     assert again["overlap_sweep"] == report["overlap_sweep"]
+
+
+def test_cli_refuses_a_bad_share_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from warriorcoder.cli import app
+
+    result = CliRunner().invoke(app, ["demo-sweep", "--home", str(tmp_path), "--share", "1.5"])
+    assert result.exit_code == 2
+    assert "cross-family shares are in [0, 1]" in result.output
+    assert not (tmp_path / "models").exists()  # nothing was built

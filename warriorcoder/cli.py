@@ -655,7 +655,8 @@ def demo_sweep_command(
     across the experts' overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
     bootstrap intervals; writes reports/demo_sweeps.json and .md and adds overlap_sweep,
     alpha_sweep and expert_count to reports/demo_effect.json."""
-    from wc_demo.sweeps import SHARES, markdown, run_sweeps
+    from wc_demo.sweep_report import markdown
+    from wc_demo.sweeps import SHARES, run_sweeps
 
     home_dir = _home(home)
     report = run_sweeps(

@@ -28,6 +28,7 @@ from wc_foundation.config import ArenaConfig
 from wc_foundation.config.loading import parse_config, read_config_data
 from wc_foundation.storage import Home
 
+DEFAULT_SHARE = experts.DEMO_EXPERTS[0].other_share  # the demo's own experts' share
 COMPETITOR_ROLES = ["miner", "scorer", "competitor"]  # no "judge": the extra judges judge
 JUDGE_FAMILY = "demo-judges"
 # Quick sweeps (tests, plumbing checks): the same models on a handful of instructions, problems
