@@ -655,7 +655,6 @@ def demo_sweep_command(
     across the experts' overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
     bootstrap intervals; writes reports/demo_sweeps.json and .md and adds overlap_sweep,
     alpha_sweep and expert_count to reports/demo_effect.json."""
-    from wc_demo.sweep_report import markdown
     from wc_demo.sweeps import SHARES, run_sweeps
 
     home_dir = _home(home)
@@ -668,8 +667,11 @@ def demo_sweep_command(
         quick=quick,
         log=lambda line: console.print(line, highlight=False, markup=False),
     )
-    console.print(markdown(report), highlight=False, markup=False)
-    console.print(f"written: {home_dir.reports / 'demo_sweeps.json'}")
+    tables = home_dir.reports / "demo_sweeps.md"
+    console.print(tables.read_text(encoding="utf-8"), highlight=False, markup=False)
+    console.print(
+        f"written: {home_dir.reports / 'demo_sweeps.json'} ({len(report)} keys), {tables}"
+    )
 
 
 def main() -> None:  # pragma: no cover - entry point
