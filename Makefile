@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test test-main test-engine test-vllm vllm-env ui docs docs-build bench lint clean
+.PHONY: install demo demo-sweep test test-main test-engine test-vllm vllm-env ui docs docs-build bench lint clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder run --config configs/demo.yaml
+
+## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7):
+## the effect across the experts' overlap, the alpha sweep and the expert-count ablation.
+demo-sweep: install
+	$(BIN)/warriorcoder build-demo-experts
+	$(BIN)/warriorcoder demo-sweep --config configs/demo.yaml
 
 ENGINE_LOG := $(WC_HOME)/logs/test-vllm-engine.log
 

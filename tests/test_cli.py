@@ -25,6 +25,7 @@ COMMANDS = [
     "eval",
     "prepare-benchmarks",
     "build-demo-experts",
+    "demo-sweep",
 ]
 
 

@@ -50,10 +50,11 @@ def test_gpu_ops_keeps_at_most_twelve_modules_at_its_top():
 
 def test_the_product_never_imports_the_demo_plugin():
     """The demo (wc_demo) stands on the product: it registers itself (pyproject entry points)
-    and is looked up by name (gpu_ops.worlds); only the CLI's `build-demo-experts` names it."""
+    and is looked up by name (gpu_ops.worlds); only the CLI's `build-demo-experts` and
+    `demo-sweep` name it."""
     graph = load_import_graph().import_graph()
     product = ("gpu_ops", "dagster_wc", "warriorcoder")
-    allowed = {("warriorcoder.cli", "wc_demo.experts")}
+    allowed = {("warriorcoder.cli", "wc_demo.experts"), ("warriorcoder.cli", "wc_demo.sweeps")}
     arrows = {
         (module, target)
         for module, targets in graph.items()

@@ -634,6 +634,46 @@ def build_demo_experts_command(
         console.print(f"{slug}: {path}")
 
 
+@app.command("demo-sweep")
+@user_errors
+def demo_sweep_command(
+    config: ConfigOption = DEFAULT_CONFIG,
+    home: HomeOption = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="seeds per condition (SFT and random expert)")
+    ] = 5,
+    share: Annotated[
+        list[float] | None,
+        typer.Option(help="cross-family shares to sweep (repeatable; default 0.03 0.12 0.25 0.5)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="SFT+eval runs at a time")] = 2,
+    quick: Annotated[
+        bool, typer.Option(help="tiny models and a handful of tasks: a plumbing check")
+    ] = False,
+) -> None:
+    """Opt-in sweeps of the demo (~1.5 hours on 2 cores at 5 seeds; docs/DEMO.md): the effect
+    across the experts' overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
+    bootstrap intervals; writes reports/demo_sweeps.json and .md and adds overlap_sweep,
+    alpha_sweep and expert_count to reports/demo_effect.json."""
+    from wc_demo.sweeps import SHARES, run_sweeps
+
+    home_dir = _home(home)
+    report = run_sweeps(
+        config,
+        home_dir,
+        shares=tuple(share or SHARES),
+        seeds=tuple(range(seeds)),
+        workers=workers,
+        quick=quick,
+        log=lambda line: console.print(line, highlight=False, markup=False),
+    )
+    tables = home_dir.reports / "demo_sweeps.md"
+    console.print(tables.read_text(encoding="utf-8"), highlight=False, markup=False)
+    console.print(
+        f"written: {home_dir.reports / 'demo_sweeps.json'} ({len(report)} keys), {tables}"
+    )
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -437,6 +437,16 @@ def _build_writer(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
     return out
 
 
+def build_writer(
+    models_dir: str | Path, expert: DemoExpert, *, quick: bool = False, folder: str | Path = ""
+) -> Path:
+    """Phase 1 alone, for any variant of an expert (the sweeps' writers at other shares):
+    <models_dir>/demo[_quick]/<folder>/_writers/<slug>, stamped and cached as every build is."""
+    root = _root(models_dir, quick)
+    spec = quick_variant(expert) if quick else expert
+    return _build_writer(root / folder, spec, _tokenizer(root))
+
+
 def _round_stamp(
     expert: DemoExpert,
     previous: dict[str, dict],
