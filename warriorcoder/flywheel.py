@@ -230,11 +230,12 @@ def run_flywheel(
     *,
     rounds: int | None = None,
     control: bool | None = None,
-    run_round: RoundRunner = pipeline_round,
+    run_round: RoundRunner | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
 ) -> dict[str, Any]:
     """Run `rounds` rounds (default `flywheel.rounds`) and their controls; write and return
-    flywheel.json's content."""
+    flywheel.json's content. `run_round` runs one round's config (default: the pipeline)."""
+    run_round = run_round or pipeline_round
     home.ensure()
     base_data = read_config_data(config_path, home.root)
     base = parse_config(base_data, source=str(config_path))
