@@ -251,7 +251,7 @@ def flywheel(
 
     Prints pass@1 per round (and control) and writes $WC_HOME/reports/flywheel.json."""
     from dagster_wc.orchestration.runner import PipelineError
-    from warriorcoder.flywheel import REPORT_NAME, RoundResult, run_flywheel
+    from warriorcoder.flywheel import RoundResult, run_flywheel
 
     home_dir = _home(home)
     terminal = terminal_console()
@@ -274,7 +274,7 @@ def flywheel(
     from warriorcoder.report import print_flywheel_report
 
     print_flywheel_report(report, terminal)
-    terminal.print(f"wrote {home_dir.reports / REPORT_NAME}", soft_wrap=True)
+    terminal.print(f"wrote {home_dir.reports / 'flywheel.json'}", soft_wrap=True)
 
 
 @app.command()

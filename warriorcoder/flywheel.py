@@ -52,7 +52,6 @@ from wc_foundation.storage import Home, read_lake_table
 
 ROUND_TAG = "warriorcoder/flywheel_round"
 KIND_TAG = "warriorcoder/flywheel_kind"
-REPORT_NAME = "flywheel.json"
 Kind = Literal["round", "control"]
 
 
@@ -232,9 +231,11 @@ def run_flywheel(
     control: bool | None = None,
     run_round: RoundRunner | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
+    name: str = "flywheel",
 ) -> dict[str, Any]:
     """Run `rounds` rounds (default `flywheel.rounds`) and their controls; write and return
-    flywheel.json's content. `run_round` runs one round's config (default: the pipeline)."""
+    `reports/<name>.json`'s content (the rounds' files go to `<home>/<name>/`). `run_round` runs
+    one round's config (default: the pipeline)."""
     run_round = run_round or pipeline_round
     home.ensure()
     base_data = read_config_data(config_path, home.root)
@@ -249,7 +250,7 @@ def run_flywheel(
     if rounds < 1:
         raise ConfigError(f"--rounds {rounds}: run at least one round")
     control = settings.control if control is None else control
-    folder = home.root / "flywheel"
+    folder = home.root / name
     target = base.target
     family = target.family or f"{target.slug}-flywheel"
     joined: list[dict[str, Any]] = []
@@ -312,7 +313,7 @@ def run_flywheel(
             control_path = write_config(folder / f"control-{number}" / "config.yaml", control_data)
             controls.append(one_run(number, "control", control_path, None))
     report = flywheel_report(base, results, controls, settings_used(base, rounds, control))
-    write_text(json.dumps(report, indent=2), home.reports / REPORT_NAME)
+    write_text(json.dumps(report, indent=2), home.reports / f"{name}.json")
     return report
 
 

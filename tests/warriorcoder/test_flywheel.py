@@ -234,3 +234,17 @@ def test_earlier_winner_files_are_in_the_export_steps_version(tmp_path):
     # the flywheel section is read by the command only: no step re-runs when it changes
     data["flywheel"] = {"rounds": 5}
     assert config_version(parse_config(data)) == config_version(config)
+
+
+def test_seeds_script_summarizes_paired_differences(arena):
+    from scripts.flywheel_seeds import across_seeds
+
+    config, home, fake = arena
+    reports = [run_flywheel(config, home, rounds=2, run_round=fake, name=f"s{s}") for s in (0, 1)]
+    assert (home.reports / "s1.json").is_file() and (home.root / "s1" / "round-2").is_dir()
+    summary = across_seeds(reports)
+    assert summary["round 2 - round 1"]["values"] == [0.15, 0.15]
+    assert summary["round 2 - round 1"]["ci95"] == [0.15, 0.15]
+    assert summary["round 2 - control 2"]["diff"] == pytest.approx(0.05)
+    assert summary["control 2 - round 1"]["values"] == [0.1, 0.1]
+    assert summary["round 2 pass@1"]["values"] == [0.4, 0.4]
