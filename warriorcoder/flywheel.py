@@ -75,6 +75,8 @@ class RoundResult:
     experts: list[str]
     joined: str | None
     mining_seed: int
+    winners: int  # this round's own winners (instructions it decided)
+    new_instructions: int  # of those, instructions no earlier round decided
     sft_rows: int
     pass_at_1: float
     n_tasks: int
@@ -186,6 +188,9 @@ def measure_round(
     pass_at_1 = float(summarize(results, config.evaluation.samples_per_problem)["pass@1"][0])
     winners = read_lake_table(home, "sft_winners")
     wins = winners.group_by("winner").len().sort("winner")
+    seen: set[str] = set()
+    for path in config.export.earlier_winners:
+        seen.update(pl.read_parquet(path, columns=["instruction_id"])["instruction_id"].to_list())
     sft_rows = pl.read_parquet(home.sft / "sft_dataset.parquet", columns=["instruction_id"]).height
     return RoundResult(
         round=round_number,
@@ -193,6 +198,8 @@ def measure_round(
         experts=[e.slug for e in config.experts if e.enabled],
         joined=joined,
         mining_seed=config.mining.seed,
+        winners=len(winners),
+        new_instructions=len(set(winners["instruction_id"].to_list()) - seen),
         sft_rows=sft_rows,
         pass_at_1=pass_at_1,
         n_tasks=len(per_task),

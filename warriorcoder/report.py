@@ -164,6 +164,7 @@ def flywheel_table(report: dict) -> pl.DataFrame:
                 "round": name,
                 "experts": len(entry["experts"]),
                 "joined": entry["joined"] or "",
+                "new instructions": entry["new_instructions"],
                 "SFT rows": entry["sft_rows"],
                 "model calls": entry["model_calls"],
                 "pass@1": entry["pass_at_1"],

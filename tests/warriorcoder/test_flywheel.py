@@ -133,6 +133,7 @@ def test_three_rounds_join_each_target_and_write_flywheel_json(arena):
     assert [r["pass_at_1"] for r in report["rounds"]] == [0.25, 0.4, 0.55]
     assert [c["pass_at_1"] for c in report["controls"]] == [0.35, 0.5]
     assert [r["sft_rows"] for r in report["rounds"]] == [4, 8, 12]  # the union of the winners
+    assert [r["new_instructions"] for r in report["rounds"]] == [4, 4, 4]
     assert report["rounds"][2]["experts"][-2:] == ["target-tiny-r1", "target-tiny-r2"]
     assert report["rounds"][1]["joined"] == "target-tiny-r1"
     assert report["rounds"][0]["model_calls"] == 7
