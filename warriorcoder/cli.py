@@ -202,6 +202,10 @@ def add_expert(
     family: Annotated[
         str | None, typer.Option(help="model family (for same-family judge exclusion)")
     ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="miner | scorer | competitor | judge (repeatable; default: all four)"),
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     home: HomeOption = None,
     run_now: Annotated[
@@ -219,11 +223,58 @@ def add_expert(
         backend=backend,
         endpoints=endpoint or [],
         family=family,
+        roles=role,
         home=home_dir.root,
     )
     console.print(f"added expert [bold]{entry['slug']}[/] to {config}")
     if run_now:
         run(config=config, home=home, stage=None)
+
+
+@app.command()
+@user_errors
+def flywheel(
+    rounds: Annotated[
+        int | None, typer.Option("--rounds", min=1, help="rounds to run (default flywheel.rounds)")
+    ] = None,
+    control: Annotated[
+        bool | None,
+        typer.Option(
+            "--control/--no-control",
+            help="a control round beside each round >= 2 (default flywheel.control)",
+        ),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    home: HomeOption = None,
+) -> None:
+    """Rounds of the arena: round n's trained target joins round n+1 as an expert.
+
+    Prints pass@1 per round (and control) and writes $WC_HOME/reports/flywheel.json."""
+    from dagster_wc.orchestration.runner import PipelineError
+    from warriorcoder.flywheel import RoundResult, run_flywheel
+
+    home_dir = _home(home)
+    terminal = terminal_console()
+
+    def on_round(result: RoundResult) -> None:
+        joined = f", {result.joined} joined" if result.joined else ""
+        terminal.print(
+            f"{result.kind} {result.round}{joined}: pass@1 {result.pass_at_1:.3f} on "
+            f"{result.n_tasks} tasks, {result.sft_rows} SFT rows, {result.model_calls} new "
+            f"model calls, {result.seconds:.0f} s",
+            highlight=False,
+        )
+
+    try:
+        report = run_flywheel(config, home_dir, rounds=rounds, control=control, on_round=on_round)
+    except PipelineError as error:
+        errors.print("[bold red]error:[/]", end=" ")
+        errors.print(str(error), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    from warriorcoder.report import print_flywheel_report
+
+    print_flywheel_report(report, terminal)
+    terminal.print(f"wrote {home_dir.reports / 'flywheel.json'}", soft_wrap=True)
 
 
 @app.command()

@@ -20,6 +20,7 @@ def add_expert_to_config(
     backend: str = "transformers",
     endpoints: list[str] | None = None,
     family: str | None = None,
+    roles: list[str] | None = None,
     home: Path | None = None,
 ) -> dict[str, Any]:
     """Append an expert entry; the file is rewritten only if the new config validates and the
@@ -46,6 +47,8 @@ def add_expert_to_config(
         entry["endpoints"] = list(endpoints)
     if family:
         entry["family"] = family
+    if roles:
+        entry["roles"] = list(roles)
     experts = list(data.get("experts") or [])
     if any(isinstance(e, dict) and e.get("slug") == slug for e in experts):
         raise ConfigError(f"experts: an expert with slug {slug!r} is already configured in {path}")

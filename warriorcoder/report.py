@@ -172,3 +172,41 @@ def print_run_report(home: Home, console: Console) -> None:
         console.print(_table(query(home, "select * from evaluation_summary"), "evaluation"))
     console.print(f"warehouse: {home.warehouse}  (read-only: `duckdb -readonly {home.warehouse}`)")
     console.print(f"lake: {home.lake}   reports: {home.reports}   UI: `make ui`")
+
+
+def flywheel_table(report: dict) -> pl.DataFrame:
+    """One row per round and control: who was in it, what it trained on, pass@1 and its
+    paired difference with round 1 (bootstrap over the held-out tasks)."""
+    against_first = {
+        p["round"]: p for p in report["paired"] if p.get("against") == "round 1" and "round" in p
+    }
+    rows = []
+    for entry in [*report["rounds"], *report["controls"]]:
+        name = f"{entry['kind']} {entry['round']}"
+        paired = against_first.get(entry["round"]) if entry["kind"] == "round" else None
+        interval = next((v for k, v in (paired or {}).items() if k.startswith("ci")), None)
+        rows.append(
+            {
+                "round": name,
+                "experts": len(entry["experts"]),
+                "joined": entry["joined"] or "",
+                "new instructions": entry["new_instructions"],
+                "SFT rows": entry["sft_rows"],
+                "model calls": entry["model_calls"],
+                "pass@1": entry["pass_at_1"],
+                "vs round 1": f"{paired['diff']:+.3f} [{interval[0]:+.3f}, {interval[1]:+.3f}]"
+                if paired and interval
+                else "",
+            }
+        )
+    order = {f"round {r['round']}": 2 * r["round"] for r in report["rounds"]}
+    order |= {f"control {c['round']}": 2 * c["round"] + 1 for c in report["controls"]}
+    return pl.DataFrame(rows).sort(pl.col("round").replace_strict(order, return_dtype=pl.Int64))
+
+
+def print_flywheel_report(report: dict, console: Console) -> None:
+    title = (
+        f"the flywheel: pass@1 of each round's target on the same {report['n_tasks']} held-out "
+        f"tasks ({report['benchmark']}); paired 95% bootstrap interval over the tasks"
+    )
+    console.print(_table(flywheel_table(report), title))

@@ -1,5 +1,7 @@
 """Stages 9-10: each instruction's winning response, decontaminated and exported as SFT data."""
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -20,7 +22,7 @@ from gpu_ops.sft_data.preferences import (
 )
 from gpu_ops.sft_data.row_quality import filter_flagged
 from gpu_ops.sft_data.sft_export import export_sft_dataset
-from gpu_ops.sft_data.winners import select_winners
+from gpu_ops.sft_data.winners import select_winners, with_earlier_winners
 from gpu_ops.worlds import find_world
 from wc_foundation.config import ArenaConfig
 from wc_foundation.storage import read_lake_table, write_lake_table
@@ -132,11 +134,23 @@ def card_info(config: ArenaConfig, *, winners: int, dropped: int, quality: dict)
     }
 
 
+def earlier_winners(paths: tuple[str, ...]) -> list[pl.DataFrame]:
+    """The earlier rounds' winner files a flywheel round names (`export.earlier_winners`)."""
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        raise dg.Failure(
+            f"export.earlier_winners: {missing} not found; `warriorcoder flywheel` writes them "
+            "under $WC_HOME/flywheel/round-N/ (start the flywheel over if they were deleted)"
+        )
+    return [pl.read_parquet(path) for path in paths]
+
+
 @dg.asset(kinds={"python", "parquet", "json"}, deps=[sft_winners])
 def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
     """Winners minus benchmark overlaps, as chat `messages` JSONL + Parquet with a dataset card."""
     config = arena.arena_config
-    winners = read_lake_table(arena.home, "sft_winners")
+    this_run = read_lake_table(arena.home, "sft_winners")
+    winners = with_earlier_winners(this_run, earlier_winners(config.export.earlier_winners))
     kept, report = decontaminated(arena, winners, fields=("instruction", "response"))
     write_lake_table(arena.home, "sft_decontamination", report)
     dropped = int(report["instruction_id"].n_unique()) if len(report) else 0
@@ -146,6 +160,7 @@ def sft_dataset(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
     return dg.MaterializeResult(
         metadata={
             "rows": len(kept),
+            "rows_from_earlier_rounds": len(winners) - len(this_run),
             "dropped_contaminated": dropped,
             "row_quality": quality,
             "files": {name: str(path) for name, path in paths.items()},

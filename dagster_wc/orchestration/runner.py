@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +78,15 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "the run failed (see the Dagster UI for its events)"
 
 
+def model_calls_made(result: dg.ExecuteInProcessResult) -> int:
+    """The LLM calls a step's run made: the `llm_calls_made` of its materializations."""
+    total = 0
+    for event in result.get_asset_materialization_events():
+        value = event.materialization.metadata.get("llm_calls_made")
+        total += int(value.value) if value is not None else 0
+    return total
+
+
 @dataclass
 class RunSummary:
     steps_run: list[str] = field(default_factory=list)
@@ -86,6 +95,7 @@ class RunSummary:
     seconds_by_label: dict[str, float] = field(default_factory=dict)  # asset or dbt step
     log_path: Path | None = None
     cluster: str = ""  # one line: which nodes did the fan-out (reports/cluster.json)
+    model_calls: int = 0  # LLM calls the steps made (cache misses; `llm_calls_made` metadata)
 
 
 @dataclass(frozen=True)
@@ -154,12 +164,14 @@ def run_pipeline(
     stages: Iterable[str] | None = None,
     on_step: StepCallback | None = None,
     log_to_file: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """Materialize the stale steps in order; stop after a failing step (finished work is kept).
 
     The config is read once: `config` when the caller already loaded `config_path` (the CLI
     validates it before any work), else here; every step gets that object. With `log_to_file`
-    (the default), Dagster's and dbt's output goes to `summary.log_path`.
+    (the default), Dagster's and dbt's output goes to `summary.log_path`. `tags` go on every
+    step's run (the flywheel names its round there, so the UI can filter a round's runs).
     """
     home.ensure()
     config = config or load_config(config_path, home=home.root)
@@ -188,11 +200,12 @@ def run_pipeline(
             notify(on_step, index, len(steps), step, "start")
             before = home_stamps(home)
             started = time.perf_counter()
-            result = execute_step(job, step, instance, step_tags(step, version))
+            result = execute_step(job, step, instance, {**(tags or {}), **step_tags(step, version)})
             seconds = time.perf_counter() - started
             name = step.label.split("[")[0]
             summary.seconds_by_label[name] = summary.seconds_by_label.get(name, 0.0) + seconds
             summary.run_ids.append(result.run_id)
+            summary.model_calls += model_calls_made(result)
             walk.settle(
                 step.label,
                 version,

@@ -44,6 +44,9 @@ DBT_SKIPPED = ("target/", "logs/", "dbt_packages/", "analyses/")  # not what a b
 DBT_CODE_MODULE = "dagster_wc.dbt.assets"
 STAGE_PACKAGE = "dagster_wc.defs"
 PLACEMENT_SECTIONS = frozenset({"compute"})  # where the work runs, not what: in no version
+# read by a command that writes the configs the steps then run (`warriorcoder flywheel`): no step
+# reads it, and the configs it derives are what the steps hash
+DRIVER_SECTIONS = frozenset({"flywheel"})
 
 
 _FILE_DIGESTS: dict[Path, tuple[tuple[int, int], str]] = {}  # path -> (size, mtime), digest
@@ -170,9 +173,10 @@ def config_sections(module_name: str) -> tuple[str, ...] | None:
 
 def config_version(config: ArenaConfig, sections: Iterable[str] | None = None) -> str:
     """Digest of some config sections (all when None) and of the local model folders they name
-    (by file stamps: size and mtime). `PLACEMENT_SECTIONS` never count."""
+    (by file stamps: size and mtime), and of the earlier rounds' winner files the export section
+    names. `PLACEMENT_SECTIONS` and `DRIVER_SECTIONS` never count."""
     names = tuple(ArenaConfig.model_fields) if sections is None else tuple(sorted(sections))
-    names = tuple(name for name in names if name not in PLACEMENT_SECTIONS)
+    names = tuple(n for n in names if n not in PLACEMENT_SECTIONS | DRIVER_SECTIONS)
     digest = hashlib.sha256(config.stage_hash(*names).encode())
     models = []
     if "experts" in names:
@@ -187,6 +191,12 @@ def config_version(config: ArenaConfig, sections: Iterable[str] | None = None) -
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 stat = path.stat()
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+    if "export" in names:
+        for name in config.export.earlier_winners:
+            path = Path(name).expanduser()
+            stamp = path.stat() if path.is_file() else None
+            size, mtime = (stamp.st_size, stamp.st_mtime_ns) if stamp else (-1, -1)
+            digest.update(f"{path}:{size}:{mtime}\0".encode())
     return digest.hexdigest()[:16]
 
 

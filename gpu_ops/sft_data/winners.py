@@ -207,3 +207,25 @@ def select_winners(
         )
         .sort("instruction_id")
     )
+
+
+EARLIER_WINNER_COLUMNS = ("instruction_id", "instruction", "response", "winner", "miner")
+
+
+def with_earlier_winners(current: Any, earlier: Sequence[Any]) -> pl.DataFrame:
+    """This run's winners plus earlier rounds' (oldest first) on instructions this run did not
+    decide: a flywheel round trains on the union of every round's winners, one row per
+    instruction, the latest decision kept (a later round may have a better answer to it)."""
+    frame = as_polars(current, "winners")
+    frames = [frame]
+    for index, rows in enumerate(reversed(list(earlier))):
+        rows = as_polars(rows, "earlier winners")
+        require_columns(rows, EARLIER_WINNER_COLUMNS, f"earlier winners #{len(earlier) - index}")
+        frames.append(rows.select([c for c in frame.columns if c in rows.columns]))
+    if len(frames) == 1:
+        return frame
+    return (
+        pl.concat(frames, how="diagonal_relaxed")
+        .unique(subset="instruction_id", keep="first", maintain_order=True)
+        .sort("instruction_id")
+    )

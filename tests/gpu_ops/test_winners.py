@@ -108,3 +108,27 @@ def test_bad_input() -> None:
         select_winners(votes([("i", "a", "b", 1, 0, 1.5)]), {"a": 1, "b": 1})
     with pytest.raises(InputError, match="non-negative"):
         select_winners(votes([("i", "a", "b", -1, 0, 0.0)]), {"a": 1, "b": 1})
+
+
+def test_earlier_winners_join_where_this_run_did_not_decide():
+    from gpu_ops.sft_data.winners import with_earlier_winners
+
+    def rows(ids, winner):
+        return pl.DataFrame(
+            {
+                "instruction_id": ids,
+                "instruction": [f"do {i}" for i in ids],
+                "response": [f"{winner} on {i}" for i in ids],
+                "winner": [winner] * len(ids),
+                "miner": ["m"] * len(ids),
+            }
+        )
+
+    current = rows(["b", "c"], "round3").with_columns(winner_score=pl.lit(1.0))
+    union = with_earlier_winners(current, [rows(["a", "b"], "round1"), rows(["a"], "round2")])
+    assert union["instruction_id"].to_list() == ["a", "b", "c"]
+    assert union["winner"].to_list() == ["round2", "round3", "round3"]  # the latest decision
+    assert union.columns == current.columns
+    assert with_earlier_winners(current, []).equals(current)
+    with pytest.raises(InputError, match="earlier winners #1"):
+        with_earlier_winners(current, [pl.DataFrame({"instruction_id": ["z"]})])

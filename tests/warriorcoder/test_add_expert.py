@@ -63,3 +63,23 @@ def test_model_without_chat_template_is_refused(tmp_path, tiny_model_dir):
     assert result.exit_code == 2, result.output
     assert "chat template" in result.output
     assert config.read_bytes() == before
+
+
+def test_roles_are_written_and_checked(tmp_path, tiny_model_dir):
+    """`--role` limits what the new expert does (the flywheel's targets only compete)."""
+    config = tmp_path / "arena.yaml"
+    config.write_text(arena_yaml(tmp_path / "models"))
+    args = ["add-expert", "answers-only", "--model", str(tiny_model_dir), "--role", "competitor"]
+    result = runner.invoke(
+        app, [*args, "--config", str(config), "--home", str(tmp_path), "--no-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(config.read_text())["experts"][-1]["roles"] == ["competitor"]
+
+    before = config.read_bytes()
+    args = ["add-expert", "bad-role", "--model", str(tiny_model_dir), "--role", "referee"]
+    result = runner.invoke(
+        app, [*args, "--config", str(config), "--home", str(tmp_path), "--no-run"]
+    )
+    assert result.exit_code == 2 and "roles" in result.output
+    assert config.read_bytes() == before

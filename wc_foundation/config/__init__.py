@@ -29,6 +29,7 @@ from wc_foundation.config.base import (
 from wc_foundation.config.compute import ComputeConfig
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
+from wc_foundation.config.flywheel import FlywheelConfig
 from wc_foundation.config.loading import (
     EXTENDS_KEY,
     MAX_NESTING,
@@ -73,6 +74,7 @@ __all__ = [
     "ExecutionJudgeConfig",
     "ExpertConfig",
     "ExportConfig",
+    "FlywheelConfig",
     "JudgingConfig",
     "LoraConfig",
     "MiningConfig",

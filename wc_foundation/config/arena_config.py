@@ -16,6 +16,7 @@ from wc_foundation.config.base import RESERVED_JUDGE_SLUGS, ConfigError, Role, _
 from wc_foundation.config.compute import ComputeConfig
 from wc_foundation.config.dedup import DedupConfig
 from wc_foundation.config.evaluation import EvaluationConfig
+from wc_foundation.config.flywheel import FlywheelConfig
 from wc_foundation.config.mining import MiningConfig
 from wc_foundation.config.models import ExpertConfig, ModelConfig
 from wc_foundation.config.ratings import RatingConfig
@@ -51,6 +52,7 @@ class ArenaConfig(_Strict):
     target: TargetConfig | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
     compute: ComputeConfig = ComputeConfig()  # where it runs, never what (in no step version)
+    flywheel: FlywheelConfig = FlywheelConfig()  # read by `warriorcoder flywheel` only
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ArenaConfig:

@@ -44,6 +44,12 @@ class ExportConfig(_Strict):
         description="drop rows with U+FFFD in the text or Python code blocks that do not parse "
         "(counted in the card either way)",
     )
+    earlier_winners: tuple[str, ...] = Field(
+        default=(),
+        description="sft_winners Parquet files of earlier rounds (written by `warriorcoder "
+        "flywheel`): their rows join this run's winners before decontamination; an instruction "
+        "this run decided keeps this run's winner, else the latest file's",
+    )
 
 
 class PreferenceConfig(_Strict):

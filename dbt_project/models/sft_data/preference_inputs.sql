@@ -4,10 +4,14 @@
 -- that gave a valid vote, and each side's execution evidence (null where its code did not run).
 -- gpu_ops.sft_data.preferences keeps the decided battles: both orders name the same winner and
 -- the vote margin reaches `preference.min_margin`.
+-- Only battles on instructions still selected for battle count, as for the ratings
+-- (`elo_battle_sequence`): `battle_votes` keeps votes whose lake rows were replaced (a new
+-- mining seed, as each flywheel round has, selects new instructions), and their texts are gone.
 with votes as (
     select * from {{ ref('battle_votes') }}
     where model_a in (select expert from {{ ref('experts') }})
         and model_b in (select expert from {{ ref('experts') }})
+        and instruction_id in (select instruction_id from {{ ref('instructions_for_battle') }})
 ),
 
 per_battle as (
