@@ -8,8 +8,9 @@ own output is written. Unset (the normal case) a point costs one environment loo
 
 Points: `llm.<purpose>.committed` (after a batch of LLM calls is committed to the call cache;
 purpose is the asking asset: instructions_mined, instruction_scores, responses, judgments,
-evaluation), `embeddings.batch` (after an embedding batch), `sft.checkpoint` (after the SFT
-trainer saved a checkpoint, in the training process).
+evaluation), `execution.committed` (after one sandbox run's outcome or answers are committed to
+the execution cache, as each run returns), `embeddings.batch` (after an embedding batch),
+`sft.checkpoint` (after the SFT trainer saved a checkpoint, in the training process).
 """
 
 from __future__ import annotations

@@ -134,7 +134,9 @@ def test_killing_the_worker_node_mid_step(ray_cluster: LocalCluster, tmp_path: P
         with cluster_scope("killed", ray_cluster.address):
             results.extend(
                 map_tasks(
-                    partial(marked_square, marks, 0.5), list(range(16)), on_result=arrived.append
+                    partial(marked_square, marks, 0.5),
+                    list(range(16)),
+                    on_result=lambda position, _: arrived.append(position),
                 )
             )
 
