@@ -136,6 +136,25 @@ def map_chunks(fn: Callable[[T], R], items: Iterable[T], *, chunks: int | None =
     return [value for part in done for value in part]
 
 
+def map_batches(
+    fn: Callable[[list[T]], Sequence[R]], items: Iterable[T], *, chunks: int | None = None
+) -> list[R]:
+    """`fn(items)` for a function that computes many items better together (a vectorized
+    batch): on a cluster, `fn` of `chunks` contiguous parts as Ray tasks (default: one per CPU
+    of the cluster), else `fn(items)` in this process. `fn` must compute each item alone (its
+    result may not depend on which other items share its part), so the results, concatenated
+    in item order, are the same either way."""
+    items = list(items)
+    address = ray_address()
+    if address is None or len(items) < 2:
+        return list(fn(items)) if items else []
+    if chunks is None:
+        chunks = int(connect(address).cluster_resources().get("CPU", 1))
+    size = -(-len(items) // max(1, min(chunks, len(items))))
+    parts = [items[start : start + size] for start in range(0, len(items), size)]
+    return [value for part in map_tasks(fn, parts) for value in part]
+
+
 def _reported(on_result: Callable[[int, R], None] | None, position: int, value: R) -> R:
     if on_result is not None:
         on_result(position, value)
