@@ -4,7 +4,9 @@ Two stages, each checked to give the same result everywhere:
 - the execution judge (`score_responses`) on responses with tests: two sandbox runs each, local
   with `run_many(workers=2)`, on Ray one task per program;
 - the Bradley-Terry bootstrap (`bootstrap_bradley_terry`) on synthetic battles: local one refit
-  per round in the driver, on Ray one task of contiguous rounds per cluster CPU.
+  per round in the driver, on Ray one task of contiguous rounds per cluster CPU;
+- the Elo bootstrap (`bootstrap_online_elo`, rounds/4 replays) on the same battles: local every
+  round in the driver, on Ray one task of contiguous rounds per cluster CPU.
 The clusters run on this machine (`gpu_ops.cluster.local`): 1 node with 2 CPUs, then 2 nodes
 with 1 CPU each. On 2 cores the ratios (cluster over local, same process), not the speed, are
 the result: they price the task round trips a real cluster pays too.
@@ -27,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from gpu_ops.arena.execution_judge import score_responses
-from gpu_ops.arena.ratings import bootstrap_bradley_terry
+from gpu_ops.arena.ratings import bootstrap_bradley_terry, bootstrap_online_elo
 from gpu_ops.cluster import RAY_ADDRESS_ENV, shutdown
 from gpu_ops.cluster.executor import connect
 from gpu_ops.cluster.local import LocalCluster
@@ -85,6 +87,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
     stages: dict[str, Callable[[], Any]] = {
         "execution_judge": lambda: score_responses(rows, timeout_s=10, memory_mb=256, workers=2),
         "bt_bootstrap": lambda: bootstrap_bradley_terry(battles, rounds=rounds, seed=1),
+        "elo_bootstrap": lambda: bootstrap_online_elo(battles, rounds=rounds // 4, seed=1),
     }
     os.environ.pop(RAY_ADDRESS_ENV, None)
     clusters = {"ray_1node": LocalCluster(), "ray_2nodes": LocalCluster()}
@@ -142,7 +145,7 @@ def run(quick: bool = False, smoke: bool = False) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of the summary table: (benchmark, what is compared, result, target)."""
-    judge, boot = result["execution_judge"], result["bt_bootstrap"]
+    judge, boot, elo = result["execution_judge"], result["bt_bootstrap"], result["elo_bootstrap"]
     return [
         (
             "Ray overhead (`bench_cluster`)",
@@ -158,6 +161,14 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{result['bootstrap_rounds']} rounds on 6,000 votes, same comparison, same ratings",
             f"1 node **{boot['ratio_1node_vs_local']}x**, 2 nodes "
             f"**{boot['ratio_2nodes_vs_local']}x** ({boot['local_s']} s local)",
+            "report",
+        ),
+        (
+            "Ray overhead, Elo bootstrap",
+            f"{result['bootstrap_rounds'] // 4} rounds on 6,000 votes, same comparison, same "
+            "ratings",
+            f"1 node **{elo['ratio_1node_vs_local']}x**, 2 nodes "
+            f"**{elo['ratio_2nodes_vs_local']}x** ({elo['local_s']} s local)",
             "report",
         ),
     ]
