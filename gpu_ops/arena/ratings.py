@@ -40,6 +40,7 @@ from scipy import sparse
 
 from gpu_ops.arena import elo_replay, rating_graph
 from gpu_ops.cluster import map_batches, map_chunks
+from gpu_ops.cluster.checkpoints import RowStore, content_key, resumable_rows
 from gpu_ops.errors import InputError
 from gpu_ops.frames import as_polars, require_columns
 
@@ -191,6 +192,12 @@ class _Votes:
             minlength=3 * n_pairs,
         )
         return flat.reshape(3, n_pairs)
+
+    def content(self) -> list[object]:
+        """Everything a resample depends on (the rows' content key of resumable rounds)."""
+        cluster = self.cluster if self.cluster is not None else "no clusters"
+        codes = [self.code_lo, self.code_hi, self.code_outcome, self.code_weight, self.code_pair]
+        return [self.experts, self.code, cluster, *codes, self.pair_lo, self.pair_hi]
 
     def elo_tables(self, k: float) -> elo_replay.EloTables:
         return elo_replay.EloTables(
@@ -422,6 +429,7 @@ def _elo_table(
     scale: float,
     base: float,
     anchor: str | None,
+    store: RowStore | None = None,
 ) -> pl.DataFrame:
     if rounds < 0:
         raise InputError(f"rounds must be >= 0, got {rounds}")
@@ -433,7 +441,11 @@ def _elo_table(
     point = _anchored(_online(votes, k=k, initial=initial, alpha=alpha), experts, anchor, initial)
     if rounds > 0 and votes.n_votes:
         replay = partial(_elo_rounds, votes, seed=seed, k=k, initial=initial, alpha=alpha)
-        samples = np.stack(map_batches(replay, range(rounds)))  # Ray tasks on a cluster
+        if store is None:
+            samples = np.stack(map_batches(replay, range(rounds)))  # Ray tasks on a cluster
+        else:  # finished rounds read back, the others committed part by part
+            key = content_key("elo-rounds-v1", *votes.content(), k, initial, alpha, seed)
+            samples = np.stack(resumable_rows(replay, rounds, store=store, key=key))
         samples = _anchored(samples, experts, anchor, initial)
         median = np.median(samples, axis=0)
         low = np.quantile(samples, lower, axis=0)
@@ -762,6 +774,7 @@ def _bt_table(
     initial: float,
     anchor: str | None,
     l2: float,
+    store: RowStore | None = None,
 ) -> pl.DataFrame:
     if rounds < 0:
         raise InputError(f"rounds must be >= 0, got {rounds}")
@@ -789,7 +802,24 @@ def _bt_table(
     point = to_elo(full)
     if rounds and float(pairs.cells().sum()) > 0:
         draws = _cell_draws(pairs, rounds, seed)  # drawn here, in order: the same on any node
-        samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
+        if store is None:
+            samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
+        else:  # finished rounds read back, the others committed part by part
+            drawn = list(draws)
+            votes = pairs.votes.content() if pairs.votes is not None else ["counts"]
+            key = content_key(
+                "bt-rounds-v1", pairs.experts, pairs.idx_a, pairs.idx_b, pairs.cells(), *votes,
+                scale, base, initial, anchor, l2, seed,
+            )  # fmt: skip
+            samples = np.stack(
+                resumable_rows(
+                    lambda part: [to_elo(fit(draw, full)) for draw in part],
+                    rounds,
+                    store=store,
+                    key=key,
+                    items=lambda indices: [drawn[i] for i in indices],
+                )
+            )
         low = np.quantile(samples, lower, axis=0)
         high = np.quantile(samples, upper, axis=0)
     else:
@@ -1037,6 +1067,7 @@ def leaderboard(
     anchor: str | None = None,
     unit: BootstrapUnit = "instruction",
     allow_disconnected: bool = False,
+    round_store: RowStore | None = None,
 ) -> pl.DataFrame:
     """The `leaderboard` lake table: one row per expert and method, best first.
 
@@ -1051,7 +1082,9 @@ def leaderboard(
     record), 'undefeated-group' / 'winless-group' / 'unanchored-group' (outside the strongly
     connected core, see `rating_graph`), with the open side of the interval infinite (see
     `record_warnings`). Experts in groups that never met are refused unless
-    `allow_disconnected`.
+    `allow_disconnected`. With a `round_store` (`gpu_ops.cluster.checkpoints`) each finished
+    bootstrap round is committed as its part returns and read back by a rerun, which computes
+    only the rounds a killed driver had not finished (the same numbers either way).
     """
     if method not in ("bt", "elo", "both"):
         raise InputError(f"method must be 'bt', 'elo' or 'both', got {method!r}")
@@ -1080,6 +1113,7 @@ def leaderboard(
             initial=initial,
             anchor=anchor,
             l2=1e-8,
+            store=round_store,
         )
         tables.append(bt.with_columns(method=pl.lit("bt"), rating_online=pl.lit(None, pl.Float64)))
     if method in ("elo", "both"):
@@ -1093,6 +1127,7 @@ def leaderboard(
             scale=scale,
             base=base,
             anchor=anchor,
+            store=round_store,
         )
         tables.append(elo.with_columns(method=pl.lit("elo")))
     table = _open_bounds(pl.concat(tables, how="diagonal").join(records, on="expert", how="left"))
