@@ -4,10 +4,11 @@ returns, so
 
 - a driver SIGKILLed mid-step (crash point `execution.committed`) keeps every finished program,
   and the rerun runs only the others;
+- the same for the rating bootstraps' rounds (Ray tasks, committed part by part);
 - a worker node killed mid-step costs only the programs it was running: the step finishes on
   the head, the outcomes committed before the kill are never run again, and a rerun runs nothing.
 
-Both end with the scores of an uninterrupted local run. The node-killing test runs last: it
+Each ends with the results of an uninterrupted local run. The node-killing test runs last: it
 leaves the module's cluster with its head only.
 """
 
@@ -18,12 +19,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
+import polars as pl
 import pytest
 
 from gpu_ops.cluster import LEDGER, cluster_scope
 from gpu_ops.cluster.local import LocalCluster, node_env
 from gpu_ops.sandbox.result_cache import ExecutionCache
+from tests.cluster.bootstrap_driver import table as bootstrap_table
 from tests.cluster.resume_driver import score
 
 pytestmark = [
@@ -82,6 +86,35 @@ def test_a_killed_driver_resumes_from_the_shared_cache(
     assert report["sandbox_runs"] == PROGRAMS - 3  # only the unfinished ones ran again
     assert report["scores"] == reference
     assert outcomes(fresh_url) == PROGRAMS
+
+
+def test_a_killed_driver_resumes_the_bootstrap_rounds_from_postgres(
+    ray_cluster: LocalCluster, postgres_url: str, tmp_path: Path
+) -> None:
+    """BT's and Elo's rounds as Ray tasks, each part committed to Postgres as it returns: the
+    driver killed after BT's 10 parts and 3 of Elo's reruns only Elo's other rounds, and the
+    table equals one process's without a store."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS bootstrap_rows")
+    out = tmp_path / "leaderboard.parquet"
+    command = [sys.executable, "-m", "tests.cluster.bootstrap_driver", postgres_url, "20"]
+    env = node_env() | {"WC_RAY_ADDRESS": ray_cluster.address}
+    killed = subprocess.run(
+        [*command, str(out)],
+        env=env | {"WC_FAILPOINTS": "bootstrap.committed=13"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    rerun = subprocess.run(
+        [*command, str(out)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert json.loads(rerun.stdout.strip().splitlines()[-1]) == {"computed": 14, "hits": 26}
+    assert pl.read_parquet(out).equals(bootstrap_table(20, None))
 
 
 def test_a_killed_worker_node_loses_only_its_running_programs(
