@@ -88,17 +88,22 @@ class LocalCluster:
         return process
 
     def alive_nodes(self) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", _ALIVE, self.address],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        """Nodes the cluster reports alive (0 while it does not answer: a loaded machine can
+        take longer than one probe's minute to start the head)."""
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _ALIVE, self.address],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return 0
         lines = done.stdout.strip().splitlines()
         return int(lines[-1]) if done.returncode == 0 and lines else 0
 
-    def wait_for_nodes(self, count: int, timeout_s: float = 120) -> None:
+    def wait_for_nodes(self, count: int, timeout_s: float = 240) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.nodes and self.nodes[0].poll() is not None:

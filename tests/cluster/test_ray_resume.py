@@ -91,30 +91,29 @@ def test_a_killed_driver_resumes_from_the_shared_cache(
 def test_a_killed_driver_resumes_the_bootstrap_rounds_from_postgres(
     ray_cluster: LocalCluster, postgres_url: str, tmp_path: Path
 ) -> None:
-    """BT's and Elo's rounds as Ray tasks, each part committed to Postgres as it returns: the
-    driver killed after BT's 10 parts and 3 of Elo's reruns only Elo's other rounds, and the
-    table equals one process's without a store."""
+    """Elo's rounds as Ray tasks, each part committed to Postgres as it returns: the driver
+    killed after 3 of its 10 parts reruns only the other rounds, and the table equals one
+    process's without a store (BT's rounds go the same way: tests/gpu_ops/test_bootstrap_resume.py)."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bootstrap_rows")
     out = tmp_path / "leaderboard.parquet"
-    command = [sys.executable, "-m", "tests.cluster.bootstrap_driver", postgres_url, "20"]
+    driver = [sys.executable, "-m", "tests.cluster.bootstrap_driver", postgres_url, "20"]
+    command = [*driver, str(out), "elo"]
     env = node_env() | {"WC_RAY_ADDRESS": ray_cluster.address}
     killed = subprocess.run(
-        [*command, str(out)],
-        env=env | {"WC_FAILPOINTS": "bootstrap.committed=13"},
+        command,
+        env=env | {"WC_FAILPOINTS": "bootstrap.committed=3"},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
-    rerun = subprocess.run(
-        [*command, str(out)], env=env, capture_output=True, text=True, timeout=600
-    )
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert json.loads(rerun.stdout.strip().splitlines()[-1]) == {"computed": 14, "hits": 26}
-    assert pl.read_parquet(out).equals(bootstrap_table(20, None))
+    assert json.loads(rerun.stdout.strip().splitlines()[-1]) == {"computed": 14, "hits": 6}
+    assert pl.read_parquet(out).equals(bootstrap_table(20, None, "elo"))
 
 
 def test_a_killed_worker_node_loses_only_its_running_programs(
