@@ -47,6 +47,7 @@ BENCHMARKS = (
     "test_weighting",
     "battle_schedule",
     "cluster",
+    "served",
 )
 VERSIONS = (
     "torch",

@@ -6,10 +6,13 @@ after the second committed batch of judge calls, or after the first embedding ba
 sit where a real crash does the most harm: just after durable progress and before the stage's
 own output is written. Unset (the normal case) a point costs one environment lookup.
 
-Points: `llm.<purpose>.committed` (after a batch of LLM calls is committed to the call cache;
+Points: `llm.<purpose>.committed` (after a batch of LLM calls, or one served expert's reply, is
+committed to the call cache;
 purpose is the asking asset: instructions_mined, instruction_scores, responses, judgments,
-evaluation), `embeddings.batch` (after an embedding batch), `sft.checkpoint` (after the SFT
-trainer saved a checkpoint, in the training process).
+evaluation), `execution.committed` (after one sandbox run's outcome or answers are committed to
+the execution cache, as each run returns), `bootstrap.committed` (after a part of a rating
+bootstrap's rounds is committed to the row store), `embeddings.batch` (after an embedding batch),
+`sft.checkpoint` (after the SFT trainer saved a checkpoint, in the training process).
 """
 
 from __future__ import annotations

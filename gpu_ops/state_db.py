@@ -1,4 +1,5 @@
-"""The shared state of several drivers: the LLM call cache and the execution cache in Postgres.
+"""The shared state of several drivers: the LLM call cache, the execution cache and the
+bootstrap rounds' finished rows (`gpu_ops.cluster.checkpoints`) in Postgres.
 
 Why: the two caches are SQLite files, so a driver on another host cannot see them. With a
 database URL (`compute.state_url`, env `WC_STATE_URL`) both caches live in one Postgres
@@ -21,6 +22,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gpu_ops.cluster.checkpoints import RowStore, SqliteRowStore, decode, encode
 from gpu_ops.errors import InputError
 from gpu_ops.llm.cache import CallCache
 from gpu_ops.sandbox.result_cache import ExecutionCache
@@ -41,6 +45,14 @@ CREATE TABLE IF NOT EXISTS outcomes (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
     outcome TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+)
+"""
+
+_ROWS = """
+CREATE TABLE IF NOT EXISTS bootstrap_rows (
+    key TEXT PRIMARY KEY,
+    value BYTEA NOT NULL,
     created_at DOUBLE PRECISION NOT NULL
 )
 """
@@ -84,6 +96,12 @@ def open_execution_cache(default_path: str | Path, url: str | None = None) -> Ex
     """The execution cache: Postgres when a state URL is in force, else the SQLite file."""
     url = state_url(url)
     return ExecutionCache(default_path) if url is None else PostgresExecutionCache(url)
+
+
+def open_row_store(default_path: str | Path, url: str | None = None) -> RowStore:
+    """The bootstrap rounds' row store: Postgres when a state URL is in force, else SQLite."""
+    url = state_url(url)
+    return SqliteRowStore(default_path) if url is None else PostgresRowStore(url)
 
 
 class PostgresTable:
@@ -198,6 +216,26 @@ class PostgresExecutionCache(ExecutionCache):
         now = time.time()
         rows = [(key, kind, outcome, now) for key, outcome in items]
         self._table.put_many(("key", "kind", "outcome", "created_at"), rows)
+
+
+class PostgresRowStore:
+    """The bootstrap rounds' finished rows in Postgres (table `bootstrap_rows`)."""
+
+    def __init__(self, url: str):
+        self._table = PostgresTable(check_state_url(url), "bootstrap_rows", _ROWS, "value")
+        self.hits = 0
+        self.computed = 0
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        return {key: decode(value) for key, value in self._table.get_many(keys).items()}
+
+    def put_many(self, rows: dict[str, np.ndarray]) -> None:
+        now = time.time()
+        entries = [(key, encode(row), now) for key, row in rows.items()]
+        self._table.put_many(("key", "value", "created_at"), entries)
+
+    def close(self) -> None:
+        self._table.close()
 
 
 _TABLES = {  # embedded cache table -> (Postgres schema, columns)

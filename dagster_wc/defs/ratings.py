@@ -8,6 +8,7 @@ from dagster_wc.plots import rating_intervals_figure, win_rate_heatmap_figure
 from dagster_wc.resources import ArenaResource
 from gpu_ops.arena.ratings import leaderboard, record_warnings
 from gpu_ops.cluster import cluster_scope
+from gpu_ops.state_db import open_row_store
 from wc_foundation.storage import write_lake_table
 from wc_foundation.warehouse import read_model
 
@@ -35,9 +36,16 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
         "initial": settings.initial_rating,
         "unit": settings.bootstrap_unit,
     }
-    with cluster_scope("expert_ratings", arena.arena_config.compute.ray_address):
-        bt = leaderboard(ordered_battles, method="bt", **common)
-        elo = leaderboard(ordered_battles, method="elo", k=settings.elo_k, **common)
+    compute = arena.arena_config.compute
+    rounds = open_row_store(arena.home.cache / "bootstrap_rounds.sqlite", compute.state_url)
+    try:  # each finished bootstrap round is committed: a rerun computes only the rest
+        with cluster_scope("expert_ratings", compute.ray_address):
+            bt = leaderboard(ordered_battles, method="bt", round_store=rounds, **common)
+            elo = leaderboard(
+                ordered_battles, method="elo", k=settings.elo_k, round_store=rounds, **common
+            )
+    finally:
+        rounds.close()
     frame = pl.concat([bt, elo])
     for message in record_warnings(frame):
         context.log.warning(message)
@@ -50,6 +58,8 @@ def expert_ratings(context: dg.AssetExecutionContext, arena: ArenaResource) -> d
             "leaderboard": markdown_table(bt.drop("method")),
             "elo": markdown_table(elo.drop("method")),
             "battles_rated": len(ordered_battles),
+            "bootstrap_rounds_computed": rounds.computed,
+            "bootstrap_rounds_resumed": rounds.hits,
             "rating_intervals": png_image(rating_intervals_figure(bt)),
             "win_rate_matrix": png_image(win_rate_heatmap_figure(head_to_head, best_first)),
         }

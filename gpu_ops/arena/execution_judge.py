@@ -51,6 +51,7 @@ from gpu_ops.arena.test_cases import TestCase, case_key, defined_names, test_cas
 from gpu_ops.cluster.sandbox import ask_many, run_many  # Ray tasks when a cluster is set
 from gpu_ops.code_extract import extract_code_blocks, parses
 from gpu_ops.errors import InputError
+from gpu_ops.failpoints import failpoint
 from gpu_ops.lake_schemas import content_schema
 from gpu_ops.sandbox import SandboxResult, safe_text
 from gpu_ops.sandbox.probes import Answers, per_probe_seconds
@@ -369,31 +370,86 @@ def _script_outcomes(
     plans: list[_Plan], runnable: list[int], cache: ExecutionCache, key_limits: dict, limits: dict
 ) -> dict[int, ScriptOutcome]:
     """Each runnable plan's script outcome, from the cache or one sandbox run of the misses (a
-    provisional outcome is run once more, alone, and cached only if that one is final)."""
+    provisional outcome is run once more, alone, and cached only if that one is final). Each
+    final outcome is committed as its run returns, so a killed driver or node keeps it."""
     keys = {i: outcome_key("script", plans[i].code, key_limits) for i in runnable}
     known = cache.scripts(list(keys.values()))
     missing = list(dict.fromkeys(keys[i] for i in runnable if keys[i] not in known))
     code_of = {keys[i]: plans[i].code for i in runnable}
+    committed: set[str] = set()
+
+    def commit(batch: list[str]) -> Callable[[int, SandboxResult], None]:
+        def one(position: int, result: SandboxResult) -> None:
+            if _final_script(result):
+                cache.put_scripts({batch[position]: ScriptOutcome(result.status, result.isolation)})
+                committed.add(batch[position])
+                failpoint("execution.committed")
+
+        return one
+
     results = (
-        dict(zip(missing, run_many([code_of[k] for k in missing], **limits), strict=True))
+        dict(
+            zip(
+                missing,
+                run_many([code_of[k] for k in missing], on_result=commit(missing), **limits),
+                strict=True,
+            )
+        )
         if missing
         else {}
     )
     cache.sandbox_runs += len(missing)
     again = [key for key, result in results.items() if not _final_script(result)]
     if again:
-        retried = run_many([code_of[k] for k in again], **(limits | {"workers": 1}))
+        retried = run_many(
+            [code_of[k] for k in again], on_result=commit(again), **(limits | {"workers": 1})
+        )
         cache.sandbox_runs += len(again)
         results |= dict(zip(again, retried, strict=True))
     fresh = {key: ScriptOutcome(result.status, result.isolation) for key, result in results.items()}
-    cache.put_scripts({key: fresh[key] for key, result in results.items() if _final_script(result)})
+    cache.put_scripts(  # what no `on_result` committed (a caller's own run_many)
+        {
+            key: fresh[key]
+            for key, result in results.items()
+            if _final_script(result) and key not in committed
+        }
+    )
     return {i: known.get(keys[i]) or fresh[keys[i]] for i in runnable}
 
 
-def _ask(jobs: list[tuple[str, list]], key_limits: dict, limits: dict) -> list[Answers]:
+def _ask(
+    jobs: list[tuple[str, list]],
+    key_limits: dict,
+    limits: dict,
+    on_result: Callable[[int, Answers], None] | None = None,
+) -> list[Answers]:
     return ask_many(
-        jobs, seconds_per_probe=key_limits["probe_s"], answer_bytes=ANSWER_BYTES, **limits
+        jobs,
+        seconds_per_probe=key_limits["probe_s"],
+        answer_bytes=ANSWER_BYTES,
+        on_result=on_result,
+        **limits,
     )
+
+
+def _job_answers(
+    job_keys: Sequence[str], answers: Answers
+) -> tuple[dict[str, tuple[str, object]], dict[str, tuple[str, object]]]:
+    """One run's answers under its own keys: all of them, and the final ones (cacheable)."""
+    fresh: dict[str, tuple[str, object]] = {}
+    final: dict[str, tuple[str, object]] = {}
+    for position, key in enumerate(job_keys):
+        if position in answers.encoded:
+            fresh[key] = ("value", answers.encoded[position])
+        elif position in answers.errors:
+            fresh[key] = ("error", answers.errors[position])
+        if (
+            key in fresh
+            and not answers.provisional
+            and answers.errors.get(position) != "malformed answer"
+        ):
+            final[key] = fresh[key]
+    return fresh, final
 
 
 def _probe_answers(
@@ -401,7 +457,8 @@ def _probe_answers(
 ) -> dict[int, Answers]:
     """Each tested plan's answers: cached ones, plus one sandbox run per distinct (code, probes
     missing) asking the rest; a run that was provisional is asked once more, alone. Only final
-    answers of runs that were not discarded are cached, each under its own run's keys."""
+    answers of runs that were not discarded are cached, each under its own run's keys, as the
+    run returns (a killed driver or node keeps them)."""
     probes = {i: [probe for case in plans[i].tests for probe in case.probes] for i in with_tests}
     keys = {
         i: [outcome_key("probe", plans[i].code, key_limits, p.to_json()) for p in probes[i]]
@@ -419,11 +476,26 @@ def _probe_answers(
     for i in with_tests:
         for j, key in enumerate(keys[i]):
             by_key.setdefault(key, probes[i][j])
+    committed: set[str] = set()
+
+    def commit(runs: list[int]) -> Callable[[int, Answers], None]:
+        def one(position: int, answers: Answers) -> None:
+            if answers.provisional:
+                return
+            _, final = _job_answers(order[runs[position]][2], answers)
+            cache.put_answers(final)
+            committed.update(final)
+            failpoint("execution.committed")
+
+        return one
+
+    first = list(range(len(order)))
     asked = (
         _ask(
             [(code, [by_key[k] for k in job_keys]) for code, _, job_keys in order],
             key_limits,
             limits,
+            commit(first),
         )
         if order
         else []
@@ -435,6 +507,7 @@ def _probe_answers(
             [(order[n][0], [by_key[k] for k in order[n][2]]) for n in again],
             key_limits,
             limits | {"workers": 1},
+            commit(again),
         )
         cache.sandbox_runs += len(again)
         for n, answers in zip(again, retried, strict=True):
@@ -442,18 +515,12 @@ def _probe_answers(
     fresh: dict[str, tuple[str, object]] = {}
     final: dict[str, tuple[str, object]] = {}
     for (_, _, job_keys), answers in zip(order, asked, strict=True):
-        for position, key in enumerate(job_keys):
-            if position in answers.encoded:
-                fresh[key] = ("value", answers.encoded[position])
-            elif position in answers.errors:
-                fresh[key] = ("error", answers.errors[position])
-            if (
-                key in fresh
-                and not answers.provisional
-                and answers.errors.get(position) != "malformed answer"
-            ):
-                final[key] = fresh[key]
-    cache.put_answers(final)
+        job_fresh, job_final = _job_answers(job_keys, answers)
+        fresh |= job_fresh
+        final |= job_final
+    cache.put_answers(  # what no `on_result` committed (a caller's own ask_many)
+        {key: value for key, value in final.items() if key not in committed}
+    )
     every = known | fresh
     found: dict[int, Answers] = {}
     for i in with_tests:

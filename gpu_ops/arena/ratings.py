@@ -19,13 +19,19 @@ Scale: votes are encoded once as small integer codes, one per distinct (pair, ou
 A bootstrap round draws how many times each code occurs (a sparse product over the drawn
 clusters, or one multinomial for single votes); BT refits on the resulting cell weights and
 Elo replays the codes in a random order with a compiled loop (`elo_replay`).
+
+On a Ray cluster (`gpu_ops.cluster`) the rounds run as tasks and give the same numbers as one
+process: BT's rounds are drawn in the driver, in order; each Elo round draws its resample and
+its order from its own random stream (the seed and the round's index), so which node replays
+which rounds changes nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +39,8 @@ import polars as pl
 from scipy import sparse
 
 from gpu_ops.arena import elo_replay, rating_graph
-from gpu_ops.cluster import map_chunks
+from gpu_ops.cluster import map_batches, map_chunks
+from gpu_ops.cluster.checkpoints import RowStore, content_key, resumable_rows
 from gpu_ops.errors import InputError
 from gpu_ops.frames import as_polars, require_columns
 
@@ -186,6 +193,12 @@ class _Votes:
         )
         return flat.reshape(3, n_pairs)
 
+    def content(self) -> list[object]:
+        """Everything a resample depends on (the rows' content key of resumable rounds)."""
+        cluster = self.cluster if self.cluster is not None else "no clusters"
+        codes = [self.code_lo, self.code_hi, self.code_outcome, self.code_weight, self.code_pair]
+        return [self.experts, self.code, cluster, *codes, self.pair_lo, self.pair_hi]
+
     def elo_tables(self, k: float) -> elo_replay.EloTables:
         return elo_replay.EloTables(
             a=self.code_lo.astype(np.int64),
@@ -252,7 +265,14 @@ def _encode(frame: pl.DataFrame, unit: BootstrapUnit = "instruction") -> _Votes:
 
 
 def _round_counts(votes: _Votes, rounds: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Per bootstrap round, how many times each vote code occurs in the resample.
+    """Per bootstrap round, how many times each vote code occurs in the resample."""
+    draw = _round_drawer(votes)
+    for _ in range(rounds):
+        yield draw(rng)
+
+
+def _round_drawer(votes: _Votes) -> Callable[[np.random.Generator], np.ndarray]:
+    """One round's draw: how many times each vote code occurs in a resample, from `rng`.
 
     Clusters: draw n_clusters clusters with replacement, then sum their codes (one sparse
     product). Single votes: resampling n votes with replacement is one multinomial draw over
@@ -260,19 +280,25 @@ def _round_counts(votes: _Votes, rounds: int, rng: np.random.Generator) -> Itera
     """
     n_codes = len(votes.code_lo)
     if votes.cluster is None:
-        counts = votes.code_counts()
-        probabilities = counts / max(votes.n_votes, 1)
-        for _ in range(rounds):
-            yield rng.multinomial(votes.n_votes, probabilities)
-        return
+        probabilities = votes.code_counts() / max(votes.n_votes, 1)
+        return lambda rng: rng.multinomial(votes.n_votes, probabilities)
     n_clusters = int(votes.cluster.max()) + 1
     per_cluster = sparse.csr_matrix(
         (np.ones(votes.n_votes), (votes.code.astype(np.int64), votes.cluster)),
         shape=(n_codes, n_clusters),
     )
-    for _ in range(rounds):
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
         drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-        yield np.rint(per_cluster @ drawn).astype(np.int64)
+        return np.rint(per_cluster @ drawn).astype(np.int64)
+
+    return draw
+
+
+def _round_rng(seed: int, round_index: int) -> np.random.Generator:
+    """Round `round_index`'s own random stream, from the seed and the index alone: a round's
+    resample and order are the same whichever node runs it, in whatever order."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(round_index,)))
 
 
 def bootstrap_unit_used(battles: Any, unit: BootstrapUnit = "instruction") -> BootstrapUnit:
@@ -330,28 +356,32 @@ def online_elo(
 
 def _elo_rounds(
     votes: _Votes,
-    rounds: int,
-    rng: np.random.Generator,
+    round_ids: Sequence[int],
+    seed: int,
     *,
     k: float,
     initial: float,
     alpha: float,
     compiled: bool | None = None,
 ) -> np.ndarray:
-    """(rounds, n_experts) Elo ratings, each from a resample replayed in a random order.
+    """(len(round_ids), n_experts) Elo ratings, each from a resample replayed in a random order.
 
-    A round's sequence is its drawn codes repeated by their counts, shuffled. With numba the
-    rounds are replayed one by one; without it, in evenly sized chunks side by side.
+    A round's sequence is its drawn codes repeated by their counts, shuffled, both from the
+    round's own stream (`_round_rng`), so any subset of rounds computes each as the whole run
+    would. With numba the rounds are replayed one by one; without it, in evenly sized chunks
+    side by side.
     """
     tables = votes.elo_tables(k)
     start = np.full(len(votes.experts), float(initial))
     dtype = np.int16 if len(tables.a) < 2**15 else np.int32
     codes = np.arange(len(tables.a), dtype=dtype)
-
-    draws = _round_counts(votes, rounds, rng)
+    draw = _round_drawer(votes)
+    upcoming = iter(round_ids)
+    rounds = len(round_ids)
 
     def next_sequence() -> np.ndarray:
-        sequence = np.repeat(codes, next(draws))
+        rng = _round_rng(seed, next(upcoming))
+        sequence = np.repeat(codes, draw(rng))
         elo_replay.shuffle(sequence, rng)
         return sequence
 
@@ -399,6 +429,7 @@ def _elo_table(
     scale: float,
     base: float,
     anchor: str | None,
+    store: RowStore | None = None,
 ) -> pl.DataFrame:
     if rounds < 0:
         raise InputError(f"rounds must be >= 0, got {rounds}")
@@ -409,8 +440,12 @@ def _elo_table(
     experts = votes.experts
     point = _anchored(_online(votes, k=k, initial=initial, alpha=alpha), experts, anchor, initial)
     if rounds > 0 and votes.n_votes:
-        rng = np.random.default_rng(seed)
-        samples = _elo_rounds(votes, rounds, rng, k=k, initial=initial, alpha=alpha)
+        replay = partial(_elo_rounds, votes, seed=seed, k=k, initial=initial, alpha=alpha)
+        if store is None:
+            samples = np.stack(map_batches(replay, range(rounds)))  # Ray tasks on a cluster
+        else:  # finished rounds read back, the others committed part by part
+            key = content_key("elo-rounds-v1", *votes.content(), k, initial, alpha, seed)
+            samples = np.stack(resumable_rows(replay, rounds, store=store, key=key))
         samples = _anchored(samples, experts, anchor, initial)
         median = np.median(samples, axis=0)
         low = np.quantile(samples, lower, axis=0)
@@ -739,6 +774,7 @@ def _bt_table(
     initial: float,
     anchor: str | None,
     l2: float,
+    store: RowStore | None = None,
 ) -> pl.DataFrame:
     if rounds < 0:
         raise InputError(f"rounds must be >= 0, got {rounds}")
@@ -766,7 +802,24 @@ def _bt_table(
     point = to_elo(full)
     if rounds and float(pairs.cells().sum()) > 0:
         draws = _cell_draws(pairs, rounds, seed)  # drawn here, in order: the same on any node
-        samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
+        if store is None:
+            samples = np.stack(map_chunks(lambda draw: to_elo(fit(draw, full)), draws))  # Ray
+        else:  # finished rounds read back, the others committed part by part
+            drawn = list(draws)
+            votes = pairs.votes.content() if pairs.votes is not None else ["counts"]
+            key = content_key(
+                "bt-rounds-v1", pairs.experts, pairs.idx_a, pairs.idx_b, pairs.cells(), *votes,
+                scale, base, initial, anchor, l2, seed,
+            )  # fmt: skip
+            samples = np.stack(
+                resumable_rows(
+                    lambda part: [to_elo(fit(draw, full)) for draw in part],
+                    rounds,
+                    store=store,
+                    key=key,
+                    items=lambda indices: [drawn[i] for i in indices],
+                )
+            )
         low = np.quantile(samples, lower, axis=0)
         high = np.quantile(samples, upper, axis=0)
     else:
@@ -1014,6 +1067,7 @@ def leaderboard(
     anchor: str | None = None,
     unit: BootstrapUnit = "instruction",
     allow_disconnected: bool = False,
+    round_store: RowStore | None = None,
 ) -> pl.DataFrame:
     """The `leaderboard` lake table: one row per expert and method, best first.
 
@@ -1028,7 +1082,9 @@ def leaderboard(
     record), 'undefeated-group' / 'winless-group' / 'unanchored-group' (outside the strongly
     connected core, see `rating_graph`), with the open side of the interval infinite (see
     `record_warnings`). Experts in groups that never met are refused unless
-    `allow_disconnected`.
+    `allow_disconnected`. With a `round_store` (`gpu_ops.cluster.checkpoints`) each finished
+    bootstrap round is committed as its part returns and read back by a rerun, which computes
+    only the rounds a killed driver had not finished (the same numbers either way).
     """
     if method not in ("bt", "elo", "both"):
         raise InputError(f"method must be 'bt', 'elo' or 'both', got {method!r}")
@@ -1057,6 +1113,7 @@ def leaderboard(
             initial=initial,
             anchor=anchor,
             l2=1e-8,
+            store=round_store,
         )
         tables.append(bt.with_columns(method=pl.lit("bt"), rating_online=pl.lit(None, pl.Float64)))
     if method in ("elo", "both"):
@@ -1070,6 +1127,7 @@ def leaderboard(
             scale=scale,
             base=base,
             anchor=anchor,
+            store=round_store,
         )
         tables.append(elo.with_columns(method=pl.lit("elo")))
     table = _open_bounds(pl.concat(tables, how="diagonal").join(records, on="expert", how="left"))

@@ -74,17 +74,21 @@ def map_tasks(
     address: str | None = None,
     num_cpus: float = 1,
     step: str | None = None,
-    on_result: Callable[[int], None] | None = None,
+    on_result: Callable[[int, R], None] | None = None,
 ) -> list[R]:
     """`[fn(item) for item in items]`, in order; as Ray tasks when a Ray address is in force.
 
-    Without an address, `local(items)` runs (the caller's existing local fan-out), or the plain
-    loop. `fn` must be a pure function of its item (cloudpickled to the workers).
-    `on_result(position)` is called in the driver as each Ray result arrives."""
+    Without an address, `local(items)` runs (the caller's existing local fan-out; it reports
+    its own results), or the plain loop. `fn` must be a pure function of its item
+    (cloudpickled to the workers). `on_result(position, value)` is called in the driver's
+    thread as each result arrives, so the caller can commit it at once: a killed driver or
+    node then loses only the work still in flight."""
     items = list(items)
     address = ray_address(address)
     if address is None:
-        return local(items) if local is not None else [fn(item) for item in items]
+        if local is not None:
+            return local(items)
+        return [_reported(on_result, position, fn(item)) for position, item in enumerate(items)]
     if not items:
         return []
     ray = connect(address)
@@ -105,7 +109,7 @@ def map_tasks(
                 results[position] = value
                 LEDGER.record(node_id, _node_address(ray, node_id), seconds, step=label)
                 if on_result is not None:
-                    on_result(position)
+                    on_result(position, value)
     finally:
         for ref in pending:  # an error above: do not leave the rest running for nothing
             ray.cancel(ref, force=True)
@@ -130,6 +134,31 @@ def map_chunks(fn: Callable[[T], R], items: Iterable[T], *, chunks: int | None =
     parts = [items[start : start + size] for start in range(0, len(items), size)]
     done = map_tasks(partial(_apply_all, fn), parts)
     return [value for part in done for value in part]
+
+
+def map_batches(
+    fn: Callable[[list[T]], Sequence[R]], items: Iterable[T], *, chunks: int | None = None
+) -> list[R]:
+    """`fn(items)` for a function that computes many items better together (a vectorized
+    batch): on a cluster, `fn` of `chunks` contiguous parts as Ray tasks (default: one per CPU
+    of the cluster), else `fn(items)` in this process. `fn` must compute each item alone (its
+    result may not depend on which other items share its part), so the results, concatenated
+    in item order, are the same either way."""
+    items = list(items)
+    address = ray_address()
+    if address is None or len(items) < 2:
+        return list(fn(items)) if items else []
+    if chunks is None:
+        chunks = int(connect(address).cluster_resources().get("CPU", 1))
+    size = -(-len(items) // max(1, min(chunks, len(items))))
+    parts = [items[start : start + size] for start in range(0, len(items), size)]
+    return [value for part in map_tasks(fn, parts) for value in part]
+
+
+def _reported(on_result: Callable[[int, R], None] | None, position: int, value: R) -> R:
+    if on_result is not None:
+        on_result(position, value)
+    return value
 
 
 def _apply_all(fn: Callable[[T], R], part: Sequence[T]) -> list[R]:

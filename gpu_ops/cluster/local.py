@@ -45,6 +45,18 @@ def node_env() -> dict[str, str]:
     return env
 
 
+START_ATTEMPTS = 3
+
+
+class NodeExited(RuntimeError):
+    """A node's `ray start` ended during the cluster's start."""
+
+    def __init__(self, index: int, log_tail: str):
+        role = "head" if index == 0 else "worker"
+        super().__init__(f"Ray node {index} ({role}) exited; the end of its log:\n{log_tail}")
+        self.index = index
+
+
 @dataclass
 class LocalCluster:
     """A head and worker nodes on 127.0.0.1, each `num_cpus` CPUs, in a private temp folder."""
@@ -53,21 +65,38 @@ class LocalCluster:
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=node_env)
     nodes: list[subprocess.Popen] = field(default_factory=list)
+    logs: dict[int, Path] = field(default_factory=dict)  # process id -> its node's log
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, nodes: int = 2, num_cpus: int = 1) -> LocalCluster:
-        """Start the head and `nodes - 1` workers; return when all are alive."""
-        try:
-            self.add_node(head=True, num_cpus=num_cpus)
-            for _ in range(nodes - 1):
-                self.add_node(head=False, num_cpus=num_cpus)
-            self.wait_for_nodes(nodes)
-        except BaseException:
-            self.stop()
-            raise
+        """Start the head and `nodes - 1` workers; return when all are alive. A node that gives
+        up during its start (Ray allows a raylet 30 s to register, too little on a machine
+        under heavy load) is started again, up to START_ATTEMPTS times."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                if not self.nodes:
+                    self.add_node(head=True, num_cpus=num_cpus)
+                while len(self.nodes) < nodes:
+                    self.add_node(head=False, num_cpus=num_cpus)
+                self.wait_for_nodes(nodes)
+                return self
+            except NodeExited as exited:
+                if attempt == START_ATTEMPTS:
+                    self.stop()
+                    raise
+                if exited.index == 0:  # the head: start over, on a fresh port
+                    for process in reversed(self.nodes):
+                        self.kill(process)
+                    self.nodes.clear()
+                    self.port = free_port()
+                else:
+                    self.nodes.pop(exited.index)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def add_node(self, *, head: bool, num_cpus: int = 1) -> subprocess.Popen:
@@ -78,35 +107,47 @@ class LocalCluster:
             args += ["--temp-dir", str(self.temp_dir / "ray"), "--disable-usage-stats", *common]
         else:
             args = [ray, "start", "--address", self.address, *common]
-        log = (self.temp_dir / f"node-{len(self.nodes)}.log").open("w")
-        process = subprocess.Popen(
-            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        path = self.temp_dir / f"node-{len(self.logs)}.log"
+        with path.open("w") as log:
+            process = subprocess.Popen(
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.nodes.append(process)
+        self.logs[process.pid] = path
         if head:
             self.wait_for_nodes(1)
         return process
 
     def alive_nodes(self) -> int:
-        done = subprocess.run(
-            [sys.executable, "-c", _ALIVE, self.address],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        """Nodes the cluster reports alive (0 while it does not answer: a loaded machine can
+        take longer than one probe's minute to start the head)."""
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _ALIVE, self.address],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return 0
         lines = done.stdout.strip().splitlines()
         return int(lines[-1]) if done.returncode == 0 and lines else 0
 
-    def wait_for_nodes(self, count: int, timeout_s: float = 120) -> None:
+    def wait_for_nodes(self, count: int, timeout_s: float = 240) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.nodes and self.nodes[0].poll() is not None:
-                raise RuntimeError(f"the Ray head exited; see {self.temp_dir}/node-0.log")
+            for index, process in enumerate(self.nodes):
+                if process.poll() is not None:
+                    raise NodeExited(index, self._log_tail(process))
             if self.alive_nodes() >= count:
                 return
             time.sleep(1)
         raise TimeoutError(f"{count} Ray nodes not up after {timeout_s}s (logs: {self.temp_dir})")
+
+    def _log_tail(self, process: subprocess.Popen, lines: int = 15) -> str:
+        text = self.logs[process.pid].read_text(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
 
     def kill(self, process: subprocess.Popen) -> None:
         """Lose one node: SIGKILL its whole process group."""

@@ -114,8 +114,11 @@ class CallCache:
 class CachedChatModel(ChatModel):
     """Wraps a ChatModel: serves hits from the cache, sends misses in batches of spec.batch_size.
 
-    Unseeded sampling (seed None, temperature > 0) asks for a fresh sample each time and bypasses
-    the cache; greedy and seeded calls and choice_logprobs are cached.
+    A model that `streams_results` (served experts: the OpenAI backend) gets every miss of a
+    generate/chat call at once, keeps its endpoints' slots full, and each result is committed as
+    it arrives, one transaction each: no batch barrier, and a killed driver keeps every finished
+    call. Unseeded sampling (seed None, temperature > 0) asks for a fresh sample each time and
+    bypasses the cache; greedy and seeded calls and choice_logprobs are cached.
     """
 
     def __init__(
@@ -170,12 +173,19 @@ class CachedChatModel(ChatModel):
         the misses from the wrapped model's `call` in batches."""
         params = expand_sampling(sampling, len(inputs))
         items = list(zip(inputs, params, strict=True))
+        stream = None
+        if getattr(self.model, "streams_results", False):
+
+            def stream(batch: list[Any], on_result: Callable[[int, Any], None]) -> list[Any]:
+                return call([x for x, _ in batch], [s for _, s in batch], on_result=on_result)
+
         results = self._run(
             kind,
             items,
             lambda it: call_key(self.identity, kind, it[0], asdict(it[1]), None),
             lambda batch: call([x for x, _ in batch], [s for _, s in batch]),
             [_cacheable(s) for s in params],
+            stream=stream,
         )
         return [Generation(**r) for r in results]
 
@@ -200,8 +210,10 @@ class CachedChatModel(ChatModel):
         key_of: Callable[[Any], str],
         call: Callable[[list[Any]], list[Any]],
         cacheable: list[bool],
+        stream: Callable[[list[Any], Callable[[int, Any], None]], list[Any]] | None = None,
     ) -> list[Any]:
-        """Look up all keys, compute unique misses batch by batch, commit each batch."""
+        """Look up all keys, compute unique misses batch by batch, commit each batch (with
+        `stream`: all misses in one call, each committed as it arrives)."""
         keys = [key_of(it) if ok else None for it, ok in zip(items, cacheable, strict=True)]
         stored = self.cache.get_many(k for k in keys if k is not None)
         results: list[Any] = [stored.get(k) if k is not None else None for k in keys]
@@ -214,6 +226,9 @@ class CachedChatModel(ChatModel):
                 if k is not None:
                     seen[k] = i
         self.misses += len(todo)
+        if stream is not None and todo:
+            self._stream(kind, items, keys, todo, results, stream)
+            todo = []
         size = self.batch_size
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
@@ -232,6 +247,27 @@ class CachedChatModel(ChatModel):
             if results[i] is None and k is not None:
                 results[i] = results[seen[k]]
         return results
+
+    def _stream(
+        self,
+        kind: str,
+        items: list[Any],
+        keys: list[str | None],
+        todo: list[int],
+        results: list[Any],
+        stream: Callable[[list[Any], Callable[[int, Any], None]], list[Any]],
+    ) -> None:
+        """Every miss in one streaming call; each result stored and committed as it arrives."""
+
+        def arrived(position: int, output: Any) -> None:
+            i = todo[position]
+            results[i] = asdict(output)
+            if keys[i] is not None:
+                self.cache.put_many([(keys[i], self.identity, kind, results[i])])
+                failpoint(f"llm.{self.purpose}.committed")
+
+        stream([items[i] for i in todo], arrived)
+        self.model_calls += 1
 
     def close(self) -> None:
         self.model.close()

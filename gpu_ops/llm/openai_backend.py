@@ -1,11 +1,17 @@
 """OpenAI-compatible HTTP backend (e.g. `vllm serve`): completions for raw prompts, chat for chat().
 
-Requests run concurrently (a thread pool bounded by spec.max_concurrency). Each request retries
-connect errors, timeouts, HTTP 429/5xx, malformed JSON and aborted replies (finish_reason "abort"
-or "error", as vLLM sends for in-flight requests when it shuts down) with exponential backoff and
-jitter,
-moving to the next endpoint on every attempt (round-robin + failover), up to spec.max_retries
-attempts; then a BackendError names the endpoints, what went wrong and the attempt count.
+Requests run concurrently: up to spec.max_concurrency in flight *per endpoint* (a fleet of N
+`vllm serve` replicas gets N times that), each request taking the first endpoint with a free
+slot, in round-robin order. Each request retries connect errors, timeouts, HTTP 429/5xx,
+malformed JSON and aborted replies (finish_reason "abort" or "error", as vLLM sends for
+in-flight requests when it shuts down) with exponential backoff and jitter, moving on to the
+next endpoint after the one that failed (failover), up to spec.max_retries attempts; then a
+BackendError names the endpoints, what went wrong and the attempt count. A request holds its
+endpoint's slot only while it is on the wire, never while it backs off.
+
+`generate` and `chat` hand each result to `on_result(position, generation)` as it arrives (the
+call cache commits it at once): no request waits for a batch's slowest, and a failed request
+loses nothing that finished beside it.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -61,8 +69,41 @@ class _Retryable(Exception):
         self.detail = detail
 
 
+class EndpointSlots:
+    """At most `limit` requests in flight per endpoint; a request takes the first endpoint of
+    its preference order with a free slot, or waits for one to free up."""
+
+    def __init__(self, endpoints: Sequence[str], limit: int):
+        self.endpoints = list(endpoints)
+        self.limit = limit
+        self.in_flight = dict.fromkeys(self.endpoints, 0)
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def slot(self, first: int) -> Iterator[int]:
+        """Hold a slot on the first free endpoint from index `first` on (wrapping): its index."""
+        count = len(self.endpoints)
+        order = [(first + step) % count for step in range(count)]
+        with self._changed:
+            while True:
+                free = [i for i in order if self.in_flight[self.endpoints[i]] < self.limit]
+                if free:
+                    break
+                self._changed.wait()
+            index = free[0]
+            self.in_flight[self.endpoints[index]] += 1
+        try:
+            yield index
+        finally:
+            with self._changed:
+                self.in_flight[self.endpoints[index]] -= 1
+                self._changed.notify()
+
+
 class OpenAIChatModel(TemplateRendering, ChatModel):
     """A model served behind one or more OpenAI-compatible endpoints."""
+
+    streams_results = True  # generate/chat take on_result (see the module docstring)
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -91,11 +132,11 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
                     f"{spec.slug}: environment variable {spec.api_key_env} (api_key_env) is not set"
                 )
             headers["Authorization"] = f"Bearer {key}"
-        limits = httpx.Limits(
-            max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency
-        )
+        connections = spec.max_concurrency * len(spec.endpoints)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._client = httpx.Client(timeout=spec.request_timeout_s, headers=headers, limits=limits)
         self._round_robin = itertools.count()
+        self._slots = EndpointSlots(spec.endpoints, spec.max_concurrency)
 
     # --- rendering (needs a local tokenizer) -------------------------------------------------
     def chat_renderer(self) -> ChatRenderer:
@@ -108,7 +149,10 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
 
     # --- calls -------------------------------------------------------------------------------
     def generate(
-        self, prompts: Sequence[str], sampling: SamplingParams | Sequence[SamplingParams]
+        self,
+        prompts: Sequence[str],
+        sampling: SamplingParams | Sequence[SamplingParams],
+        on_result: Callable[[int, Generation], None] | None = None,
     ) -> list[Generation]:
         prompts = check_prompts(prompts)
         params = expand_sampling(sampling, len(prompts))
@@ -119,12 +163,13 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
             data = self._post("/v1/completions", body, _check_completion)
             return _generation(data, data["choices"][0]["text"])
 
-        return self._map(one, list(zip(prompts, params, strict=True)))
+        return self._map(one, list(zip(prompts, params, strict=True)), on_result)
 
     def chat(
         self,
         conversations: Sequence[list[dict]],
         sampling: SamplingParams | Sequence[SamplingParams],
+        on_result: Callable[[int, Generation], None] | None = None,
     ) -> list[Generation]:
         conversations = [check_conversation(c) for c in conversations]
         params = expand_sampling(sampling, len(conversations))
@@ -141,7 +186,7 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
             )
             return _generation(data, data["choices"][0]["message"]["content"])
 
-        return self._map(one, list(zip(conversations, params, strict=True)))
+        return self._map(one, list(zip(conversations, params, strict=True)), on_result)
 
     def choice_logprobs(self, prompts: Sequence[str], choices: Sequence[str]) -> list[ChoiceScores]:
         """Choice log-probs, each prompt processed once by the server.
@@ -243,14 +288,42 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
             body["seed"] = p.seed
         return body
 
-    def _map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+    def _map(
+        self,
+        fn: Callable[[Any], T],
+        items: list[Any],
+        on_result: Callable[[int, T], None] | None = None,
+    ) -> list[T]:
+        """`[fn(item) for item in items]`, as many at once as the endpoints have slots.
+
+        `on_result(position, value)` runs in the caller's thread as each finishes. When one
+        fails, the ones not started are dropped, the ones in flight still finish (and are
+        reported), then the first error is raised."""
         if not items:
             return []
-        workers = min(self.spec.max_concurrency, len(items))
+        workers = min(self.spec.max_concurrency * len(self.spec.endpoints), len(items))
+        results: list[Any] = [None] * len(items)
+        failure: BaseException | None = None
         with ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix=f"llm-{self.spec.slug}"
         ) as pool:
-            return list(pool.map(fn, items))
+            running = {pool.submit(fn, item): position for position, item in enumerate(items)}
+            for future in as_completed(running):
+                if future.cancelled():
+                    continue
+                error = future.exception()
+                if error is not None:
+                    if failure is None:
+                        failure = error
+                        for other in running:
+                            other.cancel()
+                    continue
+                results[running[future]] = future.result()
+                if on_result is not None:
+                    on_result(running[future], results[running[future]])
+        if failure is not None:
+            raise failure
+        return results
 
     def _post(
         self, path: str, body: dict[str, Any], check: Callable[[Any], None]
@@ -258,14 +331,16 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
         """POST with retries, backoff and endpoint failover; BackendError when all attempts fail."""
         body = {"model": self.spec.model, **body}
         endpoints = self.spec.endpoints
-        start = next(self._round_robin)
+        first = next(self._round_robin) % len(endpoints)
         failures: dict[str, str] = {}
         for attempt in range(self.spec.max_retries):
-            url = endpoints[(start + attempt) % len(endpoints)] + path
-            try:
-                return self._attempt(url, body, check)
-            except _Retryable as exc:
-                failures[url] = f"{exc.kind} at {url}: {exc.detail}"
+            with self._slots.slot(first) as index:
+                url = endpoints[index] + path
+                try:
+                    return self._attempt(url, body, check)
+                except _Retryable as exc:
+                    failures[url] = f"{exc.kind} at {url}: {exc.detail}"
+            first = (index + 1) % len(endpoints)  # fail over: the next endpoint first
             if attempt + 1 < self.spec.max_retries:
                 delay = min(_MAX_BACKOFF_S, self.spec.retry_backoff_s * 2**attempt)
                 time.sleep(delay * (1 + 0.5 * random.random()))

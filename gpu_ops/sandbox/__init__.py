@@ -60,8 +60,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -745,12 +745,14 @@ def run_many(
     *,
     workers: int | None = None,
     files_per_run: Sequence[dict[str, str] | None] | None = None,
+    on_result: Callable[[int, SandboxResult], None] | None = None,
     **kwargs,
 ) -> list[SandboxResult]:
     """Run several programs concurrently (threads waiting on sandboxed processes), in order.
 
     ``files_per_run`` gives each program its own extra files. One program's failure, whatever
-    it is, is its own result; the others still run."""
+    it is, is its own result; the others still run. ``on_result(position, result)`` is called
+    in the caller's thread as each program finishes (so the caller can commit it at once)."""
     if isinstance(codes, str):
         raise InputError("run_many takes a sequence of programs, not one string")
     if files_per_run is not None and len(files_per_run) != len(codes):
@@ -766,9 +768,15 @@ def run_many(
         if files_per_run is not None
         else [kwargs.pop("files", None)] * len(codes)
     )
+    results: list[SandboxResult | None] = [None] * len(codes)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(
-            pool.map(
-                lambda job: run_code(job[0], files=job[1], **kwargs), zip(codes, files, strict=True)
-            )
-        )
+        running = {
+            pool.submit(run_code, code, files=extra, **kwargs): position
+            for position, (code, extra) in enumerate(zip(codes, files, strict=True))
+        }
+        for future in as_completed(running):
+            position = running[future]
+            results[position] = future.result()
+            if on_result is not None:
+                on_result(position, results[position])
+    return results  # type: ignore[return-value]  # every position is filled

@@ -30,6 +30,7 @@ sandbox, as the code's own API.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,12 +397,14 @@ def ask_many(
     workers: int | None = None,
     seconds_per_probe: float | None = None,
     answer_bytes: int | None = None,
+    on_result: Callable[[int, Answers], None] | None = None,
     **sandbox_kwargs,
 ) -> list[Answers]:
     """For each (solution source, probes): run the solution in its own sandbox and collect the
     answers. Jobs run concurrently; a job that fails in any way only fails its own answers.
     ``seconds_per_probe`` (None: no limit but the run's) is the CPU time a probe may take;
-    ``answer_bytes`` the size one encoded answer may have (see ``answer_budget``)."""
+    ``answer_bytes`` the size one encoded answer may have (see ``answer_budget``).
+    ``on_result(position, answers)`` is called in the caller's thread as each job finishes."""
     for _, probes in jobs:
         _check_probes(probes)
     runner = runner_program()
@@ -421,8 +424,18 @@ def ask_many(
         spec[SOLUTION_FILE] = source
     cap = max(caps, default=65536)
     sandbox_kwargs.setdefault("max_output_bytes", cap)
-    results = run_many([runner] * len(jobs), files_per_run=files, workers=workers, **sandbox_kwargs)
-    return [
-        parse_answers(result, len(probes))
-        for result, (_, probes) in zip(results, jobs, strict=True)
-    ]
+    parsed: dict[int, Answers] = {}
+
+    def reported(position: int, result: SandboxResult) -> None:
+        parsed[position] = parse_answers(result, len(jobs[position][1]))
+        if on_result is not None:
+            on_result(position, parsed[position])
+
+    run_many(
+        [runner] * len(jobs),
+        files_per_run=files,
+        workers=workers,
+        on_result=reported,
+        **sandbox_kwargs,
+    )
+    return [parsed[position] for position in range(len(jobs))]

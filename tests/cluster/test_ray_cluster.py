@@ -121,6 +121,25 @@ def test_embeddings_on_the_cluster_equal_one_process(ray_cluster: LocalCluster) 
     assert sum(sum(n["tasks"].values()) for n in LEDGER.report()["nodes"]) == 2  # 2 shards
 
 
+def test_elo_and_bt_bootstraps_on_two_nodes_equal_one_process(ray_cluster: LocalCluster) -> None:
+    """The rating bootstraps' rounds as Ray tasks: the same tables, bit for bit, as locally."""
+    from gpu_ops.arena.ratings import bootstrap_bradley_terry, bootstrap_online_elo
+    from tests.gpu_ops.test_ratings import clustered_battles
+
+    log = clustered_battles({"a": 1100.0, "b": 1000.0, "c": 900.0}, 60, 3, seed=4)
+    local_elo = bootstrap_online_elo(log, rounds=24, seed=3)
+    local_bt = bootstrap_bradley_terry(log, rounds=24, seed=3)
+    LEDGER.reset()
+    with cluster_scope("expert_ratings", ray_cluster.address):
+        elo = bootstrap_online_elo(log, rounds=24, seed=3)
+        tasks = {n["node_id"]: n["tasks"]["expert_ratings"] for n in LEDGER.report()["nodes"]}
+        bt = bootstrap_bradley_terry(log, rounds=24, seed=3)
+    assert elo.equals(local_elo)
+    assert bt.equals(local_bt)
+    assert sum(tasks.values()) == 2  # the Elo rounds: one part per CPU of the cluster
+    assert elo["ci_lower"].is_not_nan().all()
+
+
 def test_killing_the_worker_node_mid_step(ray_cluster: LocalCluster, tmp_path: Path) -> None:
     """The step finishes on the head; what reached the driver before the kill ran once."""
     marks = tmp_path / "marks"
@@ -134,7 +153,9 @@ def test_killing_the_worker_node_mid_step(ray_cluster: LocalCluster, tmp_path: P
         with cluster_scope("killed", ray_cluster.address):
             results.extend(
                 map_tasks(
-                    partial(marked_square, marks, 0.5), list(range(16)), on_result=arrived.append
+                    partial(marked_square, marks, 0.5),
+                    list(range(16)),
+                    on_result=lambda position, _: arrived.append(position),
                 )
             )
 

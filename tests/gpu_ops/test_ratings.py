@@ -521,8 +521,8 @@ def test_compiled_and_numpy_elo_bootstraps_agree() -> None:
     runs = [
         ratings._elo_rounds(
             votes,
-            7,
-            np.random.default_rng(5),
+            range(7),
+            5,
             k=40,
             initial=1000,
             alpha=math.log(10) / 400,
@@ -540,3 +540,18 @@ def test_newton_and_lbfgs_fits_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     newton = fit_bradley_terry(log)
     monkeypatch.setattr(ratings, "_NEWTON_MAX_EXPERTS", 0)
     assert fit_bradley_terry(log) == pytest.approx(newton, abs=1e-4)
+
+
+def test_each_elo_round_is_computed_alone_from_its_own_stream() -> None:
+    """Any subset of rounds, in any order, gives those rounds of the whole run exactly (what
+    lets the rounds be split across Ray tasks: tests/cluster/test_ray_cluster.py)."""
+    from gpu_ops.arena import ratings
+
+    log = clustered_battles({"a": 1100.0, "b": 1000.0, "c": 900.0}, 80, 3, seed=2)
+    votes = ratings._encode(ratings.validate_battles(log))
+    settings = {"k": 40, "initial": 1000, "alpha": math.log(10) / 400}
+    for compiled in {True, False} if ratings.elo_replay.compiled_loop() else {False}:
+        whole = ratings._elo_rounds(votes, range(6), 9, compiled=compiled, **settings)
+        parts = ratings._elo_rounds(votes, [4, 1], 9, compiled=compiled, **settings)
+        assert np.array_equal(parts, whole[[4, 1]])
+        assert not np.array_equal(whole[0], whole[1])  # the rounds do differ

@@ -1,0 +1,166 @@
+"""Per-endpoint concurrency of served experts, against real local HTTP servers (http.server in
+threads, OpenAI-shaped replies) that count the requests they hold at once.
+
+Up to `max_concurrency` requests are in flight per endpoint, never more, and the limit is
+reached on every endpoint; through the call cache each reply is committed as it arrives, so no
+request waits for a batch's slowest and a failed request loses nothing finished beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gpu_ops.errors import BackendError
+from gpu_ops.llm import ModelSpec, SamplingParams, load_model
+from gpu_ops.llm.cache import CallCache
+
+
+@dataclass
+class Counting:
+    """One endpoint: requests in flight now, the most at once, and the contents it answered."""
+
+    delay_s: float = 0.15
+    in_flight: int = 0
+    peak: int = 0
+    answered: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _handler(state: Counting) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            content = body["messages"][-1]["content"]
+            with state.lock:
+                state.in_flight += 1
+                state.peak = max(state.peak, state.in_flight)
+            try:
+                if content == "slow":
+                    state.release.wait(60)  # held until the test lets it go
+                time.sleep(state.delay_s)
+                if content == "refused":
+                    return self._send(400, {"error": "scripted"})
+                with state.lock:
+                    state.answered.append(content)
+                reply = {"role": "assistant", "content": f"echo:{content}"}
+                self._send(
+                    200,
+                    {
+                        "choices": [{"message": reply, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                    },
+                )
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _send(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+@pytest.fixture
+def endpoints() -> Iterator[list[tuple[str, Counting]]]:
+    """Two endpoints, each its own server."""
+    started = []
+    for _ in range(2):
+        state = Counting()
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        started.append((httpd, state))
+    yield [(f"http://127.0.0.1:{h.server_address[1]}", state) for h, state in started]
+    for httpd, state in started:
+        state.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def spec(urls: list[str], **kwargs: object) -> ModelSpec:
+    settings = {"max_retries": 2, "retry_backoff_s": 0.01, "request_timeout_s": 30.0} | kwargs
+    return ModelSpec(slug="served", model="m", backend="openai", endpoints=tuple(urls), **settings)
+
+
+def ask(contents: list[str]) -> list[list[dict]]:
+    return [[{"role": "user", "content": c}] for c in contents]
+
+
+def test_in_flight_per_endpoint_reaches_the_limit_and_never_exceeds_it(
+    endpoints: list[tuple[str, Counting]],
+) -> None:
+    model = load_model(spec([url for url, _ in endpoints], max_concurrency=3))
+    contents = [str(i) for i in range(30)]
+    replies = model.chat(ask(contents), SamplingParams(seed=0))
+    assert [r.text for r in replies] == [f"echo:{c}" for c in contents]  # in input order
+    assert [state.peak for _, state in endpoints] == [3, 3]  # reached, never exceeded
+    assert sorted(c for _, s in endpoints for c in s.answered) == sorted(contents)
+
+
+def test_a_limit_of_one_sends_one_at_a_time(endpoints: list[tuple[str, Counting]]) -> None:
+    url, state = endpoints[0]
+    load_model(spec([url], max_concurrency=1)).chat(ask(list("abcdef")), SamplingParams(seed=0))
+    assert state.peak == 1
+
+
+def test_each_reply_is_committed_as_it_arrives(
+    endpoints: list[tuple[str, Counting]], tmp_path: Path
+) -> None:
+    """One request is held by its server; every other reply is already in the cache (not
+    waiting for the batch's slowest), and the held one is committed when it comes."""
+    (url, state), _ = endpoints
+    cache = CallCache(tmp_path / "calls.sqlite")
+    model = load_model(spec([url], max_concurrency=4, batch_size=16), cache)
+    contents = ["slow", *(str(i) for i in range(9))]
+    out: list = []
+    caller = threading.Thread(
+        target=lambda: out.append(model.chat(ask(contents), SamplingParams(seed=0)))
+    )
+    caller.start()
+    watcher = CallCache(tmp_path / "calls.sqlite")  # as another driver would see it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(watcher) < 9:
+        time.sleep(0.02)
+    assert len(watcher) == 9 and caller.is_alive()  # 9 committed while one is still held
+    state.release.set()
+    caller.join(timeout=30)
+    assert [g.text for g in out[0]] == [f"echo:{c}" for c in contents]
+    assert len(watcher) == 10
+    again = load_model(spec([url], max_concurrency=4), CallCache(tmp_path / "calls.sqlite"))
+    again.chat(ask(contents), SamplingParams(seed=0))
+    assert again.model_calls == 0 and len(state.answered) == 10  # all hits
+
+
+def test_a_failed_request_loses_nothing_finished_beside_it(
+    endpoints: list[tuple[str, Counting]], tmp_path: Path
+) -> None:
+    (url, state), _ = endpoints
+    state.delay_s = 0.05
+    cache = CallCache(tmp_path / "calls.sqlite")
+    model = load_model(spec([url], max_concurrency=2), cache)
+    contents = [*(str(i) for i in range(3)), "refused", *(str(i) for i in range(3, 6))]
+    with pytest.raises(BackendError, match=r"HTTP 400.*not retried"):
+        model.chat(ask(contents), SamplingParams(seed=0))
+    finished = len(state.answered)
+    assert finished >= 3 and len(cache) == finished  # each finished reply was kept
+    rerun = load_model(spec([url], max_concurrency=2), cache)
+    with pytest.raises(BackendError):
+        rerun.chat(ask(contents), SamplingParams(seed=0))
+    assert len(state.answered) == 6  # the rerun asked only what had not been answered
