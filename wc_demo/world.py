@@ -419,6 +419,12 @@ def is_heldout(family: str, steps: tuple[str, ...]) -> bool:
     return behaviour(family, steps) in _heldout_signatures(family)
 
 
+def heldout_signatures(family: str) -> frozenset[tuple[str, ...]]:
+    """The held-out behaviours of a family: the benchmark's hidden-test signatures (none for a
+    judging-only family)."""
+    return _heldout_signatures(family) if family in ARENA_FAMILIES else frozenset()
+
+
 @cache
 def _heldout_signatures(family: str) -> frozenset[tuple[str, ...]]:
     signatures = {behaviour(family, steps) for steps in compositions(FAMILY_BY_NAME[family])}

@@ -22,6 +22,7 @@ from wc_demo.experts import (
     model_cache_dir,
     write_rows,
 )
+from wc_demo.independence import judge_independence
 from wc_demo.judging_phase import JudgingRecipe
 
 
@@ -85,6 +86,16 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
         assert len({r["replay_rows"] for r in rounds}) == 1
         config = json.loads((paths[expert.slug] / "config.json").read_text())
         assert config["head_dim"] == 64
+    # they learned to judge on the judging-only family alone, so the arena's battles and the
+    # benchmark are not their training ground (demo_effect's judges_trained_on_benchmark_families)
+    battled = [t.instruction for t in world.training_tasks() if t.family != "words"][::50]
+    keys = judge_independence(
+        paths,
+        benchmark_instructions=[p["instruction"] for p in world.benchmark_problems(30)],
+        battled_instructions=battled,
+    )
+    assert keys["judges_trained_on_benchmark_families"] is False
+    assert keys["judging_families"] == dict.fromkeys(paths, ["words"])
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}
     assert build_demo_experts(tmp_path / "home1", quick=True) == paths  # reused as is
     assert {s: os.stat(p / "config.json").st_mtime_ns for s, p in paths.items()} == mtimes
