@@ -95,7 +95,7 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
         battled_instructions=battled,
     )
     assert keys["judges_trained_on_benchmark_families"] is False
-    assert keys["judging_families"] == dict.fromkeys(paths, ["words"])
+    assert keys["judging_families"] == {slug: ["words"] for slug in paths}
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}
     assert build_demo_experts(tmp_path / "home1", quick=True) == paths  # reused as is
     assert {s: os.stat(p / "config.json").st_mtime_ns for s, p in paths.items()} == mtimes
