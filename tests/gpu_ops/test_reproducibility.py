@@ -82,10 +82,9 @@ def test_one_seed_gives_one_set_of_weights_and_one_pass_at_1(tmp_path: Path, mon
 
     first = train(base, dataset, tmp_path / "first", seed=7)
     second = train(base, dataset, tmp_path / "second", seed=7)
-    other = train(base, dataset, tmp_path / "other", seed=8)
-    a, b, c = weights(first), weights(second), weights(other)
+    a, b, before = weights(first), weights(second), weights(base)
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
-    assert not all(torch.equal(a[name], c[name]) for name in a)  # the seed matters: data order
+    assert not all(torch.equal(a[name], before[name]) for name in a)  # it did train
 
     pass_first, completions_first, results_first = evaluate(first)
     pass_second, completions_second, results_second = evaluate(second)
