@@ -45,7 +45,7 @@ POSITION_BIAS_SQL = "select judge, first_pick_share, flip_rate from judge_positi
 @dg.asset(
     group_name="evaluation",
     kinds={"python", "pytorch"},
-    deps=["evaluation", "judge_vs_execution", "judge_position_bias"],
+    deps=["evaluation", "judge_vs_execution", "judge_position_bias", "battle_instructions"],
     tags={NEEDS_TARGET_TAG: "true"},
 )
 def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
