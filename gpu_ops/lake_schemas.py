@@ -108,6 +108,11 @@ LAKE_TABLES: dict[str, LakeTable] = {
             "finish_reason": Column(
                 pl.String, "`stop` (end of turn) or `length` (hit max_new_tokens)."
             ),
+            "reserved_reason": Column(
+                pl.String,
+                "Why a world of mining.reserved_worlds keeps the text out of the arena "
+                "(`<world>: <reason>`, e.g. the judges' training data); null otherwise.",
+            ),
         },
     ),
     # gpu_ops.curation.dedup.survivors_table: the dedup groups, computed once, in Python

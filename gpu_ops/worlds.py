@@ -5,11 +5,15 @@ A world is looked up by the name a config gives it (`judging.execution.hidden_te
 `evaluation.benchmarks`, `decontamination.benchmarks`). Worlds register themselves as installed
 packages, under the entry-point group `warriorcoder.worlds` of their pyproject: gpu_ops knows the
 protocol, never a world (the demo world, `wc_demo`, is one such plugin).
+
+A world may also keep instructions out of the arena (`ReservingWorld.reserved_reason`, optional):
+the tasks its judges learned to judge on, say. The cleaning drops them, for the worlds that
+`mining.reserved_worlds` names (`reserved_reasons`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -38,6 +42,17 @@ class World(Protocol):
     def benchmark_task_id(self, instruction: str) -> str | None:
         """The benchmark's task_id when an instruction, however worded, asks for a held-out
         task; None otherwise (the recognizer of decontamination and of the comparison)."""
+        ...
+
+
+@runtime_checkable
+class ReservingWorld(Protocol):
+    """The optional part of a world: instructions it keeps out of the arena."""
+
+    def reserved_reason(self, instruction: str) -> str | None:
+        """Why the world keeps this instruction out of the arena (for example: it asks for a task
+        the judges were trained on, so judging it would grade the judges on their training data);
+        None for any instruction the arena may use."""
         ...
 
 
@@ -78,3 +93,32 @@ def get_world(name: str, *, role: str = "world") -> World:
 def recognizer(world: World) -> Callable[[str], bool]:
     """Whether an instruction asks for one of the world's held-out tasks."""
     return lambda instruction: world.benchmark_task_id(instruction) is not None
+
+
+def reserves(world: World) -> bool:
+    """Whether a world keeps some instructions out of the arena (implements `reserved_reason`)."""
+    return isinstance(world, ReservingWorld)
+
+
+def reserved_reasons(names: Sequence[str]) -> Callable[[str], str | None]:
+    """Why any of the named worlds keeps an instruction out of the arena, as
+    "<world>: <reason>" (the first world that does), or None.
+
+    A clear error for an unknown name or a world that reserves nothing (naming it would be a
+    mistake that silently keeps nothing out)."""
+    reserving: list[ReservingWorld] = []
+    for name in names:
+        world = get_world(name, role="reserving world")
+        if not reserves(world):
+            raise InputError(
+                f"world {name!r} keeps no instruction out of the arena (no reserved_reason)"
+            )
+        reserving.append(world)
+
+    def reason(instruction: str) -> str | None:
+        for name, world in zip(names, reserving, strict=True):
+            if (why := world.reserved_reason(instruction)) is not None:
+                return f"{name}: {why}"
+        return None
+
+    return reason

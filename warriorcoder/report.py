@@ -97,8 +97,23 @@ def print_demo_effect(home: Home, console: Console) -> bool:
     shown = {name: label for name, label in JUDGE_LABELS.items() if name in judges.columns}
     title = "LLM judges against the execution judge (no-skill: a judge that never decides)"
     console.print(_table(judges.select(list(shown)).rename(shown), title))
+    if "judges_trained_on_benchmark_families" in report:  # reports of before issue 26 lack it
+        console.print(judge_independence_line(report))
     console.print(f"report: {path}  chart: {path.with_suffix('.png')}")
     return True
+
+
+def judge_independence_line(report: dict) -> str:
+    """Whether the LLM judges learned to judge on a family they judge or the benchmark holds."""
+    trained = report["judges_trained_on_benchmark_families"]
+    families = ", ".join(
+        f"{judge}: {'+'.join(names) if names is not None else 'unknown'}"
+        for judge, names in report.get("judging_families", {}).items()
+    )
+    return (
+        f"judges trained on benchmark families: {str(trained).lower()} "
+        f"(each judge learned to judge on: {families or 'no LLM judge'})"
+    )
 
 
 def judge_calls(home: Home) -> dict[str, int | str] | None:

@@ -13,7 +13,7 @@ from dagster_wc.defs.training import target_sft_dir, target_sft_job
 from dagster_wc.metadata import markdown_table, png_image
 from dagster_wc.orchestration.partitions import NEEDS_TARGET_TAG
 from dagster_wc.resources import ArenaResource
-from gpu_ops.evaluation.benchmarks import benchmark_recognizer, summarize
+from gpu_ops.evaluation.benchmarks import benchmark_recognizer, load_benchmark, summarize
 from gpu_ops.evaluation.conditions import (
     ARENA,
     JUDGE_COLUMNS,
@@ -25,6 +25,7 @@ from gpu_ops.evaluation.conditions import (
 )
 from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
+from wc_demo.independence import heldout_benchmark, judge_independence
 from wc_foundation.storage import read_lake_table
 from wc_foundation.warehouse import query
 
@@ -44,7 +45,7 @@ POSITION_BIAS_SQL = "select judge, first_pick_share, flip_rate from judge_positi
 @dg.asset(
     group_name="evaluation",
     kinds={"python", "pytorch"},
-    deps=["evaluation", "judge_vs_execution", "judge_position_bias"],
+    deps=["evaluation", "judge_vs_execution", "judge_position_bias", "battle_instructions"],
     tags={NEEDS_TARGET_TAG: "true"},
 )
 def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.MaterializeResult:
@@ -102,6 +103,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         left_out=left_out,
         judges=judges.select(JUDGE_COLUMNS).sort("judge"),
     )
+    report.update(independence(arena, benchmark))
     path = report_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -116,8 +118,29 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             "chart": png_image(chart),
             "train_rows_per_condition": report["train_rows_per_condition"],
             "instructions_left_out": left_out,
+            "judges_trained_on_benchmark_families": report["judges_trained_on_benchmark_families"],
+            "judging_families": dg.MetadataValue.json(report["judging_families"]),
         }
     )
+
+
+def independence(arena: ArenaResource, benchmark: str) -> dict:
+    """The report's keys on the judges' independence (from each LLM judge's build stamp) and on
+    the benchmark's held-out behaviours (wc_demo.independence)."""
+    config = arena.arena_config
+    problems = load_benchmark(
+        benchmark, config.evaluation.max_problems, prepared_dir=arena.home.benchmarks
+    )
+    benchmark_instructions = [p.get("instruction") or "" for p in problems]
+    battled = query(arena.home, "select instruction from battle_instructions")["instruction"]
+    return {
+        **judge_independence(
+            {judge.slug: judge.model for judge in config.judge_models()},
+            benchmark_instructions=benchmark_instructions,
+            battled_instructions=battled.to_list(),
+        ),
+        "heldout_benchmark": heldout_benchmark(problems),
+    }
 
 
 def _base_pass_at_1(arena: ArenaResource, benchmark: str) -> float:

@@ -10,7 +10,8 @@ BENCHMARK_TASKS = 60  # held-out compositions in the benchmark when no cap is gi
 
 
 class DemoWorld:
-    """Hidden tests, benchmark and recognizer of the demo world (`wc_demo.world`)."""
+    """Hidden tests, benchmark and recognizer of the demo world (`wc_demo.world`); it keeps its
+    judging-only family out of the arena (`reserved_reason`)."""
 
     name = "demo-world"
 
@@ -22,6 +23,11 @@ class DemoWorld:
 
     def benchmark_task_id(self, instruction: str) -> str | None:
         return world.benchmark_task_id(instruction)
+
+    def reserved_reason(self, instruction: str) -> str | None:
+        """The world keeps this instruction out of the arena: it is training data of the judges
+        (a task of a judging-only family, `world.JUDGING_FAMILIES`)."""
+        return world.reserved_reason(instruction)
 
 
 WORLD = DemoWorld()

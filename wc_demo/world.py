@@ -363,7 +363,7 @@ FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 ARENA_FAMILIES: tuple[str, ...] = ("text", "lists", "numbers")
 # Families only the judging phase uses (wc_demo.judging_phase): the judges never learn to judge on
 # an arena family, and instructions of these families are kept out of the arena
-# (`reserved_reason`, the world's `reserved_task`).
+# (`reserved_reason`, the plugin's `World.reserved_reason`: mining.reserved_worlds).
 JUDGING_FAMILIES: tuple[str, ...] = ("words",)
 
 # How an instruction frames its steps; {noun}, {steps} and {fn} are filled in.
@@ -403,7 +403,9 @@ def behaviour(family: str, steps: tuple[str, ...]) -> tuple[str, ...]:
 
     Compositions with the same signature are one task to the hidden tests (commuting or absorbing
     steps: `first_five+upper+lower` behaves as `first_five+lower`)."""
-    return tuple(repr(run_reference(family, steps, value)) for value in FAMILY_BY_NAME[family].inputs)
+    return tuple(
+        repr(run_reference(family, steps, value)) for value in FAMILY_BY_NAME[family].inputs
+    )
 
 
 def is_heldout(family: str, steps: tuple[str, ...]) -> bool:
@@ -415,6 +417,12 @@ def is_heldout(family: str, steps: tuple[str, ...]) -> bool:
     if family not in ARENA_FAMILIES:
         return False
     return behaviour(family, steps) in _heldout_signatures(family)
+
+
+def heldout_signatures(family: str) -> frozenset[tuple[str, ...]]:
+    """The held-out behaviours of a family: the benchmark's hidden-test signatures (none for a
+    judging-only family)."""
+    return _heldout_signatures(family) if family in ARENA_FAMILIES else frozenset()
 
 
 @cache
@@ -429,10 +437,19 @@ def _fraction(family: str, signature: tuple[str, ...]) -> float:
 
 
 def reserved_reason(instruction: str) -> str | None:
-    """Why the arena must not use an instruction: it asks for a judging-only family's task."""
+    """Why the arena must not use an instruction: it asks for a judging-only family's task.
+
+    Also when the text only names such a family's input or function (`a list of words ws`,
+    `solve(ws)`) without parsing as one of its tasks: a garbled mined attempt at a judging task
+    is still the judges' ground, and it would get no hidden tests either."""
     parsed = parse_instruction(instruction)
     if parsed is not None and parsed[0] in JUDGING_FAMILIES:
         return f"judging-only family {parsed[0]!r} (the judges' training data)"
+    if isinstance(instruction, str):
+        for name in JUDGING_FAMILIES:
+            family = FAMILY_BY_NAME[name]
+            if family.noun in instruction or f"{ENTRY_POINT}({family.variable})" in instruction:
+                return f"names the judging-only family {name!r} (the judges' training data)"
     return None
 
 

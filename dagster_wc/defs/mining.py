@@ -7,6 +7,7 @@ from dagster_wc.metadata import cache_metadata, markdown_table
 from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG, experts_partitions
 from dagster_wc.resources import ArenaResource
 from gpu_ops.curation.mining import MINED_SCHEMA, MiningSetting, mine_instructions
+from gpu_ops.worlds import reserved_reasons
 from wc_foundation.storage import write_lake_table
 
 # the config sections this stage reads: its steps' config version hashes only these
@@ -42,6 +43,7 @@ def instructions_mined(
                 samples_per_setting=config.mining.samples_per_setting,
                 seed=config.mining.seed,
                 system_prompts=config.mining.system_prompts(),
+                reserved_reason=reserved_reasons(config.mining.reserved_worlds),
             )
     path = write_lake_table(arena.home, "instructions_mined", frame, partition=expert.slug)
     return dg.MaterializeResult(
@@ -49,6 +51,9 @@ def instructions_mined(
             "path": dg.MetadataValue.path(str(path)),
             **cache_metadata(model),
             "rows": len(frame),
+            # kept out of the arena by a world (its judges' training data): dropped by the
+            # cleaning (instructions_screened, drop_reason `reserved`)
+            "reserved": int(frame["reserved_reason"].is_not_null().sum()),
             "completion_tokens": int(frame["completion_tokens"].sum() or 0),
             "finish_reasons": markdown_table(
                 frame.group_by("finish_reason").len().sort("finish_reason")

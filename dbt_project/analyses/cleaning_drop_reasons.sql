@@ -1,6 +1,6 @@
 -- title: Cleaning drop reasons
 -- description: Mined rows by cleaning outcome (kept, or the drop reason: empty, truncated,
---   too_short, too_long, not_an_instruction) per miner and overall ('(all)').
+--   too_short, too_long, not_an_instruction, reserved) per miner and overall ('(all)').
 -- columns: miner, outcome, n_rows, share_of_miner
 with outcomes as (
     select miner, coalesce(drop_reason, 'kept') as outcome

@@ -3,7 +3,9 @@
 The model gets only its own chat template's system turn plus the opening of a user turn
 (``model.render_prequery``) and writes what a user would ask, stopping at its end-of-turn string.
 Raw text is kept exactly as generated: cleaning and filtering happen later in SQL, where every
-dropped row keeps its reason.
+dropped row keeps its reason. The one judgement made here is a world's (`reserved_reason`: the
+instruction is training data of the judges), since SQL cannot ask a world plugin; the cleaning
+drops such rows with the reason `reserved`.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def mine_instructions(
     seed: int = 0,
     system_prompts: Mapping[str, str | None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    reserved_reason: Callable[[str], str | None] | None = None,
 ) -> pl.DataFrame:
     """Mine ``len(languages) * len(sampling_grid) * samples_per_setting`` raw instructions.
 
@@ -125,6 +128,8 @@ def mine_instructions(
     One batched model call; each sample's seed is derived from
     (seed, expert, language, setting_id, sample_index)
     so reruns reproduce the same rows and the same call-cache keys.
+    ``reserved_reason`` (``gpu_ops.worlds.reserved_reasons``) fills the ``reserved_reason``
+    column: why a world keeps the text out of the arena, or null.
     """
     _validate(expert, languages, sampling_grid, samples_per_setting)
     samples = _plan(
@@ -175,6 +180,7 @@ def mine_instructions(
             "prompt_tokens": g.prompt_tokens,
             "completion_tokens": g.completion_tokens,
             "finish_reason": g.finish_reason,
+            "reserved_reason": reserved_reason(g.text) if reserved_reason else None,
         }
         for s, g in zip(samples, generations, strict=True)
     ]

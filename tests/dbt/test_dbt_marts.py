@@ -289,6 +289,35 @@ def test_battle_votes_incremental_follows_the_execution_weight(
 
 
 @pytest.mark.slow
+def test_execution_stays_the_reference_at_weight_zero(
+    fixture_warehouse: Path, tmp_path: Path
+) -> None:
+    """`judging.execution.weight: 0` (LLM judges decide, the paper's setting): no execution vote
+    counts, yet every LLM judge is still measured against execution, as at a positive weight."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(fixture_warehouse, warehouse)
+    reference = "select * from judge_vs_execution order by judge"
+    before = query(fixture_warehouse, reference)
+    run_dbt(
+        [
+            "run",
+            "--select",
+            "battle_votes+",
+            "--vars",
+            "{execution_judge_weight: 0}",
+        ],
+        wc_home=fixture_warehouse.parent,
+        warehouse=warehouse,
+        work_dir=tmp_path,
+    )
+    kinds = query(warehouse, "select distinct judge_kind from battle_votes")["judge_kind"]
+    assert kinds.to_list() == ["llm"]  # no execution vote weighs in
+    after = query(warehouse, reference)
+    assert len(after) == len(before) > 0
+    assert after.equals(before)
+
+
+@pytest.mark.slow
 def test_battle_votes_reads_only_votes_newer_than_its_watermark(
     fixture_warehouse: Path, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gpu_ops.errors import InputError
 from wc_demo import world
 from wc_demo.experts import (
     BUNDLE_DIR,
@@ -16,23 +17,45 @@ from wc_demo.experts import (
     build_demo_experts,
     build_demo_target,
     build_info,
+    judging_group,
     judging_tasks,
     model_cache_dir,
     write_rows,
 )
+from wc_demo.independence import judge_independence
+from wc_demo.judging_phase import JudgingRecipe
 
 
 def test_each_expert_writes_one_family_mostly_and_none_is_best_everywhere() -> None:
-    assert {e.focus for e in DEMO_EXPERTS} == {f.name for f in world.FAMILIES}
+    assert {e.focus for e in DEMO_EXPERTS} == set(world.ARENA_FAMILIES)
+    assert {e.judging_group for e in DEMO_EXPERTS} == set(range(len(DEMO_EXPERTS)))
     for expert in DEMO_EXPERTS:
-        families = [
-            world.parse_instruction(r["messages"][0]["content"])[0] for r in write_rows(expert)
-        ]
+        tasks = [world.parse_instruction(r["messages"][0]["content"]) for r in write_rows(expert)]
+        families = [family for family, _ in tasks if family in world.ARENA_FAMILIES]
         own = families.count(expert.focus) / len(families)
         assert 0.85 < own < 0.99, (expert.slug, own)
-        assert set(families) == {f.name for f in world.FAMILIES}  # a little of everything
+        assert {family for family, _ in tasks} == set(world.FAMILY_BY_NAME)  # some of everything
+        # the judging-only family: its own third in full, a little of the other two
+        groups = [
+            judging_group(world.Task(family, steps, (), ""))
+            for family, steps in tasks
+            if family in world.JUDGING_FAMILIES
+        ]
+        mine = groups.count(expert.judging_group) / len(groups)
+        assert 0.85 < mine < 0.99, (expert.slug, mine)
     # 64-wide heads: vLLM's CPU attention rejects small ones (head_dim 16 fails).
     assert {e.head_dim for e in DEMO_EXPERTS} == {64}
+
+
+def test_judging_tasks_come_only_from_the_judging_only_families() -> None:
+    """The judges never learn to judge on a family the arena battles or the benchmark holds."""
+    assert JUDGING.families == world.JUDGING_FAMILIES
+    tasks = judging_tasks(JUDGING)
+    assert len(tasks) == JUDGING.tasks
+    assert {t.family for t in tasks} == set(world.JUDGING_FAMILIES)
+    assert all(world.reserved_reason(t.instruction) for t in tasks)  # kept out of the arena
+    with pytest.raises(InputError, match=r"JudgingRecipe\.families"):
+        JudgingRecipe(families=("nowhere",))
 
 
 def test_no_expert_ever_sees_a_benchmark_composition() -> None:
@@ -63,6 +86,16 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
         assert len({r["replay_rows"] for r in rounds}) == 1
         config = json.loads((paths[expert.slug] / "config.json").read_text())
         assert config["head_dim"] == 64
+    # they learned to judge on the judging-only family alone, so the arena's battles and the
+    # benchmark are not their training ground (demo_effect's judges_trained_on_benchmark_families)
+    battled = [t.instruction for t in world.training_tasks() if t.family != "words"][::50]
+    keys = judge_independence(
+        paths,
+        benchmark_instructions=[p["instruction"] for p in world.benchmark_problems(30)],
+        battled_instructions=battled,
+    )
+    assert keys["judges_trained_on_benchmark_families"] is False
+    assert keys["judging_families"] == {slug: ["words"] for slug in paths}
     mtimes = {slug: os.stat(p / "config.json").st_mtime_ns for slug, p in paths.items()}
     assert build_demo_experts(tmp_path / "home1", quick=True) == paths  # reused as is
     assert {s: os.stat(p / "config.json").st_mtime_ns for s, p in paths.items()} == mtimes

@@ -15,7 +15,9 @@ def test_every_task_reads_back_to_its_composition() -> None:
     tasks = world.all_tasks(seed=3)
     assert len(tasks) > 4000
     assert all(world.parse_instruction(t.instruction) == (t.family, t.steps) for t in tasks)
-    assert {t.family for t in tasks} == {"text", "lists", "numbers"}
+    assert {t.family for t in tasks} == {"text", "lists", "numbers", "words"}
+    assert set(world.ARENA_FAMILIES) | set(world.JUDGING_FAMILIES) == set(world.FAMILY_BY_NAME)
+    assert not set(world.ARENA_FAMILIES) & set(world.JUDGING_FAMILIES)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +106,43 @@ def test_export_drops_every_phrasing_of_a_benchmark_task() -> None:
     assert kept["instruction_id"].to_list() == ["c"]
     assert report["task_id"].to_list() == [problem["task_id"]] * 2
     assert set(report["benchmark"]) == {"demo-world"}
+
+
+def test_no_held_out_behaviour_is_shared_by_any_training_composition() -> None:
+    """Held out by behaviour: no composition that mining, judging or SFT can see passes a
+    benchmark task's hidden tests (`first_five+upper+lower` behaves as `first_five+lower`: both
+    are held out, or neither)."""
+    seen = {(t.family, world.behaviour(t.family, t.steps)) for t in world.training_tasks()}
+    for name in world.ARENA_FAMILIES:
+        family = world.FAMILY_BY_NAME[name]
+        heldout = [s for s in world.compositions(family) if world.is_heldout(name, s)]
+        assert 100 < len(heldout) < 250, name  # about a tenth of the 1,584 compositions
+        assert not {(name, world.behaviour(name, s)) for s in heldout} & seen
+    # the judging-only family holds nothing out: all of it is the judges' ground
+    words = world.FAMILY_BY_NAME["words"]
+    assert not any(world.is_heldout("words", s) for s in world.compositions(words))
+
+
+def test_benchmark_tasks_have_pairwise_distinct_behaviours() -> None:
+    problems = world.benchmark_problems(150)
+    assert len(problems) == 150
+    behaviours = [world.behaviour(*world.parse_instruction(p["instruction"])) for p in problems]
+    assert len(set(behaviours)) == len(behaviours)
+    assert {p["family"] for p in problems} == set(world.ARENA_FAMILIES)
+
+
+def test_reserved_instructions_are_the_judging_familys_tasks() -> None:
+    rng = random.Random(5)
+    words = world.FAMILY_BY_NAME["words"]
+    for steps in rng.sample(list(world.compositions(words)), 50):
+        instruction = world.make_task("words", steps, rng).instruction
+        assert "judging-only family 'words'" in world.reserved_reason(instruction)
+    for task in rng.sample(world.training_tasks(), 300):
+        assert (world.reserved_reason(task.instruction) is None) == (task.family != "words")
+    for problem in world.benchmark_problems(30):
+        assert world.reserved_reason(problem["instruction"]) is None
+    # a garbled attempt at a judging task is still the judges' ground (it parses as nothing)
+    garbled = "Write a Python function solve(ws) that takes a list of words ws. Shuffle them."
+    assert world.parse_instruction(garbled) is None
+    assert "'words'" in world.reserved_reason(garbled)
+    assert world.reserved_reason("Tell me a joke.") is None

@@ -1,5 +1,7 @@
 """Magpie-style mining: batching, provenance, determinism, validation."""
 
+import random
+
 import polars as pl
 import pytest
 from fakes import FakeChatModel, load_tiny
@@ -13,7 +15,7 @@ from gpu_ops.prompts import mining_system_prompt
 MINED_COLUMNS = [
     "mined_id", "expert", "language", "setting_id", "temperature", "top_p", "max_new_tokens",
     "seed", "sample_index", "model_id", "prompt_hash", "raw_text", "prompt_tokens",
-    "completion_tokens", "finish_reason",
+    "completion_tokens", "finish_reason", "reserved_reason",
 ]  # fmt: skip
 
 GRID = [MiningSetting("t10", 1.0, 0.99, 64), MiningSetting("t12", 1.2, 1.0, 3)]
@@ -43,7 +45,7 @@ def test_one_batched_call_and_exact_columns():
 def test_provenance_is_complete():
     model = FakeChatModel(identity="fake-coder-a@abc")
     df = mine(model)
-    assert df.null_count().sum_horizontal().item() == 0
+    assert df.drop("reserved_reason").null_count().sum_horizontal().item() == 0
     assert df["mined_id"].n_unique() == df.height
     assert df["seed"].n_unique() == df.height
     assert set(df["model_id"]) == {"fake-coder-a@abc"}
@@ -133,6 +135,22 @@ def test_tiny_model_mines_reproducibly(tiny_model_dir):
 
     df = run()
     assert df.columns == MINED_COLUMNS and df.height == 3
-    assert df.null_count().sum_horizontal().item() == 0
+    assert df.drop("reserved_reason").null_count().sum_horizontal().item() == 0
     assert (df["prompt_tokens"] > 0).all() and (df["completion_tokens"] <= 6).all()
     assert df.equals(run())
+
+
+def test_a_worlds_reserved_instructions_are_marked_for_the_cleaning():
+    """The one judgement mining makes: why a world keeps a text out of the arena (SQL drops it
+    as `reserved`); every other row, and every row without a world, gets null."""
+    from gpu_ops.worlds import reserved_reasons
+    from wc_demo import world
+
+    words = world.make_task("words", ("plural", "capitals"), random.Random(0))
+    texts = iter([words.instruction, "Write a function that sorts a list."] * 6)
+    model = FakeChatModel(reply_fn=lambda prompt, sampling: next(texts))
+    marked = mine(model, reserved_reason=reserved_reasons(["demo-world"]))
+    reasons = marked["reserved_reason"].to_list()
+    assert all(r.startswith("demo-world: ") and "'words'" in r for r in reasons[0::2])
+    assert reasons[1::2] == [None] * 6
+    assert mine(FakeChatModel())["reserved_reason"].null_count() == 12

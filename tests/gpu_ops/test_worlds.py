@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 import gpu_ops.worlds as worlds
@@ -49,3 +51,25 @@ def test_the_product_looks_worlds_up_in_the_registry(monkeypatch) -> None:
     assert recognize("toy") and not recognize("something else")
     with pytest.raises(InputError, match="unknown hidden_tests source 'demo-world'; known: toy"):
         hidden_tests_source("demo-world")
+
+
+def test_a_world_may_keep_instructions_out_of_the_arena(monkeypatch) -> None:
+    """`reserved_reason` is optional: the demo world reserves its judging-only family (the
+    judges' training data), a world without the method reserves nothing and cannot be named."""
+    assert worlds.reserves(WORLD) and not worlds.reserves(ToyWorld())
+    assert isinstance(ToyWorld(), worlds.World)  # the optional method is not part of World
+    rng = random.Random(0)
+    judged = demo.make_task("words", ("alphabetical", "initials"), rng).instruction
+    battled = demo.make_task("text", ("reverse", "upper"), rng).instruction
+    reason = worlds.reserved_reasons(["demo-world"])
+    assert reason(judged) == f"demo-world: {WORLD.reserved_reason(judged)}"
+    assert "words" in reason(judged) and reason(battled) is None
+    assert reason("Write a function that adds two numbers.") is None
+    assert worlds.reserved_reasons([])(judged) is None
+    monkeypatch.setattr(
+        worlds, "installed_worlds", lambda: {"toy": ToyWorld(), "demo-world": WORLD}
+    )
+    with pytest.raises(InputError, match="'toy' keeps no instruction out of the arena"):
+        worlds.reserved_reasons(["demo-world", "toy"])
+    with pytest.raises(InputError, match="unknown reserving world 'nowhere'"):
+        worlds.reserved_reasons(["nowhere"])

@@ -141,6 +141,11 @@ BAD_CONFIGS = [
         ["selection.k", "fraction in (0, 1)"],
     ),
     (
+        "reserving world not installed",
+        two_experts(mining={"reserved_worlds": ["nowhere"]}),
+        ["mining.reserved_worlds", "'nowhere' names no installed world"],
+    ),
+    (
         "endpoint not a URL",
         {
             "experts": [
@@ -204,3 +209,25 @@ def test_extends_lays_a_file_over_another(tmp_path):
     child.write_text("extends: ../missing.yaml\n")
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(child, home=tmp_path)
+
+
+def test_a_reserving_world_must_reserve_something(monkeypatch):
+    """Naming a world without `reserved_reason` would silently keep nothing out of the arena."""
+    import gpu_ops.worlds as worlds
+
+    class Plain:
+        name = "plain"
+
+        def hidden_tests(self, instruction):
+            return []
+
+        def benchmark_problems(self, max_problems=None):
+            return []
+
+        def benchmark_task_id(self, instruction):
+            return None
+
+    monkeypatch.setattr(worlds, "installed_worlds", lambda: {"plain": Plain()})
+    with pytest.raises(ConfigError, match=r"mining.reserved_worlds[\s\S]*keep no instruction out"):
+        parse_config(two_experts(mining={"reserved_worlds": ["plain"]}), source="test.yaml")
+    assert parse_config(two_experts(), source="test.yaml").mining.reserved_worlds == ()

@@ -192,3 +192,17 @@ def test_expert_count_ablation_configs(tmp_path, paper):
     same = ("mining", "dedup", "scoring", "selection", "responses", "judging", "ratings")
     for section in (*same, "winners", "embedding", "target", "evaluation"):
         assert getattr(two, section) == getattr(paper, section), section
+
+
+def test_the_demo_follows_the_paper_and_recommended_keeps_the_execution_judge(
+    recommended, tmp_path
+):
+    """The demo's LLM judges decide (execution scores as the reference, with no vote) and its
+    world's judging-only tasks never reach the arena; the recommended preset keeps execution
+    voting (issue 26)."""
+    demo = load_config(REPO / "configs" / "demo.yaml", home=tmp_path)
+    assert demo.judging.execution.enabled and demo.judging.execution.weight == 0
+    assert demo.judging.execution.hidden_tests == "demo-world"
+    assert demo.mining.reserved_worlds == ("demo-world",)
+    assert demo.mining.samples_per_setting == 160
+    assert recommended.judging.execution.enabled and recommended.judging.execution.weight > 0

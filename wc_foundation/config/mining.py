@@ -10,7 +10,8 @@ from pydantic import (
     model_validator,
 )
 
-from wc_foundation.config.base import _Strict
+from gpu_ops.worlds import find_world, reserves
+from wc_foundation.config.base import WorldName, _Strict
 
 
 class SamplingSetting(_Strict):
@@ -41,6 +42,22 @@ class MiningConfig(_Strict):
     seed: int = 0
     min_instruction_chars: Annotated[int, Field(ge=0)] = 16
     max_instruction_chars: Annotated[int, Field(ge=1)] = 4000
+    reserved_worlds: tuple[WorldName, ...] = Field(
+        default=(),
+        description="worlds whose reserved instructions (World.reserved_reason: e.g. the tasks the "
+        "judges were trained on) the cleaning drops before they reach the arena (drop_reason "
+        "`reserved`); name every world whose judges or tasks the arena uses, e.g. demo-world",
+    )
+
+    @field_validator("reserved_worlds")
+    @classmethod
+    def _reserving(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        idle = [name for name in value if not reserves(find_world(name))]
+        if idle:
+            raise ValueError(
+                f"reserved_worlds: {idle} keep no instruction out (no reserved_reason)"
+            )
+        return value
 
     @field_validator("languages")
     @classmethod

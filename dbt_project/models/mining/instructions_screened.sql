@@ -5,6 +5,9 @@
 --   too_short           fewer than var('min_instruction_chars') characters
 --   too_long            more than var('max_instruction_chars') characters
 --   not_an_instruction  one of the heuristics below
+--   reserved            a world of mining.reserved_worlds keeps it out of the arena (its
+--                       reserved_reason, e.g. a task the judges were trained on; the mining stage
+--                       asks the world, since SQL cannot)
 -- not_an_instruction heuristics (case-insensitive):
 --   role_marker   chat-template or role markers leaked into the text (<|im_start|>, [INST],
 --                 <|eot_id|>, <|start_header_id|>, <|user|>, <|assistant|>, <start_of_turn>,
@@ -56,12 +59,14 @@ reasons as (
         completion_tokens,
         instruction,
         instruction_chars,
+        reserved_reason,
         case
             when instruction_chars = 0 then 'empty'
             when finish_reason = 'length' then 'truncated'
             when instruction_chars < {{ var('min_instruction_chars') }} then 'too_short'
             when instruction_chars > {{ var('max_instruction_chars') }} then 'too_long'
             when has_role_marker or starts_like_answer or is_code_dump then 'not_an_instruction'
+            when reserved_reason is not null then 'reserved'
         end as drop_reason
     from flagged
 )

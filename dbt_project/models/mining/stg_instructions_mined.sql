@@ -22,7 +22,8 @@ renamed as (
         cast(raw_text as varchar) as raw_text,
         cast(prompt_tokens as bigint) as prompt_tokens,
         cast(completion_tokens as bigint) as completion_tokens,
-        cast(finish_reason as varchar) as finish_reason
+        cast(finish_reason as varchar) as finish_reason,
+        cast(reserved_reason as varchar) as reserved_reason
     from source
 )
 
