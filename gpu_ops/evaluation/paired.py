@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats
 
 from gpu_ops.errors import InputError
+from gpu_ops.evaluation.intervals import paired_bootstrap as bootstrap_over_tasks
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,23 @@ def paired_bootstrap(
     ci: float = 0.95,
 ) -> PairedDifference:
     """Per-task scores of two models (task id -> pass rate) on the same tasks: mean(a - b) and
-    the percentile interval of the mean over task resamples."""
+    the percentile interval of the mean over task resamples (one run: the bootstrap of
+    `gpu_ops.evaluation.intervals` with a single seed)."""
     if set(a) != set(b):
         only = sorted(set(a) ^ set(b))[:5]
         raise InputError(f"paired comparison needs the same tasks on both sides; differ: {only}")
     if not a:
         raise InputError("paired comparison needs at least one task")
-    tasks = sorted(a)
-    diffs = np.array([a[t] - b[t] for t in tasks], dtype=float)
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), size=(rounds, len(diffs)))].mean(axis=1)
-    tail = (1 - ci) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return PairedDifference(float(diffs.mean()), float(low), float(high), len(diffs), ci)
+    found = bootstrap_over_tasks(
+        {(task, 0): value for task, value in a.items()},
+        {(task, 0): value for task, value in b.items()},
+        rounds=rounds,
+        seed=seed,
+        ci=ci,
+    )
+    return PairedDifference(
+        float(found["difference"]), float(found["lower"]), float(found["upper"]), len(a), ci
+    )
 
 
 def paired_t_interval(diffs: Sequence[float], *, ci: float = 0.95) -> PairedDifference:
