@@ -78,6 +78,12 @@ BATTLE_JUDGE_COLUMNS = {
     "judge": pl.String,
     "judges_full": pl.Int64,
 }
+COVER_FIRST = False
+HT_RATE = True
+PRIOR = True
+NEWVAR = True
+VAR_FRAC = 1.0
+KEEP: dict = {}
 _SCORE_DECIMALS = 9  # as gpu_ops.sft_data.winners: scores equal to this many decimals tie
 
 
@@ -183,7 +189,10 @@ def rate(votes: pl.DataFrame, experts: Sequence[str], settings: RaceSettings) ->
 
 
 def battle_estimates(
-    votes: pl.DataFrame, remaining: pl.DataFrame, settings: RaceSettings
+    votes: pl.DataFrame,
+    remaining: pl.DataFrame,
+    settings: RaceSettings,
+    ratings: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """Per battle: x_seen (the local score battle_votes would give if the race stopped now: the
     LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote), x_full and
@@ -254,6 +263,24 @@ def battle_estimates(
     # the judges still to come vote like the ones seen (their share mu); mu's own uncertainty is
     # variance / judges seen, or the prior's before any LLM judge voted
     x_votes = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    prior_var = settings.prior_variance
+    if ratings is not None and PRIOR:
+        names = list(ratings)
+        r = pl.DataFrame({"e": names, "r": [float(ratings[e]) for e in names]})
+        frame = (
+            frame.join(r.rename({"e": "model_a", "r": "r_a"}), on="model_a", how="left")
+            .join(r.rename({"e": "model_b", "r": "r_b"}), on="model_b", how="left")
+            .with_columns(
+                prior=1.0
+                / (1.0 + settings.base ** ((pl.col("r_b") - pl.col("r_a")) / settings.scale))
+            )
+        )
+        dev = frame.filter(llm_total > 0).select(
+            ((pl.col("llm_a") / llm_total - pl.col("prior")) ** 2).mean()
+        ).item()
+        if dev is not None and frame.filter(llm_total > 0).height >= settings.min_pooled_battles:
+            prior_var = float(dev)
+        x_votes = pl.col("prior").fill_null(x_votes)
     mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_votes)
     # judges agree more on a lopsided battle: the spread of their shares scales with
     # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
@@ -262,7 +289,7 @@ def battle_estimates(
     mu_var = (
         pl.when(pl.col("judges_seen") > 0)
         .then(variance / pl.col("judges_seen"))
-        .otherwise(settings.prior_variance)
+        .otherwise(prior_var)
     )
     future = pl.col("remaining") * settings.orders * decisive_rate  # decisive votes to come
     future_var = (
@@ -270,11 +297,26 @@ def battle_estimates(
         + (future**2) * mu_var
     )
     total = seen + future
+    x_full = pl.when(total > 0).then((seen_a + future * mu) / total).otherwise(0.5)
+    x_var = pl.when(total > 0).then(future_var / total**2).otherwise(0.0)
+    if ratings is not None and PRIOR:
+        x_seen = pl.when((pl.col("judges_seen") == 0) & (pl.col("remaining") > 0)).then(
+            x_full
+        ).otherwise(x_seen)
+    if NEWVAR:
+        k = pl.col("judges_seen")
+        j_all = pl.col("judges_full").fill_null(k + pl.col("remaining"))
+        llm_mass = j_all * settings.orders * decisive_rate
+        exec_mass = pl.col("exec_a") + pl.col("exec_b")
+        share = llm_mass / (llm_mass + exec_mass)
+        seen_var = share**2 * variance * (j_all - k).clip(0) / (j_all * k)
+        x_full = pl.when(k > 0).then(x_seen).otherwise(x_full)
+        x_var = pl.when(k > 0).then(seen_var).otherwise(x_var)
     return frame.select(
         *BATTLE_KEY,
         x_seen.alias("x_seen"),
-        pl.when(total > 0).then((seen_a + future * mu) / total).otherwise(0.5).alias("x_full"),
-        pl.when(total > 0).then(future_var / total**2).otherwise(0.0).alias("x_var"),
+        x_full.alias("x_full"),
+        x_var.alias("x_var"),
         "judges_seen",
         "remaining",
     )
@@ -366,6 +408,24 @@ def race(
             (k for k in range(n) if alive[k] and k != leader), key=lambda k: (-upper[k], experts[k])
         )[: settings.challengers]
         racing = {leader, *challengers} if not settled else set()
+        if VAR_FRAC < 1.0 and racing:
+            keep = set()
+            for c in challengers:
+                contrib = []
+                for k in range(n):
+                    if k != leader:
+                        contrib.append((x_var[leader, k] * (4 if k == c else 1), leader, k))
+                    if k not in (leader, c):
+                        contrib.append((x_var[c, k], c, k))
+                contrib.sort(reverse=True)
+                total = sum(v for v, _, _ in contrib)
+                acc = 0.0
+                for v, i, k in contrib:
+                    if acc >= VAR_FRAC * total:
+                        break
+                    acc += v
+                    keep.add(tuple(sorted((experts[i], experts[k]))))
+            KEEP[instruction] = keep
         rows += [
             (instruction, e, k in racing, experts[leader], settled) for k, e in enumerate(experts)
         ]
@@ -397,6 +457,11 @@ def useful_battles(
     unsettled = standings.filter(~pl.col("settled")).select("instruction_id").unique()
     known = battles.select(BATTLE_KEY).join(estimates, on=BATTLE_KEY, how="left")
     covered = pl.col("judges_seen").fill_null(0) > 0
+    if COVER_FIRST:
+        pending = estimates.filter(
+            (pl.col("judges_seen") == 0) & (pl.col("remaining") > 0)
+        ).select("instruction_id").unique()
+        unsettled = unsettled.join(pending, on="instruction_id", how="anti")
     side_alive = (
         known.join(unsettled, on="instruction_id", how="semi")
         .join(
@@ -412,9 +477,38 @@ def useful_battles(
         .filter(pl.col("a_alive").fill_null(False) | pl.col("b_alive").fill_null(False))
         .select(BATTLE_KEY)
     )
+    if VAR_FRAC < 1.0:
+        side_alive = side_alive.filter(
+            pl.struct(BATTLE_KEY).map_elements(
+                lambda r: r["instruction_id"] not in KEEP
+                or (r["model_a"], r["model_b"]) in KEEP[r["instruction_id"]],
+                return_dtype=pl.Boolean,
+            )
+        )
     return pl.concat(
         [known.filter(~covered).select(BATTLE_KEY), side_alive], how="vertical"
     ).unique(maintain_order=True)
+
+
+def mart_weights(votes: pl.DataFrame, remaining: pl.DataFrame) -> pl.DataFrame:
+    """The votes as the battle_votes mart weighs them: a battle's LLM votes by judges_full /
+    LLM judges that voted on it (execution votes keep their weight)."""
+    is_llm = pl.col("judge") != EXECUTION_JUDGE
+    asked = (
+        votes.filter(is_llm)
+        .group_by(BATTLE_KEY)
+        .agg(asked=pl.col("judge").n_unique())
+        .join(remaining.select(*BATTLE_KEY, "judges_full"), on=BATTLE_KEY, how="left")
+    )
+    return (
+        votes.join(asked, on=BATTLE_KEY, how="left")
+        .with_columns(
+            weight=pl.when(is_llm & pl.col("judges_full").is_not_null())
+            .then(pl.col("weight") * pl.col("judges_full") / pl.col("asked"))
+            .otherwise(pl.col("weight"))
+        )
+        .select(list(VOTE_COLUMNS))
+    )
 
 
 def competitors_of(battles: Iterable[pl.DataFrame]) -> dict[str, list[str]]:
@@ -484,9 +578,12 @@ def plan_judge(
     before = set(list(order)[: list(order).index(judge)]) | {EXECUTION_JUDGE}
     votes = _check_votes(earlier_votes).filter(pl.col("judge").is_in(list(before)))
     remaining = remaining_judges(battles_by_judge, order, judge)
-    estimates = battle_estimates(votes, remaining, settings)
     experts = sorted({e for names in competitors.values() for e in names})
-    standings = race(estimates, competitors, rate(votes, experts, settings), settings)
+    rating_votes = mart_weights(votes, remaining) if HT_RATE else votes
+    ratings = rate(rating_votes, experts, settings)
+    estimates = battle_estimates(votes, remaining, settings, ratings)
+    KEEP.clear()
+    standings = race(estimates, competitors, ratings, settings)
     chosen = useful_battles(estimates, standings, mine)
     if already_judged is not None and already_judged.height:
         kept = mine.select(BATTLE_KEY).join(
