@@ -82,6 +82,9 @@ COVER_FIRST = False
 HT_RATE = True
 PRIOR = True
 NEWVAR = True
+GLOBAL = True
+RATING_Q = 0.0
+RATING_K = 2
 VAR_FRAC = 1.0
 KEEP: dict = {}
 _SCORE_DECIMALS = 9  # as gpu_ops.sft_data.winners: scores equal to this many decimals tie
@@ -312,11 +315,21 @@ def battle_estimates(
         seen_var = share**2 * variance * (j_all - k).clip(0) / (j_all * k)
         x_full = pl.when(k > 0).then(x_seen).otherwise(x_full)
         x_var = pl.when(k > 0).then(seen_var).otherwise(x_var)
+        x_gain = (
+            pl.when(pl.col("remaining") <= 0)
+            .then(0.0)
+            .when(k > 0)
+            .then(share**2 * variance / (k * (k + 1)))
+            .otherwise(x_var)
+        )
+    else:
+        x_gain = x_var
     return frame.select(
         *BATTLE_KEY,
         x_seen.alias("x_seen"),
         x_full.alias("x_full"),
         x_var.alias("x_var"),
+        x_gain.alias("x_gain"),
         "judges_seen",
         "remaining",
     )
@@ -366,6 +379,7 @@ def race(
     x = 0.5 with no uncertainty, as winner selection does.
     """
     rows = []
+    cov, gindex = (rating_cov(estimates, ratings, settings) if GLOBAL else (None, {}))
     by_instruction = {
         key[0]: group for key, group in estimates.group_by("instruction_id", maintain_order=True)
     }
@@ -376,16 +390,18 @@ def race(
         x_full = np.full((n, n), 0.5)
         x_seen = np.full((n, n), 0.5)
         x_var = np.zeros((n, n))
+        x_gain = np.zeros((n, n))
         group = by_instruction.get(instruction)
         if group is not None:
-            for a, b, full, seen, var in group.select(
-                "model_a", "model_b", "x_full", "x_seen", "x_var"
+            for a, b, full, seen, var, gain in group.select(
+                "model_a", "model_b", "x_full", "x_seen", "x_var", "x_gain"
             ).iter_rows():
                 if a in index and b in index:
                     i, j = index[a], index[b]
                     x_full[i, j], x_full[j, i] = full, 1.0 - full
                     x_seen[i, j], x_seen[j, i] = seen, 1.0 - seen
                     x_var[i, j] = x_var[j, i] = var
+                    x_gain[i, j] = x_gain[j, i] = gain
         np.fill_diagonal(x_full, 0.0)
         np.fill_diagonal(x_seen, 0.0)
         rating = np.array([float(ratings[e]) for e in experts])
@@ -398,7 +414,16 @@ def race(
         current = global_part + (1 - settings.alpha) * x_seen.sum(axis=1)
         leader = _argmax(projected, rating, experts)
         row_var = x_var.sum(axis=1)
-        diff_sd = (1 - settings.alpha) * np.sqrt(row_var[leader] + row_var + 2 * x_var[leader])
+        diff_var = (1 - settings.alpha) ** 2 * (row_var[leader] + row_var + 2 * x_var[leader])
+        if GLOBAL and cov is not None:
+            idx = np.array([gindex[e] for e in experts])
+            c = cov[np.ix_(idx, idx)]
+            pq = p_global * (1 - p_global)  # diagonal already 0
+            grad = -pq.copy()  # grad[a] = d G(a) / d theta
+            grad[np.arange(n), np.arange(n)] = pq.sum(axis=1)
+            d = grad[leader][None, :] - grad  # rows: d (G(leader) - G(k)) / d theta
+            diff_var = diff_var + settings.alpha**2 * np.einsum("ki,ij,kj->k", d, c, d)
+        diff_sd = np.sqrt(diff_var)
         upper = projected + settings.z * diff_sd  # each challenger's bound against the leader
         alive = projected[leader] - projected <= settings.z * diff_sd + 1e-12
         alive[leader] = True
@@ -414,9 +439,9 @@ def race(
                 contrib = []
                 for k in range(n):
                     if k != leader:
-                        contrib.append((x_var[leader, k] * (4 if k == c else 1), leader, k))
+                        contrib.append((x_gain[leader, k] * (4 if k == c else 1), leader, k))
                     if k not in (leader, c):
-                        contrib.append((x_var[c, k], c, k))
+                        contrib.append((x_gain[c, k], c, k))
                 contrib.sort(reverse=True)
                 total = sum(v for v, _, _ in contrib)
                 acc = 0.0
@@ -440,6 +465,37 @@ def race(
         },
         orient="row",
     )
+
+
+def rating_cov(
+    estimates: pl.DataFrame, ratings: Mapping[str, float], settings: RaceSettings
+) -> tuple[np.ndarray | None, dict[str, int]]:
+    """Covariance of the ratings (natural-log strengths) of the votes so far around full's,
+    by the delta method on the Bradley-Terry score equations: each battle's local score errs
+    by x_var, every battle weighs alike."""
+    names = sorted(ratings)
+    index = {e: k for k, e in enumerate(names)}
+    pairs = (
+        estimates.group_by("model_a", "model_b")
+        .agg(v=pl.col("x_var").sum(), n=pl.len())
+        .filter(pl.col("model_a").is_in(names) & pl.col("model_b").is_in(names))
+    )
+    if pairs.is_empty():
+        return None, index
+    k = len(names)
+    theta = np.array([ratings[e] for e in names]) * np.log(settings.base) / settings.scale
+    h = np.zeros((k, k))
+    m = np.zeros((k, k))
+    for a, b, v, cnt in pairs.iter_rows():
+        i, j = index[a], index[b]
+        p = 1.0 / (1.0 + np.exp(theta[j] - theta[i]))
+        for mat, w in ((h, cnt * p * (1 - p)), (m, v)):
+            mat[i, i] += w
+            mat[j, j] += w
+            mat[i, j] -= w
+            mat[j, i] -= w
+    hp = np.linalg.pinv(h)
+    return hp @ m @ hp, index
 
 
 def _argmax(scores: np.ndarray, rating: np.ndarray, experts: list[str]) -> int:
@@ -485,9 +541,18 @@ def useful_battles(
                 return_dtype=pl.Boolean,
             )
         )
-    return pl.concat(
-        [known.filter(~covered).select(BATTLE_KEY), side_alive], how="vertical"
-    ).unique(maintain_order=True)
+    parts = [known.filter(~covered).select(BATTLE_KEY), side_alive]
+    if RATING_Q > 0:
+        leads = standings.select("instruction_id", "leader").unique()
+        share = leads.group_by("leader").agg(s=pl.len() / leads.height)
+        top = share.filter(pl.col("s") >= RATING_Q)["leader"].to_list()
+        side = pl.col("model_a").is_in(top) | pl.col("model_b").is_in(top)
+        parts.append(
+            known.filter(
+                (pl.col("judges_seen") < RATING_K) & (pl.col("remaining") > 0) & side
+            ).select(BATTLE_KEY)
+        )
+    return pl.concat(parts, how="vertical").unique(maintain_order=True)
 
 
 def mart_weights(votes: pl.DataFrame, remaining: pl.DataFrame) -> pl.DataFrame:
