@@ -42,6 +42,7 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +85,7 @@ PRIOR = True
 NEWVAR = True
 GLOBAL = True
 RATING_Q = 0.0
+COVER_SPREAD = 1
 RATING_K = 2
 VAR_FRAC = 1.0
 KEEP: dict = {}
@@ -332,6 +334,7 @@ def battle_estimates(
         x_gain.alias("x_gain"),
         "judges_seen",
         "remaining",
+        pl.col("judges_full").fill_null(pl.col("judges_seen") + pl.col("remaining")),
     )
 
 
@@ -541,7 +544,15 @@ def useful_battles(
                 return_dtype=pl.Boolean,
             )
         )
-    parts = [known.filter(~covered).select(BATTLE_KEY), side_alive]
+    uncovered = known.filter(~covered)
+    if COVER_SPREAD > 1:
+        key = pl.concat_str(BATTLE_KEY, separator="|").map_elements(
+            lambda t: zlib.crc32(t.encode()), return_dtype=pl.Int64
+        )
+        spread = pl.min_horizontal(pl.lit(COVER_SPREAD), pl.col("judges_full")).cast(pl.Int64)
+        before = (pl.col("judges_full") - pl.col("remaining")).cast(pl.Int64)
+        uncovered = uncovered.filter(before >= key % spread.clip(1))
+    parts = [uncovered.select(BATTLE_KEY), side_alive]
     if RATING_Q > 0:
         leads = standings.select("instruction_id", "leader").unique()
         share = leads.group_by("leader").agg(s=pl.len() / leads.height)
