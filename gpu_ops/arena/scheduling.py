@@ -42,7 +42,6 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,16 +78,6 @@ BATTLE_JUDGE_COLUMNS = {
     "judge": pl.String,
     "judges_full": pl.Int64,
 }
-COVER_FIRST = False
-HT_RATE = True
-PRIOR = True
-NEWVAR = True
-GLOBAL = True
-RATING_Q = 0.0
-COVER_SPREAD = 1
-RATING_K = 2
-VAR_FRAC = 1.0
-KEEP: dict = {}
 _SCORE_DECIMALS = 9  # as gpu_ops.sft_data.winners: scores equal to this many decimals tie
 
 
@@ -265,77 +254,74 @@ def battle_estimates(
     now_a = pl.col("llm_a") * weight + pl.col("exec_a")
     now = now_a + pl.col("llm_b") * weight + pl.col("exec_b")
     x_seen = pl.when(now > 0).then(now_a / now).otherwise(0.5)
-    # the judges still to come vote like the ones seen (their share mu); mu's own uncertainty is
-    # variance / judges seen, or the prior's before any LLM judge voted
-    x_votes = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    # a battle no LLM judge has seen yet: the judges to come vote as the ratings predict (the
+    # prior), with the spread of seen battles' shares around that prediction
     prior_var = settings.prior_variance
-    if ratings is not None and PRIOR:
-        names = list(ratings)
-        r = pl.DataFrame({"e": names, "r": [float(ratings[e]) for e in names]})
-        frame = (
-            frame.join(r.rename({"e": "model_a", "r": "r_a"}), on="model_a", how="left")
-            .join(r.rename({"e": "model_b", "r": "r_b"}), on="model_b", how="left")
-            .with_columns(
-                prior=1.0
-                / (1.0 + settings.base ** ((pl.col("r_b") - pl.col("r_a")) / settings.scale))
-            )
-        )
-        dev = frame.filter(llm_total > 0).select(
-            ((pl.col("llm_a") / llm_total - pl.col("prior")) ** 2).mean()
-        ).item()
-        if dev is not None and frame.filter(llm_total > 0).height >= settings.min_pooled_battles:
-            prior_var = float(dev)
-        x_votes = pl.col("prior").fill_null(x_votes)
-    mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_votes)
+    x_prior = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    if ratings is not None:
+        frame, prior_var = _with_prior(frame, ratings, settings)
+        x_prior = pl.col("prior").fill_null(x_prior)
     # judges agree more on a lopsided battle: the spread of their shares scales with
     # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
     smoothed = (pl.col("llm_a") + 1.0) / (llm_total + 2.0)
-    variance = spread * smoothed * (1.0 - smoothed)
-    mu_var = (
-        pl.when(pl.col("judges_seen") > 0)
-        .then(variance / pl.col("judges_seen"))
-        .otherwise(prior_var)
-    )
+    variance = spread * smoothed * (1.0 - smoothed)  # of one judge's share
     future = pl.col("remaining") * settings.orders * decisive_rate  # decisive votes to come
-    future_var = (
-        pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
-        + (future**2) * mu_var
-    )
     total = seen + future
-    x_full = pl.when(total > 0).then((seen_a + future * mu) / total).otherwise(0.5)
-    x_var = pl.when(total > 0).then(future_var / total**2).otherwise(0.0)
-    if ratings is not None and PRIOR:
-        x_seen = pl.when((pl.col("judges_seen") == 0) & (pl.col("remaining") > 0)).then(
-            x_full
-        ).otherwise(x_seen)
-    if NEWVAR:
-        k = pl.col("judges_seen")
-        j_all = pl.col("judges_full").fill_null(k + pl.col("remaining"))
-        llm_mass = j_all * settings.orders * decisive_rate
-        exec_mass = pl.col("exec_a") + pl.col("exec_b")
-        share = llm_mass / (llm_mass + exec_mass)
-        seen_var = share**2 * variance * (j_all - k).clip(0) / (j_all * k)
-        x_full = pl.when(k > 0).then(x_seen).otherwise(x_full)
-        x_var = pl.when(k > 0).then(seen_var).otherwise(x_var)
-        x_gain = (
-            pl.when(pl.col("remaining") <= 0)
-            .then(0.0)
-            .when(k > 0)
-            .then(share**2 * variance / (k * (k + 1)))
-            .otherwise(x_var)
+    unseen_full = pl.when(total > 0).then((seen_a + future * x_prior) / total).otherwise(0.5)
+    unseen_var = (
+        pl.when(total > 0)
+        .then(
+            (
+                pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
+                + future**2 * prior_var
+            )
+            / total**2
         )
-    else:
-        x_gain = x_var
+        .otherwise(0.0)
+    )
+    # a battle k of its J judges have seen: the mart's estimate (x_seen) errs from full's local
+    # score by the mean of k judges drawn without replacement from J, variance
+    # s^2 (J - k) / (J k) (finite population), the LLM votes' share of the battle's mass squared
+    k = pl.col("judges_seen")
+    judges = pl.col("judges_full").fill_null(k + pl.col("remaining"))
+    llm_mass = judges * settings.orders * decisive_rate
+    llm_share = llm_mass / (llm_mass + pl.col("exec_a") + pl.col("exec_b"))
+    seen_var = llm_share**2 * variance * (judges - k).clip(0) / (judges * k)
+    x_full = pl.when(k > 0).then(x_seen).otherwise(unseen_full)
+    x_var = pl.when(k > 0).then(seen_var).otherwise(unseen_var)
+    # a battle its coverage judge has yet to see counts as its prior, not as 0.5
+    x_seen = pl.when((k == 0) & (pl.col("remaining") > 0)).then(unseen_full).otherwise(x_seen)
     return frame.select(
         *BATTLE_KEY,
         x_seen.alias("x_seen"),
         x_full.alias("x_full"),
         x_var.alias("x_var"),
-        x_gain.alias("x_gain"),
         "judges_seen",
         "remaining",
-        pl.col("judges_full").fill_null(pl.col("judges_seen") + pl.col("remaining")),
     )
+
+
+def _with_prior(
+    frame: pl.DataFrame, ratings: Mapping[str, float], settings: RaceSettings
+) -> tuple[pl.DataFrame, float]:
+    """`frame` with `prior` (P(model_a beats model_b) under the ratings) and the mean squared
+    deviation of the seen battles' LLM shares from it (the prior's variance)."""
+    names = list(ratings)
+    table = pl.DataFrame({"expert": names, "rating": [float(ratings[e]) for e in names]})
+    frame = (
+        frame.join(table.rename({"expert": "model_a", "rating": "r_a"}), on="model_a", how="left")
+        .join(table.rename({"expert": "model_b", "rating": "r_b"}), on="model_b", how="left")
+        .with_columns(
+            prior=1.0 / (1.0 + settings.base ** ((pl.col("r_b") - pl.col("r_a")) / settings.scale))
+        )
+        .drop("r_a", "r_b")
+    )
+    llm_total = pl.col("llm_a") + pl.col("llm_b")
+    seen = frame.filter((llm_total > 0) & pl.col("prior").is_not_null())
+    if seen.height < settings.min_pooled_battles:
+        return frame, settings.prior_variance
+    deviation = seen.select(((pl.col("llm_a") / llm_total - pl.col("prior")) ** 2).mean()).item()
+    return frame, float(deviation)
 
 
 def _pooled_spread(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
@@ -382,7 +368,6 @@ def race(
     x = 0.5 with no uncertainty, as winner selection does.
     """
     rows = []
-    cov, gindex = (rating_cov(estimates, ratings, settings) if GLOBAL else (None, {}))
     by_instruction = {
         key[0]: group for key, group in estimates.group_by("instruction_id", maintain_order=True)
     }
@@ -393,18 +378,16 @@ def race(
         x_full = np.full((n, n), 0.5)
         x_seen = np.full((n, n), 0.5)
         x_var = np.zeros((n, n))
-        x_gain = np.zeros((n, n))
         group = by_instruction.get(instruction)
         if group is not None:
-            for a, b, full, seen, var, gain in group.select(
-                "model_a", "model_b", "x_full", "x_seen", "x_var", "x_gain"
+            for a, b, full, seen, var in group.select(
+                "model_a", "model_b", "x_full", "x_seen", "x_var"
             ).iter_rows():
                 if a in index and b in index:
                     i, j = index[a], index[b]
                     x_full[i, j], x_full[j, i] = full, 1.0 - full
                     x_seen[i, j], x_seen[j, i] = seen, 1.0 - seen
                     x_var[i, j] = x_var[j, i] = var
-                    x_gain[i, j] = x_gain[j, i] = gain
         np.fill_diagonal(x_full, 0.0)
         np.fill_diagonal(x_seen, 0.0)
         rating = np.array([float(ratings[e]) for e in experts])
@@ -417,16 +400,7 @@ def race(
         current = global_part + (1 - settings.alpha) * x_seen.sum(axis=1)
         leader = _argmax(projected, rating, experts)
         row_var = x_var.sum(axis=1)
-        diff_var = (1 - settings.alpha) ** 2 * (row_var[leader] + row_var + 2 * x_var[leader])
-        if GLOBAL and cov is not None:
-            idx = np.array([gindex[e] for e in experts])
-            c = cov[np.ix_(idx, idx)]
-            pq = p_global * (1 - p_global)  # diagonal already 0
-            grad = -pq.copy()  # grad[a] = d G(a) / d theta
-            grad[np.arange(n), np.arange(n)] = pq.sum(axis=1)
-            d = grad[leader][None, :] - grad  # rows: d (G(leader) - G(k)) / d theta
-            diff_var = diff_var + settings.alpha**2 * np.einsum("ki,ij,kj->k", d, c, d)
-        diff_sd = np.sqrt(diff_var)
+        diff_sd = (1 - settings.alpha) * np.sqrt(row_var[leader] + row_var + 2 * x_var[leader])
         upper = projected + settings.z * diff_sd  # each challenger's bound against the leader
         alive = projected[leader] - projected <= settings.z * diff_sd + 1e-12
         alive[leader] = True
@@ -436,24 +410,6 @@ def race(
             (k for k in range(n) if alive[k] and k != leader), key=lambda k: (-upper[k], experts[k])
         )[: settings.challengers]
         racing = {leader, *challengers} if not settled else set()
-        if VAR_FRAC < 1.0 and racing:
-            keep = set()
-            for c in challengers:
-                contrib = []
-                for k in range(n):
-                    if k != leader:
-                        contrib.append((x_gain[leader, k] * (4 if k == c else 1), leader, k))
-                    if k not in (leader, c):
-                        contrib.append((x_gain[c, k], c, k))
-                contrib.sort(reverse=True)
-                total = sum(v for v, _, _ in contrib)
-                acc = 0.0
-                for v, i, k in contrib:
-                    if acc >= VAR_FRAC * total:
-                        break
-                    acc += v
-                    keep.add(tuple(sorted((experts[i], experts[k]))))
-            KEEP[instruction] = keep
         rows += [
             (instruction, e, k in racing, experts[leader], settled) for k, e in enumerate(experts)
         ]
@@ -468,37 +424,6 @@ def race(
         },
         orient="row",
     )
-
-
-def rating_cov(
-    estimates: pl.DataFrame, ratings: Mapping[str, float], settings: RaceSettings
-) -> tuple[np.ndarray | None, dict[str, int]]:
-    """Covariance of the ratings (natural-log strengths) of the votes so far around full's,
-    by the delta method on the Bradley-Terry score equations: each battle's local score errs
-    by x_var, every battle weighs alike."""
-    names = sorted(ratings)
-    index = {e: k for k, e in enumerate(names)}
-    pairs = (
-        estimates.group_by("model_a", "model_b")
-        .agg(v=pl.col("x_var").sum(), n=pl.len())
-        .filter(pl.col("model_a").is_in(names) & pl.col("model_b").is_in(names))
-    )
-    if pairs.is_empty():
-        return None, index
-    k = len(names)
-    theta = np.array([ratings[e] for e in names]) * np.log(settings.base) / settings.scale
-    h = np.zeros((k, k))
-    m = np.zeros((k, k))
-    for a, b, v, cnt in pairs.iter_rows():
-        i, j = index[a], index[b]
-        p = 1.0 / (1.0 + np.exp(theta[j] - theta[i]))
-        for mat, w in ((h, cnt * p * (1 - p)), (m, v)):
-            mat[i, i] += w
-            mat[j, j] += w
-            mat[i, j] -= w
-            mat[j, i] -= w
-    hp = np.linalg.pinv(h)
-    return hp @ m @ hp, index
 
 
 def _argmax(scores: np.ndarray, rating: np.ndarray, experts: list[str]) -> int:
@@ -516,11 +441,6 @@ def useful_battles(
     unsettled = standings.filter(~pl.col("settled")).select("instruction_id").unique()
     known = battles.select(BATTLE_KEY).join(estimates, on=BATTLE_KEY, how="left")
     covered = pl.col("judges_seen").fill_null(0) > 0
-    if COVER_FIRST:
-        pending = estimates.filter(
-            (pl.col("judges_seen") == 0) & (pl.col("remaining") > 0)
-        ).select("instruction_id").unique()
-        unsettled = unsettled.join(pending, on="instruction_id", how="anti")
     side_alive = (
         known.join(unsettled, on="instruction_id", how="semi")
         .join(
@@ -536,34 +456,9 @@ def useful_battles(
         .filter(pl.col("a_alive").fill_null(False) | pl.col("b_alive").fill_null(False))
         .select(BATTLE_KEY)
     )
-    if VAR_FRAC < 1.0:
-        side_alive = side_alive.filter(
-            pl.struct(BATTLE_KEY).map_elements(
-                lambda r: r["instruction_id"] not in KEEP
-                or (r["model_a"], r["model_b"]) in KEEP[r["instruction_id"]],
-                return_dtype=pl.Boolean,
-            )
-        )
-    uncovered = known.filter(~covered)
-    if COVER_SPREAD > 1:
-        key = pl.concat_str(BATTLE_KEY, separator="|").map_elements(
-            lambda t: zlib.crc32(t.encode()), return_dtype=pl.Int64
-        )
-        spread = pl.min_horizontal(pl.lit(COVER_SPREAD), pl.col("judges_full")).cast(pl.Int64)
-        before = (pl.col("judges_full") - pl.col("remaining")).cast(pl.Int64)
-        uncovered = uncovered.filter(before >= key % spread.clip(1))
-    parts = [uncovered.select(BATTLE_KEY), side_alive]
-    if RATING_Q > 0:
-        leads = standings.select("instruction_id", "leader").unique()
-        share = leads.group_by("leader").agg(s=pl.len() / leads.height)
-        top = share.filter(pl.col("s") >= RATING_Q)["leader"].to_list()
-        side = pl.col("model_a").is_in(top) | pl.col("model_b").is_in(top)
-        parts.append(
-            known.filter(
-                (pl.col("judges_seen") < RATING_K) & (pl.col("remaining") > 0) & side
-            ).select(BATTLE_KEY)
-        )
-    return pl.concat(parts, how="vertical").unique(maintain_order=True)
+    return pl.concat(
+        [known.filter(~covered).select(BATTLE_KEY), side_alive], how="vertical"
+    ).unique(maintain_order=True)
 
 
 def mart_weights(votes: pl.DataFrame, remaining: pl.DataFrame) -> pl.DataFrame:
@@ -655,10 +550,9 @@ def plan_judge(
     votes = _check_votes(earlier_votes).filter(pl.col("judge").is_in(list(before)))
     remaining = remaining_judges(battles_by_judge, order, judge)
     experts = sorted({e for names in competitors.values() for e in names})
-    rating_votes = mart_weights(votes, remaining) if HT_RATE else votes
-    ratings = rate(rating_votes, experts, settings)
+    # the ratings battle_votes would give now: each battle's LLM votes weighed to full's mass
+    ratings = rate(mart_weights(votes, remaining), experts, settings)
     estimates = battle_estimates(votes, remaining, settings, ratings)
-    KEEP.clear()
     standings = race(estimates, competitors, ratings, settings)
     chosen = useful_battles(estimates, standings, mine)
     if already_judged is not None and already_judged.height:
