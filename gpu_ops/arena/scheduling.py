@@ -16,16 +16,19 @@ Mansour, JMLR 2006; Hoeffding races, Maron & Moore, NIPS 1994), sampled as LUCB 
 (Kalyanakrishnan, Tewari, Auer & Stone, ICML 2012: each round asks only about the leader and its
 most ambiguous challengers), on the paper's winner score
 e_i(A) = sum_B [alpha P_global(A > B) + (1 - alpha) x_i(A > B)]. What is raced is the score the
-*full* schedule would compute: each local score x_i(A > B) is projected to the value it takes
-once every judge has voted (the votes seen, plus the remaining judges voting like the ones
-seen), with a normal-approximation bound whose variance shrinks with the judges seen and
-vanishes when none remain (sampling judges without replacement, as Serfling 1974). The spread of
-one battle's judges is pooled over the battles with two or more judges, scaled by m(1 - m) of the
-battle's share m (judges agree more on lopsided battles). An expert stays in the race while its
-projected score is within `z` standard deviations of the leader's; each judge then votes on the
-battles of the leader and of the two challengers with the highest upper bounds. An instruction is
-settled when one expert is left and the winner of the votes seen so far (weighed as battle_votes
-weighs them) is that expert.
+*full* schedule would compute. P_global comes from the Bradley-Terry ratings of the votes so
+far weighed as the battle_votes mart weighs them (below), so the race rates what the pipeline
+will rate. A battle k of the J judges `full` asks have seen is estimated as the mart would
+estimate it (x_seen), and its error against full's local score is the mean of k judges drawn
+without replacement from J: variance s^2 (J - k) / (J k) (finite-population sampling, as
+Serfling 1974), 0 once all J have voted. A battle no judge has seen yet is expected to go as
+the ratings predict, with the spread of seen battles' shares around that prediction. The spread
+s^2 of one judge's share is pooled over the battles with two or more judges, scaled by m(1 - m)
+of the battle's share m (judges agree more on lopsided battles). An expert stays in the race
+while its score is within `z` standard deviations of the leader's; each judge then votes on the
+battles of the leader and of the two challengers with the highest upper bounds. An instruction
+is settled when one expert is left and the winner of the votes seen so far (weighed as
+battle_votes weighs them) is that expert.
 
 The votes of a battle asked of fewer judges than `full` asks weigh judges_full / judges asked in
 the battle_votes mart (lake table `battle_judges`), so each battle keeps full's mass: its local
@@ -189,12 +192,15 @@ def battle_estimates(
     ratings: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """Per battle: x_seen (the local score battle_votes would give if the race stopped now: the
-    LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote), x_full and
-    x_var (the projected local score once the `remaining` LLM judges have voted, and its
-    variance), and judges_seen (LLM judges with a valid vote).
+    LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote; a battle its
+    coverage judge has yet to see counts as x_full), x_full and x_var (the estimate of the local
+    score once every judge `full` asks has voted, and the variance of its error), and
+    judges_seen (LLM judges with a valid vote).
 
     remaining: BATTLE_KEY + `remaining` (LLM judges still to come that `full` would ask) and
-    optionally `judges_full` (all the judges `full` asks; default: no weighing).
+    optionally `judges_full` (all the judges `full` asks; default: the ones seen and to come).
+    ratings: the current ratings, the prior of a battle no LLM judge has seen (default: its
+    execution votes, or 0.5).
     """
     votes = _check_votes(votes)
     weight = pl.col("weight")
