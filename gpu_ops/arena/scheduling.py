@@ -16,16 +16,19 @@ Mansour, JMLR 2006; Hoeffding races, Maron & Moore, NIPS 1994), sampled as LUCB 
 (Kalyanakrishnan, Tewari, Auer & Stone, ICML 2012: each round asks only about the leader and its
 most ambiguous challengers), on the paper's winner score
 e_i(A) = sum_B [alpha P_global(A > B) + (1 - alpha) x_i(A > B)]. What is raced is the score the
-*full* schedule would compute: each local score x_i(A > B) is projected to the value it takes
-once every judge has voted (the votes seen, plus the remaining judges voting like the ones
-seen), with a normal-approximation bound whose variance shrinks with the judges seen and
-vanishes when none remain (sampling judges without replacement, as Serfling 1974). The spread of
-one battle's judges is pooled over the battles with two or more judges, scaled by m(1 - m) of the
-battle's share m (judges agree more on lopsided battles). An expert stays in the race while its
-projected score is within `z` standard deviations of the leader's; each judge then votes on the
-battles of the leader and of the two challengers with the highest upper bounds. An instruction is
-settled when one expert is left and the winner of the votes seen so far (weighed as battle_votes
-weighs them) is that expert.
+*full* schedule would compute. P_global comes from the Bradley-Terry ratings of the votes so
+far weighed as the battle_votes mart weighs them (below), so the race rates what the pipeline
+will rate. A battle k of the J judges `full` asks have seen is estimated as the mart would
+estimate it (x_seen), and its error against full's local score is the mean of k judges drawn
+without replacement from J: variance s^2 (J - k) / (J k) (finite-population sampling, as
+Serfling 1974), 0 once all J have voted. A battle no judge has seen yet is expected to go as
+the ratings predict, with the spread of seen battles' shares around that prediction. The spread
+s^2 of one judge's share is pooled over the battles with two or more judges, scaled by m(1 - m)
+of the battle's share m (judges agree more on lopsided battles). An expert stays in the race
+while its score is within `z` standard deviations of the leader's; each judge then votes on the
+battles of the leader and of the two challengers with the highest upper bounds. An instruction
+is settled when one expert is left and the winner of the votes seen so far (weighed as
+battle_votes weighs them) is that expert.
 
 The votes of a battle asked of fewer judges than `full` asks weigh judges_full / judges asked in
 the battle_votes mart (lake table `battle_judges`), so each battle keeps full's mass: its local
@@ -183,15 +186,21 @@ def rate(votes: pl.DataFrame, experts: Sequence[str], settings: RaceSettings) ->
 
 
 def battle_estimates(
-    votes: pl.DataFrame, remaining: pl.DataFrame, settings: RaceSettings
+    votes: pl.DataFrame,
+    remaining: pl.DataFrame,
+    settings: RaceSettings,
+    ratings: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """Per battle: x_seen (the local score battle_votes would give if the race stopped now: the
-    LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote), x_full and
-    x_var (the projected local score once the `remaining` LLM judges have voted, and its
-    variance), and judges_seen (LLM judges with a valid vote).
+    LLM votes weighed by judges_full / judges seen, 0.5 without a decisive vote; a battle its
+    coverage judge has yet to see counts as x_full), x_full and x_var (the estimate of the local
+    score once every judge `full` asks has voted, and the variance of its error), and
+    judges_seen (LLM judges with a valid vote).
 
     remaining: BATTLE_KEY + `remaining` (LLM judges still to come that `full` would ask) and
-    optionally `judges_full` (all the judges `full` asks; default: no weighing).
+    optionally `judges_full` (all the judges `full` asks; default: the ones seen and to come).
+    ratings: the current ratings, the prior of a battle no LLM judge has seen (default: its
+    execution votes, or 0.5).
     """
     votes = _check_votes(votes)
     weight = pl.col("weight")
@@ -251,33 +260,74 @@ def battle_estimates(
     now_a = pl.col("llm_a") * weight + pl.col("exec_a")
     now = now_a + pl.col("llm_b") * weight + pl.col("exec_b")
     x_seen = pl.when(now > 0).then(now_a / now).otherwise(0.5)
-    # the judges still to come vote like the ones seen (their share mu); mu's own uncertainty is
-    # variance / judges seen, or the prior's before any LLM judge voted
-    x_votes = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
-    mu = pl.when(llm_total > 0).then(pl.col("llm_a") / llm_total).otherwise(x_votes)
+    # a battle no LLM judge has seen yet: the judges to come vote as the ratings predict (the
+    # prior), with the spread of seen battles' shares around that prediction
+    prior_var = settings.prior_variance
+    x_prior = pl.when(seen > 0).then(seen_a / seen).otherwise(0.5)
+    if ratings is not None:
+        frame, prior_var = _with_prior(frame, ratings, settings)
+        x_prior = pl.col("prior").fill_null(x_prior)
     # judges agree more on a lopsided battle: the spread of their shares scales with
     # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
     smoothed = (pl.col("llm_a") + 1.0) / (llm_total + 2.0)
-    variance = spread * smoothed * (1.0 - smoothed)
-    mu_var = (
-        pl.when(pl.col("judges_seen") > 0)
-        .then(variance / pl.col("judges_seen"))
-        .otherwise(settings.prior_variance)
-    )
+    variance = spread * smoothed * (1.0 - smoothed)  # of one judge's share
     future = pl.col("remaining") * settings.orders * decisive_rate  # decisive votes to come
-    future_var = (
-        pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
-        + (future**2) * mu_var
-    )
     total = seen + future
+    unseen_full = pl.when(total > 0).then((seen_a + future * x_prior) / total).otherwise(0.5)
+    unseen_var = (
+        pl.when(total > 0)
+        .then(
+            (
+                pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
+                + future**2 * prior_var
+            )
+            / total**2
+        )
+        .otherwise(0.0)
+    )
+    # a battle k of its J judges have seen: the mart's estimate (x_seen) errs from full's local
+    # score by the mean of k judges drawn without replacement from J, variance
+    # s^2 (J - k) / (J k) (finite population), the LLM votes' share of the battle's mass squared
+    k = pl.col("judges_seen")
+    judges = pl.col("judges_full").fill_null(k + pl.col("remaining"))
+    llm_mass = judges * settings.orders * decisive_rate
+    llm_share = llm_mass / (llm_mass + pl.col("exec_a") + pl.col("exec_b"))
+    seen_var = llm_share**2 * variance * (judges - k).clip(0) / (judges * k)
+    x_full = pl.when(k > 0).then(x_seen).otherwise(unseen_full)
+    x_var = pl.when(k > 0).then(seen_var).otherwise(unseen_var)
+    # a battle its coverage judge has yet to see counts as its prior, not as 0.5
+    x_seen = pl.when((k == 0) & (pl.col("remaining") > 0)).then(unseen_full).otherwise(x_seen)
     return frame.select(
         *BATTLE_KEY,
         x_seen.alias("x_seen"),
-        pl.when(total > 0).then((seen_a + future * mu) / total).otherwise(0.5).alias("x_full"),
-        pl.when(total > 0).then(future_var / total**2).otherwise(0.0).alias("x_var"),
+        x_full.alias("x_full"),
+        x_var.alias("x_var"),
         "judges_seen",
         "remaining",
     )
+
+
+def _with_prior(
+    frame: pl.DataFrame, ratings: Mapping[str, float], settings: RaceSettings
+) -> tuple[pl.DataFrame, float]:
+    """`frame` with `prior` (P(model_a beats model_b) under the ratings) and the mean squared
+    deviation of the seen battles' LLM shares from it (the prior's variance)."""
+    names = list(ratings)
+    table = pl.DataFrame({"expert": names, "rating": [float(ratings[e]) for e in names]})
+    frame = (
+        frame.join(table.rename({"expert": "model_a", "rating": "r_a"}), on="model_a", how="left")
+        .join(table.rename({"expert": "model_b", "rating": "r_b"}), on="model_b", how="left")
+        .with_columns(
+            prior=1.0 / (1.0 + settings.base ** ((pl.col("r_b") - pl.col("r_a")) / settings.scale))
+        )
+        .drop("r_a", "r_b")
+    )
+    llm_total = pl.col("llm_a") + pl.col("llm_b")
+    seen = frame.filter((llm_total > 0) & pl.col("prior").is_not_null())
+    if seen.height < settings.min_pooled_battles:
+        return frame, settings.prior_variance
+    deviation = seen.select(((pl.col("llm_a") / llm_total - pl.col("prior")) ** 2).mean()).item()
+    return frame, float(deviation)
 
 
 def _pooled_spread(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
@@ -417,6 +467,27 @@ def useful_battles(
     ).unique(maintain_order=True)
 
 
+def mart_weights(votes: pl.DataFrame, remaining: pl.DataFrame) -> pl.DataFrame:
+    """The votes as the battle_votes mart weighs them: a battle's LLM votes by judges_full /
+    LLM judges that voted on it (execution votes keep their weight)."""
+    is_llm = pl.col("judge") != EXECUTION_JUDGE
+    asked = (
+        votes.filter(is_llm)
+        .group_by(BATTLE_KEY)
+        .agg(asked=pl.col("judge").n_unique())
+        .join(remaining.select(*BATTLE_KEY, "judges_full"), on=BATTLE_KEY, how="left")
+    )
+    return (
+        votes.join(asked, on=BATTLE_KEY, how="left")
+        .with_columns(
+            weight=pl.when(is_llm & pl.col("judges_full").is_not_null())
+            .then(pl.col("weight") * pl.col("judges_full") / pl.col("asked"))
+            .otherwise(pl.col("weight"))
+        )
+        .select(list(VOTE_COLUMNS))
+    )
+
+
 def competitors_of(battles: Iterable[pl.DataFrame]) -> dict[str, list[str]]:
     """{instruction_id: the experts in its battles}, as winner selection counts competitors."""
     frames = [b.select(BATTLE_KEY) for b in battles if b.height]
@@ -484,9 +555,11 @@ def plan_judge(
     before = set(list(order)[: list(order).index(judge)]) | {EXECUTION_JUDGE}
     votes = _check_votes(earlier_votes).filter(pl.col("judge").is_in(list(before)))
     remaining = remaining_judges(battles_by_judge, order, judge)
-    estimates = battle_estimates(votes, remaining, settings)
     experts = sorted({e for names in competitors.values() for e in names})
-    standings = race(estimates, competitors, rate(votes, experts, settings), settings)
+    # the ratings battle_votes would give now: each battle's LLM votes weighed to full's mass
+    ratings = rate(mart_weights(votes, remaining), experts, settings)
+    estimates = battle_estimates(votes, remaining, settings, ratings)
+    standings = race(estimates, competitors, ratings, settings)
     chosen = useful_battles(estimates, standings, mine)
     if already_judged is not None and already_judged.height:
         kept = mine.select(BATTLE_KEY).join(

@@ -22,6 +22,7 @@ from gpu_ops.arena.scheduling import (
     execution_votes,
     full_judge_counts,
     llm_votes,
+    mart_weights,
     plan_judge,
     remaining_judges,
     schedule_counts,
@@ -298,3 +299,75 @@ def test_the_config_knows_full_and_adaptive_and_names_a_bad_value():
         parse_config({"experts": experts, "battles": {"schedule": "sometimes"}})
     with pytest.raises(ConfigError, match=r"battles\.z"):
         parse_config({"experts": experts, "battles": {"z": 0}})
+
+
+def test_the_seen_estimate_is_uncertain_by_the_judges_it_has_not_heard():
+    """x_full is the mart's estimate of a seen battle; its variance against full's local score
+    shrinks as more of the battle's judges have voted (sampling without replacement) and is 0
+    once all have, whether or not judges remain in the order."""
+    pairs = [("model_a", "model_b")] * 4
+    rows = [("i", "a", "b", f"j{k}", pairs[k % 4][k % 2]) for k in range(4)]
+    left = pl.DataFrame(
+        {"instruction_id": ["i"], "model_a": ["a"], "model_b": ["b"], "remaining": [2]}
+    )
+
+    def estimate(judges: int, judges_full: int) -> dict:
+        votes = votes_for(rows[:judges])
+        frame = left.with_columns(judges_full=pl.lit(judges_full))
+        return battle_estimates(votes, frame, RaceSettings()).row(0, named=True)
+
+    one, three, all_of_them = estimate(1, 8), estimate(3, 8), estimate(4, 4)
+    assert one["x_full"] == pytest.approx(one["x_seen"])
+    assert one["x_var"] > three["x_var"] > 0.0
+    assert all_of_them["x_var"] == 0.0  # every judge full asks has voted: nothing to learn
+
+
+def test_a_battle_no_judge_has_seen_starts_from_the_ratings():
+    """Before its coverage judge votes, a battle is expected to go as the ratings say (here
+    a far above b), not to be a coin flip."""
+    seen = votes_for(
+        [("i1", "a", "b", "j1", "model_a"), ("i1", "a", "c", "j1", "model_a")], orders=2
+    )
+    left = pl.DataFrame(
+        {
+            "instruction_id": ["i1", "i1", "i2"],
+            "model_a": ["a", "a", "a"],
+            "model_b": ["b", "c", "b"],
+            "remaining": [1, 1, 2],
+        }
+    )
+    ratings = {"a": 1400.0, "b": 1000.0, "c": 1000.0}
+    unseen = battle_estimates(seen, left, RaceSettings(), ratings).filter(
+        pl.col("instruction_id") == "i2"
+    )
+    plain = battle_estimates(seen, left, RaceSettings()).filter(pl.col("instruction_id") == "i2")
+    assert unseen["x_full"].item() > 0.85 and unseen["x_seen"].item() == unseen["x_full"].item()
+    assert plain["x_full"].item() == pytest.approx(0.5)
+
+
+def test_the_race_rates_the_votes_as_the_mart_weighs_them():
+    """A battle one of its two judges voted on weighs 2 per vote, as battle_votes weighs it;
+    a battle both voted on weighs 1; execution votes keep their own weight."""
+    votes = pl.concat(
+        [
+            votes_for([("i", "a", "b", "j1", "model_a"), ("i", "a", "c", "j1", "model_a")]),
+            votes_for([("i", "a", "c", "j2", "model_b")]),
+            pl.DataFrame(
+                [("i", "a", "b", "execution", "tie", 0.5)], schema=VOTE_COLUMNS, orient="row"
+            ),
+        ]
+    )
+    full = pl.DataFrame(
+        {
+            "instruction_id": ["i", "i"],
+            "model_a": ["a", "a"],
+            "model_b": ["b", "c"],
+            "remaining": [0, 0],
+            "judges_full": [2, 2],
+        }
+    )
+    weighed = mart_weights(votes, full)
+    by = {(r["model_b"], r["judge"]): r["weight"] for r in weighed.iter_rows(named=True)}
+    assert by[("b", "j1")] == 2.0 and by[("c", "j1")] == by[("c", "j2")] == 1.0
+    assert by[("b", "execution")] == 0.5
+    assert weighed.height == votes.height
