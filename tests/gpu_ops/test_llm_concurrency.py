@@ -46,25 +46,29 @@ def _handler(state: Counting) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.in_flight += 1
                 state.peak = max(state.peak, state.in_flight)
+            # A request leaves the count before its reply is written: once the client has the
+            # reply it may send the next request on that slot, which this thread, still
+            # finishing the write, would otherwise count as a fifth (measured under load: peak 4
+            # against a limit of 3, the client never having had 4 open).
             try:
                 if content == "slow":
                     state.release.wait(60)  # held until the test lets it go
                 time.sleep(state.delay_s)
-                if content == "refused":
-                    return self._send(400, {"error": "scripted"})
-                with state.lock:
-                    state.answered.append(content)
-                reply = {"role": "assistant", "content": f"echo:{content}"}
-                self._send(
-                    200,
-                    {
-                        "choices": [{"message": reply, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
-                    },
-                )
             finally:
                 with state.lock:
                     state.in_flight -= 1
+            if content == "refused":
+                return self._send(400, {"error": "scripted"})
+            with state.lock:
+                state.answered.append(content)
+            reply = {"role": "assistant", "content": f"echo:{content}"}
+            self._send(
+                200,
+                {
+                    "choices": [{"message": reply, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                },
+            )
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
