@@ -30,6 +30,7 @@ import polars as pl
 
 from gpu_ops.arena.judge_reliability import judge_reliability
 from gpu_ops.arena.ratings import fit_bradley_terry
+from gpu_ops.arena.scheduling import llm_votes
 from gpu_ops.sft_data.winners import select_winners
 
 EXPERTS = ("e1", "e2", "e3", "e4", "e5")
@@ -103,31 +104,14 @@ def plant(adversary: str, instructions: int = 200, seed: int = 0) -> PlantedAren
 
 
 def weighted_votes(judgments: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
-    """The LLM votes as battle_votes holds them: winner model_a/model_b/tie, weight per judge."""
-    picked = (
-        pl.when(pl.col("verdict") == "first")
-        .then(pl.col("shown_first"))
-        .when(pl.col("verdict") == "second")
-        .then(
-            pl.when(pl.col("shown_first") == pl.col("model_a"))
-            .then(pl.col("model_b"))
-            .otherwise(pl.col("model_a"))
-        )
+    """The LLM votes as battle_votes holds them (`scheduling.llm_votes`), weighted per judge."""
+    shown_second = (
+        pl.when(pl.col("shown_first") == pl.col("model_a"))
+        .then(pl.col("model_b"))
+        .otherwise(pl.col("model_a"))
     )
-    winner = (
-        pl.when(picked == pl.col("model_a"))
-        .then(pl.lit("model_a"))
-        .when(picked == pl.col("model_b"))
-        .then(pl.lit("model_b"))
-        .otherwise(pl.lit("tie"))
-    )
-    return judgments.select(
-        "instruction_id",
-        "model_a",
-        "model_b",
-        "judge",
-        winner.alias("winner"),
-        pl.col("judge").replace_strict(weights, return_dtype=pl.Float64).alias("weight"),
+    return llm_votes(judgments.with_columns(shown_second.alias("shown_second"))).with_columns(
+        pl.col("judge").replace_strict(weights, return_dtype=pl.Float64).alias("weight")
     )
 
 
