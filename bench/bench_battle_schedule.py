@@ -36,7 +36,7 @@ import polars as pl
 from scipy.special import expit
 
 from gpu_ops.arena.ratings import fit_bradley_terry
-from gpu_ops.arena.scheduling import VOTE_COLUMNS, RaceSettings, coverage_share, plan_judge
+from gpu_ops.arena.scheduling import VOTE_COLUMNS, RaceSettings, plan_judge
 from gpu_ops.sft_data.winners import select_winners
 
 FAMILIES = 4
@@ -51,7 +51,6 @@ BOOTSTRAP_ROUNDS = 100
 POPULATION = 3000
 OTHER_SEEDS = (110, 120, 130)  # more planted arenas at 10 experts
 OTHER_Z = (1.5, 3.0)  # the bound's trade-off at 10 experts
-SPREAD_Z = 1.75  # the bound of the coverage-pass design ("spread"), measured beside the default
 
 
 @dataclass(frozen=True)
@@ -286,11 +285,6 @@ def adaptive_mask(
     competitors = {iid: arena.experts for iid in d.ids}
     asked = np.zeros_like(full)
     row_of = {(r[0], r[1], r[2]): k for k, r in enumerate(keys.iter_rows())}
-    if settings.coverage == "spread":  # the coverage pass, before the race
-        for j, judge in enumerate(arena.experts):
-            for row in coverage_share(by_judge, judge).iter_rows():
-                k = row_of[row]
-                asked[k // len(d.pairs), k % len(d.pairs), j] = True
     for j, judge in enumerate(arena.experts):
         votes = pl.concat([execution, llm_frame(arena, d, asked, settings.orders)])
         chosen = plan_judge(judge, arena.experts, by_judge, votes, competitors, settings)
@@ -301,12 +295,7 @@ def adaptive_mask(
 
 
 def measure(
-    n_experts: int,
-    n_instructions: int,
-    rounds: int,
-    seed: int,
-    z: float = RaceSettings.z,
-    coverage: str = RaceSettings.coverage,
+    n_experts: int, n_instructions: int, rounds: int, seed: int, z: float = RaceSettings.z
 ) -> dict[str, Any]:
     arena = plant(n_experts, seed)
     d = draw(arena, n_instructions, seed + 1)
@@ -320,7 +309,7 @@ def measure(
     out["full"] = {"calls": int(full.sum()) * 2, **_rating_quality(full_ratings, planted)}
     for alpha in ALPHAS:
         started = time.perf_counter()
-        settings = RaceSettings(alpha=alpha, z=z, coverage=coverage)
+        settings = RaceSettings(alpha=alpha, z=z)
         mask = adaptive_mask(arena, d, execution, settings)
         plan_seconds = time.perf_counter() - started
         llm = llm_frame(arena, d, mask)
@@ -405,36 +394,16 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["other_z_10"] = {
             str(z): measure(10, n, rounds, seed=10, z=z)["by_alpha"] for z in OTHER_Z
         }
-    # the coverage pass ("spread": each battle's coverage vote by a judge drawn per battle,
-    # before the race), at every size and, at 10 experts, on the other arenas
-    spread = {"z": SPREAD_Z, "coverage": "spread"}
-    result["spread"] = {
-        "z": SPREAD_Z,
-        "sizes": {str(size): measure(size, n, rounds, seed=size, **spread) for size in sizes},
-    }
-    if not quick:
-        result["spread"]["other_seeds_10"] = {
-            str(seed): measure(10, n, rounds, seed=seed, **spread)["by_alpha"]
-            for seed in OTHER_SEEDS
-        }
     return result
 
 
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    rows = _summary(result, "")
-    if "spread" in result:
-        rows += _summary(result["spread"], f", coverage pass, z {result['spread']['z']}")
-    return rows
-
-
-def _summary(result: dict[str, Any], design: str) -> list[tuple[str, str, str, str]]:
     rows = []
     for size, figures in result["sizes"].items():
         for alpha, got in figures["by_alpha"].items():
             rows.append(
                 (
-                    f"battle schedule, {size} experts, alpha {alpha}{design} "
-                    "(`bench_battle_schedule`)",
+                    f"battle schedule, {size} experts, alpha {alpha} (`bench_battle_schedule`)",
                     "LLM judge calls, adaptive vs full; winners same as full's",
                     f"{got['calls_ratio']}x fewer calls ({got['adaptive_calls']} vs "
                     f"{figures['full']['calls']}); {100 * got['winners_same_as_full']:.1f}% same "
@@ -449,8 +418,8 @@ def _summary(result: dict[str, Any], design: str) -> list[tuple[str, str, str, s
             got = [arena[str(alpha)] for arena in every]
             rows.append(
                 (
-                    f"battle schedule, 10 experts, alpha {alpha}{design}, mean of {len(got)} "
-                    "planted arenas (`bench_battle_schedule`)",
+                    f"battle schedule, 10 experts, alpha {alpha}, mean of {len(got)} planted "
+                    "arenas (`bench_battle_schedule`)",
                     "LLM judge calls, adaptive vs full; winners same as full's",
                     f"{np.mean([g['calls_ratio'] for g in got]):.2f}x fewer calls; "
                     f"{100 * np.mean([g['winners_same_as_full'] for g in got]):.1f}% same winners",

@@ -30,17 +30,6 @@ battles of the leader and of the two challengers with the highest upper bounds. 
 is settled when one expert is left and the winner of the votes seen so far (weighed as
 battle_votes weighs them) is that expert.
 
-Coverage (`RaceSettings.coverage`). "first" (above): the first judge in the order that may vote
-on a battle casts its coverage vote, in the one pass of the race; so one judge's leniency and
-position bias are most of the ratings' evidence, and at alpha 0.7 (the global term dominating)
-that drift of the ratings from full's, not the local votes, decided most disagreements with
-full's winners. "spread": a coverage pass before the race, each battle's coverage vote cast by a
-judge drawn per battle among the ones `full` asks (rendezvous hashing, `coverage_judges`); then
-the race, judges in order, each reading every judge's coverage vote and the race votes of the
-judges before it. The coverage votes mix the judges as full's do, and the race starts from a
-covered arena. It needs the judging stage to run the judges twice (coverage, then race); the
-pipeline runs "first" (one pass), the simulation measures both (docs/BENCHMARKS.md).
-
 The votes of a battle asked of fewer judges than `full` asks weigh judges_full / judges asked in
 the battle_votes mart (lake table `battle_judges`), so each battle keeps full's mass: its local
 score estimates full's, and the extra votes the race puts on close battles do not bias the
@@ -55,7 +44,6 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -108,16 +96,10 @@ class RaceSettings:
     prior_variance: float = 0.25  # per-judge score variance before enough battles show it
     min_pooled_battles: int = 20  # battles with two or more judges needed to trust the pooled one
     challengers: int = 2  # LUCB: challengers raced against the leader per judge
-    # who casts a battle's coverage vote: "first" (the first judge in the order that may, in the
-    # one pass of the race) or "spread" (a judge drawn per battle by rendezvous hashing, in a
-    # coverage pass before the race; see coverage_share)
-    coverage: str = "first"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
             raise InputError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.coverage not in ("first", "spread"):
-            raise InputError(f"coverage must be 'first' or 'spread', got {self.coverage!r}")
         if self.z <= 0 or self.orders not in (1, 2):
             raise InputError(f"need z > 0 and orders 1 or 2, got z={self.z}, orders={self.orders}")
 
@@ -565,94 +547,26 @@ def plan_judge(
     order: the judges in the order they run; battles_by_judge: what `full` gives each of them;
     earlier_votes: VOTE_COLUMNS of the judges before this one (and the execution judge);
     competitors: {instruction_id: experts that answered}; already_judged: BATTLE_KEY of this
-    judge's votes from an earlier run (kept). Under coverage "spread", earlier_votes may also hold
-    every judge's coverage votes (the coverage pass): they are read, later judges' other votes
-    are not, and the plan always includes the judge's own coverage share.
+    judge's votes from an earlier run (kept).
     """
     mine = battles_by_judge.get(judge)
     if mine is None or mine.is_empty():
         return pl.DataFrame(schema=dict.fromkeys(BATTLE_KEY, pl.String))
     before = set(list(order)[: list(order).index(judge)]) | {EXECUTION_JUDGE}
-    votes = _check_votes(earlier_votes)
+    votes = _check_votes(earlier_votes).filter(pl.col("judge").is_in(list(before)))
     remaining = remaining_judges(battles_by_judge, order, judge)
-    if settings.coverage == "spread":
-        # the race sees every judge's coverage vote (cast in the coverage pass) and the race
-        # votes of the judges before this one; a later judge that covered a battle is not to come
-        covers = coverage_judges(battles_by_judge)
-        votes = (
-            votes.join(
-                covers.with_columns(cover=pl.lit(True)), on=[*BATTLE_KEY, "judge"], how="left"
-            )
-            .filter(pl.col("judge").is_in(list(before)) | pl.col("cover").fill_null(False))
-            .drop("cover")
-        )
-        later = set(list(order)[list(order).index(judge) + 1 :])
-        covered_later = covers.filter(pl.col("judge").is_in(list(later))).select(BATTLE_KEY)
-        remaining = remaining.join(
-            covered_later.with_columns(gone=pl.lit(1, dtype=pl.Int64)), on=BATTLE_KEY, how="left"
-        ).select(
-            *BATTLE_KEY,
-            (pl.col("remaining") - pl.col("gone").fill_null(0)).alias("remaining"),
-            "judges_full",
-        )
-    else:
-        votes = votes.filter(pl.col("judge").is_in(list(before)))
     experts = sorted({e for names in competitors.values() for e in names})
     # the ratings battle_votes would give now: each battle's LLM votes weighed to full's mass
     ratings = rate(mart_weights(votes, remaining), experts, settings)
     estimates = battle_estimates(votes, remaining, settings, ratings)
     standings = race(estimates, competitors, ratings, settings)
     chosen = useful_battles(estimates, standings, mine)
-    if settings.coverage == "spread":
-        own = covers.filter(pl.col("judge") == judge).select(BATTLE_KEY)
-        chosen = pl.concat([own, chosen]).unique(maintain_order=True)
     if already_judged is not None and already_judged.height:
         kept = mine.select(BATTLE_KEY).join(
             already_judged.select(BATTLE_KEY), on=BATTLE_KEY, how="semi"
         )
         chosen = pl.concat([chosen, kept]).unique(maintain_order=True)
     return mine.select(BATTLE_KEY).join(chosen, on=BATTLE_KEY, how="semi")
-
-
-def coverage_judges(battles_by_judge: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """Per battle (BATTLE_KEY + `judge`), the judge that casts its coverage vote under coverage
-    "spread": of the judges `full` asks for the battle, the one with the highest hash of
-    (battle, judge) (rendezvous hashing, Thaler & Ravishankar 1998).
-
-    Why: with the first judge in the order covering every battle it may, that one judge's
-    leniency and position bias are most of the ratings' evidence (the others vote only on
-    contested battles), and the ratings drift from full's, which averages all judges: at
-    alpha 0.7 that drift, not the local votes, decided most of the disagreements with full
-    (docs/BENCHMARKS.md). Drawn per battle, the coverage votes mix the judges as full's do.
-    Rendezvous hashing keeps old draws when a judge joins: it takes over only the battles it
-    wins the draw for, so the coverage votes already cast stay valid.
-    """
-    frames = [
-        b.select(BATTLE_KEY).with_columns(judge=pl.lit(j))
-        for j, b in battles_by_judge.items()
-        if b.height
-    ]
-    if not frames:
-        return pl.DataFrame(schema={**dict.fromkeys(BATTLE_KEY, pl.String), "judge": pl.String})
-    cells = pl.concat(frames)
-    draws = [
-        int.from_bytes(hashlib.blake2b("\x1f".join(row).encode(), digest_size=8).digest(), "big")
-        for row in cells.select(*BATTLE_KEY, "judge").iter_rows()
-    ]
-    return (
-        cells.with_columns(draw=pl.Series(draws, dtype=pl.UInt64))
-        .sort([*BATTLE_KEY, "draw", "judge"], descending=[False, False, False, True, False])
-        .group_by(BATTLE_KEY, maintain_order=True)
-        .first()
-        .select(*BATTLE_KEY, "judge")
-    )
-
-
-def coverage_share(battles_by_judge: Mapping[str, pl.DataFrame], judge: str) -> pl.DataFrame:
-    """The battles (BATTLE_KEY) whose coverage vote `judge` casts under coverage "spread": what
-    it votes on in the coverage pass, before the race (and again, as call-cache hits, in it)."""
-    covers = coverage_judges(battles_by_judge)
-    return covers.filter(pl.col("judge") == judge).select(BATTLE_KEY)
 
 
 def full_judge_counts(

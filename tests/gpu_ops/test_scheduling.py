@@ -19,8 +19,6 @@ from gpu_ops.arena.scheduling import (
     RaceSettings,
     battle_estimates,
     competitors_of,
-    coverage_judges,
-    coverage_share,
     execution_votes,
     full_judge_counts,
     llm_votes,
@@ -187,66 +185,6 @@ def test_a_newcomer_schedules_its_own_battles_and_only_useful_old_ones():
     assert new.height and new.filter(pl.col("model_b") != "z").is_empty()
     # every battle of z's got at least its coverage vote
     assert new.select(BATTLE_KEY).unique().height == len(instructions) * len(old)
-
-
-def test_spread_coverage_gives_each_battle_one_eligible_judge_and_mixes_them():
-    experts = ["a", "b", "c", "d", "e", "f"]
-    full = battles(experts, [f"i{k}" for k in range(40)])
-    covers = coverage_judges(full)
-    every = pl.concat(list(full.values())).unique()
-    assert covers.height == every.height  # one coverage vote per battle
-    assert covers.join(every, on=BATTLE_KEY, how="anti").is_empty()
-    for judge, share in covers.group_by("judge"):
-        # the judge may vote on each battle it covers (it is not part of it)
-        assert share.join(full[judge[0]], on=BATTLE_KEY, how="anti").is_empty()
-    # every judge covers some: the first one in the order no longer covers everything it may
-    assert covers["judge"].n_unique() == len(experts)
-    assert coverage_share(full, "a").height < full["a"].height / 2
-    shuffled = {j: f.sample(fraction=1.0, shuffle=True, seed=5) for j, f in full.items()}
-    assert coverage_judges(shuffled).sort(BATTLE_KEY).equals(covers.sort(BATTLE_KEY))
-
-
-def test_a_joining_judge_takes_over_only_the_coverage_it_wins():
-    """Rendezvous hashing: the old battles keep their coverage judge unless the newcomer wins
-    the draw, so the coverage votes already cast stay valid."""
-    old, instructions = ["a", "b", "c", "d", "e"], [f"i{k}" for k in range(30)]
-    before = coverage_judges(battles(old, instructions))
-    after = coverage_judges(battles([*old, "z"], instructions))
-    moved = before.join(after, on=BATTLE_KEY, suffix="_now").filter(
-        pl.col("judge") != pl.col("judge_now")
-    )
-    assert moved.height and (moved["judge_now"] == "z").all()
-    assert moved.height < before.height / 3
-
-
-def test_spread_coverage_races_on_every_judges_coverage_vote_not_on_later_race_votes():
-    """Coverage "spread": a judge votes on its coverage share, and its race reads the coverage
-    votes of every judge (cast in the coverage pass) but no later judge's race votes."""
-    experts = ["a", "b", "c", "d", "e"]
-    full = battles(experts, ["i1", "i2", "i3"])
-    settings = RaceSettings(coverage="spread")
-    covers = coverage_judges(full)
-    coverage = votes_for(
-        [(i, x, y, j, "model_a") for i, x, y, j in covers.iter_rows()]  # unanimous a > b > ...
-    )
-    competitors = competitors_of(full.values())
-    plan = plan_judge("a", experts, full, coverage, competitors, settings)
-    own = coverage_share(full, "a")
-    assert own.join(plan, on=BATTLE_KEY, how="anti").is_empty()  # its coverage share is in
-    # a later judge's race vote on a battle it does not cover does not change the plan
-    later = covers.filter(pl.col("judge") != "e").join(full["e"], on=BATTLE_KEY, how="semi")
-    extra = votes_for([(i, x, y, "e", "model_b") for i, x, y, _ in later.iter_rows()])
-    rerun = plan_judge("a", experts, full, pl.concat([coverage, extra]), competitors, settings)
-    assert plan.sort(BATTLE_KEY).equals(rerun.sort(BATTLE_KEY))
-    # without the other judges' coverage votes the race has nothing to go on but its prior:
-    # the plan differs (the coverage votes are read)
-    alone = plan_judge("a", experts, full, pl.DataFrame(schema=VOTE_COLUMNS), competitors, settings)
-    assert not alone.sort(BATTLE_KEY).equals(plan.sort(BATTLE_KEY))
-
-
-def test_the_coverage_setting_names_a_bad_value():
-    with pytest.raises(InputError, match="coverage"):
-        RaceSettings(coverage="last")
 
 
 def test_both_orders_are_counted_in_the_calls():
