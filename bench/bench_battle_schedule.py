@@ -10,10 +10,12 @@ only chooses which of them it asks for, as the call cache would answer.
 
 For `full` (the paper) and `adaptive` (gpu_ops.arena.scheduling, judges run in config order, each
 battle's LLM votes weighed by judges_full / judges asked as the battle_votes mart weighs them; the
-`unweighted_*` figures are the same votes at weight 1), at 5, 10 and 20 experts and winners.alpha 0.7 and 0.3, it measures: LLM judge calls; the share of
-instructions whose winner (gpu_ops.sft_data.winners.select_winners on BT ratings, as the
-pipeline) equals full's; the max error of the BT ratings against the planted ones (the BT fit on
-the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
+`unweighted_*` figures are the same votes at weight 1), at 5, 10 and 20 experts and
+winners.alpha 0.7 and 0.3, it measures: LLM judge calls; the share of instructions whose
+winner (gpu_ops.sft_data.winners.select_winners on BT ratings, as the pipeline) equals full's,
+and the share whose winner differs although every judge voted on both winners' battles (the
+ratings alone decided it: `differ_fully_judged`); the max error of the BT ratings against the
+planted ones (the BT fit on the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
 infinitely many instructions converges); the share of experts whose 95% bootstrap interval
 (instructions resampled, 100 rounds) covers the planted rating; and, for context, how often the
 winner is the response of truly highest quality. At 10 experts it also runs three more planted
@@ -331,6 +333,9 @@ def measure(
             "winners_same_with_full_ratings": _share(
                 winners(votes, {e: r[0] for e, r in full_ratings.items()}, alpha), full_winner
             ),
+            "differ_fully_judged": _fully_judged_disagreements(
+                arena, d, mask, adaptive_winner, full_winner
+            ),
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
@@ -354,6 +359,24 @@ def full_mass(llm: pl.DataFrame, judges_full: int) -> pl.DataFrame:
         .with_columns(weight=pl.col("weight") * judges_full / pl.col("asked"))
         .drop("asked")
     )
+
+
+def _fully_judged_disagreements(
+    arena: Arena, d: Draw, asked: np.ndarray, mine: dict[str, str], full: dict[str, str]
+) -> float:
+    """Share of instructions whose winner differs from full's although every judge full asks
+    voted on every battle of both winners: there the local scores are full's, so the ratings
+    (the global term) alone made the difference, and no more local votes could have helped."""
+    index = {e: k for k, e in enumerate(arena.experts)}
+    eligible = full_mask(arena, d)
+    count = 0
+    for i, iid in enumerate(d.ids):
+        if mine[iid] == full[iid]:
+            continue
+        sides = {index[mine[iid]], index[full[iid]]}
+        battles = [p for p, (a, b) in enumerate(d.pairs) if {a, b} & sides]
+        count += bool((asked[i, battles] == eligible[i, battles]).all())
+    return round(count / len(d.ids), 4)
 
 
 def _share(mine: dict[str, str], other: dict[str, str]) -> float:

@@ -40,6 +40,8 @@ def test_smoke_run_measures_both_schedules():
         assert 0 < got["adaptive_calls"] < figures["full"]["calls"]
         assert got["calls_ratio"] > 1.0
         assert 0.7 <= got["winners_same_as_full"] <= 1.0
+        # the disagreements the ratings alone decided are some of the disagreements
+        assert 0.0 <= got["differ_fully_judged"] <= 1.0 - got["winners_same_as_full"] + 1e-9
         assert 0.0 <= got["adaptive_ci_coverage"] <= 1.0
     rows = run_all.summary_rows("battle_schedule", result)
     assert len(rows) == 2 and all(len(row) == 4 for row in rows)
