@@ -56,6 +56,11 @@ def test_a_judge_that_never_learned_to_judge_is_independent(tmp_path: Path) -> N
     )
     assert keys["judges_trained_on_benchmark_families"] is False
     assert keys["judging_families"] == {"judge-general": []}
+    line = judge_independence_line(keys)
+    assert line == (
+        "judges trained on benchmark families: false "
+        "(each judge learned to judge on: judge-general: nothing (never trained to judge))"
+    )
 
 
 def test_unknown_counts_as_trained(tmp_path: Path) -> None:
