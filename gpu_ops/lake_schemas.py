@@ -216,7 +216,7 @@ LAKE_TABLES: dict[str, LakeTable] = {
             "shown_first": Column(pl.String, "Competitor shown as assistant A."),
             "shown_second": Column(pl.String, "Competitor shown as assistant B."),
             "order": Column(pl.String, "`ab` (model_a shown first) or `ba`."),
-            "mode": Column(pl.String, "`logprob` or `generate`."),
+            "mode": Column(pl.String, "`logprob`, `generate` or `likelihood`."),
             "verdict": Column(
                 pl.String,
                 "`first`, `second`, `tie` or `invalid` (position of the preferred response).",

@@ -12,7 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wc_demo.experts import BUNDLE_DIR, build_demo_experts, build_info, bundle_expert
+from wc_demo.experts import (
+    BUNDLE_DIR,
+    build_demo_experts,
+    build_demo_judge,
+    build_info,
+    bundle_expert,
+)
 
 
 def main() -> None:
@@ -23,6 +29,8 @@ def main() -> None:
         out = bundle_expert(path)
         train = build_info(out)["train"]
         print(f"{slug}: {out} (phase 2 final verdict loss {train['judge']['final_verdict_loss']})")
+    judge = bundle_expert(build_demo_judge(args.models_dir, use_bundle=False))
+    print(f"{judge.name}: {judge} (a writer of every family; judges by likelihood)")
     print(f"bundle: {BUNDLE_DIR}")
 
 

@@ -2,8 +2,10 @@
 
 The arena itself (mining to export) is computed once and cached; each seed re-trains the target
 on every condition with `target.sft.seed` and `evaluation.condition_seed` set to it, so the spread
-is what SFT randomness and the random expert's draws do to the margins. The ground-truth test's
-margins (tests/test_demo_arena.py) are chosen from this output (docs/DEMO.md).
+is what SFT randomness and the random expert's draws do to the margins. Each margin also gets a
+paired bootstrap 95% interval over the benchmark's tasks (`gpu_ops.evaluation.intervals`: a
+task's outcomes at every seed travel together), from the report's `task_outcomes`. The
+ground-truth test's margins (tests/test_demo_arena.py) are chosen from this output (docs/DEMO.md).
 
     python scripts/demo_effect_seeds.py --config configs/demo.yaml --seeds 0 1 2
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from dagster_wc.orchestration.runner import run_pipeline
+from gpu_ops.evaluation.intervals import paired_bootstrap
 from wc_foundation.storage import Home
 
 MARGINS = {
@@ -50,6 +53,24 @@ def spread(reports: list[dict]) -> dict:
     return summary
 
 
+def paired_intervals(reports: list[dict]) -> dict:
+    """Per margin (two trained conditions): the paired bootstrap interval over tasks and seeds."""
+    out = {}
+    for name, (high, low) in MARGINS.items():
+        if low == "base":
+            continue  # the base model has no per-task outcomes in the report (pass@1 ~0)
+        out[name] = paired_bootstrap(_outcomes(reports, high), _outcomes(reports, low))
+    return out
+
+
+def _outcomes(reports: list[dict], condition: str) -> dict[tuple[str, int], float]:
+    return {
+        (task, r["seed"]): rate
+        for r in reports
+        for task, rate in r["task_outcomes"][condition].items()
+    }
+
+
 def _stats(values: list[float]) -> dict:
     return {
         "values": [round(v, 4) for v in values],
@@ -74,10 +95,20 @@ def main() -> None:
             report = json.loads((home.reports / "demo_effect.json").read_text(encoding="utf-8"))
             reports.append({"seed": seed, **report})
             print(f"seed {seed}: {report['pass_at_1']}", flush=True)
-    result = {"seeds": args.seeds, "spread": spread(reports), "reports": reports}
+    result = {
+        "seeds": args.seeds,
+        "spread": spread(reports),
+        "paired_intervals": paired_intervals(reports),
+        "reports": reports,
+    }
     out = home.reports / "demo_effect_seeds.json"
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result["spread"], indent=2))
+    for name, found in result["paired_intervals"].items():
+        print(
+            f"{name}: {found['difference']:+.3f} [{found['lower']:+.3f}, {found['upper']:+.3f}] "
+            f"(paired bootstrap 95%, {found['tasks']} tasks x {found['seeds']} seeds)"
+        )
     print(f"written: {out}")
 
 

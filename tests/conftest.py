@@ -49,14 +49,14 @@ def tiny_model_dir(tiny_tokenizer_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_models_dir() -> Path:
-    """The demo experts and target, built once and cached (shared with `make demo`).
+    """The demo experts, judge and target, built once and cached (shared with `make demo`).
 
     They live under $WC_DEMO_MODELS, default `<repo>/.warriorcoder/models` — the models folder of
     the default home, so `make test` after `make demo` (or the other way round) builds nothing.
     """
     import os
 
-    from wc_demo.experts import build_demo_experts, build_demo_target
+    from wc_demo.experts import build_demo_experts, build_demo_judge, build_demo_target
 
     models = Path(
         os.environ.get("WC_DEMO_MODELS")
@@ -64,6 +64,7 @@ def demo_models_dir() -> Path:
     )
     with build_lock(models / ".build.lock"):
         build_demo_experts(models)
+        build_demo_judge(models)
         build_demo_target(models)
     return models
 

@@ -1,7 +1,8 @@
 """The demo arena end to end, and the ground-truth test of the arena's effect.
 
 The demo experts are complementary by construction (wc_demo.experts): each writes one family
-of the demo world well, and judges with a skill learned on a family the arena never battles.
+of the demo world well. A general model in no battle judges them by likelihood, never having
+learned to judge or seen an execution label.
 The run's report compares the target fine-tuned on the arena's winners with the target
 fine-tuned on a single expert's or a random expert's answers, on held-out behaviours.
 """
@@ -73,6 +74,8 @@ def test_every_stage_produced_rows(demo_run):
 
 def test_both_orders_and_uninvolved_judges(demo_run):
     _, home, _ = demo_run
+    judges = query(home, "select distinct judge from battle_votes where judge_kind = 'llm'")
+    assert judges["judge"].to_list() == ["judge-general"]  # the experts compete, never judge
     self_judged = query(
         home, "select count(*) as n from battle_votes where judge in (model_a, model_b)"
     )
@@ -86,37 +89,47 @@ def test_both_orders_and_uninvolved_judges(demo_run):
     assert orders["n"][0] == 0
 
 
-# The demo follows the paper (LLM judges decide, execution weight 0) with judges that learned to
-# judge on the judging-only family alone (issue 26). Measured on the bundled build (docs/DEMO.md,
-# section 4): they do not carry that skill over to the arena's families (agreement with execution
-# at their no-skill floor, 0.06 to 0.12 on the battles execution decides, first picks up to 0.93),
-# and the arena's winners (0.147) lose to the best single expert's answers (0.227) while beating
-# a random expert's (0.087). What holds, and is asserted: the target learns from the winners, and
-# the report says, from the judges' build stamps, that no judge learned on a benchmark family.
-ARENA_OVER_BASE = 0.05
+# The demo follows the paper (LLM judges decide, execution weight 0). Its judge is a general
+# model that takes part in no battle and never learned to judge (issue 26): it judges by
+# likelihood. Measured on the bundled build (docs/DEMO.md, section 4), one seed: arena 0.340
+# against the best single expert's 0.227 and a random expert's 0.087; the judge agrees with
+# execution on 0.93 of the battles execution decides. Asserted with margins below the spread
+# over seeds: the arena beats the best single expert, and the judge has real skill.
+ARENA_OVER_BEST_SINGLE = 0.03
+JUDGE_RIGHT_ON_DECIDED = 0.8
 
 
-def test_the_demo_reports_the_effect_with_judges_independent_of_the_grader(demo_run):
+def test_the_arena_beats_the_best_single_expert_with_an_independent_judge(demo_run):
     _, home, _ = demo_run
     report = json.loads((home.reports / "demo_effect.json").read_text())
     scores = report["pass_at_1"]
     assert report["n_tasks"] >= 50
     assert set(scores) == {"base", "best_single_expert", "random_expert", "arena"}
-    assert scores["arena"] >= scores["base"] + ARENA_OVER_BASE, report
+    assert scores["arena"] >= scores["best_single_expert"] + ARENA_OVER_BEST_SINGLE, report
+    assert scores["arena"] > scores["random_expert"], report
     assert report["judges_trained_on_benchmark_families"] is False, report["judging_families"]
-    assert all(families == ["words"] for families in report["judging_families"].values())
+    assert report["judging_families"] == {"judge-general": []}
     assert report["judged_families"] == ["lists", "numbers", "text"]
+    # per-task outcomes of the trained conditions, for paired intervals over tasks and seeds
+    outcomes = report["task_outcomes"]
+    assert set(outcomes) == {"arena", "best_single_expert", "random_expert"}
+    for condition, rates in outcomes.items():
+        assert len(rates) == report["n_tasks"]
+        assert sum(rates.values()) / len(rates) == pytest.approx(scores[condition])
     # Every LLM judge is reported with its agreement, split by execution's verdict, next to the
     # no-skill floor, with its position bias and flip rate.
     judges = {row["judge"]: row for row in report["judges"]}
-    assert set(judges) == {"expert-text", "expert-lists", "expert-numbers"}
-    for row in judges.values():
-        for key in JUDGE_SHARES:
-            assert 0.0 <= row[key] <= 1.0, row
-        tie_share = row["no_skill_agreement"]  # the split adds up to the total
-        assert row["agreement_with_execution"] == pytest.approx(
-            tie_share * row["agreement_on_ties"] + (1 - tie_share) * row["agreement_on_decided"]
-        )
+    assert set(judges) == {"judge-general"}
+    (row,) = judges.values()
+    for key in JUDGE_SHARES:
+        assert 0.0 <= row[key] <= 1.0, row
+    tie_share = row["no_skill_agreement"]  # the split adds up to the total
+    assert row["agreement_with_execution"] == pytest.approx(
+        tie_share * row["agreement_on_ties"] + (1 - tie_share) * row["agreement_on_decided"]
+    )
+    assert row["agreement_on_decided"] >= JUDGE_RIGHT_ON_DECIDED, row
+    # a likelihood judge reads no order: both orders of a battle always agree
+    assert row["flip_rate"] == 0.0 and row["first_pick_share"] == pytest.approx(0.5), row
     assert (home.reports / "demo_effect.png").stat().st_size > 1000
 
 

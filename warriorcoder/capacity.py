@@ -95,11 +95,11 @@ def stage_calls(config: ArenaConfig, rates: Rates) -> dict[str, int]:
 
 
 def stage_costs(config: ArenaConfig, rates: Rates) -> list[StageCost]:
-    """Calls, tokens and GPU-hours per stage; logprob-mode stages generate nothing."""
+    """Calls, tokens and GPU-hours per stage; logprob- and likelihood-mode stages generate nothing."""
     calls = stage_calls(config, rates)
     logprob = {
         "scoring": config.scoring.mode == "logprob",
-        "judging": config.judging.mode == "logprob",
+        "judging": config.judging.mode != "generate",
     }
     costs = []
     for stage in STAGES:
@@ -152,7 +152,7 @@ def gpu_hours_of(config: ArenaConfig, calls: dict[str, int], rates: Rates) -> fl
     """GPU-hours of some calls per stage, at `rates`, in `config`'s decoding modes."""
     logprob = {
         "scoring": config.scoring.mode == "logprob",
-        "judging": config.judging.mode == "logprob",
+        "judging": config.judging.mode != "generate",
     }
     return sum(
         _gpu_hours(

@@ -676,10 +676,17 @@ def build_demo_experts_command(
 
     The experts' finished build ships with the package and is installed when its recipe matches;
     the target is trained (a minute)."""
-    from wc_demo.experts import TARGET_SLUG, build_demo_experts, build_demo_target
+    from wc_demo.experts import (
+        DEMO_JUDGE,
+        TARGET_SLUG,
+        build_demo_experts,
+        build_demo_judge,
+        build_demo_target,
+    )
 
     models = _home(home).ensure().models
     paths = build_demo_experts(models, quick=quick, use_bundle=not no_bundle)
+    paths[DEMO_JUDGE.slug] = build_demo_judge(models, quick=quick, use_bundle=not no_bundle)
     paths[TARGET_SLUG] = build_demo_target(models, quick=quick)
     for slug, path in paths.items():
         console.print(f"{slug}: {path}")

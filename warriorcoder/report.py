@@ -106,9 +106,14 @@ def print_demo_effect(home: Home, console: Console) -> bool:
 def judge_independence_line(report: dict) -> str:
     """Whether the LLM judges learned to judge on a family they judge or the benchmark holds."""
     trained = report["judges_trained_on_benchmark_families"]
+
+    def learned(names: list[str] | None) -> str:
+        if names is None:
+            return "unknown"
+        return "+".join(names) if names else "nothing (never trained to judge)"
+
     families = ", ".join(
-        f"{judge}: {'+'.join(names) if names is not None else 'unknown'}"
-        for judge, names in report.get("judging_families", {}).items()
+        f"{judge}: {learned(names)}" for judge, names in report.get("judging_families", {}).items()
     )
     return (
         f"judges trained on benchmark families: {str(trained).lower()} "

@@ -17,11 +17,13 @@ from gpu_ops.evaluation.benchmarks import benchmark_recognizer, load_benchmark, 
 from gpu_ops.evaluation.conditions import (
     ARENA,
     JUDGE_COLUMNS,
+    RANDOM_EXPERT,
     best_expert,
     condition_rows,
     effect_chart,
     effect_report,
     effect_table,
+    expert_condition,
 )
 from gpu_ops.state_db import open_call_cache
 from gpu_ops.training.sft import load_sft_rows, read_finished_report, run_sft_subprocess
@@ -74,6 +76,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         is_benchmark_instruction=benchmark_recognizer(benchmark),
     )
     pass_at_1 = {"base": _base_pass_at_1(arena, benchmark)}
+    outcomes: dict[str, dict[str, float]] = {}
     cache = open_call_cache(arena.home.llm_cache, arena.arena_config.compute.state_url)
     try:
         for name, rows in conditions.items():
@@ -81,7 +84,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
             tuned = target.model_copy(
                 update={"model": str(model_dir), "slug": f"{target.slug}-{name.replace(':', '-')}"}
             )
-            summary, _ = evaluate_with_settings(
+            summary, samples = evaluate_with_settings(
                 tuned.to_model_spec(),
                 benchmark,
                 settings,
@@ -89,6 +92,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
                 prepared_dir=arena.home.benchmarks,
             )
             pass_at_1[name] = float(summary["pass@1"][0])
+            outcomes[name] = task_pass_rates(samples)
             n_tasks = int(summary["problems"][0])
     finally:
         cache.close()
@@ -104,6 +108,7 @@ def demo_effect(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.M
         judges=judges.select(JUDGE_COLUMNS).sort("judge"),
     )
     report.update(independence(arena, benchmark))
+    report["task_outcomes"] = headline_outcomes(outcomes, report["best_single_expert"])
     path = report_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -140,6 +145,22 @@ def independence(arena: ArenaResource, benchmark: str) -> dict:
             battled_instructions=battled.to_list(),
         ),
         "heldout_benchmark": heldout_benchmark(problems),
+    }
+
+
+def task_pass_rates(samples: pl.DataFrame) -> dict[str, float]:
+    """Each benchmark task's pass rate (over its samples): what paired intervals pair on."""
+    rates = samples.group_by("task_id").agg(pl.col("passed").cast(pl.Float64).mean())
+    return dict(sorted(zip(rates["task_id"], rates["passed"], strict=True)))
+
+
+def headline_outcomes(outcomes: dict[str, dict[str, float]], best: str) -> dict[str, dict]:
+    """The report's per-task outcomes of the three trained conditions (scripts/
+    demo_effect_seeds.py pairs them by task and seed)."""
+    return {
+        "arena": outcomes[ARENA],
+        "best_single_expert": outcomes[expert_condition(best)],
+        "random_expert": outcomes[RANDOM_EXPERT],
     }
 
 

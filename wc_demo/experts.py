@@ -134,6 +134,11 @@ DEMO_EXPERTS: tuple[DemoExpert, ...] = (
     DemoExpert(slug="expert-lists", focus="lists", other_share=0.03, judging_group=1, seed=2),
     DemoExpert(slug="expert-numbers", focus="numbers", other_share=0.03, judging_group=2, seed=3),
 )
+# The demo's judge: a writer of every family (all of the world's training tasks, held-out
+# behaviours never among them), which takes part in no battle. It never learns to judge, so no
+# execution label reaches it: configs/demo.yaml has it judge by likelihood (`judging.mode`), the
+# answer it would itself more likely write winning (docs/DEMO.md, section 2).
+DEMO_JUDGE = replace(DEMO_EXPERTS[0], slug="judge-general", other_share=1.0)
 TARGET_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 2, "intermediate_size": 256}
 TARGET_PRETRAIN_STEPS = 240  # ~3 passes over the world's programs
 
@@ -239,6 +244,25 @@ def build_demo_experts(
         _install(current[spec.slug], outs[spec.slug], stamp)
         _save_to_cache(outs[spec.slug], stamp)
     return outs
+
+
+def build_demo_judge(
+    models_dir: str | Path, *, quick: bool = False, use_bundle: bool = True
+) -> Path:
+    """Build (or reuse) the demo's general judge at <root>/judge-general: phase 1 alone, on every
+    family; stamped, cached and bundled as the experts are."""
+    root = _root(models_dir, quick)
+    tokenizer_dir = _tokenizer(root)
+    spec = quick_variant(DEMO_JUDGE) if quick else DEMO_JUDGE
+    stamp = {**_writer_stamp(spec, tokenizer_dir), "kind": "judge"}
+    out = root / spec.slug
+    if _reuse(out, stamp, bundle=use_bundle and not quick):
+        return out
+    writer = _build_writer(root, spec, tokenizer_dir)
+    done = {**stamp, "train": build_info(writer)["train"]}
+    _install(writer, out, done)
+    _save_to_cache(out, done)
+    return out
 
 
 def build_demo_target(models_dir: str | Path, *, quick: bool = False) -> Path:
@@ -646,8 +670,10 @@ def _restore_from_bundle(out: Path, stamp: dict) -> bool:
 def bundle_expert(model_dir: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
     """Copy a finished full expert's files into the bundle (what `_restore_from_bundle` reads)."""
     info = build_info(model_dir)
-    if info.get("kind") != "expert":
-        raise InputError(f"{model_dir} is not a finished demo expert (kind {info.get('kind')!r})")
+    if info.get("kind") not in ("expert", "judge"):
+        raise InputError(
+            f"{model_dir} is not a finished demo expert or judge (kind {info.get('kind')!r})"
+        )
     out = bundle_dir / info["expert"]["slug"]
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -3,7 +3,7 @@
 A judge that learned to judge on a family the arena battles, or the benchmark holds, is graded on
 its own training ground (issue 26: the paper's judges are independent models). What a demo judge
 learned to judge on is in its build stamp (`wc_demo.experts.build_info`: the judging recipe's
-`families`, since build version 6). Anything that cannot be shown to be independent counts as
+`families`, since build version 6; the general judge, `kind` "judge", learned none). Anything that cannot be shown to be independent counts as
 trained on them: a judge that is no demo build, or a build from before the judging-only family.
 """
 
@@ -25,6 +25,8 @@ def judged_families(model_dir: str | Path) -> list[str] | None:
         stamp = build_info(model_dir)
     except InputError:
         return None
+    if stamp.get("kind") == "judge":  # the general judge: a writer that never learned to judge
+        return []
     families = (stamp.get("judging") or {}).get("families")
     return sorted(families) if families is not None else None
 

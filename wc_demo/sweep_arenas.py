@@ -48,7 +48,10 @@ def share_label(share: float) -> str:
 
 
 def judge_slug(expert_slug: str) -> str:
-    """The judging expert's slug in a sweep arena (the writer keeps the expert's slug)."""
+    """The judge's slug in a sweep arena (a writer keeps the expert's slug; a judge's own slug
+    is kept)."""
+    if expert_slug.startswith("judge-"):
+        return expert_slug
     return "judge-" + expert_slug.removeprefix("expert-")
 
 

@@ -125,9 +125,9 @@ def run_sweeps(
 ) -> dict[str, Any]:
     """Run (or resume) every sweep and write the reports; returns the sweep report.
 
-    ``judges``: {expert slug: model dir} of the judging experts (default: the demo's experts,
-    installed from the bundle or built); ``quick``: a small arena and few tasks (plumbing)."""
-    from wc_demo.experts import build_demo_experts, build_demo_target
+    ``judges``: {slug: model dir} of the judges (default: the demo's general judge, installed
+    from the bundle or built); ``quick``: a small arena and few tasks (plumbing)."""
+    from wc_demo.experts import DEMO_JUDGE, build_demo_judge, build_demo_target
 
     if not seeds or not shares:
         raise InputError("the sweep needs at least one seed and one share")
@@ -136,7 +136,7 @@ def run_sweeps(
     started = time.perf_counter()
     timing: dict[str, float] = {}
     home.ensure()
-    judges = dict(judges or build_demo_experts(home.models))
+    judges = dict(judges or {DEMO_JUDGE.slug: build_demo_judge(home.models)})
     target = build_demo_target(home.models)
     arenas: dict[float, ShareArena] = {}
     pools: dict[float, Pool] = {}

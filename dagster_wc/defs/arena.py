@@ -242,6 +242,8 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
                 both_orders=config.judging.both_orders,
                 sampling=config.judging.sampling(),
                 system_prompt=config.judging.system_prompt == "paper",
+                likelihood_tie_margin=config.judging.likelihood_tie_margin,
+                answer_system_prompt=config.responses.system_prompt,
             )
     path = write_lake_table(arena.home, "judgments", frame, partition=judge)
     orders = 2 if config.judging.both_orders else 1

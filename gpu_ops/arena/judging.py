@@ -9,11 +9,13 @@ Names are never shown to the judge, and a model never judges a battle it takes p
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import polars as pl
 
+from gpu_ops.arena.responding import response_messages
 from gpu_ops.errors import InputError
 from gpu_ops.ids import content_id, derive_seed, prompt_hash, require_columns, require_unique
 from gpu_ops.lake_schemas import content_schema
@@ -28,7 +30,8 @@ from gpu_ops.prompts import (
 )
 
 Pairing = Literal["all", "attacker_defender"]
-JudgeMode = Literal["logprob", "generate"]
+JudgeMode = Literal["logprob", "generate", "likelihood"]
+JUDGE_MODES: tuple[str, ...] = ("logprob", "generate", "likelihood")
 
 JUDGMENTS_SCHEMA = content_schema("judgments")  # the stage's columns; storage adds first_seen_at
 
@@ -181,6 +184,68 @@ def _judge_logprob(model: ChatModel, shown: list[dict], system: bool = True) -> 
     return out
 
 
+def likelihood_probabilities(log_ratio: float, margin: float) -> tuple[float, float, float]:
+    """(p_first, p_second, p_tie) from log p(first) - log p(second) under the judge.
+
+    sigmoid(d - m) and sigmoid(-d - m) never sum past 1 for m >= 0; the rest is the tie's, so two
+    answers within about ``m`` nats of each other lean to a tie and the argmax follows the ratio.
+    """
+    if math.isinf(log_ratio):
+        return (1.0, 0.0, 0.0) if log_ratio > 0 else (0.0, 1.0, 0.0)
+    first = 1.0 / (1.0 + math.exp(-(log_ratio - margin)))
+    second = 1.0 / (1.0 + math.exp(-(-log_ratio - margin)))
+    return first, second, max(0.0, 1.0 - first - second)
+
+
+def _judge_likelihood(
+    model: ChatModel, shown: list[dict], *, margin: float, answer_system_prompt: str | None
+) -> list[dict]:
+    """Likelihood verdicts (GPTScore, Fu et al. 2023): each answer's log-probability as the
+    judge's own reply to the instruction, in the conversation the competitors answered.
+
+    No judge prompt is read, so no verdict token can be injected and the order shown cannot
+    matter: both orders of a battle share one call (its choices sorted), which the call cache
+    keys by content. An empty answer loses to any other; equal answers tie without a call."""
+    ratios: dict[tuple[str, str, str], tuple[float, int | None]] = {}
+    for s in shown:
+        pair = tuple(sorted((s["first"], s["second"])))
+        key = (s["instruction"], *pair)
+        if key in ratios:
+            continue
+        low, high = pair
+        if low == high:
+            ratios[key] = (0.0, None)
+        elif not low:  # sorted: an empty answer comes first
+            ratios[key] = (-math.inf, None)
+        else:
+            messages = response_messages(s["instruction"], answer_system_prompt)
+            prompt = render_with_prefix(model, messages, "")
+            scored = model.choice_logprobs([prompt], [low, high])[0]
+            ratios[key] = (scored.logprobs[low] - scored.logprobs[high], scored.prompt_tokens)
+    out = []
+    for s in shown:
+        pair = tuple(sorted((s["first"], s["second"])))
+        low_minus_high, prompt_tokens = ratios[(s["instruction"], *pair)]
+        ratio = low_minus_high if s["first"] == pair[0] else -low_minus_high
+        p_first, p_second, p_tie = likelihood_probabilities(ratio, margin)
+        top = argmax_label({"A": p_first, "B": p_second, "Tie": p_tie}, _ARGMAX_ORDER)
+        out.append(
+            {
+                "verdict": _POSITIONAL["tie" if top == "Tie" else top],
+                "p_first": p_first,
+                "p_second": p_second,
+                "p_tie": p_tie,
+                "raw_reply": None,
+                "prompt_hash": prompt_hash(
+                    response_messages(s["instruction"], answer_system_prompt)
+                ),
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": None,
+            }
+        )
+    return out
+
+
 def _judge_generate(
     model: ChatModel,
     shown: list[dict],
@@ -228,19 +293,26 @@ def judge_battles(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     system_prompt: bool = True,
+    likelihood_tie_margin: float = 1.0,
+    answer_system_prompt: str | None = None,
 ) -> pl.DataFrame:
     """Judge each battle (BATTLE_COLUMNS) in one batched call; returns the ``judgments`` columns.
 
     ``both_orders``: judge 'ab' and 'ba' (two rows per battle); otherwise one order per battle,
     chosen by a hash of the battle. ``logprob`` mode renders the judge conversation up to
     ``Verdict: [[`` and stores p_first/p_second/p_tie (summing to 1) with verdict = argmax;
-    ``generate`` mode stores the reply and its parsed verdict ('invalid' when unparsable).
+    ``generate`` mode stores the reply and its parsed verdict ('invalid' when unparsable);
+    ``likelihood`` mode compares the answers' log-probabilities as the judge's own replies
+    (``answer_system_prompt``: the competitors' system turn), p_* from their ratio
+    (``likelihood_probabilities``, ``likelihood_tie_margin`` nats).
     Raises InputError if ``judge`` takes part in any battle.
     """
     if not isinstance(judge, str) or not judge:
         raise InputError(f"judge must be a non-empty slug, got {judge!r}")
-    if mode not in ("logprob", "generate"):
-        raise InputError(f"judge mode must be 'logprob' or 'generate', got {mode!r}")
+    if mode not in JUDGE_MODES:
+        raise InputError(f"judge mode must be one of {JUDGE_MODES}, got {mode!r}")
+    if not likelihood_tie_margin >= 0:
+        raise InputError(f"likelihood_tie_margin must be >= 0, got {likelihood_tie_margin!r}")
     shown = _shown(_battles(battles, judge), both_orders)
     if progress:
         progress(0, len(shown))
@@ -255,6 +327,13 @@ def judge_battles(
         answers = []
     elif mode == "logprob":
         answers = _judge_logprob(model, in_prefix_order, system_prompt)
+    elif mode == "likelihood":
+        answers = _judge_likelihood(
+            model,
+            in_prefix_order,
+            margin=likelihood_tie_margin,
+            answer_system_prompt=answer_system_prompt,
+        )
     else:
         sampling = sampling or DEFAULT_JUDGE_SAMPLING
         answers = _judge_generate(model, in_prefix_order, judge, sampling, seed, system_prompt)

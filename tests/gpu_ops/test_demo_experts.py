@@ -13,8 +13,10 @@ from wc_demo import world
 from wc_demo.experts import (
     BUNDLE_DIR,
     DEMO_EXPERTS,
+    DEMO_JUDGE,
     JUDGING,
     build_demo_experts,
+    build_demo_judge,
     build_demo_target,
     build_info,
     judging_group,
@@ -22,7 +24,7 @@ from wc_demo.experts import (
     model_cache_dir,
     write_rows,
 )
-from wc_demo.independence import judge_independence
+from wc_demo.independence import judge_independence, judged_families
 from wc_demo.judging_phase import JudgingRecipe
 
 
@@ -59,7 +61,7 @@ def test_judging_tasks_come_only_from_the_judging_only_families() -> None:
 
 
 def test_no_expert_ever_sees_a_benchmark_composition() -> None:
-    for expert in DEMO_EXPERTS:
+    for expert in (*DEMO_EXPERTS, DEMO_JUDGE):
         for row in write_rows(expert):
             assert not world.is_benchmark_instruction(row["messages"][0]["content"])
     for task in judging_tasks(JUDGING):
@@ -103,6 +105,14 @@ def test_quick_build_is_cached_in_the_home_and_across_homes(tmp_path: Path, monk
     again = build_demo_experts(tmp_path / "home2", quick=True)
     for slug, path in again.items():
         assert build_info(path)["train"] == build_info(paths[slug])["train"]
+    # the general judge: a writer of every family that never learned to judge
+    judge = build_demo_judge(tmp_path / "home1", quick=True)
+    info = build_info(judge)
+    assert info["kind"] == "judge" and info["expert"]["other_share"] == 1.0
+    assert "judge_rounds" not in info["train"] and info["train"]["write"]["steps"] >= 1
+    assert judged_families(judge) == []
+    assert build_demo_judge(tmp_path / "home2", quick=True) != judge  # another home, from cache
+    assert build_info(tmp_path / "home2" / "demo_quick" / judge.name)["train"] == info["train"]
     target = build_demo_target(tmp_path / "home1", quick=True)
     assert (target / "config.json").is_file()
     assert build_info(target)["kind"] == "target" and build_info(target)["train"]["steps"] == 4
@@ -132,6 +142,8 @@ def test_a_fresh_machine_installs_the_bundled_experts_without_training(
         assert [r["steps"] for r in info["train"]["judge_rounds"]] == list(JUDGING.rounds)
         assert (paths[expert.slug] / "model.safetensors").is_file()
         assert (BUNDLE_DIR / expert.slug / "model.safetensors").is_file()
+    judge = build_demo_judge(tmp_path / "models")
+    assert build_info(judge)["kind"] == "judge" and (BUNDLE_DIR / judge.name).is_dir()
     # installed once, it is also in this machine's cache for the next home
     assert any((tmp_path / "empty-cache").iterdir())
 

@@ -44,6 +44,25 @@ def test_judges_that_learned_on_the_judging_family_alone_are_independent(tmp_pat
     assert leaked["judges_trained_on_benchmark_families"] is True
 
 
+def test_a_judge_that_never_learned_to_judge_is_independent(tmp_path: Path) -> None:
+    """The general judge (a writer of every family, `kind` judge) learned no judging at all: it
+    judges by likelihood, so no family is its judging ground."""
+    general = stamped(tmp_path / "judge-general", {"version": 6, "kind": "judge"})
+    assert judged_families(general) == []
+    keys = judge_independence(
+        {"judge-general": general},
+        benchmark_instructions=[p["instruction"] for p in world.benchmark_problems(9)],
+        battled_instructions=instructions("text", 3),
+    )
+    assert keys["judges_trained_on_benchmark_families"] is False
+    assert keys["judging_families"] == {"judge-general": []}
+    line = judge_independence_line(keys)
+    assert line == (
+        "judges trained on benchmark families: false "
+        "(each judge learned to judge on: judge-general: nothing (never trained to judge))"
+    )
+
+
 def test_unknown_counts_as_trained(tmp_path: Path) -> None:
     """A build from before the judging-only family (version 5: judged every family), or a judge
     that is no demo build (a real model), cannot be shown independent."""

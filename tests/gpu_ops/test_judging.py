@@ -12,6 +12,7 @@ from gpu_ops.arena.judging import (
     build_battles,
     eligible_judges,
     judge_battles,
+    likelihood_probabilities,
 )
 from gpu_ops.errors import InputError
 from gpu_ops.llm import SamplingParams
@@ -313,3 +314,91 @@ def test_prompts_are_asked_in_prefix_order_with_the_instruction_tag():
     first_block = [p.split("ASSISTANT B'S RESPONSE")[0] for p in asked[:4]]
     assert first_block[0] == first_block[1]  # a's answer first, twice: same prefix
     assert len({p.split("ASSISTANT A'S RESPONSE")[0] for p in asked[:4]}) == 1  # same tag
+
+
+# --- likelihood mode (GPTScore) --------------------------------------------------------------
+
+
+def answer_logprob(prompt: str, answer: str) -> float:
+    """A judge that finds an answer likelier the more often it says GOOD."""
+    return 3.0 * answer.count("GOOD") - len(answer) / 100
+
+
+def test_likelihood_mode_compares_the_answers_as_the_judges_own_replies():
+    battles = pl.concat(
+        [
+            BATTLES,
+            pl.DataFrame(
+                {
+                    "instruction_id": ["i3"],
+                    "instruction": ["Sort a list."],
+                    "model_a": ["alpha-coder"],
+                    "response_a": [""],
+                    "model_b": ["beta-coder"],
+                    "response_b": ["GOOD sorted(xs)"],
+                }
+            ),
+        ]
+    )
+    model = FakeChatModel(logprob_fn=answer_logprob)
+    df = judge_battles(
+        model, battles, judge="j", mode="likelihood", answer_system_prompt="Be terse."
+    )
+    # one call for i1's two orders; i2's equal answers and i3's empty one need none
+    assert model.calls == [("choice_logprobs", 1)]
+    assert model.seen_prompts == [
+        model.render_chat(
+            [
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": "Reverse a list in Python."},
+            ]
+        )
+    ]
+    got = {(r["instruction_id"], r["order"]): r for r in df.iter_rows(named=True)}
+    ratio = answer_logprob("", "GOOD: use reversed(xs)") - answer_logprob("", "meh: loop by hand")
+    assert got[("i1", "ab")]["p_first"] == pytest.approx(1 / (1 + math.exp(-(ratio - 1.0))))
+    assert got[("i1", "ab")]["verdict"] == "first" and got[("i1", "ba")]["verdict"] == "second"
+    assert got[("i1", "ab")]["p_first"] == pytest.approx(got[("i1", "ba")]["p_second"])
+    assert got[("i2", "ab")]["verdict"] == got[("i2", "ba")]["verdict"] == "tie"
+    assert got[("i3", "ab")]["verdict"] == "second" and got[("i3", "ba")]["verdict"] == "first"
+    sums = (df["p_first"] + df["p_second"] + df["p_tie"]).to_list()
+    assert sums == pytest.approx([1.0] * 6)
+    assert set(df["mode"]) == {"likelihood"} and df["completion_tokens"].is_null().all()
+
+
+def test_likelihood_probabilities_lean_to_a_tie_within_the_margin():
+    assert likelihood_probabilities(0.0, 1.0)[2] > 0.4  # equal answers: the tie is the argmax
+    first, second, tie = likelihood_probabilities(0.3, 1.0)
+    assert tie > first > second
+    first, second, tie = likelihood_probabilities(3.0, 1.0)
+    assert first > 0.85 and second < 0.02 and first + second + tie == pytest.approx(1.0)
+    assert likelihood_probabilities(0.3, 0.0)[0] > 0.5  # no margin: the likelier answer wins
+    assert likelihood_probabilities(-math.inf, 1.0) == (0.0, 1.0, 0.0)
+    with pytest.raises(InputError, match="likelihood_tie_margin"):
+        judge_battles(
+            FakeChatModel(), BATTLES, judge="j", mode="likelihood", likelihood_tie_margin=-1
+        )
+
+
+def test_tiny_model_likelihood_is_the_answers_log_probability_ratio(tiny_model_dir):
+    """The verdict's ratio is log p(answer | instruction) of one answer minus the other's, as the
+    model itself scores the two full answers after the competitors' conversation."""
+    import torch
+
+    model = load_tiny(tiny_model_dir)
+    battle = BATTLES.head(1)
+    df = judge_battles(model, battle, judge="tiny", mode="likelihood", likelihood_tie_margin=0.5)
+    prompt = model.render_chat([{"role": "user", "content": "Reverse a list in Python."}])
+
+    def logprob(answer: str) -> float:
+        ids = model.encode(prompt) + model.encode(answer)
+        n = len(model.encode(prompt))
+        with torch.no_grad():
+            logits = model.model(input_ids=torch.tensor([ids])).logits.float()
+        steps = torch.log_softmax(logits[0, n - 1 : -1], -1)
+        return float(steps.gather(-1, torch.tensor(ids[n:])[:, None]).sum())
+
+    ratio = logprob("GOOD: use reversed(xs)") - logprob("meh: loop by hand")
+    ab = df.filter(pl.col("order") == "ab").row(0, named=True)
+    assert ab["p_first"] == pytest.approx(likelihood_probabilities(ratio, 0.5)[0], abs=1e-4)
+    assert ab["prompt_tokens"] == len(model.encode(prompt))

@@ -46,7 +46,18 @@ class JudgingConfig(_Strict):
     uninvolved_experts: bool = True
     exclude_same_family: bool = False
     extra_judges: tuple[ModelConfig, ...] = ()
-    mode: Literal["logprob", "generate"] = "logprob"
+    mode: Literal["logprob", "generate", "likelihood"] = Field(
+        default="logprob",
+        description="how an LLM judge decides: `logprob` (the judge prompt, the verdict labels' "
+        "probabilities in one forward pass), `generate` (the judge writes its verdict), or "
+        "`likelihood` (no judge prompt: the answer the judge itself would more likely write "
+        "wins, GPTScore, Fu et al. 2023; a judge that never learned to judge still has a say)",
+    )
+    likelihood_tie_margin: Annotated[float, Field(ge=0.0)] = Field(
+        default=1.0,
+        description="likelihood mode: the log-likelihood ratio (nats, whole answer) within "
+        "which two answers are about as likely and the verdict leans to a tie",
+    )
     both_orders: bool = True
     system_prompt: Literal["paper", "none"] = Field(
         default="paper",
