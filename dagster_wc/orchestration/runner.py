@@ -176,13 +176,15 @@ def run_pipeline(
     home.ensure()
     config = config or load_config(config_path, home=home.root)
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
-    LEDGER.reset()  # this run's per-node work, written to reports/cluster.json below
+    cluster_report = home.root / "reports" / "cluster.json"
+    LEDGER.reset(live_path=cluster_report)  # this run's per-node work, kept current as it goes
     with (
         output_to(summary.log_path),
         pipeline_lock(home),
         use_local_instance(home) as instance,
         config_for_run(config_path, home, config),
     ):
+        LEDGER.write(cluster_report, complete=False)  # not the last run's while this one goes
         pipeline = load_pipeline(config_path, home, config)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
         sync_expert_partitions(instance, configured_slugs(config))
@@ -218,7 +220,7 @@ def run_pipeline(
                 continue
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
-    LEDGER.write(home.root / "reports" / "cluster.json")
+    LEDGER.write(cluster_report)
     summary.cluster = LEDGER.summary_line()
     if failures:
         raise PipelineError(failures, summary)
