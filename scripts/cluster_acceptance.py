@@ -323,10 +323,6 @@ def accept(args: argparse.Namespace, report: Report) -> None:
             raise AcceptanceError(
                 f"{home.root} is not empty: remove it (the run needs a fresh home)"
             )
-    if args.reference and not (reference.lake / "sft_winners").is_dir():
-        raise AcceptanceError(
-            f"--reference {reference.root} holds no finished run (no sft_winners)"
-        )
     ours.ensure()
     print("starting a two-node Ray cluster (head + worker, 1 CPU each) ...", flush=True)
     cluster = LocalCluster().start(nodes=2, num_cpus=1)
@@ -371,6 +367,8 @@ def accept(args: argparse.Namespace, report: Report) -> None:
         started = time.monotonic()
         finish(start_run(args.config, env, log), "the local run", log, args.timeout)
         report.wall_s["local"] = round(time.monotonic() - started, 1)
+    if not (reference.lake / "sft_winners").is_dir():
+        raise AcceptanceError(f"the reference {reference.root} holds no finished run")
     report.tables = compare_homes(ours, reference)
     report.checks.append(equality_check(report.tables, reference))
 
@@ -408,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill-after",
         type=int,
-        default=5,
+        default=20,
         help="kill the worker node once it has returned this many tasks of an execution step",
     )
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per run")
