@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +41,9 @@ EXECUTION_STEP = "execution_results["  # the sandbox fan-out: one Ray task per p
 SFT_FILE = "sft/sft_dataset.parquet"  # the SFT rows as exported for training
 WAREHOUSE_MODELS = ("battle_votes", "leaderboard")  # the votes and ratings as dbt serves them
 WRITE_STAMP = "first_seen_at"  # when a row reached this lake: not what it holds
+HOME_DEPENDENT = {  # columns that differ between two homes by construction, never by compute
+    "lake.expert_registry": ("config_hash",),  # hashes the expert's config: its model path
+}
 POLL_S = 0.2
 
 
@@ -121,10 +125,11 @@ class Report:
 # ------------------------------------------------------------------------------ comparing
 
 
-def row_hashes(frame: pl.DataFrame, home: Home) -> Counter:
-    """The table's rows as a multiset of hashes: without the write stamp, with the home's own
-    path written as ${WC_HOME} (model paths name their home), in any row order."""
-    frame = frame.drop(WRITE_STAMP, strict=False)
+def row_hashes(frame: pl.DataFrame, home: Home, table: str = "") -> Counter:
+    """The table's rows as a multiset of hashes: without the write stamp and the table's
+    HOME_DEPENDENT columns, with the home's own path written as ${WC_HOME} (model paths name
+    their home), in any row order."""
+    frame = frame.drop(WRITE_STAMP, *HOME_DEPENDENT.get(table, ()), strict=False)
     root = str(home.root)
     frame = frame.with_columns(
         pl.col(name).str.replace_all(root, "${WC_HOME}", literal=True)
@@ -160,8 +165,8 @@ def compare_homes(ours: Home, reference: Home) -> list[TableDiff]:
     mine, theirs = table_sources(ours), table_sources(reference)
     diffs = []
     for table in sorted(set(mine) | set(theirs)):
-        a = row_hashes(mine[table](), ours) if table in mine else Counter()
-        b = row_hashes(theirs[table](), reference) if table in theirs else Counter()
+        a = row_hashes(mine[table](), ours, table) if table in mine else Counter()
+        b = row_hashes(theirs[table](), reference, table) if table in theirs else Counter()
         diffs.append(TableDiff(table, a.total(), b.total(), (a - b).total(), (b - a).total()))
     return diffs
 
@@ -391,6 +396,10 @@ def equality_check(tables: list[TableDiff], reference: Home) -> Check:
     )
 
 
+def interrupted(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     home = Path(os.environ.get("WC_HOME") or REPO / ".warriorcoder")
@@ -412,10 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per run")
     args = parser.parse_args(argv)
     report = Report(config=str(args.config))
+    signal.signal(signal.SIGTERM, interrupted)  # `kill PID` stops the cluster too
     try:
         accept(args, report)
     except (AcceptanceError, RuntimeError, TimeoutError, OSError) as error:
         report.checks.append(Check("the acceptance run itself", False, str(error)))
+    except KeyboardInterrupt:
+        report.checks.append(Check("the acceptance run itself", False, "interrupted"))
     out = Home.resolve(Path(args.workdir) / "cluster").reports / "cluster_acceptance.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report.as_json(), indent=2) + "\n")

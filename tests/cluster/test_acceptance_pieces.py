@@ -4,6 +4,7 @@ final one. The run itself is `make demo-cluster` (two demo runs: a command, not 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,17 @@ def test_homes_compare_equal_apart_from_paths_and_write_stamps(tmp_path: Path) -
     assert [d.table for d in diffs] == ["lake.judgments", "lake.sft_winners"]
     assert all(d.equal for d in diffs)
     assert diffs[1].rows_cluster == 3
+
+
+def test_the_registrys_config_hash_is_left_out_as_it_hashes_the_home(tmp_path: Path) -> None:
+    homes = [Home.resolve(tmp_path / name).ensure() for name in ("cluster", "local")]
+    for home in homes:
+        digest = hashlib.sha256(str(home.root).encode()).hexdigest()[:16]
+        registry = {"expert": ["a"], "model": [f"{home.root}/m"], "config_hash": [digest]}
+        put(home, "expert_registry", pl.DataFrame(registry))
+        put(home, "responses", pl.DataFrame({"config_hash": [digest]}))
+    diffs = {d.table: d.equal for d in compare_homes(*homes)}
+    assert diffs == {"lake.expert_registry": True, "lake.responses": False}  # only there
 
 
 def test_a_changed_row_and_a_missing_table_are_unequal(tmp_path: Path) -> None:
