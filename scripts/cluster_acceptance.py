@@ -7,7 +7,7 @@ mid-step, and every table equal to a local run of the same config.
    its own temp dir: `gpu_ops.cluster.local.LocalCluster`);
 2. runs `warriorcoder build-demo-experts` and `warriorcoder run --config configs/demo.yaml` in
    the home DIR/cluster with `WC_RAY_ADDRESS` set;
-3. watches the run's live `reports/cluster.json` and SIGKILLs the worker node's whole process
+3. watches the run's live cluster report (`logs/cluster.live.json`) and SIGKILLs the worker node's whole process
    group once it has returned `--kill-after` sandbox tasks of an execution step to the driver
    (mid-step: the step's other programs are still running or queued);
 4. lets the run finish on the head, then runs the same two commands in DIR/local without a
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
+from gpu_ops.cluster.ledger import LIVE_REPORT, REPORT
 from gpu_ops.cluster.local import REPO, LocalCluster, node_env
 from wc_foundation.storage import Home, read_lake_table
 
@@ -291,7 +292,7 @@ def watch_and_kill(
 ) -> Kill:
     """Kill the worker node once it has returned `kill_after` tasks of an execution step."""
     started = time.monotonic()
-    live = home.reports / "cluster.json"
+    live = home.root / LIVE_REPORT
     while time.monotonic() - started < timeout_s:
         kill = killed_step(read_live(live), worker, kill_after)
         if kill:
@@ -360,7 +361,7 @@ def accept(args: argparse.Namespace, report: Report) -> None:
     finally:
         print("stopping the cluster", flush=True)
         cluster.stop()
-    final = json.loads((ours.reports / "cluster.json").read_text())
+    final = json.loads((ours.root / REPORT).read_text())
     report.tasks_per_node = tasks_by_role(final, roles)
     report.checks += check_cluster_report(final, roles, report.kill)
     if not args.reference:

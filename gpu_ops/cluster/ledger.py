@@ -5,6 +5,9 @@ results. Only results that reached the driver count: a task lost with its node a
 elsewhere is counted once, where it finished. With a `live_path` the driver also rewrites the
 report while the run goes (at most every LIVE_INTERVAL_S, `"complete": false`), so an operator,
 or the acceptance run (scripts/cluster_acceptance.py), sees which node is doing what mid-step.
+The live copy sits in `logs/` (LIVE_REPORT), not in `reports/`: the runner takes every file a
+step changes under `reports/` for that step's output, and a later step rewriting it would make
+the earlier one look stale to the next run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class NodeWork:
 
 
 LIVE_INTERVAL_S = 0.5
+REPORT = "reports/cluster.json"  # under $WC_HOME: the run's report, written when it ends
+LIVE_REPORT = "logs/cluster.live.json"  # under $WC_HOME: the same, kept current while it runs
 
 
 class Ledger:

@@ -150,3 +150,13 @@ def test_the_ledger_keeps_a_live_report_while_the_run_goes(tmp_path: Path) -> No
     assert json.loads(path.read_text())["nodes"][0]["tasks"] == {"s": 1}
     final = json.loads(ledger.write(path).read_text())
     assert final["complete"] is True and final["nodes"][0]["tasks"] == {"s": 2}
+
+
+def test_the_live_report_is_no_steps_output() -> None:
+    """A file a step changes under a tracked folder is that step's output: the live report,
+    rewritten by every later Ray step, would make the earlier steps stale for the next run."""
+    from dagster_wc.orchestration.step_state import TRACKED_FOLDERS
+    from gpu_ops.cluster.ledger import LIVE_REPORT, REPORT
+
+    assert Path(LIVE_REPORT).parts[0] not in TRACKED_FOLDERS
+    assert Path(REPORT).parts[0] == "reports"  # written once the last step is done
