@@ -324,6 +324,8 @@ def accept(args: argparse.Namespace, report: Report) -> None:
     workdir = Path(args.workdir).resolve()
     ours, local = Home.resolve(workdir / "cluster"), Home.resolve(workdir / "local")
     reference = Home.resolve(args.reference) if args.reference else local
+    if not Path(args.config).is_file():
+        raise AcceptanceError(f"no config file at {args.config} (--config)")
     for home in (ours, *(() if args.reference else (local,))):
         if home.root.exists() and any(home.root.iterdir()):
             raise AcceptanceError(
