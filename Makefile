@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo demo-sweep test test-main test-engine test-vllm vllm-env ui docs docs-build bench lint clean
+.PHONY: install demo demo-cluster demo-sweep test test-main test-engine test-vllm vllm-env ui docs docs-build bench lint clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/warriorcoder build-demo-experts
 	$(BIN)/warriorcoder run --config configs/demo.yaml
+
+## Issue 27's acceptance run (about two demo runs of CPU): the demo on a two-node Ray cluster started
+## from this venv (head + worker, 1 CPU each), the worker node killed mid-step, then a local run of
+## the same config; every table must be equal and cluster.json must show both nodes' work.
+## Homes and logs in $(WC_HOME)/cluster-acceptance (must not exist); docs/OPERATIONS.md.
+demo-cluster: install
+	$(BIN)/python scripts/cluster_acceptance.py --workdir $(WC_HOME)/cluster-acceptance
 
 ## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7):
 ## the effect across the experts' overlap, the alpha sweep and the expert-count ablation.

@@ -45,6 +45,7 @@ from dagster_wc.orchestration.versions import StepVersions, step_versions
 from dagster_wc.orchestration.walk import PipelineWalk, step_tags
 from dagster_wc.resources import config_for_run
 from gpu_ops.cluster import LEDGER
+from gpu_ops.cluster.ledger import LIVE_REPORT, REPORT
 from wc_foundation.config import ArenaConfig, load_config
 from wc_foundation.storage import Home
 
@@ -176,13 +177,15 @@ def run_pipeline(
     home.ensure()
     config = config or load_config(config_path, home=home.root)
     summary = RunSummary(log_path=new_log_path(home) if log_to_file else None)
-    LEDGER.reset()  # this run's per-node work, written to reports/cluster.json below
+    live_report = home.root / LIVE_REPORT  # this run's per-node work while it goes
+    LEDGER.reset(live_path=live_report)
     with (
         output_to(summary.log_path),
         pipeline_lock(home),
         use_local_instance(home) as instance,
         config_for_run(config_path, home, config),
     ):
+        LEDGER.write(live_report, complete=False)  # not the last run's while this one goes
         pipeline = load_pipeline(config_path, home, config)
         job = pipeline.definitions.resolve_implicit_global_asset_job_def()
         sync_expert_partitions(instance, configured_slugs(config))
@@ -218,7 +221,8 @@ def run_pipeline(
                 continue
             summary.steps_run.append(step.label)
             notify(on_step, index, len(steps), step, "done")
-    LEDGER.write(home.root / "reports" / "cluster.json")
+    LEDGER.write(home.root / REPORT)  # after the last step: no step's output
+    LEDGER.write(live_report)
     summary.cluster = LEDGER.summary_line()
     if failures:
         raise PipelineError(failures, summary)

@@ -2,7 +2,12 @@
 
 Why a ledger in the driver: workers never write shared files, so the counts come back with the
 results. Only results that reached the driver count: a task lost with its node and run again
-elsewhere is counted once, where it finished.
+elsewhere is counted once, where it finished. With a `live_path` the driver also rewrites the
+report while the run goes (at most every LIVE_INTERVAL_S, `"complete": false`), so an operator,
+or the acceptance run (scripts/cluster_acceptance.py), sees which node is doing what mid-step.
+The live copy sits in `logs/` (LIVE_REPORT), not in `reports/`: the runner takes every file a
+step changes under `reports/` for that step's output, and a later step rewriting it would make
+the earlier one look stale to the next run.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +41,11 @@ class NodeWork:
         }
 
 
+LIVE_INTERVAL_S = 0.5
+REPORT = "reports/cluster.json"  # under $WC_HOME: the run's report, written when it ends
+LIVE_REPORT = "logs/cluster.live.json"  # under $WC_HOME: the same, kept current while it runs
+
+
 class Ledger:
     """Per node, the tasks and wall seconds of each step since the last `reset`."""
 
@@ -43,10 +54,13 @@ class Ledger:
         self._label: str | None = None  # one step runs at a time in a driver
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, live_path: Path | None = None) -> None:
+        """Forget the work so far; with `live_path`, keep that file current as results arrive."""
         with self._lock:
             self.nodes: dict[str, NodeWork] = {}
             self.address: str | None = None
+            self.live_path = live_path
+            self._written_at = 0.0
 
     @property
     def step(self) -> str:
@@ -66,11 +80,19 @@ class Ledger:
             work = self.nodes.setdefault(node_id, NodeWork(node_id, address))
             work.tasks[step] = work.tasks.get(step, 0) + 1
             work.seconds[step] = work.seconds.get(step, 0.0) + seconds
+            due = self.live_path is not None and time.monotonic() - self._written_at
+        if due and due >= LIVE_INTERVAL_S:
+            self._written_at = time.monotonic()
+            self.write(self.live_path, complete=False)
 
-    def report(self) -> dict:
+    def report(self, complete: bool = True) -> dict:
         with self._lock:
             nodes = sorted(self.nodes.values(), key=lambda w: w.node_id)
-            return {"ray_address": self.address, "nodes": [w.as_json() for w in nodes]}
+            return {
+                "ray_address": self.address,
+                "complete": complete,
+                "nodes": [w.as_json() for w in nodes],
+            }
 
     def summary_line(self) -> str:
         """One line for the run summary: nodes, tasks and seconds each."""
@@ -85,11 +107,12 @@ class Ledger:
         ]
         return f"cluster: {len(parts)} node(s) at {report['ray_address']}: " + ", ".join(parts)
 
-    def write(self, path: Path) -> Path:
-        """Write the report as JSON (atomically: a reader never sees half a file)."""
+    def write(self, path: Path, complete: bool = True) -> Path:
+        """Write the report as JSON (atomically: a reader never sees half a file);
+        `complete=False` while the run still goes."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(self.report(), indent=2) + "\n")
+        partial.write_text(json.dumps(self.report(complete), indent=2) + "\n")
         partial.replace(path)
         return path
 

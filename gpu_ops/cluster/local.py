@@ -9,6 +9,7 @@ PYTHONPATH, so tasks can import it as on a real cluster whose image has it insta
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-_ALIVE = (
-    "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR');"
-    " print(sum(n['Alive'] for n in ray.nodes()))"
+_NODES = (  # each node as [id, alive, is the head], from a short-lived driver of its own
+    "import json,ray,sys; ray.init(address=sys.argv[1], log_to_driver=False,"
+    " logging_level='ERROR'); print(json.dumps([[n['NodeID'], n['Alive'],"
+    " 'node:__internal_head__' in n.get('Resources', {})] for n in ray.nodes()]))"
 )
 
 
@@ -59,7 +61,8 @@ class NodeExited(RuntimeError):
 
 @dataclass
 class LocalCluster:
-    """A head and worker nodes on 127.0.0.1, each `num_cpus` CPUs, in a private temp folder."""
+    """A head and worker nodes on 127.0.0.1, each `num_cpus` CPUs and its own Ray temp dir, in
+    a private temp folder."""
 
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wcray-")))
     port: int = field(default_factory=free_port)
@@ -101,13 +104,15 @@ class LocalCluster:
 
     def add_node(self, *, head: bool, num_cpus: int = 1) -> subprocess.Popen:
         ray = str(Path(sys.executable).with_name("ray"))
+        index = len(self.logs)  # each node its own Ray temp dir (sessions, sockets, logs)
         common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus), "--block"]
+        common += ["--temp-dir", str(self.temp_dir / f"ray-{index}")]
         if head:
             args = [ray, "start", "--head", "--port", str(self.port), "--include-dashboard=false"]
-            args += ["--temp-dir", str(self.temp_dir / "ray"), "--disable-usage-stats", *common]
+            args += ["--disable-usage-stats", *common]
         else:
             args = [ray, "start", "--address", self.address, *common]
-        path = self.temp_dir / f"node-{len(self.logs)}.log"
+        path = self.temp_dir / f"node-{index}.log"
         with path.open("w") as log:
             process = subprocess.Popen(
                 args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -121,18 +126,29 @@ class LocalCluster:
     def alive_nodes(self) -> int:
         """Nodes the cluster reports alive (0 while it does not answer: a loaded machine can
         take longer than one probe's minute to start the head)."""
+        return sum(alive for _, alive, _ in self._node_table())
+
+    def node_roles(self) -> dict[str, str]:
+        """Each alive node's Ray id -> "head" or "worker" (the ids `cluster.json` names)."""
+        return {
+            node_id: "head" if head else "worker"
+            for node_id, alive, head in self._node_table()
+            if alive
+        }
+
+    def _node_table(self) -> list[list]:
         try:
             done = subprocess.run(
-                [sys.executable, "-c", _ALIVE, self.address],
+                [sys.executable, "-c", _NODES, self.address],
                 env=self.env,
                 capture_output=True,
                 text=True,
                 timeout=60,
             )
         except subprocess.TimeoutExpired:
-            return 0
+            return []
         lines = done.stdout.strip().splitlines()
-        return int(lines[-1]) if done.returncode == 0 and lines else 0
+        return json.loads(lines[-1]) if done.returncode == 0 and lines else []
 
     def wait_for_nodes(self, count: int, timeout_s: float = 240) -> None:
         deadline = time.monotonic() + timeout_s
