@@ -132,3 +132,14 @@ def small_arena_reference(tmp_path_factory: pytest.TempPathFactory, demo_models_
             run_pipeline(config, home, stages=UP_TO_SFT)
             (root / "built").touch()
     return config, home
+
+
+@pytest.fixture(scope="session")
+def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse dbt builds from the synthetic fixture lake (tests/fixtures/lake_fixture.py),
+    built once for both workers. Tests read it read-only; a test that writes copies it first."""
+    from tests.dbt.dbt_runner import build_fixture_warehouse
+
+    root = shared_dir(tmp_path_factory) / "wc_dbt_fixture"
+    with build_lock(root.parent / "wc_dbt_fixture.lock"):
+        return build_fixture_warehouse(root)
