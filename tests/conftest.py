@@ -6,13 +6,11 @@ The expensive fixtures (the demo experts, the reference arena) are built once fo
 the first worker builds them in the run's shared temp folder under a file lock, the other waits
 and reuses them. Tests that change an arena copy its home first.
 
-With `--dist loadfile` the run ends when the busier worker does, so the longest files start
-first (`LONGEST_FILES`), the way a greedy longest-first schedule balances two workers: the demo
-arena alone is ~8 min, and started last it would run on after the other worker has finished.
+With `--dist loadfile` the run ends when the busier worker does, so the longest files start first
+(tests/suite_order.py).
 """
 
 import fcntl
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,44 +19,23 @@ import pytest
 
 from wc_demo.tiny_model import build_tiny_model, build_tokenizer
 
-# The files that take longest on 2 cores (seconds from the fresh-clone CI run's durations), in
-# the order xdist hands them out; every other file follows, most tests first (xdist's order).
-LONGEST_FILES = (
-    "tests/test_demo_arena.py",  # ~470 s: the whole demo run
-    "tests/test_crash_resume.py",  # ~95 s
-    "tests/cluster/test_ray_cluster.py",  # ~90 s
-    "tests/test_flywheel_pipeline.py",
-    "tests/test_demo_sweeps.py",
-    "tests/bench/test_bench_smoke.py",  # ~65 s
-    "tests/dbt/test_dbt_marts.py",  # ~60 s
-    "tests/gpu_ops/test_sft.py",  # ~60 s
-    "tests/dagster_wc/test_parallel_partitions.py",  # ~50 s
-    "tests/test_incremental_expert.py",  # ~50 s
-    "tests/test_adaptive_schedule.py",  # ~40 s
-)
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Keep the collection order below for xdist's work queue (its default reorders files by
-    their number of tests, which puts a file of six long tests late)."""
+    their number of tests, which put the demo arena's six long tests late)."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On xdist workers: the longest files first, then the others by number of tests (xdist's
-    own order); a file's tests keep their order. A run without xdist keeps pytest's order."""
+    """On xdist workers, the files in tests/suite_order.py's order (the longest first); a file's
+    tests keep their order. A run without xdist keeps pytest's order."""
     if not hasattr(config, "workerinput"):
         return
-    sizes = Counter(item.nodeid.split("::")[0] for item in items)  # in collection order
+    from tests.suite_order import file_of, file_order
 
-    def rank(name: str) -> tuple[int, int]:
-        first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
-        return first, -sizes[name]
-
-    # a stable sort: ties keep the collection order, the same on every worker
-    order = {name: position for position, name in enumerate(sorted(sizes, key=rank))}
-    items.sort(key=lambda item: order[item.nodeid.split("::")[0]])
+    order = file_order(item.nodeid for item in items)
+    items.sort(key=lambda item: order[file_of(item.nodeid)])
 
 
 def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
