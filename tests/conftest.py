@@ -5,6 +5,9 @@ the tests marked `vllm_engine` run beside it in a pytest process of their own (t
 The expensive fixtures (the demo experts, the reference arena) are built once for both workers:
 the first worker builds them in the run's shared temp folder under a file lock, the other waits
 and reuses them. Tests that change an arena copy its home first.
+
+With `--dist loadfile` the run ends when the busier worker does, so the longest files start first
+(tests/suite_order.py).
 """
 
 import fcntl
@@ -15,6 +18,24 @@ from pathlib import Path
 import pytest
 
 from wc_demo.tiny_model import build_tiny_model, build_tokenizer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the collection order below for xdist's work queue (its default reorders files by
+    their number of tests, which put the demo arena's six long tests late)."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist workers, the files in tests/suite_order.py's order (the longest first); a file's
+    tests keep their order. A run without xdist keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    from tests.suite_order import file_of, file_order
+
+    order = file_order(item.nodeid for item in items)
+    items.sort(key=lambda item: order[file_of(item.nodeid)])
 
 
 def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -89,3 +110,14 @@ def small_arena_reference(tmp_path_factory: pytest.TempPathFactory, demo_models_
             run_pipeline(config, home, stages=UP_TO_SFT)
             (root / "built").touch()
     return config, home
+
+
+@pytest.fixture(scope="session")
+def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse dbt builds from the synthetic fixture lake (tests/fixtures/lake_fixture.py),
+    built once for both workers. Tests read it read-only; a test that writes copies it first."""
+    from tests.dbt.dbt_runner import build_fixture_warehouse
+
+    root = shared_dir(tmp_path_factory) / "wc_dbt_fixture"
+    with build_lock(root.parent / "wc_dbt_fixture.lock"):
+        return build_fixture_warehouse(root)

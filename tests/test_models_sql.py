@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.dbt.dbt_runner import REPO_ROOT, build_fixture_warehouse
+from tests.dbt.dbt_runner import REPO_ROOT
 from tests.fixtures import lake_fixture as lake
 
 MODELS_SQL = REPO_ROOT / "dbt_project" / "analyses"
@@ -32,9 +32,9 @@ REQUIRED_QUERIES = {
 
 
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Same folder as the dbt tests' fixture, so the warehouse is built once per session."""
-    return build_fixture_warehouse(tmp_path_factory.getbasetemp() / "wc_dbt_fixture")
+def warehouse(fixture_warehouse: Path) -> Path:
+    """The dbt tests' fixture warehouse (tests/conftest.py), built once for the run."""
+    return fixture_warehouse
 
 
 def run_named(warehouse: Path, name: str) -> pl.DataFrame:

@@ -242,13 +242,14 @@ def test_stage_token_costs_add_up_per_stage_and_expert(fixture_warehouse: Path) 
     assert all(got[key][1] > 0 for key in got if key[0] == "judging")  # judging's input side
 
 
-def test_dbt_unit_tests_pass(fixture_warehouse: Path) -> None:
-    root = fixture_warehouse.parents[1]
+def test_dbt_unit_tests_pass(fixture_warehouse: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"  # dbt opens it for writing: the shared one is read
+    shutil.copy(fixture_warehouse, warehouse)
     result = run_dbt(
         ["test", "--select", "test_type:unit"],
         wc_home=fixture_warehouse.parent,
-        warehouse=fixture_warehouse,
-        work_dir=root,
+        warehouse=warehouse,
+        work_dir=tmp_path,
     )
     declared = sum(
         len(yaml.safe_load(path.read_text()).get("unit_tests") or [])
