@@ -71,7 +71,14 @@ class _Retryable(Exception):
 
 class EndpointSlots:
     """At most `limit` requests in flight per endpoint; a request takes the first endpoint of
-    its preference order with a free slot, or waits for one to free up."""
+    its preference order with a free slot, or waits for one to free up.
+
+    A retried request names the endpoints it already failed on (`avoid`): it waits for a slot
+    on another endpoint rather than take the free slot of one that just failed. Without this a
+    dead endpoint, whose slots are always free because its requests fail at once, draws every
+    retry while the survivor's slots are busy (seen in CI: four attempts, all on the dead one).
+    Only when it has failed on every endpoint does a request go back to one.
+    """
 
     def __init__(self, endpoints: Sequence[str], limit: int):
         self.endpoints = list(endpoints)
@@ -80,10 +87,12 @@ class EndpointSlots:
         self._changed = threading.Condition()
 
     @contextmanager
-    def slot(self, first: int) -> Iterator[int]:
-        """Hold a slot on the first free endpoint from index `first` on (wrapping): its index."""
+    def slot(self, first: int, avoid: frozenset[int] = frozenset()) -> Iterator[int]:
+        """Hold a slot on the first free endpoint from index `first` on (wrapping), skipping
+        the indexes in `avoid` unless that leaves none: its index."""
         count = len(self.endpoints)
         order = [(first + step) % count for step in range(count)]
+        order = [i for i in order if i not in avoid] or order
         with self._changed:
             while True:
                 free = [i for i in order if self.in_flight[self.endpoints[i]] < self.limit]
@@ -333,13 +342,17 @@ class OpenAIChatModel(TemplateRendering, ChatModel):
         endpoints = self.spec.endpoints
         first = next(self._round_robin) % len(endpoints)
         failures: dict[str, str] = {}
+        failed: set[int] = set()
         for attempt in range(self.spec.max_retries):
-            with self._slots.slot(first) as index:
+            if len(failed) == len(endpoints):
+                failed.clear()  # failed on every endpoint: each may be tried again
+            with self._slots.slot(first, frozenset(failed)) as index:
                 url = endpoints[index] + path
                 try:
                     return self._attempt(url, body, check)
                 except _Retryable as exc:
                     failures[url] = f"{exc.kind} at {url}: {exc.detail}"
+                    failed.add(index)
             first = (index + 1) % len(endpoints)  # fail over: the next endpoint first
             if attempt + 1 < self.spec.max_retries:
                 delay = min(_MAX_BACKOFF_S, self.spec.retry_backoff_s * 2**attempt)

@@ -9,6 +9,7 @@ request waits for a batch's slowest and a failed request loses nothing finished 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -168,3 +169,20 @@ def test_a_failed_request_loses_nothing_finished_beside_it(
     with pytest.raises(BackendError):
         rerun.chat(ask(contents), SamplingParams(seed=0))
     assert len(state.answered) == 6  # the rerun asked only what had not been answered
+
+
+def test_a_retry_waits_for_the_survivor_rather_than_retake_a_dead_endpoint(
+    endpoints: list[tuple[str, Counting]],
+) -> None:
+    """A dead endpoint's slots are always free (its requests fail at once) while the survivor's
+    are busy: a request that failed on the dead one must wait for the survivor, not spend its
+    remaining attempts on the dead one (CI failed so: four attempts, all on the dead one)."""
+    (url, state), _ = endpoints
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    model = load_model(spec([dead, url], max_concurrency=1, max_retries=2))
+    contents = [str(i) for i in range(8)]
+    replies = model.chat(ask(contents), SamplingParams(seed=0))
+    assert [r.text for r in replies] == [f"echo:{c}" for c in contents]
+    assert state.peak == 1 and sorted(state.answered) == sorted(contents)
