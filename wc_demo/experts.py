@@ -87,6 +87,10 @@ QUICK_JUDGING = JudgingRecipe(tasks=4, rounds=(3, 2), max_new_tokens=24, replay_
 # change makes the stamps differ and the build trains (tests/gpu_ops/test_demo_experts.py fails
 # until the bundle is refreshed).
 BUNDLE_DIR = Path(__file__).with_name("bundled")
+# The sweeps' writers (phase 1 alone at each cross-family share) ship too, under
+# bundled/writers/share-<s>/<slug>, so `demo-sweep` on a fresh clone trains no writer
+# (12 writers, ~12 CPU-minutes saved).
+WRITER_BUNDLE_DIR = BUNDLE_DIR / "writers"
 _BUNDLED_FILES = (
     "config.json",
     "generation_config.json",
@@ -419,12 +423,14 @@ def _expert_stamp(
     }
 
 
-def _build_writer(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
+def _build_writer(
+    root: Path, expert: DemoExpert, tokenizer_dir: Path, *, bundle: bool = False
+) -> Path:
     """Phase 1: random init -> writing (instructions and answers) -> <root>/_writers/<slug>."""
     writing = write_rows(expert)
     stamp = _writer_stamp(expert, tokenizer_dir)
     out = root / "_writers" / expert.slug
-    if _reuse(out, stamp):
+    if _reuse(out, stamp, bundle=bundle):
         return out
     work = root / "_work" / expert.slug
     shutil.rmtree(work, ignore_errors=True)
@@ -462,13 +468,19 @@ def _build_writer(root: Path, expert: DemoExpert, tokenizer_dir: Path) -> Path:
 
 
 def build_writer(
-    models_dir: str | Path, expert: DemoExpert, *, quick: bool = False, folder: str | Path = ""
+    models_dir: str | Path,
+    expert: DemoExpert,
+    *,
+    quick: bool = False,
+    folder: str | Path = "",
+    use_bundle: bool = True,
 ) -> Path:
     """Phase 1 alone, for any variant of an expert (the sweeps' writers at other shares):
-    <models_dir>/demo[_quick]/<folder>/_writers/<slug>, stamped and cached as every build is."""
+    <models_dir>/demo[_quick]/<folder>/_writers/<slug>, stamped and cached as every build is,
+    and installed from the package's bundle when it holds this recipe's build (full builds)."""
     root = _root(models_dir, quick)
     spec = quick_variant(expert) if quick else expert
-    return _build_writer(root / folder, spec, _tokenizer(root))
+    return _build_writer(root / folder, spec, _tokenizer(root), bundle=use_bundle and not quick)
 
 
 def _round_stamp(
@@ -657,8 +669,16 @@ def _reuse(out: Path, stamp: dict, *, bundle: bool = False) -> bool:
     )
 
 
+def _bundle_entry(stamp: dict, bundle_dir: Path = BUNDLE_DIR) -> Path:
+    """Where the bundle keeps a build: an expert or judge by slug, a writer by share and slug."""
+    expert = stamp["expert"]
+    if stamp["kind"] == "writer":
+        return bundle_dir / "writers" / f"share-{expert['other_share']:.2f}" / expert["slug"]
+    return bundle_dir / expert["slug"]
+
+
 def _restore_from_bundle(out: Path, stamp: dict) -> bool:
-    entry = BUNDLE_DIR / stamp["expert"]["slug"]
+    entry = _bundle_entry(stamp)
     if not _stamp_matches(entry, stamp):
         return False
     saved = json.loads((entry / _STAMP).read_text(encoding="utf-8"))
@@ -668,13 +688,15 @@ def _restore_from_bundle(out: Path, stamp: dict) -> bool:
 
 
 def bundle_expert(model_dir: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
-    """Copy a finished full expert's files into the bundle (what `_restore_from_bundle` reads)."""
+    """Copy a finished full build's files (expert, judge or writer) into the bundle (what
+    `_restore_from_bundle` reads)."""
     info = build_info(model_dir)
-    if info.get("kind") not in ("expert", "judge"):
+    if info.get("kind") not in ("expert", "judge", "writer"):
         raise InputError(
-            f"{model_dir} is not a finished demo expert or judge (kind {info.get('kind')!r})"
+            f"{model_dir} is not a finished demo expert, judge or writer "
+            f"(kind {info.get('kind')!r})"
         )
-    out = bundle_dir / info["expert"]["slug"]
+    out = _bundle_entry(info, bundle_dir)
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -1,12 +1,11 @@
-"""One demo arena per cross-family share: writers that compete, the demo's experts as judges.
+"""One demo arena per cross-family share: writers that compete, an uninvolved judge.
 
 At a share s every competitor is a writer (`wc_demo.experts`, phase 1 only) trained on its own
 family and a share s of the others (`dataclasses.replace(expert, other_share=s)`, built by the
-demo's own writer code: stamped, cached in `$WC_MODEL_CACHE`, so a rerun trains nothing). The
-judges are the demo's finished experts (phase 2, judging learned on the judging-only family)
-as `judging.extra_judges`: they are in no battle, so all three judge every battle, and they are
-the same judges at every share, so only the competitors' overlap varies. Judging experts per
-share would need the ~90 CPU-minute phase 2 at each share.
+demo's own writer code: stamped, cached in `$WC_MODEL_CACHE`, and bundled with the package for
+the sweep's shares, so a fresh clone trains no writer). The judges (default: the demo's general
+judge, `wc_demo.experts.DEMO_JUDGE`) are `judging.extra_judges`: in no battle, so they judge
+every battle, and the same at every share, so only the competitors' overlap varies.
 
 Each share's arena is configs/demo.yaml with those models, run by the CLI's pipeline runner in
 its own home (`<home>/sweeps/share-<s>`) up to the SFT export; the comparison of conditions is
@@ -55,14 +54,23 @@ def judge_slug(expert_slug: str) -> str:
     return "judge-" + expert_slug.removeprefix("expert-")
 
 
-def share_writers(models_dir: Path, share: float) -> dict[str, Path]:
-    """{slug: writer model dir} at ``share``, built (or reused) under
-    <models>/demo/sweep/share-<s>/ (full-size: a quick build's writers mine nothing)."""
+def share_writers(models_dir: Path, share: float, *, use_bundle: bool = True) -> dict[str, Path]:
+    """{slug: writer model dir} at ``share``, installed from the package's bundle (the sweep's
+    shares ship there) or built (or reused) under <models>/demo/sweep/share-<s>/ (full-size: a
+    quick build's writers mine nothing)."""
     if not 0.0 <= share <= 1.0:
         raise InputError(f"a cross-family share is in [0, 1], got {share}")
-    specs = [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
+    specs = share_specs(share)
     folder = Path("sweep") / share_label(share)
-    return {spec.slug: experts.build_writer(models_dir, spec, folder=folder) for spec in specs}
+    return {
+        spec.slug: experts.build_writer(models_dir, spec, folder=folder, use_bundle=use_bundle)
+        for spec in specs
+    }
+
+
+def share_specs(share: float) -> list[experts.DemoExpert]:
+    """The demo experts' writer recipes at another cross-family share."""
+    return [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
 
 
 def share_config(

@@ -148,6 +148,35 @@ def test_a_fresh_machine_installs_the_bundled_experts_without_training(
     assert any((tmp_path / "empty-cache").iterdir())
 
 
+@pytest.mark.slow
+def test_a_fresh_machine_installs_the_sweep_writers_without_training(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Every share of `demo-sweep` has its writers in the bundle, built by the current recipe:
+    a fresh clone's sweep trains no writer. Fails after a recipe change until
+    `scripts/bundle_demo_experts.py --writers-only` has rebuilt them."""
+    import wc_demo.experts as experts
+    from wc_demo.sweep_arenas import share_writers
+    from wc_demo.sweeps import SHARES
+
+    monkeypatch.setenv("WC_MODEL_CACHE", str(tmp_path / "empty-cache"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a sweep writer is not in the bundle: the sweep would train it")
+
+    monkeypatch.setattr(experts, "build_tiny_model", no_training)
+    for share in SHARES:
+        writers = share_writers(tmp_path / "models", share)
+        assert sorted(writers) == sorted(e.slug for e in DEMO_EXPERTS)
+        for slug, path in writers.items():
+            info = build_info(path)
+            assert info["kind"] == "writer" and info["expert"]["slug"] == slug
+            assert info["expert"]["other_share"] == share
+            assert (path / "model.safetensors").is_file()
+    with pytest.raises(AssertionError, match="not in the bundle"):
+        share_writers(tmp_path / "models", 0.07)  # a share the bundle does not hold trains
+
+
 def test_sampled_data_is_kept_and_computed_once(tmp_path: Path) -> None:
     """The judging answers and the replay are kept in the build's _work: a crash or a rerun
     (a change of the training steps) samples nothing twice."""
