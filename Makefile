@@ -34,7 +34,7 @@ demo: install
 demo-cluster: install
 	$(BIN)/python scripts/cluster_acceptance.py --workdir $(WC_HOME)/cluster-acceptance
 
-## Opt-in sweeps of the demo (~1.5 h on 2 cores at 5 seeds, estimated; docs/DEMO.md, section 7):
+## Opt-in sweeps of the demo (under an hour on 2 cores at 3 seeds, bundled writers; docs/DEMO.md, section 7):
 ## the effect across the experts' overlap, the alpha sweep and the expert-count ablation.
 demo-sweep: install
 	$(BIN)/warriorcoder build-demo-experts

@@ -698,8 +698,11 @@ def demo_sweep_command(
     config: ConfigOption = DEFAULT_CONFIG,
     home: HomeOption = None,
     seeds: Annotated[
-        int, typer.Option(min=1, help="seeds per condition (SFT and random expert)")
-    ] = 5,
+        int,
+        typer.Option(
+            min=1, help="seeds per condition (SFT and random expert); 5: ~1.3 h on 2 cores"
+        ),
+    ] = 3,
     share: Annotated[
         list[float] | None,
         typer.Option(help="cross-family shares to sweep (repeatable; default 0.03 0.12 0.25 0.5)"),
@@ -709,7 +712,7 @@ def demo_sweep_command(
         bool, typer.Option(help="tiny models and a handful of tasks: a plumbing check")
     ] = False,
 ) -> None:
-    """Opt-in sweeps of the demo (~1.5 hours on 2 cores at 5 seeds; docs/DEMO.md): the effect
+    """Opt-in sweeps of the demo (under an hour on 2 cores at 3 seeds; docs/DEMO.md): the effect
     across the experts' overlap, the alpha sweep and the expert-count ablation, each at several seeds with paired
     bootstrap intervals; writes reports/demo_sweeps.json and .md and adds overlap_sweep,
     alpha_sweep and expert_count to reports/demo_effect.json."""
