@@ -1,6 +1,6 @@
 """Served experts: per-endpoint concurrency with streamed commits against the batch barrier.
 
-Four OpenAI-compatible endpoints on loopback (`http.server` in threads) answer each chat
+Four OpenAI-compatible endpoints on loopback (bench/counting_server.py) answer each chat
 request after a latency drawn from a heavy-tailed distribution (from the request's content, times
 the endpoint's factor): one endpoint is three times slower than the others, as a replica on a
 busier GPU is. The same 256 requests go through the call cache twice, in the same process:
@@ -22,14 +22,14 @@ import argparse
 import hashlib
 import json
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.counting_server import CountingEndpoint
 from gpu_ops.llm import ModelSpec, SamplingParams, load_model
 from gpu_ops.llm.cache import CachedChatModel, CallCache
 
@@ -44,63 +44,6 @@ def latency(content: str, factor: float) -> float:
     draw = int(hashlib.sha256(content.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     base = 0.3 + 2.4 * (draw - 0.875) if draw > 0.875 else 0.02 + 0.06 * draw / 0.875
     return base * factor
-
-
-class Endpoint:
-    """One server, its latency factor and the most requests it held at once."""
-
-    def __init__(self, factor: float):
-        self.factor = factor
-        self.in_flight = 0
-        self.peak = 0
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                content = body["messages"][-1]["content"]
-                with endpoint.lock:
-                    endpoint.in_flight += 1
-                    endpoint.peak = max(endpoint.peak, endpoint.in_flight)
-                try:
-                    time.sleep(latency(content, endpoint.factor))
-                    reply = {
-                        "choices": [
-                            {
-                                "message": {"role": "assistant", "content": f"echo:{content}"},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
-                    }
-                    data = json.dumps(reply).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    with endpoint.lock:
-                        endpoint.in_flight -= 1
-
-        return Handler
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class Unstreamed:
@@ -119,8 +62,10 @@ class Unstreamed:
 
 
 @contextmanager
-def endpoints() -> Iterator[list[Endpoint]]:
-    started = [Endpoint(SLOW_FACTOR if i == 0 else 1.0) for i in range(ENDPOINTS)]
+def endpoints() -> Iterator[list[CountingEndpoint]]:
+    """`ENDPOINTS` servers, the first `SLOW_FACTOR` times slower than the others."""
+    factors = [SLOW_FACTOR if i == 0 else 1.0 for i in range(ENDPOINTS)]
+    started = [CountingEndpoint(latency=partial(latency, factor=f)) for f in factors]
     try:
         yield started
     finally:
@@ -128,7 +73,7 @@ def endpoints() -> Iterator[list[Endpoint]]:
             endpoint.close()
 
 
-def _run(servers: list[Endpoint], requests: int, streamed: bool, folder: Path) -> dict:
+def _run(servers: list[CountingEndpoint], requests: int, streamed: bool, folder: Path) -> dict:
     spec = ModelSpec(
         slug="served",
         model="m",

@@ -6,9 +6,7 @@ the store in Postgres: tests/cluster/test_ray_resume.py."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +15,13 @@ import pytest
 
 from gpu_ops.cluster.checkpoints import SqliteRowStore, content_key, decode, encode
 from tests.cluster.bootstrap_driver import table
+from tests.cluster.drivers import run_driver
 
-REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 20  # 10 parts of 2 rounds per method: BT's first, then Elo's
 
 
 def drive(store: Path, out: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("WC_RAY_ADDRESS", "WC_STATE_URL")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.pop("WC_FAILPOINTS", None)
-    if failpoint:
-        env["WC_FAILPOINTS"] = failpoint
-    command = [sys.executable, "-m", "tests.cluster.bootstrap_driver", str(store), str(ROUNDS)]
-    return subprocess.run(
-        [*command, str(out)], env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_driver("tests.cluster.bootstrap_driver", store, ROUNDS, out, failpoint=failpoint)
 
 
 @pytest.mark.slow  # two driver processes (~30 s on 2 busy cores)

@@ -6,27 +6,19 @@ run, and the rerun runs only the rest. The same on a Ray cluster: tests/cluster/
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from gpu_ops.sandbox.result_cache import ExecutionCache
+from tests.cluster.drivers import run_driver
 from tests.cluster.resume_driver import score
 
-REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = 6
 
 
 def drive(cache: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("WC_RAY_ADDRESS", "WC_STATE_URL")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.pop("WC_FAILPOINTS", None)
-    if failpoint:
-        env["WC_FAILPOINTS"] = failpoint
-    command = [sys.executable, "-m", "tests.cluster.resume_driver", str(cache), str(PROGRAMS)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    return run_driver("tests.cluster.resume_driver", cache, PROGRAMS, failpoint=failpoint)
 
 
 def committed(cache: Path) -> int:

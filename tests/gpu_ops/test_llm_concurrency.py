@@ -1,5 +1,6 @@
 """Per-endpoint concurrency of served experts, against real local HTTP servers (http.server in
-threads, OpenAI-shaped replies) that count the requests they hold at once.
+threads, OpenAI-shaped replies: bench/counting_server.py) that count the requests they hold at
+once.
 
 Up to `max_concurrency` requests are in flight per endpoint, never more, and the limit is
 reached on every endpoint; through the call cache each reply is committed as it arrives, so no
@@ -8,95 +9,27 @@ request waits for a batch's slowest and a failed request loses nothing finished 
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from bench.counting_server import CountingEndpoint
 from gpu_ops.errors import BackendError
 from gpu_ops.llm import ModelSpec, SamplingParams, load_model
 from gpu_ops.llm.cache import CallCache
 
 
-@dataclass
-class Counting:
-    """One endpoint: requests in flight now, the most at once, and the contents it answered."""
-
-    delay_s: float = 0.15
-    in_flight: int = 0
-    peak: int = 0
-    answered: list[str] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _handler(state: Counting) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            content = body["messages"][-1]["content"]
-            with state.lock:
-                state.in_flight += 1
-                state.peak = max(state.peak, state.in_flight)
-            # A request leaves the count before its reply is written: once the client has the
-            # reply it may send the next request on that slot, which this thread, still
-            # finishing the write, would otherwise count as a fifth (measured under load: peak 4
-            # against a limit of 3, the client never having had 4 open).
-            try:
-                if content == "slow":
-                    state.release.wait(60)  # held until the test lets it go
-                time.sleep(state.delay_s)
-            finally:
-                with state.lock:
-                    state.in_flight -= 1
-            if content == "refused":
-                return self._send(400, {"error": "scripted"})
-            with state.lock:
-                state.answered.append(content)
-            reply = {"role": "assistant", "content": f"echo:{content}"}
-            self._send(
-                200,
-                {
-                    "choices": [{"message": reply, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
-                },
-            )
-
-        def _send(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
-
-
 @pytest.fixture
-def endpoints() -> Iterator[list[tuple[str, Counting]]]:
+def endpoints() -> Iterator[list[tuple[str, CountingEndpoint]]]:
     """Two endpoints, each its own server."""
-    started = []
-    for _ in range(2):
-        state = Counting()
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-        httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-        started.append((httpd, state))
-    yield [(f"http://127.0.0.1:{h.server_address[1]}", state) for h, state in started]
-    for httpd, state in started:
-        state.release.set()
-        httpd.shutdown()
-        httpd.server_close()
+    started = [CountingEndpoint() for _ in range(2)]
+    yield [(endpoint.url, endpoint) for endpoint in started]
+    for endpoint in started:
+        endpoint.close()
 
 
 def spec(urls: list[str], **kwargs: object) -> ModelSpec:
@@ -109,7 +42,7 @@ def ask(contents: list[str]) -> list[list[dict]]:
 
 
 def test_in_flight_per_endpoint_reaches_the_limit_and_never_exceeds_it(
-    endpoints: list[tuple[str, Counting]],
+    endpoints: list[tuple[str, CountingEndpoint]],
 ) -> None:
     model = load_model(spec([url for url, _ in endpoints], max_concurrency=3))
     contents = [str(i) for i in range(30)]
@@ -119,14 +52,14 @@ def test_in_flight_per_endpoint_reaches_the_limit_and_never_exceeds_it(
     assert sorted(c for _, s in endpoints for c in s.answered) == sorted(contents)
 
 
-def test_a_limit_of_one_sends_one_at_a_time(endpoints: list[tuple[str, Counting]]) -> None:
+def test_a_limit_of_one_sends_one_at_a_time(endpoints: list[tuple[str, CountingEndpoint]]) -> None:
     url, state = endpoints[0]
     load_model(spec([url], max_concurrency=1)).chat(ask(list("abcdef")), SamplingParams(seed=0))
     assert state.peak == 1
 
 
 def test_each_reply_is_committed_as_it_arrives(
-    endpoints: list[tuple[str, Counting]], tmp_path: Path
+    endpoints: list[tuple[str, CountingEndpoint]], tmp_path: Path
 ) -> None:
     """One request is held by its server; every other reply is already in the cache (not
     waiting for the batch's slowest), and the held one is committed when it comes."""
@@ -154,7 +87,7 @@ def test_each_reply_is_committed_as_it_arrives(
 
 
 def test_a_failed_request_loses_nothing_finished_beside_it(
-    endpoints: list[tuple[str, Counting]], tmp_path: Path
+    endpoints: list[tuple[str, CountingEndpoint]], tmp_path: Path
 ) -> None:
     (url, state), _ = endpoints
     state.delay_s = 0.05
@@ -172,7 +105,7 @@ def test_a_failed_request_loses_nothing_finished_beside_it(
 
 
 def test_a_retry_waits_for_the_survivor_rather_than_retake_a_dead_endpoint(
-    endpoints: list[tuple[str, Counting]],
+    endpoints: list[tuple[str, CountingEndpoint]],
 ) -> None:
     """A dead endpoint's slots are always free (its requests fail at once) while the survivor's
     are busy: a request that failed on the dead one must wait for the survivor, not spend its
