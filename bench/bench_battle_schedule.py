@@ -398,11 +398,13 @@ def _rating_quality(
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(
+    quick: bool = False, instructions: int | None = None, rounds: int | None = None
+) -> dict[str, Any]:
     """Every size at the default bound; at 10 experts also other seeds and other bounds `z`."""
     sizes = (5,) if quick else SIZES
-    n = 30 if quick else INSTRUCTIONS
-    rounds = 10 if quick else BOOTSTRAP_ROUNDS
+    n = instructions or (30 if quick else INSTRUCTIONS)
+    rounds = rounds or (10 if quick else BOOTSTRAP_ROUNDS)
     result: dict[str, Any] = {
         "instructions": n,
         "bootstrap_rounds": rounds,
@@ -418,6 +420,55 @@ def run(quick: bool = False) -> dict[str, Any]:
             str(z): measure(10, n, rounds, seed=10, z=z)["by_alpha"] for z in OTHER_Z
         }
     return result
+
+
+def scan(
+    experts: int, instructions: int, rounds: int, seeds: list[int], bounds: list[float]
+) -> dict[str, Any]:
+    """The target's two figures on each planted arena at each bound, with each measure's CPU
+    seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4)."""
+    measures = []
+    for z in bounds:
+        for seed in seeds:
+            started = time.process_time()
+            got = measure(experts, instructions, rounds, seed=seed, z=z)
+            cpu = round(time.process_time() - started, 1)
+            measures.append({"seed": seed, "z": z, "cpu_seconds": cpu, **got})
+    return {
+        "experts": experts,
+        "instructions": instructions,
+        "rounds": rounds,
+        "measures": measures,
+    }
+
+
+def scan_table(result: dict[str, Any]) -> str:
+    """One line per bound and alpha: mean calls fewer and winners equal over the arenas, the
+    per-arena range, and how many arenas meet the target (>= 3x fewer and >= 95% equal)."""
+    lines = [
+        f"{result['experts']} experts, {result['instructions']} instructions, "
+        f"{result['rounds']} bootstrap rounds",
+        "z     alpha  calls fewer: mean (range)   winners = full's: mean (range)   "
+        "arenas meeting 3x & 95%",
+    ]
+    bounds = sorted({m["z"] for m in result["measures"]}, reverse=True)
+    for z in bounds:
+        at_z = [m for m in result["measures"] if m["z"] == z]
+        for alpha in ALPHAS:
+            got = [m["by_alpha"][str(alpha)] for m in at_z]
+            ratio = [g["calls_ratio"] for g in got]
+            same = [100 * g["winners_same_as_full"] for g in got]
+            meet = sum(r >= 3.0 and s >= 95.0 for r, s in zip(ratio, same, strict=True))
+            lines.append(
+                f"{z:<5g} {alpha:<6g} {np.mean(ratio):5.2f}x ({min(ratio):.2f}-{max(ratio):.2f})"
+                f"         {np.mean(same):5.1f}% ({min(same):.1f}-{max(same):.1f})"
+                f"            {meet} of {len(got)}"
+            )
+    cpu = ", ".join(
+        f"seed {m['seed']} z {m['z']:g}: {m['cpu_seconds']} s" for m in result["measures"]
+    )
+    lines.append(f"CPU seconds per measure: {cpu}")
+    return "\n".join(lines)
 
 
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -452,11 +503,51 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _numbers(text: str, kind: type) -> list:
+    return [kind(part) for part in text.split(",") if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--instructions", type=int, help=f"instructions per arena (default {INSTRUCTIONS})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"bootstrap rounds (default {BOOTSTRAP_ROUNDS}; only the "
+        "interval figures depend on them)",
+    )
+    parser.add_argument(
+        "--scan",
+        action="store_true",
+        help="only the target's figures at --experts over --seeds and --z, as a table",
+    )
+    parser.add_argument("--experts", type=int, default=10, help="with --scan (default 10)")
+    parser.add_argument(
+        "--seeds",
+        default=",".join(str(s) for s in (10, *OTHER_SEEDS)),
+        help="with --scan: planted arenas, comma-separated (default %(default)s)",
+    )
+    parser.add_argument(
+        "--z", default=f"{RaceSettings.z:g}", help="with --scan: bounds, comma-separated"
+    )
+    parser.add_argument("--json", action="store_true", help="with --scan: print the JSON too")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick), indent=2))
+    if not args.scan:
+        print(json.dumps(run(args.quick, args.instructions, args.rounds), indent=2))
+        return
+    result = scan(
+        args.experts,
+        args.instructions or INSTRUCTIONS,
+        args.rounds or BOOTSTRAP_ROUNDS,
+        _numbers(args.seeds, int),
+        _numbers(args.z, float),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    print(scan_table(result))
 
 
 if __name__ == "__main__":
