@@ -206,6 +206,9 @@ def ratings_with_ci(
         draws.append(fit_bradley_terry(sample))
     out = {}
     for e, r in fitted.items():
+        if not draws:  # rounds 0: the point fit only
+            out[e] = (r, float("nan"), float("nan"))
+            continue
         values = np.array([d.get(e, 1000.0) for d in draws])
         out[e] = (r, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
     return out
@@ -320,11 +323,6 @@ def measure(
         ratings = ratings_with_ci(votes, rounds, seed)
         full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
         adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
-        unweighted = pl.concat([execution, llm])  # ablation: every vote weighs 1
-        unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
-        unweighted_winner = winners(
-            unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
-        )
         calls = int(mask.sum()) * 2
         out["by_alpha"][str(alpha)] = {
             "adaptive_calls": calls,
@@ -339,13 +337,21 @@ def measure(
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
-            "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
-            **{
-                f"unweighted_{k}": v
-                for k, v in _rating_quality(unweighted_ratings, planted).items()
-            },
             "plan_seconds": round(plan_seconds, 1),
         }
+        if rounds:  # ablation of the weights' effect on the ratings: every vote weighs 1
+            unweighted = pl.concat([execution, llm])
+            unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
+            unweighted_winner = winners(
+                unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
+            )
+            out["by_alpha"][str(alpha)] |= {
+                "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
+                **{
+                    f"unweighted_{k}": v
+                    for k, v in _rating_quality(unweighted_ratings, planted).items()
+                },
+            }
     return out
 
 
@@ -390,9 +396,12 @@ def _rating_quality(
     fitted = np.array([ratings[e][0] for e in names])
     truth = np.array([planted[e] for e in names])
     shift = fitted.mean() - truth.mean()  # both are mean-anchored; kept explicit
+    error = {"max_rating_error": round(float(np.abs(fitted - shift - truth).max()), 1)}
+    if np.isnan(ratings[names[0]][1]):  # no bootstrap rounds, no interval
+        return error
     covered = [ratings[e][1] - shift <= planted[e] <= ratings[e][2] - shift for e in names]
     return {
-        "max_rating_error": round(float(np.abs(fitted - shift - truth).max()), 1),
+        **error,
         "ci_coverage": round(float(np.mean(covered)), 3),
         "mean_ci_width": round(float(np.mean([ratings[e][2] - ratings[e][1] for e in names])), 1),
     }
@@ -404,7 +413,7 @@ def run(
     """Every size at the default bound; at 10 experts also other seeds and other bounds `z`."""
     sizes = (5,) if quick else SIZES
     n = instructions or (30 if quick else INSTRUCTIONS)
-    rounds = rounds or (10 if quick else BOOTSTRAP_ROUNDS)
+    rounds = (10 if quick else BOOTSTRAP_ROUNDS) if rounds is None else rounds
     result: dict[str, Any] = {
         "instructions": n,
         "bootstrap_rounds": rounds,
@@ -516,8 +525,8 @@ def main() -> None:
     parser.add_argument(
         "--rounds",
         type=int,
-        help=f"bootstrap rounds (default {BOOTSTRAP_ROUNDS}; only the "
-        "interval figures depend on them)",
+        help=f"bootstrap rounds (default {BOOTSTRAP_ROUNDS}): only the interval figures "
+        "depend on them; 0 fits point ratings only and skips the unweighted ablation",
     )
     parser.add_argument(
         "--scan",
@@ -541,7 +550,7 @@ def main() -> None:
     result = scan(
         args.experts,
         args.instructions or INSTRUCTIONS,
-        args.rounds or BOOTSTRAP_ROUNDS,
+        BOOTSTRAP_ROUNDS if args.rounds is None else args.rounds,
         _numbers(args.seeds, int),
         _numbers(args.z, float),
     )
