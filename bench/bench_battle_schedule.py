@@ -334,6 +334,7 @@ def measure(
             "differ_fully_judged": _fully_judged_disagreements(
                 arena, d, mask, adaptive_winner, full_winner
             ),
+            **_drift(ratings, full_ratings),
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
@@ -383,6 +384,19 @@ def _fully_judged_disagreements(
         battles = [p for p, (a, b) in enumerate(d.pairs) if {a, b} & sides]
         count += bool((asked[i, battles] == eligible[i, battles]).all())
     return round(count / len(d.ids), 4)
+
+
+def _drift(
+    ratings: dict[str, tuple[float, float, float]], full: dict[str, tuple[float, float, float]]
+) -> dict[str, float]:
+    """How far the adaptive point ratings sit from full's (Elo, after removing the mean shift):
+    what moves the global term of the winner score away from full's."""
+    gap = np.array([ratings[e][0] - full[e][0] for e in sorted(full)])
+    gap -= gap.mean()
+    return {
+        "rating_drift_rms": round(float(np.sqrt(np.mean(gap**2))), 2),
+        "rating_drift_max": round(float(np.abs(gap).max()), 2),
+    }
 
 
 def _share(mine: dict[str, str], other: dict[str, str]) -> float:
