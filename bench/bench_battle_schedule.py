@@ -18,10 +18,20 @@ ratings alone decided it: `differ_fully_judged`); the max error of the BT rating
 planted ones (the BT fit on the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
 infinitely many instructions converges); the share of experts whose 95% bootstrap interval
 (instructions resampled, 100 rounds) covers the planted rating; and, for context, how often the
-winner is the response of truly highest quality. At 10 experts it also runs three more planted
+winner is the response of truly highest quality, and how far the adaptive ratings drift from
+full's (`rating_drift_rms`, `rating_drift_max`). At 10 experts it also runs three more planted
 arenas and two other bounds z.
 
-    python -m bench.bench_battle_schedule [--quick]
+`--scan` measures only the target's two figures (calls fewer, winners equal to full's) at one
+size over planted arenas and bounds, with each measure's CPU seconds, as a table: how they move
+with the arena's size in instructions (docs/BENCHMARKS.md, round 4). The adaptive ratings' drift
+from full's comes from the battles judged once and shrinks as 1/sqrt(instructions), so the
+winners decided by the ratings (alpha 0.7) depend on the size; the default 200 instructions is
+far below a real arena.
+
+    python -m bench.bench_battle_schedule [--quick] [--instructions N] [--rounds R]
+    python -m bench.bench_battle_schedule --scan --instructions 1000 --rounds 0 \
+        [--experts 10] [--seeds 10,110,120,130] [--z 2,1.75] [--json]
 """
 
 from __future__ import annotations
