@@ -18,10 +18,21 @@ ratings alone decided it: `differ_fully_judged`); the max error of the BT rating
 planted ones (the BT fit on the expected votes of the full schedule over 3,000 fresh instructions, i.e. where an arena of
 infinitely many instructions converges); the share of experts whose 95% bootstrap interval
 (instructions resampled, 100 rounds) covers the planted rating; and, for context, how often the
-winner is the response of truly highest quality. At 10 experts it also runs three more planted
+winner is the response of truly highest quality, and how far the adaptive ratings drift from
+full's (`rating_drift_rms`, `rating_drift_max`). At 10 experts it also runs three more planted
 arenas and two other bounds z.
 
-    python -m bench.bench_battle_schedule [--quick]
+`--scan` measures only the target's two figures (calls fewer, winners equal to full's) at one
+size over planted arenas and bounds, with each measure's CPU seconds, as a table: how they move
+with the arena's size in instructions (docs/BENCHMARKS.md, round 4). The default 200
+instructions is far below a real arena; measured from 200 to 2000: the calls saved do not depend
+on the size, the winners at alpha 0.7 (decided partly by the adaptive ratings' drift from
+full's) agree more with full's from 500 on, and the drift shrinks more slowly than
+1/sqrt(instructions).
+
+    python -m bench.bench_battle_schedule [--quick] [--instructions N] [--rounds R]
+    python -m bench.bench_battle_schedule --scan --instructions 1000 --rounds 0 \
+        [--experts 10] [--seeds 10,110,120,130] [--z 2,1.75] [--json]
 """
 
 from __future__ import annotations
@@ -206,6 +217,9 @@ def ratings_with_ci(
         draws.append(fit_bradley_terry(sample))
     out = {}
     for e, r in fitted.items():
+        if not draws:  # rounds 0: the point fit only
+            out[e] = (r, float("nan"), float("nan"))
+            continue
         values = np.array([d.get(e, 1000.0) for d in draws])
         out[e] = (r, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
     return out
@@ -320,11 +334,6 @@ def measure(
         ratings = ratings_with_ci(votes, rounds, seed)
         full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
         adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
-        unweighted = pl.concat([execution, llm])  # ablation: every vote weighs 1
-        unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
-        unweighted_winner = winners(
-            unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
-        )
         calls = int(mask.sum()) * 2
         out["by_alpha"][str(alpha)] = {
             "adaptive_calls": calls,
@@ -336,16 +345,25 @@ def measure(
             "differ_fully_judged": _fully_judged_disagreements(
                 arena, d, mask, adaptive_winner, full_winner
             ),
+            **_drift(ratings, full_ratings),
             "full_winner_is_best": _share(full_winner, best),
             "adaptive_winner_is_best": _share(adaptive_winner, best),
             **{f"adaptive_{k}": v for k, v in _rating_quality(ratings, planted).items()},
-            "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
-            **{
-                f"unweighted_{k}": v
-                for k, v in _rating_quality(unweighted_ratings, planted).items()
-            },
             "plan_seconds": round(plan_seconds, 1),
         }
+        if rounds:  # ablation of the weights' effect on the ratings: every vote weighs 1
+            unweighted = pl.concat([execution, llm])
+            unweighted_ratings = ratings_with_ci(unweighted, rounds, seed)
+            unweighted_winner = winners(
+                unweighted, {e: r[0] for e, r in unweighted_ratings.items()}, alpha
+            )
+            out["by_alpha"][str(alpha)] |= {
+                "unweighted_winners_same_as_full": _share(unweighted_winner, full_winner),
+                **{
+                    f"unweighted_{k}": v
+                    for k, v in _rating_quality(unweighted_ratings, planted).items()
+                },
+            }
     return out
 
 
@@ -379,6 +397,19 @@ def _fully_judged_disagreements(
     return round(count / len(d.ids), 4)
 
 
+def _drift(
+    ratings: dict[str, tuple[float, float, float]], full: dict[str, tuple[float, float, float]]
+) -> dict[str, float]:
+    """How far the adaptive point ratings sit from full's (Elo, after removing the mean shift):
+    what moves the global term of the winner score away from full's."""
+    gap = np.array([ratings[e][0] - full[e][0] for e in sorted(full)])
+    gap -= gap.mean()
+    return {
+        "rating_drift_rms": round(float(np.sqrt(np.mean(gap**2))), 2),
+        "rating_drift_max": round(float(np.abs(gap).max()), 2),
+    }
+
+
 def _share(mine: dict[str, str], other: dict[str, str]) -> float:
     return round(sum(mine[k] == other[k] for k in other) / len(other), 4)
 
@@ -390,19 +421,24 @@ def _rating_quality(
     fitted = np.array([ratings[e][0] for e in names])
     truth = np.array([planted[e] for e in names])
     shift = fitted.mean() - truth.mean()  # both are mean-anchored; kept explicit
+    error = {"max_rating_error": round(float(np.abs(fitted - shift - truth).max()), 1)}
+    if np.isnan(ratings[names[0]][1]):  # no bootstrap rounds, no interval
+        return error
     covered = [ratings[e][1] - shift <= planted[e] <= ratings[e][2] - shift for e in names]
     return {
-        "max_rating_error": round(float(np.abs(fitted - shift - truth).max()), 1),
+        **error,
         "ci_coverage": round(float(np.mean(covered)), 3),
         "mean_ci_width": round(float(np.mean([ratings[e][2] - ratings[e][1] for e in names])), 1),
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(
+    quick: bool = False, instructions: int | None = None, rounds: int | None = None
+) -> dict[str, Any]:
     """Every size at the default bound; at 10 experts also other seeds and other bounds `z`."""
     sizes = (5,) if quick else SIZES
-    n = 30 if quick else INSTRUCTIONS
-    rounds = 10 if quick else BOOTSTRAP_ROUNDS
+    n = instructions or (30 if quick else INSTRUCTIONS)
+    rounds = (10 if quick else BOOTSTRAP_ROUNDS) if rounds is None else rounds
     result: dict[str, Any] = {
         "instructions": n,
         "bootstrap_rounds": rounds,
@@ -418,6 +454,55 @@ def run(quick: bool = False) -> dict[str, Any]:
             str(z): measure(10, n, rounds, seed=10, z=z)["by_alpha"] for z in OTHER_Z
         }
     return result
+
+
+def scan(
+    experts: int, instructions: int, rounds: int, seeds: list[int], bounds: list[float]
+) -> dict[str, Any]:
+    """The target's two figures on each planted arena at each bound, with each measure's CPU
+    seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4)."""
+    measures = []
+    for z in bounds:
+        for seed in seeds:
+            started = time.process_time()
+            got = measure(experts, instructions, rounds, seed=seed, z=z)
+            cpu = round(time.process_time() - started, 1)
+            measures.append({"seed": seed, "z": z, "cpu_seconds": cpu, **got})
+    return {
+        "experts": experts,
+        "instructions": instructions,
+        "rounds": rounds,
+        "measures": measures,
+    }
+
+
+def scan_table(result: dict[str, Any]) -> str:
+    """One line per bound and alpha: mean calls fewer and winners equal over the arenas, the
+    per-arena range, and how many arenas meet the target (>= 3x fewer and >= 95% equal)."""
+    lines = [
+        f"{result['experts']} experts, {result['instructions']} instructions, "
+        f"{result['rounds']} bootstrap rounds",
+        "z     alpha  calls fewer: mean (range)   winners = full's: mean (range)   "
+        "arenas meeting 3x & 95%",
+    ]
+    bounds = sorted({m["z"] for m in result["measures"]}, reverse=True)
+    for z in bounds:
+        at_z = [m for m in result["measures"] if m["z"] == z]
+        for alpha in ALPHAS:
+            got = [m["by_alpha"][str(alpha)] for m in at_z]
+            ratio = [g["calls_ratio"] for g in got]
+            same = [100 * g["winners_same_as_full"] for g in got]
+            meet = sum(r >= 3.0 and s >= 95.0 for r, s in zip(ratio, same, strict=True))
+            lines.append(
+                f"{z:<5g} {alpha:<6g} {np.mean(ratio):5.2f}x ({min(ratio):.2f}-{max(ratio):.2f})"
+                f"         {np.mean(same):5.1f}% ({min(same):.1f}-{max(same):.1f})"
+                f"            {meet} of {len(got)}"
+            )
+    cpu = ", ".join(
+        f"seed {m['seed']} z {m['z']:g}: {m['cpu_seconds']} s" for m in result["measures"]
+    )
+    lines.append(f"CPU seconds per measure: {cpu}")
+    return "\n".join(lines)
 
 
 def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -452,11 +537,51 @@ def summary(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _numbers(text: str, kind: type) -> list:
+    return [kind(part) for part in text.split(",") if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--instructions", type=int, help=f"instructions per arena (default {INSTRUCTIONS})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"bootstrap rounds (default {BOOTSTRAP_ROUNDS}): only the interval figures "
+        "depend on them; 0 fits point ratings only and skips the unweighted ablation",
+    )
+    parser.add_argument(
+        "--scan",
+        action="store_true",
+        help="only the target's figures at --experts over --seeds and --z, as a table",
+    )
+    parser.add_argument("--experts", type=int, default=10, help="with --scan (default 10)")
+    parser.add_argument(
+        "--seeds",
+        default=",".join(str(s) for s in (10, *OTHER_SEEDS)),
+        help="with --scan: planted arenas, comma-separated (default %(default)s)",
+    )
+    parser.add_argument(
+        "--z", default=f"{RaceSettings.z:g}", help="with --scan: bounds, comma-separated"
+    )
+    parser.add_argument("--json", action="store_true", help="with --scan: print the JSON too")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick), indent=2))
+    if not args.scan:
+        print(json.dumps(run(args.quick, args.instructions, args.rounds), indent=2))
+        return
+    result = scan(
+        args.experts,
+        args.instructions or INSTRUCTIONS,
+        BOOTSTRAP_ROUNDS if args.rounds is None else args.rounds,
+        _numbers(args.seeds, int),
+        _numbers(args.z, float),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    print(scan_table(result))
 
 
 if __name__ == "__main__":

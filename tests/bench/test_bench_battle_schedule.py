@@ -46,3 +46,14 @@ def test_smoke_run_measures_both_schedules():
     rows = run_all.summary_rows("battle_schedule", result)
     assert len(rows) == 2 and all(len(row) == 4 for row in rows)
     assert "see the details below" not in rows[0][1]
+
+
+def test_scan_gives_each_arena_its_figures_and_counts_those_meeting_the_target():
+    result = schedule.scan(5, 30, 2, seeds=[5, 6], bounds=[2.0])
+    assert [m["seed"] for m in result["measures"]] == [5, 6]
+    assert all(m["cpu_seconds"] > 0 and m["instructions"] == 30 for m in result["measures"])
+    table = schedule.scan_table(result)
+    # one line per bound and alpha, each counting the arenas out of two
+    assert table.count(" of 2") == 2
+    ratios = [m["by_alpha"]["0.7"]["calls_ratio"] for m in result["measures"]]
+    assert f"({min(ratios):.2f}-{max(ratios):.2f})" in table
