@@ -220,6 +220,7 @@ def _stamp(vars_json: str | None) -> dict:
 class _Kept:
     manifest: Any  # the dbt Manifest object parsed in this process
     lake_home: str  # the home its lake sources read now
+    manifest_json: str  # the parse's manifest.json (lake sources at `PARSE_HOME`)
 
 
 _parsed: dict[str, _Kept] = {}  # parse stamp (as JSON) -> the kept Manifest
@@ -230,7 +231,8 @@ def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> 
 
     Skipped when the manifest was parsed from the same project files and vars (a stamp beside
     it); pass the builds' `--vars` (`dbt_vars(config)`). Another home only rewrites the lake
-    sources' locations in it (`_point_lake_sources`), no parse.
+    sources' locations in it (`_point_lake_sources`), and vars this process parsed already
+    (another process's parse is on disk now) take this process's parse back, no parse either.
     """
     home = home or Home.resolve()
     stamp = _stamp(vars_json)
@@ -239,14 +241,15 @@ def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> 
         return dbt_project.manifest_path
     with one_at_a_time(), _parse_lock():
         current = _read_stamp()
-        if not dbt_project.manifest_path.exists() or not _same_parse(current, stamp):
+        kept = _parsed.get(json.dumps(stamp, sort_keys=True))
+        if dbt_project.manifest_path.exists() and _same_parse(current, stamp):
+            if current != wanted:
+                on_disk = json.loads(dbt_project.manifest_path.read_text())
+                _write_manifest(on_disk, current["lake_home"], home, stamp)
+        elif kept is not None:
+            _write_manifest(json.loads(kept.manifest_json), PARSE_HOME, home, stamp)
+        else:
             _parse_and_keep(vars_json, stamp, home)
-        elif current != wanted:
-            _stamp_path().unlink()  # a crash before the stamp is back leaves a re-parse
-            manifest = json.loads(dbt_project.manifest_path.read_text())
-            _point_lake_sources(manifest["sources"].values(), current["lake_home"], home.root)
-            _write_atomically(dbt_project.manifest_path, json.dumps(manifest))
-            _write_atomically(_stamp_path(), json.dumps(wanted))
     return dbt_project.manifest_path
 
 
@@ -310,16 +313,22 @@ def _parse_and_keep(vars_json: str | None, stamp: dict, home: Home) -> None:
             manifest = parse(DBT_PROJECT_DIR, work, vars_json)
         if (work / partial.name).exists():
             os.replace(work / partial.name, partial)
-        written = json.loads((work / "manifest.json").read_text())
-        _point_lake_sources(written["sources"].values(), PARSE_HOME, home.root)
-        _stamp_path().unlink(missing_ok=True)
-        _write_atomically(dbt_project.manifest_path, json.dumps(written))
+        manifest_json = (work / "manifest.json").read_text()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _write_atomically(_stamp_path(), json.dumps({**stamp, "lake_home": str(home.root)}))
+    _write_manifest(json.loads(manifest_json), PARSE_HOME, home, stamp)
     while len(_parsed) >= KEPT_MANIFESTS:
         _parsed.pop(next(iter(_parsed)))
-    _parsed[json.dumps(stamp, sort_keys=True)] = _Kept(manifest, str(PARSE_HOME))
+    _parsed[json.dumps(stamp, sort_keys=True)] = _Kept(manifest, str(PARSE_HOME), manifest_json)
+
+
+def _write_manifest(manifest: dict, lake_home: str | Path, home: Home, stamp: dict) -> None:
+    """target/manifest.json from a parse's manifest (its lake sources at `lake_home`), pointed at
+    `home`, and its stamp. The caller holds `_parse_lock`."""
+    _stamp_path().unlink(missing_ok=True)  # a crash before the stamp is back leaves a re-parse
+    _point_lake_sources(manifest["sources"].values(), lake_home, home.root)
+    _write_atomically(dbt_project.manifest_path, json.dumps(manifest))
+    _write_atomically(_stamp_path(), json.dumps({**stamp, "lake_home": str(home.root)}))
 
 
 def _point_lake_sources(sources: Iterable[Any], old_home: str | Path, new_home: str | Path) -> None:
