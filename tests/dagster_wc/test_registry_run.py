@@ -143,6 +143,34 @@ def test_homes_built_in_one_process_each_read_their_own_lake(
         # the staging view reads the lake whenever it is queried, at the location it was built with
         view = query(home, "select expert from stg_expert_registry order by 1")["expert"]
         assert view.to_list() == registered
-    manifest = json.loads(assets.dbt_project.manifest_path.read_text())
-    location = manifest["sources"]["source.warriorcoder.lake.expert_registry"]["relation_name"]
-    assert f"'{second.root}/lake/expert_registry/" in location  # the last home prepared
+
+    # another process's parse of other vars on disk: this process's own parse comes back
+    other_parse = {**assets._stamp(None), "vars": "{}", "lake_home": "/elsewhere"}
+    assets._write_atomically(assets._stamp_path(), json.dumps(other_parse))
+    vars_json = assets.dbt_vars(runner.load_config(config_file, home=first.root))
+    assets.prepare_manifest(first, vars_json)
+    assert parses == []
+
+
+def test_lake_sources_move_from_one_home_to_another():
+    """What a build's pointing changes in a parsed manifest (manifest.json's shape here; dbt's
+    objects take the same path): every lake location, nothing else; and a location outside the
+    old home's lake is an error, never a silent read elsewhere."""
+    from dagster_wc.dbt.assets import DbtBuildError, _point_lake_sources
+
+    def source(home: str) -> dict:
+        location = f"read_parquet('{home}/lake/{{name}}/*.parquet', union_by_name=true)"
+        return {
+            "config": {"external_location": location, "meta": {"x": "/old/home/lake/"}},
+            "unrendered_config": {"external_location": location},
+            "relation_name": location.replace("{name}", "responses"),
+        }
+
+    moved = source("/old/home")
+    _point_lake_sources([moved, {"config": {}, "unrendered_config": {}}], "/old/home", "/new")
+    assert moved == {
+        **source("/new"),
+        "config": {**source("/new")["config"], "meta": {"x": "/old/home/lake/"}},
+    }
+    with pytest.raises(DbtBuildError, match="does not read /elsewhere/lake/"):
+        _point_lake_sources([source("/new")], "/elsewhere", "/other")
