@@ -26,7 +26,14 @@ def test_two_rounds_and_a_control_on_the_pipeline(tmp_path, demo_models_dir, sma
         "target": {
             "slug": "target-tiny",
             "model": str(target),
-            "sft": {"max_steps": 2, "per_device_batch_size": 4, "validation_fraction": 0.0},
+            # one step, at the full learning rate (no warmup step at rate 0): each round's
+            # target really changes, so round 2's newcomer is a model of its own
+            "sft": {
+                "max_steps": 1,
+                "warmup_ratio": 0.0,
+                "per_device_batch_size": 4,
+                "validation_fraction": 0.0,
+            },
         },
         "evaluation": {"benchmarks": ["humaneval"], "max_problems": 3, "max_new_tokens": 24},
     }

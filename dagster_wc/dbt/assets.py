@@ -3,8 +3,10 @@
 dbt is the only writer of the warehouse. Each dbt build writes a copy of the warehouse and
 swaps it in (`wc_foundation.warehouse.warehouse_build`), so readers never meet a lock.
 dbt runs inside the step's process (`dagster_wc.dbt.inprocess`): the project is parsed once per
-process, home and vars, and each build reuses that parsed manifest, so a build costs dbt's own
-work rather than a dbt process start (about 3.4 s each). The results become the same asset
+process and vars, and each build reuses that parsed manifest, so a build costs dbt's own work
+rather than a dbt process start (about 3.4 s each). The parse does not depend on the home: dbt
+parses with a stand-in home (`PARSE_HOME`) and each build points the lake sources, the only part
+the home changes, at its own home first (`manifest_for_build`). The results become the same asset
 events as dagster-dbt's CLI resource gives (materializations, asset checks), plus row counts.
 The `@dbt_assets` definition is built lazily (inside a cached function) so importing this module
 never parses dbt; `prepare_manifest()` builds the manifest for tests and the CLI.
@@ -17,8 +19,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from dagster_wc.dbt.inprocess import DbtBuildError, common_args, invoke, parse
+from dagster_wc.dbt.inprocess import DbtBuildError, common_args, invoke, one_at_a_time, parse
 from dagster_wc.dbt.metadata import with_build_metadata
 from dagster_wc.orchestration.plan import dbt_check_parents
 from dagster_wc.resources import ArenaResource
@@ -41,7 +44,11 @@ from wc_foundation.storage import Home
 from wc_foundation.warehouse import warehouse_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-KEPT_MANIFESTS = 4  # parsed manifests kept per process (a test worker meets many homes)
+KEPT_MANIFESTS = 4  # parsed manifests kept per process (one per vars: a test worker meets several)
+# dbt parses the project with this stand-in home, so a parse serves every home (a build points
+# the lake sources at its own) and dbt's partial parse never restarts for another home. It does
+# not exist: a source left pointing here fails the build instead of reading another home's files.
+PARSE_HOME = Path("/nonexistent/wc-dbt-parse-home")
 
 
 def stage_of_model(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -203,70 +210,160 @@ def _read_stamp() -> dict:
         return {}
 
 
-def _stamp(home: Home, vars_json: str | None) -> dict:
-    """What a parse depends on. The home counts because the lake sources' locations render from
-    WC_HOME at parse time; the vars because a parse is only valid for the vars it saw."""
-    return {"files": project_files_digest(), "home": str(home.root), "vars": vars_json or ""}
+def _stamp(vars_json: str | None) -> dict:
+    """What a parse depends on: the project's files and the vars (a parse is only valid for the
+    vars it saw). Not the home: dbt parses with `PARSE_HOME` and each home is pointed at after."""
+    return {"files": project_files_digest(), "vars": vars_json or ""}
 
 
-_parsed: dict[str, Any] = {}  # stamp (as JSON) -> the dbt Manifest object parsed in this process
+@dataclass
+class _Kept:
+    manifest: Any  # the dbt Manifest object parsed in this process
+    lake_home: str  # the home its lake sources read now
+    manifest_json: str  # the parse's manifest.json (lake sources at `PARSE_HOME`)
+
+
+_parsed: dict[str, _Kept] = {}  # parse stamp (as JSON) -> the kept Manifest
 
 
 def prepare_manifest(home: Home | None = None, vars_json: str | None = None) -> Path:
     """Parse the dbt project into target/manifest.json (what `dagster dev` does by itself).
 
-    Skipped when the manifest was parsed from the same project files, vars and home (a stamp
-    beside it); pass the builds' `--vars` (`dbt_vars(config)`).
+    Skipped when the manifest was parsed from the same project files and vars (a stamp beside
+    it); pass the builds' `--vars` (`dbt_vars(config)`). Another home only rewrites the lake
+    sources' locations in it (`_point_lake_sources`), and vars this process parsed already
+    (another process's parse is on disk now) take this process's parse back, no parse either.
     """
     home = home or Home.resolve()
-    stamp = _stamp(home, vars_json)
-    if not (dbt_project.manifest_path.exists() and _read_stamp() == stamp):
-        _parse_and_keep(home, vars_json, stamp, skip_if_current=True)
+    stamp = _stamp(vars_json)
+    wanted = {**stamp, "lake_home": str(home.root)}
+    if dbt_project.manifest_path.exists() and _read_stamp() == wanted:
+        return dbt_project.manifest_path
+    with one_at_a_time(), _parse_lock():
+        current = _read_stamp()
+        kept = _parsed.get(json.dumps(stamp, sort_keys=True))
+        if dbt_project.manifest_path.exists() and _same_parse(current, stamp):
+            if current != wanted:
+                on_disk = json.loads(dbt_project.manifest_path.read_text())
+                _write_manifest(on_disk, current["lake_home"], home, stamp)
+        elif kept is not None:
+            _write_manifest(json.loads(kept.manifest_json), PARSE_HOME, home, stamp)
+        else:
+            _parse_and_keep(vars_json, stamp, home)
     return dbt_project.manifest_path
 
 
-def parsed_manifest(home: Home, vars_json: str) -> Any:
-    """The dbt Manifest object for this home and vars, parsed at most once per process."""
-    stamp = _stamp(home, vars_json)
-    key = json.dumps(stamp, sort_keys=True)
-    if key not in _parsed:
-        _parse_and_keep(home, vars_json, stamp, skip_if_current=False)
-    return _parsed[key]
+@contextmanager
+def manifest_for_build(home: Home, vars_json: str) -> Iterator[Any]:
+    """The dbt Manifest object for these vars (parsed at most once per process), its lake sources
+    pointed at `home`, held for one build: this process's dbt turn is kept until the build ends,
+    so another thread's build waits rather than point the sources at its own home under this one
+    (which would make this build read the other home's Parquet files)."""
+    with one_at_a_time():
+        stamp = _stamp(vars_json)
+        key = json.dumps(stamp, sort_keys=True)
+        if key not in _parsed:
+            with _parse_lock():
+                _parse_and_keep(vars_json, stamp, home)
+        kept = _parsed[key]
+        if kept.lake_home != str(home.root):
+            try:
+                _point_lake_sources(kept.manifest.sources.values(), kept.lake_home, home.root)
+            except Exception:
+                _parsed.pop(key)  # half pointed: parse afresh next time
+                raise
+            kept.lake_home = str(home.root)
+        yield kept.manifest
 
 
-def _parse_and_keep(home: Home, vars_json: str | None, stamp: dict, *, skip_if_current: bool):
-    """Parse in this process and keep the Manifest object.
+def _same_parse(on_disk: dict, stamp: dict) -> bool:
+    return "lake_home" in on_disk and all(on_disk.get(k) == v for k, v in stamp.items())
+
+
+@contextmanager
+def _parse_lock() -> Iterator[None]:
+    """One process parses (or rewrites target/manifest.json) at a time."""
+    target = dbt_project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _parse_and_keep(vars_json: str | None, stamp: dict, home: Home) -> None:
+    """Parse in this process with `PARSE_HOME`, keep the Manifest object, and leave
+    target/manifest.json pointed at `home`. The caller holds `one_at_a_time` and `_parse_lock`.
 
     Several processes (pytest workers, `dagster dev`, a CLI run) may parse at once: one parses at
     a time, into a folder of its own (seeded with the last partial parse), and the results are
     renamed into target/, so a reader never meets a half-written manifest.
     """
     target = dbt_project.manifest_path.parent
-    target.mkdir(parents=True, exist_ok=True)
-    with (target / ".parse.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if skip_if_current and dbt_project.manifest_path.exists() and _read_stamp() == stamp:
-                return
-            work = Path(tempfile.mkdtemp(dir=target, prefix=".parse-"))
-            try:
-                partial = target / "partial_parse.msgpack"
-                if partial.exists():
-                    shutil.copy2(partial, work / partial.name)
-                # parse with the profile path the builds use, so partial parsing stays valid
-                with dbt_environment(home, home.root / "warehouse.building.duckdb"):
-                    manifest = parse(DBT_PROJECT_DIR, work, vars_json)
-                if (work / partial.name).exists():
-                    os.replace(work / partial.name, partial)
-                os.replace(work / "manifest.json", dbt_project.manifest_path)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-            _write_atomically(_stamp_path(), json.dumps(stamp))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    work = Path(tempfile.mkdtemp(dir=target, prefix=".parse-"))
+    try:
+        partial = target / "partial_parse.msgpack"
+        if partial.exists():
+            shutil.copy2(partial, work / partial.name)
+        # the builds' profile path (the warehouse copy's name) in the stand-in home, so partial
+        # parsing stays valid whichever home parsed last
+        with dbt_environment(Home(PARSE_HOME), PARSE_HOME / "warehouse.building.duckdb"):
+            manifest = parse(DBT_PROJECT_DIR, work, vars_json)
+        if (work / partial.name).exists():
+            os.replace(work / partial.name, partial)
+        manifest_json = (work / "manifest.json").read_text()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _write_manifest(json.loads(manifest_json), PARSE_HOME, home, stamp)
     while len(_parsed) >= KEPT_MANIFESTS:
         _parsed.pop(next(iter(_parsed)))
-    _parsed[json.dumps(stamp, sort_keys=True)] = manifest
+    _parsed[json.dumps(stamp, sort_keys=True)] = _Kept(manifest, str(PARSE_HOME), manifest_json)
+
+
+def _write_manifest(manifest: dict, lake_home: str | Path, home: Home, stamp: dict) -> None:
+    """target/manifest.json from a parse's manifest (its lake sources at `lake_home`), pointed at
+    `home`, and its stamp. The caller holds `_parse_lock`."""
+    _stamp_path().unlink(missing_ok=True)  # a crash before the stamp is back leaves a re-parse
+    _point_lake_sources(manifest["sources"].values(), lake_home, home.root)
+    _write_atomically(dbt_project.manifest_path, json.dumps(manifest))
+    _write_atomically(_stamp_path(), json.dumps({**stamp, "lake_home": str(home.root)}))
+
+
+def _point_lake_sources(sources: Iterable[Any], old_home: str | Path, new_home: str | Path) -> None:
+    """Point the lake sources (dbt's objects or manifest.json's dicts) from one home's lake to
+    another's: their `external_location` (as configured and as dbt renders it into
+    `relation_name`) is the only part of a parse that the home changes."""
+    old, new = f"'{old_home}/lake/", f"'{new_home}/lake/"
+    for source in sources:
+        is_dict = isinstance(source, dict)
+        config = source["config"] if is_dict else source.config
+        unrendered = source["unrendered_config"] if is_dict else source.unrendered_config
+        if config.get("external_location") is None:
+            continue
+        moved = {}
+        for name, value in (
+            ("config", config.get("external_location")),
+            ("unrendered", unrendered.get("external_location")),
+            ("relation_name", source["relation_name"] if is_dict else source.relation_name),
+        ):
+            if value is None:
+                continue
+            if old not in value:
+                raise DbtBuildError(
+                    f"the lake source location {value!r} does not read {old[1:]}: the lake "
+                    "sources no longer render from WC_HOME as dagster_wc/dbt/assets.py expects"
+                )
+            moved[name] = value.replace(old, new)
+        config["external_location"] = moved["config"]
+        if "unrendered" in moved:
+            unrendered["external_location"] = moved["unrendered"]
+        if "relation_name" in moved:
+            if is_dict:
+                source["relation_name"] = moved["relation_name"]
+            else:
+                source.relation_name = moved["relation_name"]
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -287,7 +384,6 @@ class ArenaDbtResource(dg.ConfigurableResource):
         tests of selected checks whose model another step built); the caller has set the
         environment (`dbt_environment`).
         """
-        manifest_object = parsed_manifest(home, vars_json)
         manifest, translator = _manifest(), ARENA_TRANSLATOR
         selection, indirect = dbt_subset_selection(context, manifest, translator)
         target = Path(tempfile.mkdtemp(dir=dbt_project.manifest_path.parent, prefix=".build-"))
@@ -299,7 +395,8 @@ class ArenaDbtResource(dg.ConfigurableResource):
                 *selection,
                 *(["--indirect-selection", indirect] if indirect else []),
             ]
-            done = invoke(args, manifest_object)
+            with manifest_for_build(home, vars_json) as manifest_object:
+                done = invoke(args, manifest_object)
         finally:
             shutil.rmtree(target, ignore_errors=True)
         if not done.success:

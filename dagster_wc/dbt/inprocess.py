@@ -2,10 +2,11 @@
 
 Why: a `dbt` subprocess costs about 3.4 s per build (a Python start, dbt's imports, loading the
 partial parse) for under 1 s of dbt's own work, and a fresh arena runs six builds. In-process,
-dbt is imported once per process, the project is parsed once per (project files, home, vars) and
-every later build reuses the parsed `Manifest` object, so a build costs dbt's own work.
+dbt is imported once per process, the project is parsed once per (project files, vars) and every
+later build reuses the parsed `Manifest` object, so a build costs dbt's own work.
 
-dbt keeps process-wide state (flags, the adapter, its event manager): one invocation at a time.
+dbt keeps process-wide state (flags, the adapter, its event manager): one invocation at a time
+(`one_at_a_time` holds that turn across a caller's own steps around an invocation).
 This module knows nothing of Dagster; `dagster_wc.dbt.assets` turns the results into
 asset events.
 """
@@ -13,6 +14,8 @@ asset events.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: a caller holding `one_at_a_time` may invoke
 
 
 class DbtBuildError(RuntimeError):
@@ -53,6 +56,14 @@ class DbtInvocation:
         if not lines:
             lines = [f"  {line}" for line in self.error_lines[-10:]] or ["  (no error reported)"]
         return f"dbt {command} failed:\n" + "\n".join(lines)
+
+
+@contextmanager
+def one_at_a_time() -> Iterator[None]:
+    """This process's dbt turn, held across a caller's steps (point a manifest, then build with
+    it), so another thread's dbt command never runs in between."""
+    with _LOCK:
+        yield
 
 
 def invoke(args: list[str], manifest: Any = None) -> DbtInvocation:

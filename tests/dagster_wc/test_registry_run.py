@@ -4,6 +4,8 @@ dbt runs inside the step's process; a failing dbt test fails the step with the t
 the warehouse stays the last good one.
 """
 
+import json
+
 import dagster as dg
 import polars as pl
 import pytest
@@ -105,3 +107,70 @@ def test_a_failing_dbt_test_fails_the_step_and_names_the_test(tmp_path, config_f
     assert home.warehouse.stat().st_mtime_ns == live  # the failed build's copy was discarded
     assert not (home.root / "warehouse.building.duckdb").exists()
     assert query(home, "select count(*) as n from experts")["n"].item() == 2
+
+
+def test_homes_built_in_one_process_each_read_their_own_lake(
+    tmp_path, config_file, tiny_model_dir, monkeypatch
+):
+    """One process builds two homes one after the other: the second reuses the parsed dbt
+    project (no parse) and each warehouse holds its own home's rows, never the other's Parquet."""
+    from dagster_wc.dbt import assets
+
+    parses = []
+    real_parse = assets.parse
+
+    def counted(*args, **kwargs):
+        parses.append(args)
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(assets, "parse", counted)
+    other_config = tmp_path / "other.yaml"
+    other_config.write_text(
+        "experts:\n"
+        + "".join(f'  - {{slug: {slug}, model: "{tiny_model_dir}"}}\n' for slug in ("delta", "eta"))
+    )
+    first, second = Home.resolve(tmp_path / "first"), Home.resolve(tmp_path / "second")
+    run_pipeline(config_file, first, stages=["registry"])
+    assert len(parses) <= 1  # none when this process already parsed these vars
+    parses.clear()
+    run_pipeline(other_config, second, stages=["registry"])
+    assert parses == []  # another home is no reason to parse again
+    for home, registered, enabled in (
+        (first, ["alpha", "beta", "gamma"], ["alpha", "beta"]),
+        (second, ["delta", "eta"], ["delta", "eta"]),
+    ):
+        assert query(home, "select expert from experts order by 1")["expert"].to_list() == enabled
+        # the staging view reads the lake whenever it is queried, at the location it was built with
+        view = query(home, "select expert from stg_expert_registry order by 1")["expert"]
+        assert view.to_list() == registered
+
+    # another process's parse of other vars on disk: this process's own parse comes back
+    other_parse = {**assets._stamp(None), "vars": "{}", "lake_home": "/elsewhere"}
+    assets._write_atomically(assets._stamp_path(), json.dumps(other_parse))
+    vars_json = assets.dbt_vars(runner.load_config(config_file, home=first.root))
+    assets.prepare_manifest(first, vars_json)
+    assert parses == []
+
+
+def test_lake_sources_move_from_one_home_to_another():
+    """What a build's pointing changes in a parsed manifest (manifest.json's shape here; dbt's
+    objects take the same path): every lake location, nothing else; and a location outside the
+    old home's lake is an error, never a silent read elsewhere."""
+    from dagster_wc.dbt.assets import DbtBuildError, _point_lake_sources
+
+    def source(home: str) -> dict:
+        location = f"read_parquet('{home}/lake/{{name}}/*.parquet', union_by_name=true)"
+        return {
+            "config": {"external_location": location, "meta": {"x": "/old/home/lake/"}},
+            "unrendered_config": {"external_location": location},
+            "relation_name": location.replace("{name}", "responses"),
+        }
+
+    moved = source("/old/home")
+    _point_lake_sources([moved, {"config": {}, "unrendered_config": {}}], "/old/home", "/new")
+    assert moved == {
+        **source("/new"),
+        "config": {**source("/new")["config"], "meta": {"x": "/old/home/lake/"}},
+    }
+    with pytest.raises(DbtBuildError, match="does not read /elsewhere/lake/"):
+        _point_lake_sources([source("/new")], "/elsewhere", "/other")
