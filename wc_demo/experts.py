@@ -87,10 +87,6 @@ QUICK_JUDGING = JudgingRecipe(tasks=4, rounds=(3, 2), max_new_tokens=24, replay_
 # change makes the stamps differ and the build trains (tests/gpu_ops/test_demo_experts.py fails
 # until the bundle is refreshed).
 BUNDLE_DIR = Path(__file__).with_name("bundled")
-# The sweeps' writers (phase 1 alone at each cross-family share) ship too, under
-# bundled/writers/share-<s>/<slug>, so `demo-sweep` on a fresh clone trains no writer
-# (12 writers, ~12 CPU-minutes saved).
-WRITER_BUNDLE_DIR = BUNDLE_DIR / "writers"
 _BUNDLED_FILES = (
     "config.json",
     "generation_config.json",
@@ -670,7 +666,8 @@ def _reuse(out: Path, stamp: dict, *, bundle: bool = False) -> bool:
 
 
 def _bundle_entry(stamp: dict, bundle_dir: Path = BUNDLE_DIR) -> Path:
-    """Where the bundle keeps a build: an expert or judge by slug, a writer by share and slug."""
+    """Where the bundle keeps a build: an expert or judge by slug, a writer by share and slug
+    (the sweeps' writers ship too, so `demo-sweep` on a fresh clone trains no writer)."""
     expert = stamp["expert"]
     if stamp["kind"] == "writer":
         return bundle_dir / "writers" / f"share-{expert['other_share']:.2f}" / expert["slug"]

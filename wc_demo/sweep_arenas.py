@@ -60,17 +60,12 @@ def share_writers(models_dir: Path, share: float, *, use_bundle: bool = True) ->
     quick build's writers mine nothing)."""
     if not 0.0 <= share <= 1.0:
         raise InputError(f"a cross-family share is in [0, 1], got {share}")
-    specs = share_specs(share)
+    specs = [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
     folder = Path("sweep") / share_label(share)
     return {
         spec.slug: experts.build_writer(models_dir, spec, folder=folder, use_bundle=use_bundle)
         for spec in specs
     }
-
-
-def share_specs(share: float) -> list[experts.DemoExpert]:
-    """The demo experts' writer recipes at another cross-family share."""
-    return [replace(e, other_share=share) for e in experts.DEMO_EXPERTS]
 
 
 def share_config(
