@@ -31,7 +31,7 @@ from wc_foundation.storage import lake_partitions, read_lake_table, write_lake_t
 from wc_foundation.warehouse import read_model
 
 # the config sections this stage reads: its steps' config version hashes only these
-CONFIG_SECTIONS = ("experts", "responses", "judging", "battles", "winners", "ratings", "target")
+CONFIG_SECTIONS = ("experts", "responses", "judging", "battles", "winners", "ratings")
 
 
 # Tables the `judgments` asset writes beside its own (one file per judge): declared so the lineage
@@ -72,7 +72,7 @@ def responses(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     model = None
     config = arena.arena_config
     slug = context.partition_key
-    expert = config.model_by_slug(slug)
+    expert = config.arena_model(slug)
     if slug not in {e.slug for e in config.experts_with_role("competitor")}:
         frame = pl.DataFrame(schema=RESPONSES_SCHEMA)
     else:
@@ -233,7 +233,7 @@ def judgments(context: dg.AssetExecutionContext, arena: ArenaResource) -> dg.Mat
     if battles.is_empty():
         frame = pl.DataFrame(schema=JUDGMENTS_SCHEMA)
     else:
-        with arena.chat_model(config.model_by_slug(judge), "judgments") as model:
+        with arena.chat_model(config.arena_model(judge), "judgments") as model:
             frame = judge_battles(
                 model,
                 battles,

@@ -116,6 +116,7 @@ def preference_params(settings: PreferenceTrainingConfig) -> dict:
         "method": settings.method,
         "beta": settings.beta,
         "learning_rate": settings.learning_rate,
+        "sft_weight": settings.sft_weight,
         "num_train_epochs": settings.epochs,
         "max_steps": settings.max_steps,
         "per_device_train_batch_size": settings.per_device_batch_size,

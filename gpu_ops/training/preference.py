@@ -53,6 +53,9 @@ class PreferenceParams:
     method: str = "dpo"
     beta: float = 0.1
     learning_rate: float = 5e-7
+    # DPO only: weight of an SFT term, the chosen answer's negative log-likelihood (RPO, Pang et
+    # al. 2024), against the likelihood displacement that lowers chosen and rejected alike
+    sft_weight: float = 0.0
     num_train_epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides num_train_epochs
     per_device_train_batch_size: int = 4
@@ -69,6 +72,11 @@ class PreferenceParams:
             (self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}"),
             (self.beta > 0, "beta must be > 0"),
             (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.sft_weight >= 0, "sft_weight must be >= 0"),
+            (
+                self.sft_weight == 0 or self.method == "dpo",
+                "sft_weight (the chosen answer's SFT term) applies to dpo only",
+            ),
             (
                 self.num_train_epochs > 0 or self.max_steps > 0,
                 "num_train_epochs or max_steps must be > 0",
@@ -205,6 +213,8 @@ def build_preference_trainer(
     if params.method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
+        if params.sft_weight > 0:  # TRL's loss mix: DPO's sigmoid loss + NLL of the chosen
+            common |= {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, params.sft_weight]}
         trainer = DPOTrainer(
             model=model,
             args=DPOConfig(**common),

@@ -25,6 +25,7 @@ from dagster_wc.dbt.assets import (
 from dagster_wc.definitions import build_definitions, stage_modules
 from dagster_wc.orchestration.partitions import PARTITION_ROLE_TAG
 from dagster_wc.orchestration.plan import pipeline_shape, plan_steps
+from dagster_wc.orchestration.versions import step_versions
 from wc_foundation.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,6 +186,18 @@ def test_plan_runs_each_partitioned_stage_per_expert(tmp_path, shape):
     assert judged == [e.slug for e in config.experts]
     with pytest.raises(ValueError, match="unknown stage"):
         plan_steps(shape, config, stages=["minning"])
+
+
+def test_training_settings_leave_the_arena_as_it_is(tmp_path, shape):
+    """Another SFT seed or learning rate retrains and re-evaluates the target; no battle is
+    re-walked, since the arena's models are the experts and the judges, never the target."""
+    config = load_config(DEMO, home=tmp_path)
+    sft = config.target.sft.model_copy(update={"seed": 7, "learning_rate": 3e-5})
+    edited = config.model_copy(update={"target": config.target.model_copy(update={"sft": sft})})
+    before, after = step_versions(config, shape), step_versions(edited, shape)
+    steps = plan_steps(shape, config)
+    changed = {step.stage for step in steps if before.base(step) != after.base(step)}
+    assert changed == {"training", "evaluation"}
 
 
 def test_no_target_leaves_out_training_and_everything_after_it(tmp_path, shape):

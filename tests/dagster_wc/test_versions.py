@@ -137,7 +137,7 @@ VIEWS = {
     "experts_with_role": {"experts"},
     "scorer_slugs": {"experts", "scoring"},
     "judge_models": {"experts", "judging"},
-    "model_by_slug": {"experts", "judging", "target"},
+    "arena_model": {"experts", "judging"},
 }
 
 

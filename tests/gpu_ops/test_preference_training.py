@@ -2,6 +2,7 @@
 pairs unpaired; a finished run is reused, bad settings fail before any process starts."""
 
 import json
+import math
 
 import pytest
 
@@ -33,6 +34,8 @@ def test_kto_reads_each_pair_as_two_unpaired_rows(pairs_file):
 def test_bad_settings_and_empty_data_are_refused(tmp_path):
     with pytest.raises(InputError, match="method"):
         PreferenceParams(method="ppo")
+    with pytest.raises(InputError, match="dpo only"):
+        PreferenceParams(method="kto", sft_weight=1.0)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     with pytest.raises(InputError):
@@ -84,3 +87,23 @@ def test_kto_takes_steps_on_the_tiny_target(tmp_path, tiny_model_dir, pairs_file
     assert report.completed and report.steps == 1 and report.train_rows == 4
     assert report.final_train_loss is not None
     assert (tmp_path / "kto" / "model" / "config.json").is_file()
+
+
+def test_the_sft_term_adds_the_chosen_answers_nll_to_dpos_loss(
+    tmp_path, tiny_model_dir, pairs_file
+):
+    """At the first step the policy is its reference, so DPO's loss is log 2 exactly; with
+    sft_weight the chosen answer's token NLL, weighted, comes on top of it."""
+    first_loss = {}
+    for weight in (0.0, 2.0):
+        params = PreferenceParams(
+            method="dpo",
+            max_steps=1,
+            per_device_train_batch_size=4,
+            max_length=256,
+            sft_weight=weight,
+        )
+        report = train_preference(tiny_model_dir, pairs_file, tmp_path / f"w{weight}", params)
+        first_loss[weight] = report.loss_history[0]["loss"]
+    assert first_loss[0.0] == pytest.approx(math.log(2), abs=1e-4)
+    assert first_loss[2.0] > math.log(2) + 0.05

@@ -96,6 +96,13 @@ BAD_CONFIGS = [
         ["preference.min_margin", "outside (0, 1]", "0"],
     ),
     (
+        "an SFT term on KTO, which has no chosen answer to add it to",
+        two_experts(
+            target={"slug": "t", "model": "/m/t", "preference": {"method": "kto", "sft_weight": 1}}
+        ),
+        ["target.preference", "sft_weight (1.0)", "needs method: dpo, not kto"],
+    ),
+    (
         "openai backend without endpoint",
         {
             "experts": [

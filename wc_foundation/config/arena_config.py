@@ -108,13 +108,14 @@ class ArenaConfig(_Strict):
         judges.extend(self.judging.extra_judges)
         return judges
 
-    def model_by_slug(self, slug: str) -> ModelConfig:
+    def arena_model(self, slug: str) -> ModelConfig:
+        """An expert or an extra judge: the models a battle involves. The target is not one of
+        them, so the arena's steps never depend on how the target trains."""
         for model in (*self.experts, *self.judging.extra_judges):
             if model.slug == slug:
                 return model
-        if self.target is not None and self.target.slug == slug:
-            return self.target
-        raise ConfigError(f"unknown model {slug!r}")
+        known = [m.slug for m in (*self.experts, *self.judging.extra_judges)]
+        raise ConfigError(f"unknown expert or judge {slug!r}; configured: {known}")
 
     def stage_hash(self, *sections: str) -> str:
         """A short content hash of some config sections (for provenance and change detection)."""

@@ -75,6 +75,11 @@ class PreferenceTrainingConfig(_Strict):
     method: Literal["none", "dpo", "kto"] = "none"
     beta: Annotated[float, Field(gt=0)] = 0.1
     learning_rate: Annotated[float, Field(gt=0)] = 5e-7
+    sft_weight: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="dpo only: weight of an SFT term on the chosen answer (RPO, Pang et al. "
+        "2024); DPO alone can lower the chosen answer's likelihood with the rejected one's",
+    )
     epochs: Annotated[float, Field(gt=0)] = 1
     max_steps: int = -1
     per_device_batch_size: Annotated[int, Field(ge=1)] = 4
@@ -88,6 +93,15 @@ class PreferenceTrainingConfig(_Strict):
     def _method_alone(cls, value: object) -> object:
         """`preference: dpo` is short for `preference: {method: dpo}`."""
         return {"method": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sft_weight_needs_dpo(self) -> PreferenceTrainingConfig:
+        if self.sft_weight > 0 and self.method != "dpo":
+            raise ValueError(
+                f"sft_weight ({self.sft_weight}) adds an SFT term to DPO's loss: it needs "
+                f"method: dpo, not {self.method}"
+            )
+        return self
 
 
 class TargetConfig(ModelConfig):
