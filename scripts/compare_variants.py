@@ -105,6 +105,7 @@ def preference_run(home: Home, target: dict) -> dict[str, Any] | None:
         return found
     report = read_finished_report(home.models / "target_preference" / target["slug"])
     losses = [h["loss"] for h in report.loss_history if "loss" in h]
+    found |= log_prob_drift(Path(report.output_dir).parent / "train_log.jsonl")
     return found | {
         "steps": report.steps,
         "seconds": report.seconds,
@@ -124,6 +125,24 @@ def default_pairs(runs: list[dict], variants: list[str]) -> list[tuple[str, str]
         if label != "base"
     ]
     return [(model, baseline) for model in found if model != baseline]
+
+
+def log_prob_drift(train_log: Path, window: int = 20) -> dict[str, float]:
+    """The mean log-probability of the chosen and the rejected answers over the first and the
+    last `window` logged steps (DPO logs them): likelihood displacement shows as the chosen
+    answers' log-probability falling with the rejected ones'."""
+    if not train_log.is_file():
+        return {}
+    rows = [json.loads(line) for line in train_log.read_text(encoding="utf-8").splitlines()]
+    steps = [r for r in rows if r.get("event") == "log" and "logps/chosen" in r]
+    if not steps:
+        return {}
+    drift = {}
+    for side in ("chosen", "rejected"):
+        values = [r[f"logps/{side}"] for r in steps]
+        drift[f"logps_{side}_first"] = round(statistics.mean(values[:window]), 3)
+        drift[f"logps_{side}_last"] = round(statistics.mean(values[-window:]), 3)
+    return drift
 
 
 def compare(runs: list[dict], pairs: list[tuple[str, str]]) -> list[dict]:
