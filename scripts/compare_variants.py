@@ -17,8 +17,10 @@ differences.
         --variant 'paper={}' \\
         --variant 'dpo={"target": {"preference": {"method": "dpo", "learning_rate": 1.5e-4}}}'
 
-The report (every seed's per-task outcomes included) goes to `$WC_HOME/reports/<--name>.json`
-and is rewritten after every run, so an interrupted study keeps what it finished.
+The report (every seed's per-task outcomes included) goes to `$WC_HOME/reports/<--name>.json`,
+and the same without the outcomes to `<--name>.summary.json`; both are rewritten after every
+run, so an interrupted study keeps what it finished. A study split over homes (other seeds in
+each) is put together with `--merge A.json B.json --out C.json`.
 """
 
 from __future__ import annotations
@@ -207,6 +209,49 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+def write_report(report: dict, out: Path) -> None:
+    """The report at `out`, and beside it `<stem>.summary.json`: the same without the per-task
+    outcomes (each run keeps its pass@1 per model), small enough to commit with the docs."""
+    out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    runs = [
+        {k: v for k, v in run.items() if k != "outcomes"}
+        | {
+            "pass_at_1": {
+                m: round(statistics.mean(o.values()), 4) for m, o in run["outcomes"].items()
+            }
+        }
+        for run in report["runs"]
+    ]
+    summary = out.with_name(f"{out.stem}.summary.json")
+    summary.write_text(json.dumps(report | {"runs": runs}, indent=2, default=str), encoding="utf-8")
+
+
+def merge_reports(paths: list[Path], out: Path | None, pairs: list | None) -> None:
+    """One report from several with the same variants: their runs together, compared again."""
+    if out is None:
+        raise SystemExit("--merge needs --out, the combined report's path")
+    reports = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    variants = reports[0]["variants"]
+    for path, report in zip(paths, reports, strict=True):
+        if report["variants"] != variants:
+            raise SystemExit(f"{path}: its variants differ from {paths[0]}'s")
+    runs = [run for report in reports for run in report["runs"]]
+    seen = [(run["variant"], run["seed"]) for run in runs]
+    if len(set(seen)) != len(seen):
+        raise SystemExit("the reports ran the same (variant, seed) twice: merge other seeds only")
+    names = list(variants)
+    merged = {
+        "config": reports[0]["config"],
+        "variants": variants,
+        "seeds": sorted({run["seed"] for run in runs}),
+        "comparisons": compare(runs, [tuple(p) for p in pairs or default_pairs(runs, names)]),
+        "runs": runs,
+    }
+    write_report(merged, out)
+    print_table(merged["comparisons"])
+    print(f"written: {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
@@ -215,7 +260,6 @@ def main() -> None:
     parser.add_argument(
         "--variant",
         action="append",
-        required=True,
         help="NAME=JSON overrides; the first is the baseline",
     )
     parser.add_argument(
@@ -226,7 +270,20 @@ def main() -> None:
         help="compare variant/model HIGH with LOW (default: all against the first variant's sft)",
     )
     parser.add_argument("--name", default="compare_variants", help="the report's file name")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="no runs: combine these reports (the same variants, other seeds: a study split over "
+        "homes or machines) and write the comparisons to --out",
+    )
+    parser.add_argument("--out", type=Path, help="with --merge: where the combined report goes")
     args = parser.parse_args()
+    if args.merge:
+        merge_reports(args.merge, args.out, args.pair)
+        return
+    if not args.variant:
+        raise SystemExit("name at least one --variant NAME=JSON (the first is the baseline)")
     variants = [parse_variant(text) for text in args.variant]
     names = [name for name, _ in variants]
     if len(set(names)) != len(names):
@@ -266,7 +323,7 @@ def main() -> None:
                     ),
                     "runs": runs,
                 }
-                out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+                write_report(report, out)
     print_table(report["comparisons"])
     print(f"written: {out}")
 
