@@ -49,7 +49,7 @@ import polars as pl
 from scipy.special import expit
 
 from gpu_ops.arena.ratings import fit_bradley_terry
-from gpu_ops.arena.scheduling import VOTE_COLUMNS, RaceSettings, plan_judge, single_order
+from gpu_ops.arena.scheduling import VOTE_COLUMNS, RaceSettings, plan_judge
 from gpu_ops.sft_data.winners import select_winners
 
 FAMILIES = 4
@@ -144,38 +144,28 @@ def execution_frame(arena: Arena, d: Draw) -> pl.DataFrame:
 
 
 def llm_frame(arena: Arena, d: Draw, asked: np.ndarray, orders: int = 2) -> pl.DataFrame:
-    """The votes of the asked cells: (instruction, pair, judge) in `orders` orders, or
-    (instruction, pair, judge, order) with order 0 = model_a shown first."""
-    if asked.ndim == 3:
-        asked = np.repeat(asked[..., None], 2, axis=-1)
-        if orders == 1:  # one order per battle, as judging picks it
-            asked = asked & single_order_mask(arena, d)[:, :, None, :]
-    i, p, j, o = np.nonzero(asked)
+    """The votes of the asked (instruction, pair, judge) cells, in `orders` orders."""
+    i, p, j = np.nonzero(asked)
     pa = np.array([d.pairs[k][0] for k in p], dtype=np.int64)
     pb = np.array([d.pairs[k][1] for k in p], dtype=np.int64)
     ids = np.array(d.ids)
     names = np.array(arena.experts)
-    return pl.DataFrame(
-        {
-            "instruction_id": ids[i],
-            "model_a": names[pa],
-            "model_b": names[pb],
-            "judge": names[j],
-            "winner": np.array(WINNER_CODES)[d.verdicts[i, p, j, o]],
-            "weight": np.ones(len(i)),
-        },
-        schema=VOTE_COLUMNS,
-    )
-
-
-def single_order_mask(arena: Arena, d: Draw) -> np.ndarray:
-    """(instructions, pairs, 2): the order scheduling.single_order picks for each battle."""
-    mask = np.zeros((len(d.ids), len(d.pairs), 2), dtype=bool)
-    for i, iid in enumerate(d.ids):
-        for p, (a, b) in enumerate(d.pairs):
-            order = single_order(iid, arena.experts[a], arena.experts[b])
-            mask[i, p, 0 if order == "ab" else 1] = True
-    return mask
+    frames = []
+    for o in range(orders):
+        frames.append(
+            pl.DataFrame(
+                {
+                    "instruction_id": ids[i],
+                    "model_a": names[pa],
+                    "model_b": names[pb],
+                    "judge": names[j],
+                    "winner": np.array(WINNER_CODES)[d.verdicts[i, p, j, o]],
+                    "weight": np.ones(len(i)),
+                },
+                schema=VOTE_COLUMNS,
+            )
+        )
+    return pl.concat(frames)
 
 
 def battles_mart(votes: pl.DataFrame) -> pl.DataFrame:
@@ -309,25 +299,19 @@ def adaptive_mask(
     flat = full.reshape(-1, len(arena.experts))
     by_judge = {e: keys.filter(pl.Series(flat[:, j])) for j, e in enumerate(arena.experts)}
     competitors = {iid: arena.experts for iid in d.ids}
-    asked = np.zeros((*full.shape, 2), dtype=bool)  # (instruction, pair, judge, order)
+    asked = np.zeros_like(full)
     row_of = {(r[0], r[1], r[2]): k for k, r in enumerate(keys.iter_rows())}
-    order_index = {"both": [0, 1], "ab": [0], "ba": [1]}
     for j, judge in enumerate(arena.experts):
-        votes = pl.concat([execution, llm_frame(arena, d, asked)])
+        votes = pl.concat([execution, llm_frame(arena, d, asked, settings.orders)])
         chosen = plan_judge(judge, arena.experts, by_judge, votes, competitors, settings)
-        for *battle, order in chosen.iter_rows():
-            k = row_of[tuple(battle)]
-            asked[k // len(d.pairs), k % len(d.pairs), j, order_index[order]] = True
+        for row in chosen.iter_rows():
+            k = row_of[row]
+            asked[k // len(d.pairs), k % len(d.pairs), j] = True
     return asked
 
 
 def measure(
-    n_experts: int,
-    n_instructions: int,
-    rounds: int,
-    seed: int,
-    z: float = RaceSettings.z,
-    coverage_orders: int = RaceSettings.coverage_orders,
+    n_experts: int, n_instructions: int, rounds: int, seed: int, z: float = RaceSettings.z
 ) -> dict[str, Any]:
     arena = plant(n_experts, seed)
     d = draw(arena, n_instructions, seed + 1)
@@ -341,16 +325,16 @@ def measure(
     out["full"] = {"calls": int(full.sum()) * 2, **_rating_quality(full_ratings, planted)}
     for alpha in ALPHAS:
         started = time.perf_counter()
-        settings = RaceSettings(alpha=alpha, z=z, coverage_orders=coverage_orders)
+        settings = RaceSettings(alpha=alpha, z=z)
         mask = adaptive_mask(arena, d, execution, settings)
         plan_seconds = time.perf_counter() - started
         llm = llm_frame(arena, d, mask)
         # the battle_votes mart weighs each battle's LLM votes by judges_full / judges asked
-        votes = pl.concat([execution, full_mass(llm, 2 * (n_experts - 2))])
+        votes = pl.concat([execution, full_mass(llm, n_experts - 2)])
         ratings = ratings_with_ci(votes, rounds, seed)
         full_winner = winners(full_votes, {e: r[0] for e, r in full_ratings.items()}, alpha)
         adaptive_winner = winners(votes, {e: r[0] for e, r in ratings.items()}, alpha)
-        calls = int(mask.sum())
+        calls = int(mask.sum()) * 2
         out["by_alpha"][str(alpha)] = {
             "adaptive_calls": calls,
             "calls_ratio": round(out["full"]["calls"] / calls, 2),
@@ -383,12 +367,14 @@ def measure(
     return out
 
 
-def full_mass(llm: pl.DataFrame, calls_full: int) -> pl.DataFrame:
-    """Each battle's LLM votes weighted by calls_full / calls asked (Horvitz-Thompson style)."""
-    asked = llm.group_by("instruction_id", "model_a", "model_b").agg(asked=pl.len())
+def full_mass(llm: pl.DataFrame, judges_full: int) -> pl.DataFrame:
+    """Each battle's LLM votes weighted by judges_full / judges asked (Horvitz-Thompson style)."""
+    asked = llm.group_by("instruction_id", "model_a", "model_b").agg(
+        asked=pl.col("judge").n_unique()
+    )
     return (
         llm.join(asked, on=["instruction_id", "model_a", "model_b"])
-        .with_columns(weight=pl.col("weight") * calls_full / pl.col("asked"))
+        .with_columns(weight=pl.col("weight") * judges_full / pl.col("asked"))
         .drop("asked")
     )
 
@@ -401,7 +387,6 @@ def _fully_judged_disagreements(
     (the global term) alone made the difference, and no more local votes could have helped."""
     index = {e: k for k, e in enumerate(arena.experts)}
     eligible = full_mask(arena, d)
-    asked = asked.all(axis=-1)  # both orders
     count = 0
     for i, iid in enumerate(d.ids):
         if mine[iid] == full[iid]:
@@ -472,12 +457,7 @@ def run(
 
 
 def scan(
-    experts: int,
-    instructions: int,
-    rounds: int,
-    seeds: list[int],
-    bounds: list[float],
-    coverage_orders: int = RaceSettings.coverage_orders,
+    experts: int, instructions: int, rounds: int, seeds: list[int], bounds: list[float]
 ) -> dict[str, Any]:
     """The target's two figures on each planted arena at each bound, with each measure's CPU
     seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4)."""
@@ -485,14 +465,13 @@ def scan(
     for z in bounds:
         for seed in seeds:
             started = time.process_time()
-            got = measure(experts, instructions, rounds, seed, z, coverage_orders)
+            got = measure(experts, instructions, rounds, seed=seed, z=z)
             cpu = round(time.process_time() - started, 1)
             measures.append({"seed": seed, "z": z, "cpu_seconds": cpu, **got})
     return {
         "experts": experts,
         "instructions": instructions,
         "rounds": rounds,
-        "coverage_orders": coverage_orders,
         "measures": measures,
     }
 
@@ -588,12 +567,6 @@ def main() -> None:
     parser.add_argument(
         "--z", default=f"{RaceSettings.z:g}", help="with --scan: bounds, comma-separated"
     )
-    parser.add_argument(
-        "--coverage-orders",
-        type=int,
-        default=RaceSettings.coverage_orders,
-        help="with --scan: presentation orders of a coverage-only vote (default %(default)s)",
-    )
     parser.add_argument("--json", action="store_true", help="with --scan: print the JSON too")
     args = parser.parse_args()
     if not args.scan:
@@ -605,7 +578,6 @@ def main() -> None:
         BOOTSTRAP_ROUNDS if args.rounds is None else args.rounds,
         _numbers(args.seeds, int),
         _numbers(args.z, float),
-        args.coverage_orders,
     )
     if args.json:
         print(json.dumps(result, indent=2))

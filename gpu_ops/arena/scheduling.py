@@ -52,7 +52,6 @@ import polars as pl
 
 from gpu_ops.arena.ratings import fit_bradley_terry
 from gpu_ops.errors import InputError
-from gpu_ops.ids import content_id
 
 BATTLE_KEY = ["instruction_id", "model_a", "model_b"]
 VOTE_COLUMNS = {
@@ -97,17 +96,12 @@ class RaceSettings:
     prior_variance: float = 0.25  # per-judge score variance before enough battles show it
     min_pooled_battles: int = 20  # battles with two or more judges needed to trust the pooled one
     challengers: int = 2  # LUCB: challengers raced against the leader per judge
-    coverage_orders: int = 1  # calls of a coverage-only vote (1: one order, by a hash)
-    shrink: bool = True  # project a seen battle's unheard calls toward the prior
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
             raise InputError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.z <= 0 or self.orders not in (1, 2) or self.coverage_orders not in (1, 2):
-            raise InputError(
-                f"need z > 0 and orders and coverage_orders 1 or 2, got z={self.z}, "
-                f"orders={self.orders}, coverage_orders={self.coverage_orders}"
-            )
+        if self.z <= 0 or self.orders not in (1, 2):
+            raise InputError(f"need z > 0 and orders 1 or 2, got z={self.z}, orders={self.orders}")
 
 
 # --- votes ---------------------------------------------------------------------------------------
@@ -211,22 +205,28 @@ def battle_estimates(
     votes = _check_votes(votes)
     weight = pl.col("weight")
     is_llm = pl.col("judge") != EXECUTION_JUDGE
-    valid = pl.col("winner") != "invalid"
-    llm = (
-        votes.filter(is_llm)
-        .group_by(BATTLE_KEY)
+    valid = votes.filter(pl.col("winner") != "invalid")
+    per_judge = (
+        valid.filter(is_llm)
+        .group_by([*BATTLE_KEY, "judge"])
         .agg(
-            llm_a=(weight * (pl.col("winner") == "model_a")).sum(),
-            llm_b=(weight * (pl.col("winner") == "model_b")).sum(),
-            calls_asked=pl.len(),  # every LLM call, an invalid one too, as the mart counts
-            calls_seen=valid.sum(),
-            judges_seen=pl.col("judge").filter(valid).n_unique(),
+            a=(weight * (pl.col("winner") == "model_a")).sum(),
+            b=(weight * (pl.col("winner") == "model_b")).sum(),
+            n=pl.len(),
+        )
+        .with_columns(
+            share=pl.when(pl.col("a") + pl.col("b") > 0).then(
+                pl.col("a") / (pl.col("a") + pl.col("b"))
+            )
         )
     )
-    spread = _pooled_spread(llm, settings)
-    decisive_rate = _decisive_rate(llm)
+    spread = _pooled_spread(per_judge, settings)
+    decisive_rate = _decisive_rate(per_judge, settings)
+    llm = per_judge.group_by(BATTLE_KEY).agg(
+        llm_a=pl.col("a").sum(), llm_b=pl.col("b").sum(), judges_seen=pl.len()
+    )
     execution = (
-        votes.filter(~is_llm & valid)
+        valid.filter(~is_llm)
         .group_by(BATTLE_KEY)
         .agg(
             exec_a=(weight * (pl.col("winner") == "model_a")).sum(),
@@ -245,18 +245,16 @@ def battle_estimates(
         .join(execution, on=BATTLE_KEY, how="left")
         .with_columns(
             pl.col("remaining", "llm_a", "llm_b", "exec_a", "exec_b").fill_null(0.0),
-            pl.col("calls_asked", "calls_seen", "judges_seen").fill_null(0).cast(pl.Float64),
+            pl.col("judges_seen").fill_null(0).cast(pl.Float64),
         )
     )
-    orders = float(settings.orders)
     seen_a = pl.col("llm_a") + pl.col("exec_a")
     seen = seen_a + pl.col("llm_b") + pl.col("exec_b")
     llm_total = pl.col("llm_a") + pl.col("llm_b")
-    # what battle_votes would weigh the LLM votes with if the race stopped now: the calls
-    # `full` makes on the battle over the calls asked
+    # what battle_votes would weigh the LLM votes with if the race stopped now
     weight = (
-        pl.when((pl.col("calls_asked") > 0) & pl.col("judges_full").is_not_null())
-        .then(pl.col("judges_full") * orders / pl.col("calls_asked"))
+        pl.when(pl.col("judges_seen") > 0)
+        .then(pl.col("judges_full").fill_null(pl.col("judges_seen")) / pl.col("judges_seen"))
         .otherwise(1.0)
     )
     now_a = pl.col("llm_a") * weight + pl.col("exec_a")
@@ -269,49 +267,33 @@ def battle_estimates(
     if ratings is not None:
         frame, prior_var = _with_prior(frame, ratings, settings)
         x_prior = pl.col("prior").fill_null(x_prior)
-    # one decisive call is a Bernoulli draw around the battle's share m: variance m(1 - m)
-    # (times the pooled spread), m smoothed by one vote each way (Agresti-Coull style)
+    # judges agree more on a lopsided battle: the spread of their shares scales with
+    # m(1 - m), m the battle's share smoothed by one vote each way (Agresti-Coull style)
     smoothed = (pl.col("llm_a") + 1.0) / (llm_total + 2.0)
-    variance = spread * smoothed * (1.0 - smoothed)  # of one decisive call
-    future = pl.col("remaining") * orders * decisive_rate  # decisive calls to come
+    variance = spread * smoothed * (1.0 - smoothed)  # of one judge's share
+    future = pl.col("remaining") * settings.orders * decisive_rate  # decisive votes to come
     total = seen + future
     unseen_full = pl.when(total > 0).then((seen_a + future * x_prior) / total).otherwise(0.5)
     unseen_var = (
         pl.when(total > 0)
-        .then((future * variance + future**2 * prior_var) / total**2)
+        .then(
+            (
+                pl.col("remaining") * (settings.orders * decisive_rate) ** 2 * variance
+                + future**2 * prior_var
+            )
+            / total**2
+        )
         .otherwise(0.0)
     )
-    # a battle k of the C calls `full` makes have answered: the mart's estimate (x_seen) errs
-    # from full's local score by the mean of k calls drawn without replacement from C, variance
-    # v (C - k) / (C k) per decisive call (finite population), the LLM votes' share of the
-    # battle's mass squared
-    k = pl.col("calls_seen")
-    calls = pl.col("judges_full").fill_null(pl.col("judges_seen") + pl.col("remaining")) * orders
-    llm_mass = calls * decisive_rate
+    # a battle k of its J judges have seen: the mart's estimate (x_seen) errs from full's local
+    # score by the mean of k judges drawn without replacement from J, variance
+    # s^2 (J - k) / (J k) (finite population), the LLM votes' share of the battle's mass squared
+    k = pl.col("judges_seen")
+    judges = pl.col("judges_full").fill_null(k + pl.col("remaining"))
+    llm_mass = judges * settings.orders * decisive_rate
     llm_share = llm_mass / (llm_mass + pl.col("exec_a") + pl.col("exec_b"))
-    seen_var = llm_share**2 * variance * (calls - k).clip(0) / (calls * k * decisive_rate)
-    x_full_seen = x_seen
-    if ratings is not None and settings.shrink:
-        frame = frame.with_columns(v_call=variance)
-        kd = pl.col("llm_a") + pl.col("llm_b")
-        sampled = frame.filter((kd > 0) & pl.col("prior").is_not_null())
-        if sampled.height >= settings.min_pooled_battles:
-            noise = float(sampled.select((pl.col("v_call") / kd).mean()).item())
-            tau2 = max(prior_var - noise, 1e-3)
-            xbar = pl.when(kd > 0).then(pl.col("llm_a") / kd).otherwise(pl.col("prior"))
-            precision = 1.0 / tau2 + kd / pl.col("v_call")
-            mu = (pl.col("prior") / tau2 + kd * xbar / pl.col("v_call")) / precision
-            unheard = (calls - k).clip(0) / calls
-            left = ((calls - k) * decisive_rate).clip(1e-9)
-            shrunk_var = llm_share**2 * unheard**2 * (1.0 / precision + pl.col("v_call") / left)
-            has_prior = pl.col("prior").is_not_null()
-            seen_var = pl.when(has_prior).then(shrunk_var).otherwise(seen_var)
-            x_full_seen = (
-                pl.when(has_prior)
-                .then(x_seen + llm_share * unheard * (mu - xbar))
-                .otherwise(x_seen)
-            )
-    x_full = pl.when(k > 0).then(x_full_seen).otherwise(unseen_full)
+    seen_var = llm_share**2 * variance * (judges - k).clip(0) / (judges * k)
+    x_full = pl.when(k > 0).then(x_seen).otherwise(unseen_full)
     x_var = pl.when(k > 0).then(seen_var).otherwise(unseen_var)
     # a battle its coverage judge has yet to see counts as its prior, not as 0.5
     x_seen = pl.when((k == 0) & (pl.col("remaining") > 0)).then(unseen_full).otherwise(x_seen)
@@ -348,14 +330,18 @@ def _with_prior(
     return frame, float(deviation)
 
 
-def _pooled_spread(llm: pl.DataFrame, settings: RaceSettings) -> float:
-    """How much one decisive call spreads around its battle's share m, per unit of m(1 - m)
-    (m smoothed), pooled over battles with two or more decisive calls; from the prior before.
-    About 1 when the calls of a battle are exchangeable Bernoulli draws."""
-    n = pl.col("llm_a") + pl.col("llm_b")
-    spread = llm.filter(n >= 2).select(
-        var=pl.col("llm_a") * pl.col("llm_b") / (n * (n - 1.0)),
-        m=(pl.col("llm_a") + 1.0) / (n + 2.0),
+def _pooled_spread(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
+    """How much the judges' shares of one battle spread, per unit of m(1 - m) (m: the battle's
+    smoothed share), pooled over battles with two or more judges; from the prior before."""
+    judged = per_judge.drop_nulls("share")
+    spread = (
+        judged.group_by(BATTLE_KEY)
+        .agg(
+            var=pl.col("share").var(ddof=1),
+            n=pl.len(),
+            m=(pl.col("a").sum() + 1.0) / (pl.col("a").sum() + pl.col("b").sum() + 2.0),
+        )
+        .filter(pl.col("n") >= 2)
     )
     if spread.height < settings.min_pooled_battles:
         return settings.prior_variance / 0.25
@@ -363,13 +349,13 @@ def _pooled_spread(llm: pl.DataFrame, settings: RaceSettings) -> float:
     return float(spread["var"].mean()) / bernoulli
 
 
-def _decisive_rate(llm: pl.DataFrame) -> float:
-    """Share of valid LLM calls that pick a side (ties do not move x)."""
-    calls = float(llm["calls_seen"].sum()) if llm.height else 0.0
-    if calls == 0:
+def _decisive_rate(per_judge: pl.DataFrame, settings: RaceSettings) -> float:
+    """Share of valid LLM votes that pick a side (ties do not move x)."""
+    votes = float(per_judge["n"].sum()) if per_judge.height else 0.0
+    if votes == 0:
         return 1.0
-    decisive = float((llm["llm_a"] + llm["llm_b"]).sum())
-    return max(decisive / calls, 1.0 / (calls + 1.0))
+    decisive = float((per_judge["a"] + per_judge["b"]).sum())
+    return max(decisive / votes, 1.0 / (votes + 1.0))
 
 
 def race(
@@ -453,21 +439,15 @@ def _argmax(scores: np.ndarray, rating: np.ndarray, experts: list[str]) -> int:
 
 
 def useful_battles(
-    estimates: pl.DataFrame,
-    standings: pl.DataFrame,
-    battles: pl.DataFrame,
-    settings: RaceSettings | None = None,
+    estimates: pl.DataFrame, standings: pl.DataFrame, battles: pl.DataFrame
 ) -> pl.DataFrame:
-    """The `battles` (BATTLE_KEY) one more judge should vote on, with the presentation
-    `order` it asks ("both", "ab" or "ba"): an unsettled instruction and a side still racing
-    (contested: every order the config asks), or no LLM vote yet (coverage: `coverage_orders`
-    orders; one order is picked by a hash of the battle, so the positions alternate)."""
-    settings = settings or RaceSettings()
+    """The `battles` (BATTLE_KEY) one more judge should vote on: no LLM vote yet (coverage), or
+    an unsettled instruction and a side still racing (`standings.alive`)."""
     alive = standings.filter(pl.col("alive")).select("instruction_id", "expert")
     unsettled = standings.filter(~pl.col("settled")).select("instruction_id").unique()
     known = battles.select(BATTLE_KEY).join(estimates, on=BATTLE_KEY, how="left")
     covered = pl.col("judges_seen").fill_null(0) > 0
-    contested = (
+    side_alive = (
         known.join(unsettled, on="instruction_id", how="semi")
         .join(
             alive.rename({"expert": "model_a"}).with_columns(a_alive=pl.lit(True)),
@@ -482,52 +462,9 @@ def useful_battles(
         .filter(pl.col("a_alive").fill_null(False) | pl.col("b_alive").fill_null(False))
         .select(BATTLE_KEY)
     )
-    coverage = known.filter(~covered).select(BATTLE_KEY).join(contested, on=BATTLE_KEY, how="anti")
     return pl.concat(
-        [
-            with_orders(contested, settings.orders),
-            with_orders(coverage, min(settings.orders, settings.coverage_orders)),
-        ],
-        how="vertical",
-    )
-
-
-def single_order(instruction_id: str, model_a: str, model_b: str) -> str:
-    """The one presentation order of a battle asked in one order: "ab" (model_a shown first)
-    or "ba", by a hash of the battle, so that about half the battles show each side first."""
-    return "ab" if int(content_id("order", instruction_id, model_a, model_b), 16) % 2 == 0 else "ba"
-
-
-def with_orders(battles: pl.DataFrame, orders: int) -> pl.DataFrame:
-    """BATTLE_KEY rows with `order`: "both" for 2 orders, else the battle's single_order."""
-    keys = battles.select(BATTLE_KEY)
-    if orders == 2:
-        return keys.with_columns(order=pl.lit("both"))
-    picked = [single_order(*row) for row in keys.iter_rows()]
-    return keys.with_columns(order=pl.Series(picked, dtype=pl.String))
-
-
-def _merge_orders(planned: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:
-    """Per battle, every order planned now or asked before ("both" when that is two)."""
-    each = (
-        pl.concat([planned.select(*BATTLE_KEY, "order"), earlier.select(*BATTLE_KEY, "order")])
-        .with_columns(
-            pl.when(pl.col("order") == "both")
-            .then(pl.lit(["ab", "ba"]))
-            .otherwise(pl.concat_list(pl.col("order")))
-            .alias("order")
-        )
-        .explode("order")
-    )
-    return (
-        each.group_by(BATTLE_KEY, maintain_order=True)
-        .agg(pl.col("order").unique().sort())
-        .with_columns(
-            order=pl.when(pl.col("order").list.len() == 2)
-            .then(pl.lit("both"))
-            .otherwise(pl.col("order").list.first())
-        )
-    )
+        [known.filter(~covered).select(BATTLE_KEY), side_alive], how="vertical"
+    ).unique(maintain_order=True)
 
 
 def mart_weights(votes: pl.DataFrame, remaining: pl.DataFrame) -> pl.DataFrame:
@@ -623,16 +560,13 @@ def plan_judge(
     ratings = rate(mart_weights(votes, remaining), experts, settings)
     estimates = battle_estimates(votes, remaining, settings, ratings)
     standings = race(estimates, competitors, ratings, settings)
-    chosen = useful_battles(estimates, standings, mine, settings)
+    chosen = useful_battles(estimates, standings, mine)
     if already_judged is not None and already_judged.height:
-        earlier = already_judged.select(BATTLE_KEY).unique()
-        if "order" in already_judged.columns:
-            earlier = already_judged.select(*BATTLE_KEY, "order").unique()
-        else:  # the orders a judge asks of a battle it has judged before
-            earlier = with_orders(earlier, settings.orders)
-        earlier = earlier.join(mine.select(BATTLE_KEY), on=BATTLE_KEY, how="semi")
-        chosen = _merge_orders(chosen, earlier)
-    return mine.select(BATTLE_KEY).join(chosen, on=BATTLE_KEY, how="inner")
+        kept = mine.select(BATTLE_KEY).join(
+            already_judged.select(BATTLE_KEY), on=BATTLE_KEY, how="semi"
+        )
+        chosen = pl.concat([chosen, kept]).unique(maintain_order=True)
+    return mine.select(BATTLE_KEY).join(chosen, on=BATTLE_KEY, how="semi")
 
 
 def full_judge_counts(
