@@ -39,7 +39,9 @@ Every function is pure: the schedule depends only on the votes of the judges bef
 the order, the execution results and the config, so a re-run with the same inputs schedules the
 same battles (all call-cache hits), and a new expert schedules its own battles plus only the old
 ones its arrival makes contested. Cost and agreement with `full` are measured by
-`bench/bench_battle_schedule.py` (docs/BENCHMARKS.md).
+`bench/bench_battle_schedule.py` (docs/BENCHMARKS.md, whose rounds 2 to 5 also record the designs
+measured against this one and not kept: one challenger, variance-targeted battles, rating phases,
+coverage passes, shrinkage of the unheard votes toward the ratings, one-order coverage).
 """
 
 from __future__ import annotations
