@@ -40,7 +40,7 @@ from gpu_ops.evaluation.intervals import paired_bootstrap
 from gpu_ops.evaluation.paired import paired_t_interval
 from gpu_ops.training.sft import read_finished_report
 from warriorcoder.report import judge_calls
-from wc_foundation.config import read_config_data
+from wc_foundation.config import overlay, read_config_data
 from wc_foundation.storage import Home, lake_partitions, read_lake_table
 
 BASELINE_MODEL = "sft"
@@ -60,21 +60,10 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, overrides
 
 
-def deep_merge(base: dict, overrides: dict) -> dict:
-    """`base` with `overrides` written over it, nested mappings merged key by key."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def variant_config(config: Path, overrides: dict, seed: int, out: Path, home: Home) -> Path:
     """The config (extends and ${WC_HOME} resolved) with the overrides, the seed, and no
     comparison of training conditions (it trains three more targets and is not compared here)."""
-    data = deep_merge(read_config_data(config, home.root), overrides)
+    data = overlay(read_config_data(config, home.root), overrides)
     target = data["target"]
     target.setdefault("sft", {})["seed"] = seed
     preference = target.get("preference")

@@ -8,12 +8,12 @@ import yaml
 
 from scripts.compare_variants import (
     compare,
-    deep_merge,
     default_pairs,
     merge_reports,
     parse_variant,
     variant_config,
 )
+from wc_foundation.config import overlay
 from wc_foundation.storage import Home
 
 TASKS = [f"t{i}" for i in range(20)]
@@ -41,7 +41,7 @@ def test_a_variant_is_a_name_and_a_json_object():
 
 def test_overrides_merge_key_by_key():
     base = {"target": {"slug": "t", "sft": {"epochs": 3}}, "winners": {"alpha": 0.7}}
-    merged = deep_merge(base, {"target": {"sft": {"seed": 2}}, "winners": {"alpha": 0.3}})
+    merged = overlay(base, {"target": {"sft": {"seed": 2}}, "winners": {"alpha": 0.3}})
     assert merged == {
         "target": {"slug": "t", "sft": {"epochs": 3, "seed": 2}},
         "winners": {"alpha": 0.3},

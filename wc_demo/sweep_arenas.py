@@ -24,7 +24,7 @@ import yaml
 from gpu_ops.errors import InputError
 from wc_demo import experts
 from wc_foundation.config import ArenaConfig
-from wc_foundation.config.loading import parse_config, read_config_data
+from wc_foundation.config.loading import overlay, parse_config, read_config_data
 from wc_foundation.storage import Home
 
 DEFAULT_SHARE = experts.DEMO_EXPERTS[0].other_share  # the demo's own experts' share
@@ -106,14 +106,8 @@ def share_config(
     data["target"]["model"] = str(target)
     if quick:
         for section, values in QUICK_OVERRIDES.items():
-            data[section] = _merged(data.get(section, {}), values)
+            data[section] = overlay(data.get(section, {}), values)
     return data
-
-
-def _merged(base: Any, override: Any) -> Any:
-    if isinstance(base, dict) and isinstance(override, dict):
-        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
-    return override
 
 
 def arena_only(data: dict[str, Any]) -> dict[str, Any]:

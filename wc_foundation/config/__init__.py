@@ -35,6 +35,7 @@ from wc_foundation.config.loading import (
     MAX_NESTING,
     MAX_VALUES,
     load_config,
+    overlay,
     parse_config,
     read_config_data,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "WinnerConfig",
     "WorldName",
     "load_config",
+    "overlay",
     "parse_config",
     "read_config_data",
 ]

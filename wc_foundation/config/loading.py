@@ -97,10 +97,11 @@ def _check_shape(data: Any, source: str) -> None:
 EXTENDS_KEY = "extends"
 
 
-def _merged(base: Any, override: Any) -> Any:
-    """`override` laid over `base`: mappings merge key by key, anything else is replaced."""
+def overlay(base: Any, override: Any) -> Any:
+    """`override` laid over `base` (config data): mappings merge key by key, anything else,
+    lists included, is replaced. How `extends` and every derived config combine their parts."""
     if isinstance(base, dict) and isinstance(override, dict):
-        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+        return {**base, **{k: overlay(base.get(k), v) for k, v in override.items()}}
     return override
 
 
@@ -127,7 +128,7 @@ def read_config_data(
     base = read_config_data(base_path, home, _chain=(*_chain, here))
     if not isinstance(base, dict):
         raise ConfigError(f"config file {str(base_path)!r} (extended): not a mapping")
-    return _merged(base, data)
+    return overlay(base, data)
 
 
 def _read_yaml(path: Path, home: Path | None) -> Any:
