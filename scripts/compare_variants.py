@@ -9,9 +9,9 @@ the call cache answers what an earlier variant already asked. From the lake it r
 evaluated model's outcome per held-out task (`evaluation_results`: base, sft and, with
 `target.preference`, preference), the judge calls spent (`judging_schedule`) and the preference
 pairs' count. Each (variant, model) is compared with the first variant's SFT target (or as
-`--pair HIGH LOW` names, such as `adaptive/sft full/sft`), paired on the same tasks and seeds: the bootstrap over tasks (their seeds travel together,
-`gpu_ops.evaluation.intervals`) and, with two or more seeds, Student's t over the per-seed
-differences.
+`--pair HIGH LOW` names, such as `adaptive/sft full/sft`), paired on the same tasks and seeds:
+the bootstrap over tasks (their seeds travel together, `gpu_ops.evaluation.intervals`) and, with
+two or more seeds, Student's t over the per-seed differences.
 
     python scripts/compare_variants.py --config configs/demo.yaml --seeds 0 1 2 \\
         --variant 'paper={}' \\
@@ -84,6 +84,11 @@ def task_outcomes(home: Home) -> dict[str, dict[str, float]]:
     for row in rates.iter_rows(named=True):
         outcomes.setdefault(row["model_label"], {})[row["task_id"]] = float(row["rate"])
     return outcomes
+
+
+def pass_at_1(outcomes: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per evaluated model: its mean pass rate over the tasks."""
+    return {model: round(statistics.mean(rates.values()), 4) for model, rates in outcomes.items()}
 
 
 def preference_run(home: Home, target: dict) -> dict[str, Any] | None:
@@ -204,11 +209,7 @@ def write_report(report: dict, out: Path) -> None:
     out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     runs = [
         {k: v for k, v in run.items() if k != "outcomes"}
-        | {
-            "pass_at_1": {
-                m: round(statistics.mean(o.values()), 4) for m, o in run["outcomes"].items()
-            }
-        }
+        | {"pass_at_1": pass_at_1(run["outcomes"])}
         for run in report["runs"]
     ]
     summary = out.with_name(f"{out.stem}.summary.json")
@@ -296,11 +297,9 @@ def main() -> None:
                     "preference": preference_run(home, target),
                 }
                 runs.append(run)
-                means = {
-                    m: round(statistics.mean(o.values()), 4) for m, o in run["outcomes"].items()
-                }
                 print(
-                    f"seed {seed} {name}: pass@1 {means}; judge calls {run['judge_calls']}",
+                    f"seed {seed} {name}: pass@1 {pass_at_1(run['outcomes'])}; "
+                    f"judge calls {run['judge_calls']}",
                     flush=True,
                 )
                 report = {

@@ -18,25 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: scripts/ too
 
 from gpu_ops.evaluation.paired import paired_t_interval
+from scripts.compare_variants import variant_config
 from warriorcoder.flywheel import run_flywheel
-from wc_foundation.config import read_config_data
 from wc_foundation.storage import Home
 
 
 def seeded_config(config: Path, seed: int, out: Path, home: Home) -> Path:
-    """The config (its `extends` and ${WC_HOME} resolved) with the target's SFT seed set to
-    `seed` and no comparison of conditions."""
-    data = read_config_data(config, home.root)
-    data["target"].setdefault("sft", {})["seed"] = seed
-    data.setdefault("evaluation", {})["compare_conditions"] = False
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return out
+    """The config with the target's seeds set to `seed` and no comparison of conditions: the
+    comparison script's variant with no overrides."""
+    return variant_config(config, {}, seed, out, home)
 
 
 def comparisons(report: dict) -> dict[str, float]:

@@ -126,6 +126,8 @@ def kto_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def preference_run_key(model_path: str | Path, data_hash: str, params: PreferenceParams) -> str:
     """Identity of a run: same key -> resume or reuse; another key -> start over."""
     identity = {k: v for k, v in dataclasses.asdict(params).items() if k != "logging_steps"}
+    if not params.sft_weight:  # no SFT term: the key of the runs made before the setting was
+        del identity["sft_weight"]  # added, so a finished run stays finished
     payload = {"model": str(Path(model_path).resolve()), "data": data_hash, **identity}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -1,8 +1,11 @@
 """Preference training of the tiny target on exported pairs: DPO in a child process, KTO on the
 pairs unpaired; a finished run is reused, bad settings fail before any process starts."""
 
+import dataclasses
+import hashlib
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from gpu_ops.training.preference import (
     PreferenceParams,
     kto_rows,
     load_preference_rows,
+    preference_run_key,
     run_preference_subprocess,
     train_preference,
 )
@@ -107,3 +111,15 @@ def test_the_sft_term_adds_the_chosen_answers_nll_to_dpos_loss(
         first_loss[weight] = report.loss_history[0]["loss"]
     assert first_loss[0.0] == pytest.approx(math.log(2), abs=1e-4)
     assert first_loss[2.0] > math.log(2) + 0.05
+
+
+def test_runs_without_the_sft_term_keep_the_keys_they_had_before_it():
+    """A finished run from before `sft_weight` existed is still found (same key); the term,
+    when set, is a run of its own."""
+    params = PreferenceParams(method="dpo", learning_rate=1e-4)
+    before = {k: v for k, v in dataclasses.asdict(params).items() if k != "logging_steps"}
+    del before["sft_weight"]  # the identity as it was: the field did not exist
+    payload = {"model": str(Path("m").resolve()), "data": "h", **before}
+    old_key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert preference_run_key("m", "h", params) == old_key
+    assert preference_run_key("m", "h", dataclasses.replace(params, sft_weight=1.0)) != old_key
