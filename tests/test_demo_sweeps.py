@@ -4,6 +4,7 @@ one quick sweep end to end (slow)."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -215,6 +216,19 @@ def test_reports_merge_into_demo_effect(tmp_path: Path) -> None:
     assert "| 2 | 0.300 | +0.100 [+0.050, +0.150] | 77.2 |" in table
 
 
+def test_lines_logged_while_an_arena_runs_come_out_after_it() -> None:
+    lines: list[str] = []
+    held = sweeps.HeldLog(lines.append)
+    held("before")
+    with held.holding():
+        worker = threading.Thread(target=lambda: [held(f"run {k}") for k in range(3)])
+        worker.start()
+        worker.join()
+        assert lines == ["before"]  # nothing reaches the log while the arena's pipeline runs
+    held("after")
+    assert lines == ["before", "run 0", "run 1", "run 2", "after"]
+
+
 @pytest.mark.slow
 def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeypatch) -> None:
     """One share, one seed, a 6-instruction arena; the bundled experts compete (no writer is
@@ -233,6 +247,7 @@ def test_a_quick_sweep_end_to_end(tmp_path: Path, demo_models_dir: Path, monkeyp
     assert [e["alpha"] for e in report["alpha_sweep"]] == [0.0, 0.3, 0.7, 1.0]
     assert [len(e["subsets"]) for e in report["expert_count"]] == [3, 3, 1]
     assert report["runs_distinct"] < report["runs"]  # alpha 0.7 is the arena, and more
+    assert sum("pass@1" in line for line in lines) == report["runs_distinct"]  # each run logged
     effect = json.loads((home.reports / "demo_effect.json").read_text())
     assert effect["expert_count"] == report["expert_count"]
 

@@ -23,8 +23,10 @@ interval over tasks (`gpu_ops.evaluation.intervals`), pairing outcomes by task a
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,36 @@ def plan_count(plan: Plan, arena: ShareArena, pool: Pool, seeds: Sequence[int]) 
 # ------------------------------------------------------------------------------ the command
 
 
+class HeldLog:
+    """A log that the runs' threads can write to while a share's arena runs: lines written then
+    are held and written once it has finished (the pipeline sends file descriptors 1 and 2 to
+    its own run log meanwhile, where a run's progress line would otherwise end up)."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._lock = threading.Lock()
+        self._held: list[str] | None = None
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(line)
+                return
+            self._log(line)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        with self._lock:
+            self._held = []
+        try:
+            yield
+        finally:
+            with self._lock:
+                lines, self._held = self._held, None
+                for line in lines:
+                    self._log(line)
+
+
 def run_sweeps(
     config_path: Path,
     home: Home,
@@ -135,6 +167,7 @@ def run_sweeps(
         raise InputError(f"cross-family shares are in [0, 1], got {list(shares)}")
     started = time.perf_counter()
     timing: dict[str, float] = {}
+    held = HeldLog(log)
     home.ensure()
     judges = dict(judges or {DEMO_JUDGE.slug: build_demo_judge(home.models)})
     target = build_demo_target(home.models)
@@ -151,14 +184,15 @@ def run_sweeps(
         timing[f"writers {share:.2f}"] = round(time.perf_counter() - clock, 1)
         clock = time.perf_counter()
         log(f"sweep: arena at share {share:.2f}")
-        share_home, config = run_share_arena(
-            config_path, home, share, writers, judges, target, quick=quick
-        )
+        with held.holding():  # the arena's pipeline sends fds 1 and 2 to its run log meanwhile
+            share_home, config = run_share_arena(
+                config_path, home, share, writers, judges, target, quick=quick
+            )
         arena = arenas[share] = ShareArena(share, share_home, config)
         pool = pools[share] = load_pool(arena)
         timing[f"arena {share:.2f}"] = round(time.perf_counter() - clock, 1)
         if runner is None:
-            runner = Runner(home, config, arena.benchmark, workers=workers, log=log)
+            runner = Runner(home, config, arena.benchmark, workers=workers, log=held)
         planned = set(plan.requests)
         plan_overlap(plan, arena, pool, seeds)
         if share == DEFAULT_SHARE:
