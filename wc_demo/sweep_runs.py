@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,9 @@ class Runner:
     benchmark: str
     workers: int = 2
     log: Any = print
+    # extra environment of every run's child (a part of its key when set): scripts/machine_spread.py
+    # emulates other machines' CPU kernels and thread counts with it
+    environment: Mapping[str, str] = field(default_factory=dict)
     _target_id: str = field(default="", init=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     _started: dict[str, Future] = field(default_factory=dict, init=False)
@@ -80,6 +83,8 @@ class Runner:
             "evaluation": self._evaluation(),
             "benchmark": self.benchmark,
         }
+        if self.environment:
+            inputs["environment"] = dict(sorted(self.environment.items()))
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
 
     def submit(self, requests: Sequence[Request]) -> None:
@@ -136,7 +141,8 @@ class Runner:
         }
         (work / "job.json").write_text(json.dumps(job, indent=2), encoding="utf-8")
         log_path = self.folder / f"{key}.log"
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.workers))}
+        threads = str(max(1, (os.cpu_count() or 1) // self.workers))
+        env = {**os.environ, "OMP_NUM_THREADS": threads, **self.environment}
         started = time.perf_counter()
         with log_path.open("w", encoding="utf-8") as log:
             code = subprocess.run(
@@ -211,7 +217,22 @@ def run_job(job: dict) -> dict:
         "train_rows": report.train_rows,
         "steps": report.steps,
         "seconds": round(time.perf_counter() - started, 1),
+        "weights_sha256": weights_sha256(Path(report.output_dir)),
     }
+
+
+def weights_sha256(model_dir: Path) -> str:
+    """One content hash of the trained weights (the *.safetensors files, or pytorch_model*.bin
+    without them) under ``model_dir``: two runs with equal hashes trained bit-identical models.
+    Other files are left out: training_args.bin, for one, holds the run's own output folder."""
+    files = sorted(model_dir.rglob("*.safetensors")) or sorted(
+        model_dir.rglob("pytorch_model*.bin")
+    )
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(model_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def main(argv: list[str]) -> int:
