@@ -41,6 +41,7 @@ import argparse
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,10 +285,29 @@ def full_mask(arena: Arena, d: Draw) -> np.ndarray:
     return mask
 
 
+JUDGE_ORDERS = ("config", "sharp", "noisy")
+
+
+def judge_order(arena: Arena, name: str) -> list[int]:
+    """The order the judges run in: the experts' own order (`config`, what the judging stage
+    does), or sorted by their planted noise, sharpest (`sharp`) or noisiest (`noisy`) first."""
+    if name == "config":
+        return list(range(len(arena.experts)))
+    if name in ("sharp", "noisy"):
+        noise = arena.judge_noise if name == "sharp" else -arena.judge_noise
+        return [int(k) for k in np.argsort(noise, kind="stable")]
+    raise ValueError(f"judge order is one of {', '.join(JUDGE_ORDERS)}, got {name!r}")
+
+
 def adaptive_mask(
-    arena: Arena, d: Draw, execution: pl.DataFrame, settings: RaceSettings
+    arena: Arena,
+    d: Draw,
+    execution: pl.DataFrame,
+    settings: RaceSettings,
+    order: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Run the judges in order; each votes on what `plan_judge` gives it."""
+    """Run the judges in `order` (expert indices; default the experts' own order); each votes on
+    what `plan_judge` gives it."""
     full = full_mask(arena, d)
     keys = pl.DataFrame(
         {
@@ -301,9 +321,12 @@ def adaptive_mask(
     competitors = {iid: arena.experts for iid in d.ids}
     asked = np.zeros_like(full)
     row_of = {(r[0], r[1], r[2]): k for k, r in enumerate(keys.iter_rows())}
-    for j, judge in enumerate(arena.experts):
+    order = list(range(len(arena.experts))) if order is None else list(order)
+    names = [arena.experts[j] for j in order]
+    for j in order:
+        judge = arena.experts[j]
         votes = pl.concat([execution, llm_frame(arena, d, asked, settings.orders)])
-        chosen = plan_judge(judge, arena.experts, by_judge, votes, competitors, settings)
+        chosen = plan_judge(judge, names, by_judge, votes, competitors, settings)
         for row in chosen.iter_rows():
             k = row_of[row]
             asked[k // len(d.pairs), k % len(d.pairs), j] = True
@@ -311,9 +334,15 @@ def adaptive_mask(
 
 
 def measure(
-    n_experts: int, n_instructions: int, rounds: int, seed: int, z: float = RaceSettings.z
+    n_experts: int,
+    n_instructions: int,
+    rounds: int,
+    seed: int,
+    z: float = RaceSettings.z,
+    order: str = "config",
 ) -> dict[str, Any]:
     arena = plant(n_experts, seed)
+    judges_order = judge_order(arena, order)
     d = draw(arena, n_instructions, seed + 1)
     planted = planted_ratings(arena, seed + 2)
     execution = execution_frame(arena, d)
@@ -326,7 +355,7 @@ def measure(
     for alpha in ALPHAS:
         started = time.perf_counter()
         settings = RaceSettings(alpha=alpha, z=z)
-        mask = adaptive_mask(arena, d, execution, settings)
+        mask = adaptive_mask(arena, d, execution, settings, judges_order)
         plan_seconds = time.perf_counter() - started
         llm = llm_frame(arena, d, mask)
         # the battle_votes mart weighs each battle's LLM votes by judges_full / judges asked
@@ -457,21 +486,28 @@ def run(
 
 
 def scan(
-    experts: int, instructions: int, rounds: int, seeds: list[int], bounds: list[float]
+    experts: int,
+    instructions: int,
+    rounds: int,
+    seeds: list[int],
+    bounds: list[float],
+    order: str = "config",
 ) -> dict[str, Any]:
     """The target's two figures on each planted arena at each bound, with each measure's CPU
-    seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4)."""
+    seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4);
+    `order` is the judges' order (`judge_order`, round 7)."""
     measures = []
     for z in bounds:
         for seed in seeds:
             started = time.process_time()
-            got = measure(experts, instructions, rounds, seed=seed, z=z)
+            got = measure(experts, instructions, rounds, seed=seed, z=z, order=order)
             cpu = round(time.process_time() - started, 1)
             measures.append({"seed": seed, "z": z, "cpu_seconds": cpu, **got})
     return {
         "experts": experts,
         "instructions": instructions,
         "rounds": rounds,
+        "judge_order": order,
         "measures": measures,
     }
 
@@ -481,7 +517,8 @@ def scan_table(result: dict[str, Any]) -> str:
     per-arena range, and how many arenas meet the target (>= 3x fewer and >= 95% equal)."""
     lines = [
         f"{result['experts']} experts, {result['instructions']} instructions, "
-        f"{result['rounds']} bootstrap rounds",
+        f"{result['rounds']} bootstrap rounds, judges in {result.get('judge_order', 'config')} "
+        "order",
         "z     alpha  calls fewer: mean (range)   winners = full's: mean (range)   "
         "arenas meeting 3x & 95%",
     ]
@@ -567,6 +604,12 @@ def main() -> None:
     parser.add_argument(
         "--z", default=f"{RaceSettings.z:g}", help="with --scan: bounds, comma-separated"
     )
+    parser.add_argument(
+        "--judge-order",
+        choices=JUDGE_ORDERS,
+        default="config",
+        help="with --scan: the order the judges run in (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="with --scan: print the JSON too")
     args = parser.parse_args()
     if not args.scan:
@@ -578,6 +621,7 @@ def main() -> None:
         BOOTSTRAP_ROUNDS if args.rounds is None else args.rounds,
         _numbers(args.seeds, int),
         _numbers(args.z, float),
+        args.judge_order,
     )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -42,7 +42,8 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 `bench/bench_battle_schedule.py` (docs/BENCHMARKS.md, whose rounds 2 to 5 also record the designs
 measured against this one and not kept: one challenger, variance-targeted battles, rating phases,
 coverage passes, shrinkage of the unheard votes toward the ratings, one-order coverage; round 6
-a per-instruction Bradley-Terry imputation of the unheard calls, bench/probe_schedule_imputation).
+a per-instruction Bradley-Terry imputation of the unheard calls, bench/probe_schedule_imputation;
+round 7 the judges' order, sharpest or noisiest first).
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ measures those at 10 experts, docs/BENCHMARKS.md)."""
 from math import comb
 
 import numpy as np
+import pytest
 
 from bench import bench_battle_schedule as schedule
 from bench import run_all
+from gpu_ops.arena.scheduling import RaceSettings
 
 
 def test_the_planted_experts_are_each_best_at_one_family():
@@ -57,3 +59,24 @@ def test_scan_gives_each_arena_its_figures_and_counts_those_meeting_the_target()
     assert table.count(" of 2") == 2
     ratios = [m["by_alpha"]["0.7"]["calls_ratio"] for m in result["measures"]]
     assert f"({min(ratios):.2f}-{max(ratios):.2f})" in table
+
+
+def test_the_judges_run_in_the_order_asked_and_the_first_one_covers_most():
+    arena = schedule.plant(5, seed=5)
+    sharp = schedule.judge_order(arena, "sharp")
+    assert list(arena.judge_noise[sharp]) == sorted(arena.judge_noise)
+    assert schedule.judge_order(arena, "noisy") == sharp[::-1]
+    with pytest.raises(ValueError, match="judge order is one of"):
+        schedule.judge_order(arena, "random")
+    d = schedule.draw(arena, 10, seed=6)
+    execution = schedule.execution_frame(arena, d)
+    votes_per_judge = {}
+    for order in (list(range(5)), list(range(5))[::-1]):
+        mask = schedule.adaptive_mask(arena, d, execution, RaceSettings(alpha=0.3), order)
+        votes_per_judge[order[0]] = mask.sum(axis=(0, 1))
+        # coverage: every battle of every instruction has a judge, whichever judge runs first
+        assert mask.any(axis=2).all()
+    # the judge that runs first covers every battle it is uninvolved in (6 of the 10 pairs)
+    assert votes_per_judge[0][0] == 10 * 6
+    assert votes_per_judge[4][4] == 10 * 6
+    assert votes_per_judge[4][0] < votes_per_judge[0][0]  # run last, judge 0 only races
