@@ -43,7 +43,8 @@ ones its arrival makes contested. Cost and agreement with `full` are measured by
 measured against this one and not kept: one challenger, variance-targeted battles, rating phases,
 coverage passes, shrinkage of the unheard votes toward the ratings, one-order coverage; round 6
 a per-instruction Bradley-Terry imputation of the unheard calls, bench/probe_schedule_imputation;
-round 7 the judges' order, sharpest or noisiest first).
+round 7 the judges' order, sharpest or noisiest first; round 8 bounds what better projections of
+the unheard calls could give, bench/probe_schedule_oracle).
 """
 
 from __future__ import annotations
