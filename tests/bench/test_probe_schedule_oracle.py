@@ -30,8 +30,8 @@ def test_the_opinion_makes_a_judges_two_orders_co_vary():
 
 
 def test_a_looser_delta_asks_fewer_calls_and_delta_zero_keeps_full_winners():
-    rows = measure(10, 30, 0.3, [0.0, 0.2], ["latent", "model"], draws=100)
+    rows = measure(10, 30, 0.3, [0.0, 0.2], ["latent", "model", "pooled"], draws=100)
     by = {(r["knows"], r["delta"]): r for r in rows}
-    for know in ("latent", "model"):
+    for know in ("latent", "model", "pooled"):
         assert by[(know, 0.0)]["winners_same_as_full"] >= 0.95  # never settles: races to the end
         assert by[(know, 0.2)]["calls_ratio"] > by[(know, 0.0)]["calls_ratio"] > 1.0
