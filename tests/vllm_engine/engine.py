@@ -140,6 +140,13 @@ class Server:
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
+    def kill(self) -> None:
+        """Crash it: SIGKILL to the whole process group, no graceful shutdown (a `stop` lets
+        uvicorn finish the requests in flight first, so no request would see the server die)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -66,12 +66,14 @@ def test_openai_backend_runs_the_stages_on_real_servers(
 def test_killing_one_server_mid_run_loses_nothing(
     vllm_servers: list[Server], vllm_model_dir: Path, tmp_path: Path
 ) -> None:
-    """Runs last (it stops a server). Once two batches are committed to the call cache, the
-    second server is killed; the run goes on through the survivor, and a rerun against the
-    survivor alone serves every answer from the cache, equal to the first run's."""
+    """Runs last (it kills a server). Once two batches are committed to the call cache, the
+    second server is killed (SIGKILL, with requests in flight); the run goes on through the
+    survivor, and a rerun against the survivor alone serves every answer from the cache, equal
+    to the first run's."""
     cache = CallCache(tmp_path / "calls.sqlite")
     model = load_model(served_spec(vllm_servers, vllm_model_dir, batch_size=4), cache=cache)
-    prompts = [f"{model.render_prequery(None)}Question {i}:" for i in range(64)]
+    # enough prompts that the run is far from done when the kill lands, even on loaded cores
+    prompts = [f"{model.render_prequery(None)}Question {i}:" for i in range(192)]
     sampling = SamplingParams(temperature=0.0, max_new_tokens=48)
     killed_at: list[float] = []
 
@@ -79,8 +81,8 @@ def test_killing_one_server_mid_run_loses_nothing(
         deadline = time.perf_counter() + 120
         while len(cache) < 8 and time.perf_counter() < deadline:
             time.sleep(0.01)
-        vllm_servers[1].stop()
-        killed_at.append(time.perf_counter())
+        vllm_servers[1].kill()
+        killed_at.append(time.perf_counter())  # the process is gone by now
 
     killer = threading.Thread(target=kill_after_two_batches)
     killer.start()
