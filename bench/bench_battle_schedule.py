@@ -56,6 +56,7 @@ from gpu_ops.sft_data.winners import select_winners
 FAMILIES = 4
 TESTS = 5
 EXEC_WEIGHT = 1.0  # judging.execution.weight default
+OPINION_SD = 0.5  # a judge's opinion of a battle, in logits, shared by both orders
 TIE_MARGIN = 0.5  # a judge says Tie when its logit is within this of zero (about 1 vote in 4)
 WINNER_CODES = ("model_a", "model_b", "tie")
 SIZES = (5, 10, 20)
@@ -99,19 +100,25 @@ class Draw:
     pairs: list[tuple[int, int]]
     verdicts: np.ndarray  # (instructions, pairs, judges, 2 orders): 0 model_a, 1 model_b, 2 tie
     exec_score: np.ndarray  # (instructions, experts)
+    opinion: np.ndarray  # (instructions, pairs, judges): each judge's opinion of each battle
 
 
-def _first_logit(
-    arena: Arena, quality: np.ndarray, pairs: list[tuple[int, int]], rng
+def first_logit(
+    arena: Arena, quality: np.ndarray, pairs: list[tuple[int, int]], opinion: np.ndarray
 ) -> np.ndarray:
-    """(instructions, pairs, judges, orders): the judge's logit that the first-shown one wins."""
+    """(instructions, pairs, judges, orders): the judge's logit that the first-shown one wins,
+    given its opinion of each battle (shared by both orders; zeros for none)."""
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     gap = (quality[:, a] - quality[:, b])[:, :, None]  # a better: positive
-    opinion = rng.normal(0.0, 0.5, (quality.shape[0], len(pairs), len(arena.experts)))
     d = gap / arena.judge_noise[None, None, :] + opinion
     bias = arena.judge_bias[None, None, :]
     return np.stack([d + bias, -d + bias], axis=-1)  # order ab (a first), order ba (b first)
+
+
+def _opinions(n: int, arena: Arena, rng) -> np.ndarray:
+    pairs = len(arena.experts) * (len(arena.experts) - 1) // 2
+    return rng.normal(0.0, OPINION_SD, (n, pairs, len(arena.experts)))
 
 
 def draw(arena: Arena, n: int, seed: int, prefix: str = "i") -> Draw:
@@ -119,7 +126,8 @@ def draw(arena: Arena, n: int, seed: int, prefix: str = "i") -> Draw:
     family = rng.integers(0, FAMILIES, n)
     quality = arena.strength[:, family].T + rng.normal(0.0, 0.6, (n, len(arena.experts)))
     pairs = list(itertools.combinations(range(len(arena.experts)), 2))
-    logit = _first_logit(arena, quality, pairs, rng)
+    opinion = _opinions(n, arena, rng)
+    logit = first_logit(arena, quality, pairs, opinion)
     noise = rng.logistic(size=logit.shape)
     first_wins = logit + noise > TIE_MARGIN
     second_wins = logit + noise < -TIE_MARGIN
@@ -128,7 +136,8 @@ def draw(arena: Arena, n: int, seed: int, prefix: str = "i") -> Draw:
     b_wins = np.where(order == 0, second_wins, first_wins)
     verdicts = np.where(a_wins, 0, np.where(b_wins, 1, 2)).astype(np.int8)
     exec_score = rng.binomial(TESTS, expit(quality)) / TESTS
-    return Draw([f"{prefix}{k:05d}" for k in range(n)], quality, pairs, verdicts, exec_score)
+    ids = [f"{prefix}{k:05d}" for k in range(n)]
+    return Draw(ids, quality, pairs, verdicts, exec_score, opinion)
 
 
 # --- votes, the battles mart, winners and ratings --------------------------------------------------
@@ -232,7 +241,7 @@ def planted_ratings(arena: Arena, seed: int) -> dict[str, float]:
     family = rng.integers(0, FAMILIES, POPULATION)
     quality = arena.strength[:, family].T + rng.normal(0.0, 0.6, (POPULATION, len(arena.experts)))
     pairs = list(itertools.combinations(range(len(arena.experts)), 2))
-    logit = _first_logit(arena, quality, pairs, rng)
+    logit = first_logit(arena, quality, pairs, _opinions(POPULATION, arena, rng))
     p_first = expit(logit - TIE_MARGIN)
     p_second = expit(-logit - TIE_MARGIN)
     rows = []

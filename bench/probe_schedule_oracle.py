@@ -38,7 +38,6 @@ instructions whose winner equals full's (with full's ratings).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +48,11 @@ import polars as pl
 from scipy.special import expit
 
 from bench.bench_battle_schedule import (
-    FAMILIES,
+    OPINION_SD,
     TIE_MARGIN,
     draw,
     execution_frame,
+    first_logit,
     full_mask,
     llm_frame,
     plant,
@@ -61,25 +61,7 @@ from bench.bench_battle_schedule import (
 )
 
 EXPERTS = 10
-OPINION_SD = 0.5  # bench_battle_schedule._first_logit's opinion of a judge per battle
 HERMITE = 24  # quadrature nodes over the opinion (the `quality` oracle)
-
-
-def latent_logits(arena, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(instructions, pairs, judges, orders) logits that the first-shown response wins, without
-    the judges' opinions, and the opinions' part of them: the random stream of
-    bench_battle_schedule.draw(arena, n, seed), stopped before the verdicts."""
-    rng = np.random.default_rng(seed)
-    family = rng.integers(0, FAMILIES, n)
-    quality = arena.strength[:, family].T + rng.normal(0.0, 0.6, (n, len(arena.experts)))
-    pairs = list(itertools.combinations(range(len(arena.experts)), 2))
-    a = np.array([p[0] for p in pairs])
-    b = np.array([p[1] for p in pairs])
-    gap = (quality[:, a] - quality[:, b])[:, :, None] / arena.judge_noise[None, None, :]
-    opinion = rng.normal(0.0, OPINION_SD, gap.shape)
-    bias = arena.judge_bias[None, None, :]
-    base = np.stack([gap + bias, -gap + bias], axis=-1)
-    return base, np.stack([opinion, -opinion], axis=-1)
 
 
 def call_moments(logit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -321,7 +303,8 @@ def measure(
     """One planted arena at one alpha: a row per oracle and delta."""
     arena = plant(EXPERTS, seed)
     d = draw(arena, n, seed + 1)
-    base, opinion = latent_logits(arena, n, seed + 1)
+    base = first_logit(arena, d.quality, d.pairs, np.zeros_like(d.opinion))
+    latent = first_logit(arena, d.quality, d.pairs, d.opinion)
     votes = Votes.of(arena, d)
     full_votes = pl.concat([execution_frame(arena, d), llm_frame(arena, d, full_mask(arena, d))])
     ratings = {e: r[0] for e, r in ratings_with_ci(full_votes, 0, seed).items()}
@@ -339,7 +322,7 @@ def measure(
     out = []
     for know in knows:
         if know == "latent":
-            project = known_calls(votes, call_moments(base + opinion))
+            project = known_calls(votes, call_moments(latent))
         elif know == "quality":
             project = known_calls(votes, integrated_moments(base))
         else:

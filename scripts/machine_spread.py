@@ -90,6 +90,10 @@ def condition_rows(home: Home, config: ArenaConfig) -> tuple[str, str, dict[str,
     )
 
 
+def _rounded(interval: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in interval.items()}
+
+
 def margins(results: dict[tuple[str, str, int], dict]) -> dict[str, dict]:
     """Per profile: arena - best single expert, paired bootstrap over tasks x seeds."""
     out = {}
@@ -101,8 +105,7 @@ def margins(results: dict[tuple[str, str, int], dict]) -> dict[str, dict]:
             {(t, s): v for s in seeds for t, v in results[(c, profile, s)]["passed"].items()}
             for c in (ARENA, BEST)
         )
-        found = paired_bootstrap(arena, best)
-        out[profile] = {k: round(v, 4) if isinstance(v, float) else v for k, v in found.items()}
+        out[profile] = _rounded(paired_bootstrap(arena, best))
     return out
 
 
@@ -135,10 +138,9 @@ def spread_report(results: dict[tuple[str, int], dict], reference: str) -> dict[
             "per_seed": [round(results[(p, s)]["pass_at_1"], 4) for s in seeds],
         }
         if p != reference and reference in outcomes:
-            found = paired_bootstrap(outcomes[p], outcomes[reference])
-            entry[f"minus_{reference}"] = {
-                k: round(v, 4) if isinstance(v, float) else v for k, v in found.items()
-            }
+            entry[f"minus_{reference}"] = _rounded(
+                paired_bootstrap(outcomes[p], outcomes[reference])
+            )
         per_profile[p] = entry
     ranges = [row["range"] for row in per_seed]
     return {
