@@ -189,13 +189,30 @@ def dbt_subprocess(
     return command, env
 
 
-def project_files_digest() -> str:
+DBT_OUTPUT_DIRS = frozenset({"target", "logs", "dbt_packages"})  # what dbt writes, not sources
+
+
+def project_source_files(project_dir: Path = DBT_PROJECT_DIR) -> list[Path]:
+    """The dbt project's own files (models, macros, tests, yml), sorted, never its outputs.
+
+    The walk never enters target/, logs/ or dbt_packages/: other processes create and delete
+    their build folders there (target/.build-*) while this walks, and a recursive glob that
+    lists a folder just deleted raises FileNotFoundError (it failed a build in CI).
+    """
+    found = []
+    for folder, subfolders, files in os.walk(project_dir):
+        if Path(folder) == project_dir:
+            subfolders[:] = [name for name in subfolders if name not in DBT_OUTPUT_DIRS]
+        found += [Path(folder) / name for name in files]
+    return sorted(found)
+
+
+def project_files_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
     """Digest of the dbt project's own files (models, macros, tests, yml), not its outputs."""
     digest = hashlib.sha256()
-    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
-        rel = path.relative_to(DBT_PROJECT_DIR).as_posix()
-        if path.is_file() and not rel.startswith(("target/", "logs/", "dbt_packages/")):
-            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in project_source_files(project_dir):
+        rel = path.relative_to(project_dir).as_posix()
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from dagster_wc.dbt.assets import dbt_vars, manifest_model_files
+from dagster_wc.dbt.assets import dbt_vars, manifest_model_files, project_source_files
 from dagster_wc.orchestration.imports import (
     REPO_ROOT,
     asset_modules,
@@ -107,9 +107,9 @@ class CodeVersions:
         """Every file of the dbt project that belongs to no model: macros, tests, project yml."""
         owned = {rel for files in self.model_files.values() for rel in files}
         shared = []
-        for path in sorted(self.dbt_dir.rglob("*")):
+        for path in project_source_files(self.dbt_dir):
             rel = path.relative_to(self.dbt_dir).as_posix()
-            if not path.is_file() or rel.startswith(DBT_SKIPPED) or rel in owned:
+            if rel.startswith(DBT_SKIPPED) or rel in owned:
                 continue
             if path.suffix in {".sql", ".yml", ".yaml", ".csv"}:
                 shared.append(path)
