@@ -78,15 +78,23 @@ class Arena:
     judge_bias: np.ndarray  # logit bonus of the first-shown response
 
 
-def plant(n_experts: int, seed: int) -> Arena:
+JUDGE_NOISES = ("planted", "alike")
+
+
+def plant(n_experts: int, seed: int, judge_noise: str = "planted") -> Arena:
+    """A planted arena; `judge_noise="alike"` gives every judge the arena's mean noise (the
+    same arena otherwise), to tell what the judges' differing sharpness costs (round 9)."""
+    if judge_noise not in JUDGE_NOISES:
+        raise ValueError(f"judge noise is one of {', '.join(JUDGE_NOISES)}, got {judge_noise!r}")
     rng = np.random.default_rng(seed)
     base = rng.normal(0.0, 0.4, n_experts)
     specialty = rng.permutation(np.arange(n_experts) % FAMILIES)
     strength = base[:, None] + 1.2 * (specialty[:, None] == np.arange(FAMILIES)[None, :])
+    noise = rng.uniform(0.6, 1.6, n_experts)
     return Arena(
         experts=[f"e{k:02d}" for k in range(n_experts)],
         strength=strength,
-        judge_noise=rng.uniform(0.6, 1.6, n_experts),
+        judge_noise=np.full(n_experts, noise.mean()) if judge_noise == "alike" else noise,
         judge_bias=rng.uniform(0.0, 0.6, n_experts),
     )
 
@@ -349,8 +357,9 @@ def measure(
     seed: int,
     z: float = RaceSettings.z,
     order: str = "config",
+    judge_noise: str = "planted",
 ) -> dict[str, Any]:
-    arena = plant(n_experts, seed)
+    arena = plant(n_experts, seed, judge_noise)
     judges_order = judge_order(arena, order)
     d = draw(arena, n_instructions, seed + 1)
     planted = planted_ratings(arena, seed + 2)
@@ -501,15 +510,18 @@ def scan(
     seeds: list[int],
     bounds: list[float],
     order: str = "config",
+    judge_noise: str = "planted",
 ) -> dict[str, Any]:
     """The target's two figures on each planted arena at each bound, with each measure's CPU
     seconds (user + sys of this process), for the size dependence (docs/BENCHMARKS.md, round 4);
-    `order` is the judges' order (`judge_order`, round 7)."""
+    `order` is the judges' order (`judge_order`, round 7), `judge_noise` `plant`'s (round 9)."""
     measures = []
     for z in bounds:
         for seed in seeds:
             started = time.process_time()
-            got = measure(experts, instructions, rounds, seed=seed, z=z, order=order)
+            got = measure(
+                experts, instructions, rounds, seed=seed, z=z, order=order, judge_noise=judge_noise
+            )
             cpu = round(time.process_time() - started, 1)
             measures.append({"seed": seed, "z": z, "cpu_seconds": cpu, **got})
     return {
@@ -517,6 +529,7 @@ def scan(
         "instructions": instructions,
         "rounds": rounds,
         "judge_order": order,
+        "judge_noise": judge_noise,
         "measures": measures,
     }
 
@@ -527,7 +540,7 @@ def scan_table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['experts']} experts, {result['instructions']} instructions, "
         f"{result['rounds']} bootstrap rounds, judges in {result.get('judge_order', 'config')} "
-        "order",
+        f"order, judge noise {result.get('judge_noise', 'planted')}",
         "z     alpha  calls fewer: mean (range)   winners = full's: mean (range)   "
         "arenas meeting 3x & 95%",
     ]
@@ -619,6 +632,13 @@ def main() -> None:
         default="config",
         help="with --scan: the order the judges run in (default %(default)s)",
     )
+    parser.add_argument(
+        "--judge-noise",
+        choices=JUDGE_NOISES,
+        default="planted",
+        help="with --scan: each judge's planted noise, or every judge the arena's mean "
+        "(default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="with --scan: print the JSON too")
     args = parser.parse_args()
     if not args.scan:
@@ -631,6 +651,7 @@ def main() -> None:
         _numbers(args.seeds, int),
         _numbers(args.z, float),
         args.judge_order,
+        args.judge_noise,
     )
     if args.json:
         print(json.dumps(result, indent=2))

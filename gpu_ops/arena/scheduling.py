@@ -44,7 +44,9 @@ measured against this one and not kept: one challenger, variance-targeted battle
 coverage passes, shrinkage of the unheard votes toward the ratings, one-order coverage; round 6
 a per-instruction Bradley-Terry imputation of the unheard calls, bench/probe_schedule_imputation;
 round 7 the judges' order, sharpest or noisiest first; round 8 bounds what better projections of
-the unheard calls could give, bench/probe_schedule_oracle).
+the unheard calls could give, bench/probe_schedule_oracle; round 9 the schedule on 30 arenas it
+was never tuned on, the judges' sharpness behind the ratings' drift, and a judge-scaled rating
+fit that did not remove it, bench/probe_schedule_judge_scale).
 """
 
 from __future__ import annotations

@@ -80,3 +80,17 @@ def test_the_judges_run_in_the_order_asked_and_the_first_one_covers_most():
     assert votes_per_judge[0][0] == 10 * 6
     assert votes_per_judge[4][4] == 10 * 6
     assert votes_per_judge[4][0] < votes_per_judge[0][0]  # run last, judge 0 only races
+
+
+def test_judges_alike_keeps_the_arena_and_gives_every_judge_its_mean_noise():
+    planted = schedule.plant(6, seed=7)
+    alike = schedule.plant(6, seed=7, judge_noise="alike")
+    assert np.array_equal(alike.strength, planted.strength)
+    assert np.array_equal(alike.judge_bias, planted.judge_bias)
+    assert np.allclose(alike.judge_noise, planted.judge_noise.mean())
+    assert np.ptp(planted.judge_noise) > 0.1  # the planted judges do differ
+    with pytest.raises(ValueError, match="judge noise is one of"):
+        schedule.plant(6, seed=7, judge_noise="sharp")
+    result = schedule.scan(5, 20, 0, [5], [2.0], judge_noise="alike")
+    assert result["judge_noise"] == "alike"
+    assert "judge noise alike" in schedule.scan_table(result)
