@@ -31,9 +31,7 @@ from scipy.special import expit, log_expit
 
 from bench import bench_battle_schedule as schedule
 from gpu_ops.arena.ratings import fit_bradley_terry
-from gpu_ops.arena.scheduling import RaceSettings
-
-EXECUTION = "execution"
+from gpu_ops.arena.scheduling import EXECUTION_JUDGE, RaceSettings
 
 
 def judge_scaled_fit(llm: pl.DataFrame, experts: list[str]) -> tuple[np.ndarray, dict[str, float]]:
@@ -100,21 +98,20 @@ def full_scale_ratings(
     predicted = pl.DataFrame(
         rows, schema=["model_a", "model_b", "wins_a", "wins_b", "ties"], orient="row"
     )
-    execution = (
-        votes.filter(pl.col("judge") == EXECUTION)
-        .group_by("model_a", "model_b")
-        .agg(
-            wins_a=(pl.col("weight") * (pl.col("winner") == "model_a")).sum(),
-            wins_b=(pl.col("weight") * (pl.col("winner") == "model_b")).sum(),
-            ties=(pl.col("weight") * (pl.col("winner") == "tie")).sum(),
-        )
-    )
+    execution = schedule._counts(votes.filter(pl.col("judge") == EXECUTION_JUDGE))
     return fit_bradley_terry(pl.concat([predicted, execution.select(predicted.columns)]))
 
 
-def _drift_rms(ratings: dict[str, float], full: dict[str, float]) -> float:
-    gap = np.array([ratings[e] - full[e] for e in sorted(full)])
-    return round(float(np.sqrt(np.mean((gap - gap.mean()) ** 2))), 2)
+def drift_rms(ratings: dict[str, float], full: dict[str, float]) -> float:
+    """The bench's rating drift (Elo rms, mean shift removed) of two point fits."""
+    point = {e: (r, float("nan"), float("nan")) for e, r in ratings.items()}
+    reference = {e: (r, float("nan"), float("nan")) for e, r in full.items()}
+    return schedule._drift(point, reference)["rating_drift_rms"]
+
+
+def point_ratings(votes: pl.DataFrame) -> dict[str, float]:
+    """The bench's Bradley-Terry point fit (no bootstrap rounds)."""
+    return {e: r[0] for e, r in schedule.ratings_with_ci(votes, 0, 0).items()}
 
 
 def measure(seed: int, z: float, instructions: int, experts: int = 10) -> dict[str, Any]:
@@ -124,15 +121,15 @@ def measure(seed: int, z: float, instructions: int, experts: int = 10) -> dict[s
     execution = schedule.execution_frame(arena, d)
     full = schedule.full_mask(arena, d)
     full_votes = pl.concat([execution, schedule.llm_frame(arena, d, full)])
-    full_ratings = fit_bradley_terry(schedule._counts(full_votes).drop("instruction_id"))
+    full_ratings = point_ratings(full_votes)
     out: dict[str, Any] = {"seed": seed, "z": z, "by_alpha": {}}
     order = schedule.judge_order(arena, "config")
     for alpha in schedule.ALPHAS:
         mask = schedule.adaptive_mask(arena, d, execution, RaceSettings(alpha=alpha, z=z), order)
         llm = schedule.llm_frame(arena, d, mask)
-        votes = pl.concat([execution, schedule.full_mass(llm, experts - 2)])
-        adaptive = fit_bradley_terry(schedule._counts(votes).drop("instruction_id"))
-        weighted = schedule.full_mass(llm, experts - 2)
+        weighted = schedule.full_mass(llm, experts - 2)  # as the battle_votes mart weighs them
+        votes = pl.concat([execution, weighted])
+        adaptive = point_ratings(votes)
         scaled = full_scale_ratings(votes, weighted, arena.experts, instructions)
         reference = schedule.winners(full_votes, full_ratings, alpha)
         out["by_alpha"][str(alpha)] = {
@@ -146,8 +143,8 @@ def measure(seed: int, z: float, instructions: int, experts: int = 10) -> dict[s
             "same_full_ratings": schedule._share(
                 schedule.winners(votes, full_ratings, alpha), reference
             ),
-            "drift_adaptive": _drift_rms(adaptive, full_ratings),
-            "drift_scaled": _drift_rms(scaled, full_ratings),
+            "drift_adaptive": drift_rms(adaptive, full_ratings),
+            "drift_scaled": drift_rms(scaled, full_ratings),
         }
     return out
 

@@ -40,7 +40,7 @@ from dagster_wc.orchestration.plan import PipelineShape, Step
 from wc_foundation.config import ArenaConfig
 
 DATA_SUFFIXES = {".jinja", ".json", ".sql", ".yml", ".yaml"}  # files code reads beside it
-DBT_SKIPPED = ("target/", "logs/", "dbt_packages/", "analyses/")  # not what a build runs
+DBT_SKIPPED = ("analyses/",)  # not what a build runs (project_source_files skips the outputs)
 DBT_CODE_MODULE = "dagster_wc.dbt.assets"
 STAGE_PACKAGE = "dagster_wc.defs"
 PLACEMENT_SECTIONS = frozenset({"compute"})  # where the work runs, not what: in no version

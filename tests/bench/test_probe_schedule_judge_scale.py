@@ -6,12 +6,12 @@ import polars as pl
 
 from bench import bench_battle_schedule as schedule
 from bench.probe_schedule_judge_scale import (
-    _drift_rms,
+    drift_rms,
     full_scale_ratings,
     judge_scaled_fit,
     measure,
+    point_ratings,
 )
-from gpu_ops.arena.ratings import fit_bradley_terry
 
 
 def full_votes(experts: int, instructions: int, seed: int):
@@ -32,9 +32,9 @@ def test_the_fitted_scales_follow_the_planted_sharpness():
 
 def test_on_fulls_own_votes_it_predicts_fulls_ratings():
     arena, llm, votes = full_votes(8, 150, seed=3)
-    full = fit_bradley_terry(schedule._counts(votes).drop("instruction_id"))
+    full = point_ratings(votes)
     predicted = full_scale_ratings(votes, llm, arena.experts, 150)
-    assert _drift_rms(predicted, full) < 2.0  # Elo points, against a spread of about 100
+    assert drift_rms(predicted, full) < 2.0  # Elo points, against a spread of about 100
     assert np.ptp(list(full.values())) > 50
 
 
